@@ -1,0 +1,288 @@
+//! Command-line arguments (clap derive): the raw form, validated into a `ScanConfig` by
+//! `ScanArgs::config`.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mxray_core::Severity;
+use mxray_core::addr::AddressClass;
+use mxray_core::relay::RelayParams;
+use mxray_core::target::Exclusions;
+use mxray_scan::net::{Limits, Policy};
+use mxray_scan::{ScanConfig, SmtpPort};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Exit status: 0 ran, 1 findings at or above --fail-on, 2 operator error.
+pub const EXIT_HELP: &str = "Exit status: 0 the run completed (findings below --fail-on); 1 findings at or above --fail-on; 2 operator error (bad arguments, unreadable input, resolver not answering, database locked).";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mxray",
+    version,
+    about = "Finds the mail-server mistakes that get organisations abused, blacklisted and exposed.",
+    after_help = EXIT_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan a list of domains (one per line; '-' for stdin) and store the results.
+    #[command(after_help = EXIT_HELP)]
+    Scan {
+        /// Domain list file, or '-' for standard input.
+        file: String,
+        #[command(flatten)]
+        scan: ScanArgs,
+        /// Exit 1 when any finding is at least this severe.
+        #[arg(long, value_name = "SEVERITY")]
+        fail_on: Option<Severity>,
+    },
+    /// Check one domain and print a verdict with evidence and fixes.
+    #[command(after_help = EXIT_HELP)]
+    Check {
+        /// The domain (Unicode names are converted to punycode).
+        domain: String,
+        #[command(flatten)]
+        scan: ScanArgs,
+        /// Exit 1 when any finding is at least this severe.
+        #[arg(long, value_name = "SEVERITY", default_value = "high")]
+        fail_on: Severity,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
+    /// Export stored results.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Scan id (default: the newest).
+        #[arg(long)]
+        scan: Option<i64>,
+        /// Database file.
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// CSV: start with a UTF-8 byte-order mark so Excel reads UTF-8.
+        #[arg(long)]
+        bom: bool,
+    },
+    /// Start the built-in lab on loopback, scan it, and print the summary.
+    Demo {
+        /// Database file for the demo scan.
+        #[arg(long, default_value = "mxray-demo.db")]
+        db: PathBuf,
+    },
+    /// Run the built-in lab on loopback until interrupted (for trying mxray by hand).
+    Lab {
+        /// DNS port.
+        #[arg(long, default_value_t = 5353)]
+        dns_port: u16,
+        /// SMTP port of every emulated server.
+        #[arg(long, default_value_t = 2525)]
+        smtp_port: u16,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ExportFormat {
+    /// JSON Lines (schema: docs/schema.md).
+    Jsonl,
+    /// One row per finding per domain, safe for spreadsheets.
+    Csv,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CheckFormat {
+    /// A readable verdict.
+    Text,
+    /// The domain report as JSON.
+    Json,
+}
+
+/// Options shared by `scan` and `check`.
+#[derive(Clone, Debug, Args)]
+pub struct ScanArgs {
+    /// DNS resolver to ask, IP:PORT (default: the system's resolvers).
+    #[arg(long, value_name = "IP:PORT")]
+    pub resolver: Option<SocketAddr>,
+    /// SQLite database file.
+    #[arg(long, default_value = "mxray.db")]
+    pub db: PathBuf,
+    /// Hosts probed at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// Domains resolved at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub dns_concurrency: u32,
+    /// Timeout for each step (connect, each reply, DNS), seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Everything done to one host ends by this deadline, seconds.
+    #[arg(long, default_value_t = 120.0)]
+    pub host_deadline: f64,
+    /// File of domains, IPs and CIDRs never to contact or look up.
+    #[arg(long, value_name = "FILE")]
+    pub exclude: Option<PathBuf>,
+    /// Name sent in EHLO; make it identify you (a host name whose web page explains the scan).
+    #[arg(long, default_value = "mxray-scanner.invalid")]
+    pub ehlo_name: String,
+    /// Port overrides, SERVICE=PORT (services: smtp, submission, smtps). Repeatable.
+    #[arg(long = "port", value_name = "SERVICE=PORT")]
+    pub ports: Vec<String>,
+    /// Also probe submission (587, STARTTLS).
+    #[arg(long)]
+    pub submission: bool,
+    /// Also probe SMTPS (465, implicit TLS).
+    #[arg(long)]
+    pub smtps: bool,
+    /// Skip the open-relay battery (it never sends DATA, but some operators prefer none).
+    #[arg(long)]
+    pub no_relay_test: bool,
+    /// Outside sender used by the relay battery.
+    #[arg(long, default_value = "mxray-probe@example.org")]
+    pub relay_sender: String,
+    /// Outside recipient used by the relay battery.
+    #[arg(long, default_value = "mxray-relay-test@example.net")]
+    pub relay_recipient: String,
+    /// Allow contacting loopback addresses (the lab, tests).
+    #[arg(long)]
+    pub allow_loopback: bool,
+    /// Allow contacting private, loopback and link-local addresses (scanning your own network).
+    #[arg(long)]
+    pub allow_private: bool,
+}
+
+fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
+    if !(v.is_finite() && v > 0.0 && v <= 86_400.0) {
+        bail!("--{what} must be a number of seconds between 0 and 86400, not {v}");
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+impl ScanArgs {
+    /// Validates into a scan configuration.
+    pub fn config(&self) -> anyhow::Result<ScanConfig> {
+        let step = secs(self.timeout, "timeout")?;
+        let deadline = secs(self.host_deadline, "host-deadline")?;
+        let exclusions = match &self.exclude {
+            None => Exclusions::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read exclusion file {}", p.display()))?;
+                Exclusions::parse(&text)
+                    .map_err(|e| anyhow::anyhow!("exclusion file {}: {e}", p.display()))?
+            }
+        };
+        let mut allowed = Vec::new();
+        if self.allow_loopback || self.allow_private {
+            allowed.push(AddressClass::Loopback);
+        }
+        if self.allow_private {
+            allowed.extend([AddressClass::Private, AddressClass::LinkLocal]);
+        }
+        let (mut smtp, mut submission, mut smtps) = (25u16, 587u16, 465u16);
+        for spec in &self.ports {
+            let (svc, port) = spec.split_once('=').with_context(|| {
+                format!("--port {spec:?}: expected SERVICE=PORT, e.g. smtp=2525")
+            })?;
+            let port: u16 = port
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .with_context(|| format!("--port {spec:?}: invalid port"))?;
+            match svc {
+                "smtp" => smtp = port,
+                "submission" => submission = port,
+                "smtps" => smtps = port,
+                other => {
+                    bail!("--port {spec:?}: unknown service {other:?} (smtp, submission, smtps)")
+                }
+            }
+        }
+        let mut smtp_ports = vec![SmtpPort {
+            port: smtp,
+            implicit_tls: false,
+        }];
+        if self.submission {
+            smtp_ports.push(SmtpPort {
+                port: submission,
+                implicit_tls: false,
+            });
+        }
+        if self.smtps {
+            smtp_ports.push(SmtpPort {
+                port: smtps,
+                implicit_tls: true,
+            });
+        }
+        for (flag, addr) in [
+            ("relay-sender", &self.relay_sender),
+            ("relay-recipient", &self.relay_recipient),
+        ] {
+            let ok = addr.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty()
+                    && mxray_core::target::Domain::parse(d).is_ok()
+                    && !addr.contains(['<', '>', ' ', '\r', '\n'])
+            });
+            if !ok {
+                bail!("--{flag} {addr:?}: expected local@domain");
+            }
+        }
+        if self.ehlo_name.is_empty()
+            || !self
+                .ehlo_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            bail!("--ehlo-name {:?}: expected a host name", self.ehlo_name);
+        }
+        Ok(ScanConfig {
+            concurrency: self.concurrency as usize,
+            dns_concurrency: self.dns_concurrency as usize,
+            limits: Limits {
+                connect_timeout: step.min(Duration::from_secs(10)),
+                step_timeout: step,
+                ..Limits::default()
+            },
+            host_deadline: deadline,
+            ehlo_name: self.ehlo_name.clone(),
+            smtp_ports,
+            relay: (!self.no_relay_test).then(|| RelayParams {
+                sender: self.relay_sender.clone(),
+                recipient: self.relay_recipient.clone(),
+            }),
+            policy: Policy {
+                exclusions: Arc::new(exclusions),
+                allowed_classes: allowed,
+            },
+        })
+    }
+
+    /// The parameters recorded with the scan.
+    pub fn record(&self) -> serde_json::Value {
+        serde_json::json!({
+            "resolver": self.resolver.map(|r| r.to_string()),
+            "concurrency": self.concurrency,
+            "dns_concurrency": self.dns_concurrency,
+            "timeout": self.timeout,
+            "host_deadline": self.host_deadline,
+            "exclude": self.exclude.as_ref().map(|p| p.display().to_string()),
+            "ehlo_name": self.ehlo_name,
+            "ports": self.ports,
+            "submission": self.submission,
+            "smtps": self.smtps,
+            "relay_test": !self.no_relay_test,
+            "allow_loopback": self.allow_loopback,
+            "allow_private": self.allow_private,
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+    }
+}

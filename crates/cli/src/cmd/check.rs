@@ -1,0 +1,51 @@
+use crate::args::{CheckFormat, ScanArgs};
+use crate::output;
+use crate::run::{self, Source};
+use anyhow::Context;
+use mxray_core::Severity;
+use mxray_core::target::Domain;
+
+pub async fn run(
+    domain: String,
+    args: ScanArgs,
+    fail_on: Severity,
+    format: CheckFormat,
+) -> anyhow::Result<u8> {
+    let d = Domain::parse(&domain)
+        .map_err(|e| anyhow::anyhow!("{domain:?} is not a domain name: {e}"))?;
+    let cfg = args.config()?;
+    let out = run::scan(
+        cfg,
+        args.resolver,
+        &args.db,
+        args.record(),
+        Source::One(d.clone()),
+        true,
+    )
+    .await?;
+    let report = out
+        .store
+        .domain_report(out.scan, d.as_str())
+        .await?
+        .context("the scan stored nothing for this domain")?;
+    match format {
+        CheckFormat::Text => print!("{}", output::verdict(&report)),
+        CheckFormat::Json => {
+            let v = serde_json::json!({
+                "schema": mxray_core::model::SCHEMA_VERSION,
+                "scan": out.scan,
+                "domain": report.domain,
+                "excluded": report.excluded,
+                "worst": report.findings.iter().map(|f| f.severity).max(),
+                "observation": report.obs,
+                "hosts": report.hosts,
+                "findings": report.findings,
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+    }
+    out.store.close().await;
+    Ok(u8::from(
+        report.findings.iter().any(|f| f.severity >= fail_on),
+    ))
+}

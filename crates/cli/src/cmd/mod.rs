@@ -1,0 +1,38 @@
+//! One function per subcommand.
+
+mod check;
+mod demo;
+mod export;
+mod lab;
+mod scan;
+
+use crate::args::Command;
+
+/// Runs a command; returns the exit status (0 or 1), or an operator error (exit 2).
+pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Scan {
+            file,
+            scan,
+            fail_on,
+        } => scan::run(file, scan, fail_on).await,
+        Command::Check {
+            domain,
+            scan,
+            fail_on,
+            format,
+        } => check::run(domain, scan, fail_on, format).await,
+        Command::Export {
+            format,
+            scan,
+            db,
+            output,
+            bom,
+        } => export::run(format, scan, db, output, bom).await,
+        Command::Demo { db } => demo::run(db).await,
+        Command::Lab {
+            dns_port,
+            smtp_port,
+        } => lab::run(dns_port, smtp_port).await,
+    }
+}

@@ -1,0 +1,228 @@
+//! The scan pipeline as the CLI drives it: input lines → engine → checks → store, with a
+//! progress display. Shared by `scan`, `check` and `demo`.
+
+use crate::progress::Reporter;
+use anyhow::Context;
+use futures::StreamExt;
+use mxray_core::checks::{self, Clock};
+use mxray_core::target::{Domain, DomainList, InputError, Line};
+use mxray_scan::resolve::Dns;
+use mxray_scan::{Engine, Event, Progress, ScanConfig};
+use mxray_store::{Item, ScanId, Store};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Where domains come from.
+#[derive(Debug)]
+pub enum Source {
+    /// A file path, or "-" for stdin.
+    Lines(String),
+    /// One domain (`check`).
+    One(Domain),
+}
+
+/// What a finished scan left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    pub store: Store,
+    pub scan: ScanId,
+    pub input_errors: u64,
+    pub duplicates: u64,
+}
+
+/// Longest input line read; longer lines are reported as invalid, not buffered.
+const MAX_INPUT_LINE: u64 = 4096;
+
+/// Reads lines on a blocking thread: domains go to the engine (bounded channel, so a huge
+/// list is never held in memory), bad lines to the writer.
+fn spawn_reader(
+    path: String,
+    domains: mpsc::Sender<Domain>,
+    errors: mpsc::UnboundedSender<InputError>,
+    duplicates: Arc<AtomicU64>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let reader: Box<dyn BufRead + Send> = if path == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(&path)
+            .with_context(|| format!("cannot read domain list {path}"))?;
+        Box::new(std::io::BufReader::with_capacity(64 * 1024, f))
+    };
+    Ok(std::thread::spawn(move || {
+        let mut reader = reader;
+        let mut list = DomainList::new();
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            let n = std::io::Read::take(&mut reader, MAX_INPUT_LINE)
+                .read_until(b'\n', &mut raw)
+                .with_context(|| format!("reading {path}"))?;
+            if n == 0 {
+                return Ok(());
+            }
+            if !raw.ends_with(b"\n") && n as u64 == MAX_INPUT_LINE {
+                // Skip the rest of an over-long line.
+                let mut sink = Vec::new();
+                loop {
+                    sink.clear();
+                    let m = std::io::Read::take(&mut reader, MAX_INPUT_LINE)
+                        .read_until(b'\n', &mut sink)?;
+                    if m == 0 || sink.ends_with(b"\n") {
+                        break;
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&raw);
+            match list.push(text.trim_end_matches(['\n', '\r'])) {
+                Line::Nothing => {}
+                Line::Duplicate(_) => {
+                    duplicates.fetch_add(1, Ordering::Relaxed);
+                }
+                Line::Domain(d) => {
+                    if domains.blocking_send(d).is_err() {
+                        return Ok(());
+                    }
+                }
+                Line::Invalid(e) => {
+                    let _ = errors.send(e);
+                }
+            }
+        }
+    }))
+}
+
+/// Counts the domain lines of a file for the progress bar's ETA (cheap next to scanning).
+fn count_lines(path: &str) -> Option<u64> {
+    if path == "-" {
+        return None;
+    }
+    let f = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    for line in std::io::BufReader::new(f).split(b'\n') {
+        let line = line.ok()?;
+        let t = String::from_utf8_lossy(&line);
+        let t = t.split('#').next().unwrap_or("").trim();
+        if !t.is_empty() {
+            n += 1;
+        }
+    }
+    Some(n)
+}
+
+/// Runs a whole scan and stores it.
+pub async fn scan(
+    cfg: ScanConfig,
+    resolver: Option<std::net::SocketAddr>,
+    db: &std::path::Path,
+    params: serde_json::Value,
+    source: Source,
+    quiet: bool,
+) -> anyhow::Result<Outcome> {
+    let dns = Dns::new(
+        resolver,
+        cfg.limits.step_timeout.min(Duration::from_secs(5)),
+    )?;
+    if let Err(e) = dns.preflight().await {
+        let who = resolver.map_or_else(|| "the system resolver".to_owned(), |r| r.to_string());
+        anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");
+    }
+    let store = Store::open(db).await?;
+    let scan = store.begin_scan(&params).await?;
+    let (dom_tx, dom_rx) = mpsc::channel::<Domain>(1024);
+    let (err_tx, mut err_rx) = mpsc::unbounded_channel::<InputError>();
+    let duplicates = Arc::new(AtomicU64::new(0));
+    let total = match &source {
+        Source::Lines(p) => count_lines(p),
+        Source::One(_) => Some(1),
+    };
+    let reader = match source {
+        Source::Lines(path) => Some(spawn_reader(path, dom_tx, err_tx, duplicates.clone())?),
+        Source::One(d) => {
+            dom_tx.send(d).await.ok();
+            drop(dom_tx);
+            drop(err_tx);
+            None
+        }
+    };
+    let progress = Arc::new(Progress::default());
+    let reporter = Reporter::start(progress.clone(), total, quiet);
+    let engine = Engine::new(cfg, dns);
+    let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(1024);
+    let domains =
+        futures::stream::unfold(
+            dom_rx,
+            |mut rx| async move { rx.recv().await.map(|d| (d, rx)) },
+        );
+    let run = tokio::spawn({
+        let progress = progress.clone();
+        async move { engine.run(domains.boxed(), ev_tx, progress).await }
+    });
+
+    let clock = Clock {
+        now: mxray_store::now(),
+    };
+    let mut batch: Vec<Item> = Vec::with_capacity(256);
+    let mut input_errors = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut events_open = true;
+    let mut errors_open = true;
+    let mut failure: Option<anyhow::Error> = None;
+    let mut last_flush = tokio::time::Instant::now();
+    while events_open || errors_open {
+        tokio::select! {
+            ev = ev_rx.recv(), if events_open => match ev {
+                Some(Event::Domain { obs, probed }) => {
+                    let findings = checks::domain(&obs);
+                    batch.push(Item::Domain { obs, ips: probed, findings });
+                }
+                Some(Event::Excluded(d)) => batch.push(Item::Excluded(d.to_string())),
+                Some(Event::Host(obs)) => {
+                    let findings = checks::host(&obs, clock);
+                    batch.push(Item::Host { obs, findings });
+                }
+                None => events_open = false,
+            },
+            e = err_rx.recv(), if errors_open => match e {
+                Some(e) => {
+                    input_errors += 1;
+                    reporter.warn(&e.to_string());
+                    batch.push(Item::InputError(e));
+                }
+                None => errors_open = false,
+            },
+            _ = tick.tick() => {}
+        }
+        let due = last_flush.elapsed() >= Duration::from_millis(250);
+        if batch.len() >= 256 || (!batch.is_empty() && due) || (!events_open && !errors_open) {
+            last_flush = tokio::time::Instant::now();
+            if let Err(e) = store.write(scan, &batch).await {
+                failure = Some(e.into());
+                break;
+            }
+            batch.clear();
+        }
+    }
+    reporter.finish();
+    if let Some(e) = failure {
+        run.abort();
+        let _ = store.finish_scan(scan, "interrupted").await;
+        return Err(e.context(format!(
+            "scan {scan} stopped; everything written before this point is kept"
+        )));
+    }
+    run.await.context("scan engine failed")?;
+    if let Some(r) = reader {
+        r.join()
+            .map_err(|_| anyhow::anyhow!("input reader crashed"))??;
+    }
+    store.finish_scan(scan, "finished").await?;
+    Ok(Outcome {
+        store,
+        scan,
+        input_errors,
+        duplicates: duplicates.load(Ordering::Relaxed),
+    })
+}

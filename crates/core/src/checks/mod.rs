@@ -1,0 +1,43 @@
+//! Checks: pure functions from observations to findings.
+//!
+//! Each submodule owns one area. A check never performs I/O, so the same function runs
+//! during a scan and later on stored observations (`mxray check --scan`), and is tested with
+//! plain values.
+
+mod dns;
+mod relay;
+mod smtp;
+mod tls;
+
+use crate::finding::Finding;
+use crate::model::{DomainObservation, HostObservation};
+
+/// Time-dependent checks take the time as a parameter (Unix seconds) to stay pure.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// Now, Unix seconds.
+    pub now: i64,
+}
+
+/// Every finding about a domain's own DNS and mail-host set-up.
+pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
+    dns::check(obs)
+}
+
+/// Every finding about one host and its services.
+pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
+    let mut out = dns::check_host(obs);
+    for s in &obs.smtp {
+        out.extend(smtp::check(obs.ip, s));
+        out.extend(tls::check(obs.ip, s, clock));
+    }
+    if let Some(r) = &obs.relay {
+        out.extend(relay::check(obs.ip, r));
+    }
+    out
+}
+
+/// `ip:port` in the form used for service subjects (`[v6]:port` for IPv6).
+pub(crate) fn service(ip: std::net::IpAddr, port: u16) -> crate::finding::Subject {
+    crate::finding::Subject::Service(std::net::SocketAddr::new(ip, port).to_string())
+}

@@ -1,0 +1,204 @@
+//! Findings about a TLS session's certificate.
+
+use super::{Clock, service};
+use crate::finding::{Finding, Severity};
+use crate::model::{CertProblem, SmtpObservation};
+use std::net::IpAddr;
+
+/// Certificates expiring within this many days get a warning.
+const EXPIRY_WARNING_DAYS: i64 = 14;
+
+pub(super) fn check(ip: IpAddr, s: &SmtpObservation, clock: Clock) -> Vec<Finding> {
+    let Some(tls) = &s.tls else { return Vec::new() };
+    let Some(leaf) = tls.chain.first() else {
+        return Vec::new();
+    };
+    let subject = || service(ip, s.port);
+    let cert_line = format!(
+        "certificate: subject {:?}, issuer {:?}, SAN [{}], valid {} to {}",
+        leaf.subject,
+        leaf.issuer,
+        leaf.sans.join(", "),
+        unix_date(leaf.not_before),
+        unix_date(leaf.not_after)
+    );
+    let mut evidence = vec![format!("TLS {} {}", tls.version, tls.cipher), cert_line];
+    if let Some(d) = &tls.problem_detail {
+        evidence.push(format!("verification: {d}"));
+    }
+    let mut out = Vec::new();
+    let mut add = |id: &str, sev, title: String, fix: &str| {
+        out.push(Finding::new(id, sev, subject(), title, fix).with_evidence(evidence.clone()));
+    };
+    if leaf.self_signed {
+        add(
+            "tls.self_signed",
+            Severity::Medium,
+            format!("Port {} presents a self-signed certificate", s.port),
+            "Install a certificate from a public CA (e.g. Let's Encrypt) for the MX host name; senders that verify (MTA-STS, DANE-less policies) will refuse this one.",
+        );
+    }
+    match tls.problem {
+        Some(CertProblem::Expired) => add(
+            "tls.cert_expired",
+            Severity::High,
+            format!(
+                "Port {} presents an expired certificate (expired {})",
+                s.port,
+                unix_date(leaf.not_after)
+            ),
+            "Renew the certificate and reload the mail server; automate renewal.",
+        ),
+        Some(CertProblem::NotYetValid) => add(
+            "tls.cert_not_yet_valid",
+            Severity::Medium,
+            format!(
+                "Port {} presents a certificate that is not valid yet",
+                s.port
+            ),
+            "Check the server clock and the certificate's notBefore date.",
+        ),
+        Some(CertProblem::NameMismatch) => add(
+            "tls.name_mismatch",
+            Severity::Medium,
+            format!(
+                "Port {}'s certificate does not cover {}",
+                s.port,
+                tls.verified_name.as_deref().unwrap_or("the host name")
+            ),
+            "Issue the certificate for the MX host name (as published in DNS), or list it as a subject alternative name.",
+        ),
+        Some(CertProblem::UnknownIssuer) if !leaf.self_signed => add(
+            "tls.untrusted_issuer",
+            Severity::Medium,
+            format!(
+                "Port {}'s certificate is not issued by a publicly trusted CA (or the chain is incomplete)",
+                s.port
+            ),
+            "Serve the full chain (leaf and intermediates) from a publicly trusted CA.",
+        ),
+        Some(CertProblem::Other) if !leaf.self_signed => add(
+            "tls.cert_invalid",
+            Severity::Medium,
+            format!("Port {}'s certificate fails verification", s.port),
+            "Replace the certificate with a valid one from a public CA.",
+        ),
+        _ => {}
+    }
+    let days_left = (leaf.not_after - clock.now) / 86_400;
+    if tls.problem != Some(CertProblem::Expired) && (0..EXPIRY_WARNING_DAYS).contains(&days_left) {
+        add(
+            "tls.cert_expiring",
+            Severity::Low,
+            format!(
+                "Port {}'s certificate expires in {days_left} day(s)",
+                s.port
+            ),
+            "Renew the certificate now and automate renewal.",
+        );
+    }
+    out
+}
+
+/// `YYYY-MM-DD` from Unix seconds (proleptic Gregorian, UTC), without a date library.
+pub fn unix_date(secs: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CertInfo, StartTls, TlsInfo};
+
+    fn with_cert(
+        self_signed: bool,
+        problem: Option<CertProblem>,
+        not_after: i64,
+    ) -> SmtpObservation {
+        let mut s = super::super::smtp::tests::base(25);
+        s.starttls = StartTls::Established;
+        s.tls = Some(TlsInfo {
+            version: "TLSv1_3".into(),
+            cipher: "TLS13_AES_256_GCM_SHA384".into(),
+            verified_name: Some("mx.example.jp".into()),
+            chain: vec![CertInfo {
+                subject: "CN=mx.example.jp".into(),
+                issuer: "CN=mx.example.jp".into(),
+                sans: vec!["mx.example.jp".into()],
+                not_before: 0,
+                not_after,
+                self_signed,
+                serial: "01".into(),
+                key: "EC P-256".into(),
+                sha256: "00".into(),
+            }],
+            problem,
+            problem_detail: problem.map(|p| format!("{p:?}")),
+        });
+        s
+    }
+    fn ids(f: &[Finding]) -> Vec<String> {
+        f.iter().map(|f| f.id.clone()).collect()
+    }
+    const NOW: Clock = Clock { now: 1_800_000_000 };
+
+    #[test]
+    fn certificate_findings() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let far = NOW.now + 365 * 86_400;
+        assert!(check(ip, &with_cert(false, None, far), NOW).is_empty());
+        assert_eq!(
+            ids(&check(
+                ip,
+                &with_cert(true, Some(CertProblem::UnknownIssuer), far),
+                NOW
+            )),
+            ["tls.self_signed"]
+        );
+        assert_eq!(
+            ids(&check(
+                ip,
+                &with_cert(false, Some(CertProblem::UnknownIssuer), far),
+                NOW
+            )),
+            ["tls.untrusted_issuer"]
+        );
+        assert_eq!(
+            ids(&check(
+                ip,
+                &with_cert(false, Some(CertProblem::Expired), NOW.now - 10),
+                NOW
+            )),
+            ["tls.cert_expired"]
+        );
+        assert_eq!(
+            ids(&check(
+                ip,
+                &with_cert(false, Some(CertProblem::NameMismatch), far),
+                NOW
+            )),
+            ["tls.name_mismatch"]
+        );
+        let soon = check(ip, &with_cert(false, None, NOW.now + 3 * 86_400 + 5), NOW);
+        assert_eq!(ids(&soon), ["tls.cert_expiring"]);
+        assert!(soon[0].title.contains("3 day"));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(unix_date(0), "1970-01-01");
+        assert_eq!(unix_date(951_782_400), "2000-02-29");
+        assert_eq!(unix_date(1_800_000_000), "2027-01-15");
+        assert_eq!(unix_date(-86_400), "1969-12-31");
+    }
+}

@@ -1,0 +1,26 @@
+//! mxray's pure core: no sockets, no runtime, no database.
+//!
+//! The pipeline reads left to right:
+//!
+//! ```text
+//! targets ─► discovery ─► probes ─► observations ─► checks ─► findings ─► store ─► reports
+//!  (target)                          (model)        (checks)   (finding)
+//! ```
+//!
+//! This crate owns the data that flows through it (targets, observations, findings), the
+//! sans-I/O protocol parsers (`smtp`), and the checks, which are pure functions from
+//! observations to findings. Because checks never touch the network, a stored scan can be
+//! re-checked later, and every check is tested with plain values.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod addr;
+pub mod checks;
+pub mod finding;
+pub mod model;
+pub mod relay;
+pub mod sanitize;
+pub mod smtp;
+pub mod target;
+
+pub use finding::{Finding, Severity};

@@ -1,0 +1,356 @@
+//! Observations: what discovery and the probes saw, kept apart from what checks conclude
+//! from it, so that checks can be re-run on stored data.
+//!
+//! Everything here is serialised into the store as JSON; field names are part of the export
+//! schema (`docs/schema.md`), so they change only with a schema version bump.
+
+use crate::addr::AddressClass;
+use crate::smtp::{Capabilities, Reply};
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// Version of the observation and export schema.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The outcome of one DNS question. A timeout or SERVFAIL is `Unknown`, never "no record".
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "value", rename_all = "kebab-case")]
+pub enum Lookup<T> {
+    /// Records of the asked type exist.
+    Found(T),
+    /// The name does not exist (NXDOMAIN).
+    NxDomain,
+    /// The name exists but has no records of this type (NOERROR, empty answer).
+    NoData,
+    /// No reliable answer: timeout, SERVFAIL, REFUSED, malformed. Carries the reason.
+    Unknown(String),
+}
+
+impl<T> Lookup<T> {
+    /// The records, if found.
+    pub fn found(&self) -> Option<&T> {
+        match self {
+            Self::Found(v) => Some(v),
+            _ => None,
+        }
+    }
+    /// Whether the answer was unreliable.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, Self::Unknown(_))
+    }
+    /// A short description for evidence lines.
+    pub fn describe(&self) -> String
+    where
+        T: std::fmt::Debug,
+    {
+        match self {
+            Self::Found(v) => format!("{v:?}"),
+            Self::NxDomain => "NXDOMAIN".into(),
+            Self::NoData => "no records (NOERROR)".into(),
+            Self::Unknown(r) => format!("unknown ({r})"),
+        }
+    }
+}
+
+/// One MX record.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct Mx {
+    /// Lower is preferred.
+    pub preference: u16,
+    /// The exchange host name, without trailing dot; `""` for the null MX `.`.
+    pub exchange: String,
+}
+
+/// How the domain's mail hosts were found.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MxMode {
+    /// MX records.
+    Explicit,
+    /// No MX: the domain's own A/AAAA (RFC 5321 §5.1).
+    Implicit,
+    /// `MX 0 .`: the domain accepts no mail (RFC 7505).
+    NullMx,
+    /// No mail host: the domain does not exist, or has neither MX nor address.
+    None,
+    /// DNS gave no reliable answer.
+    Unknown,
+}
+
+/// A mail host of a domain and its addresses.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct MailHost {
+    /// Host name (the MX exchange, or the domain itself for an implicit MX).
+    pub name: String,
+    /// MX preference (0 for an implicit MX).
+    pub preference: u16,
+    /// A and AAAA together.
+    pub addresses: Lookup<Vec<IpAddr>>,
+    /// On the operator's exclusion list: not looked up, not contacted.
+    #[serde(default)]
+    pub excluded: bool,
+}
+
+/// Why an address was not contacted.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// On the operator's exclusion list.
+    Excluded,
+    /// Private, loopback, link-local or reserved, and `--allow-private` was not given.
+    NotPublic,
+}
+
+/// An address discovery found but the scanner did not contact.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct SkippedAddress {
+    /// The address.
+    pub ip: IpAddr,
+    /// The host name that led to it.
+    pub via: String,
+    /// Its class.
+    pub class: AddressClass,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+}
+
+/// Everything discovery learned about one domain.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DomainObservation {
+    /// The domain (ASCII).
+    pub domain: String,
+    /// The MX answer.
+    pub mx: Lookup<Vec<Mx>>,
+    /// How mail hosts were chosen.
+    pub mx_mode: MxMode,
+    /// The mail hosts, most preferred first.
+    pub hosts: Vec<MailHost>,
+    /// Addresses found but not contacted.
+    pub skipped: Vec<SkippedAddress>,
+}
+
+impl DomainObservation {
+    /// Every address of every mail host, deduplicated, in preference order.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        let mut out: Vec<IpAddr> = Vec::new();
+        for h in &self.hosts {
+            for ip in h.addresses.found().into_iter().flatten() {
+                if !out.contains(ip) {
+                    out.push(*ip);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How far a probe got (zgrab2's statuses). Stable kebab-case strings.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeStatus {
+    /// The dialogue ran to its end.
+    Success,
+    /// TCP connection refused (RST).
+    ConnectRefused,
+    /// No TCP answer before the connect timeout.
+    ConnectTimeout,
+    /// A step took longer than its timeout (e.g. a tarpitting greeting).
+    IoTimeout,
+    /// The per-host deadline ran out.
+    Deadline,
+    /// The server closed the connection early.
+    ClosedEarly,
+    /// Bytes came back, but not this protocol (or over the length caps).
+    ProtocolMismatch,
+    /// A valid refusal: 421/554 greeting, or every greeting command refused.
+    Rejected,
+    /// The TLS handshake failed (implicit TLS ports).
+    TlsFailed,
+    /// Our own error (a bug, a local resource limit).
+    InternalError,
+}
+
+impl ProbeStatus {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::ConnectRefused => "connect-refused",
+            Self::ConnectTimeout => "connect-timeout",
+            Self::IoTimeout => "io-timeout",
+            Self::Deadline => "deadline",
+            Self::ClosedEarly => "closed-early",
+            Self::ProtocolMismatch => "protocol-mismatch",
+            Self::Rejected => "rejected",
+            Self::TlsFailed => "tls-failed",
+            Self::InternalError => "internal-error",
+        }
+    }
+
+    /// Whether a service answered at all (as opposed to nothing listening).
+    pub fn reached(self) -> bool {
+        !matches!(self, Self::ConnectRefused | Self::ConnectTimeout)
+    }
+}
+
+/// Who said a transcript line.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub enum Dir {
+    /// The scanner sent it.
+    #[serde(rename = "C")]
+    Client,
+    /// The server sent it.
+    #[serde(rename = "S")]
+    Server,
+    /// A note by the scanner (connect, TLS established, timeout).
+    #[serde(rename = "*")]
+    Note,
+}
+
+/// One line of a dialogue, kept as evidence.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    /// Milliseconds since the connection started.
+    pub ms: u64,
+    /// Who.
+    pub dir: Dir,
+    /// What (server text verbatim, lossy UTF-8, capped).
+    pub text: String,
+}
+
+impl TranscriptLine {
+    /// `S: 220 mx ESMTP` style, as used in evidence.
+    pub fn render(&self) -> String {
+        let d = match self.dir {
+            Dir::Client => "C",
+            Dir::Server => "S",
+            Dir::Note => "*",
+        };
+        format!("{d}: {}", self.text)
+    }
+}
+
+/// A certificate, as far as a survey needs it.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct CertInfo {
+    /// Subject DN.
+    pub subject: String,
+    /// Issuer DN.
+    pub issuer: String,
+    /// DNS and IP subject alternative names.
+    pub sans: Vec<String>,
+    /// Validity start, Unix seconds.
+    pub not_before: i64,
+    /// Validity end, Unix seconds.
+    pub not_after: i64,
+    /// Subject equals issuer and the signature verifies with its own key.
+    pub self_signed: bool,
+    /// Hex serial.
+    pub serial: String,
+    /// Public key algorithm and size, e.g. `RSA 2048`, `EC P-256`.
+    pub key: String,
+    /// SHA-256 of the DER, hex (for DANE and for telling certificates apart).
+    pub sha256: String,
+}
+
+/// Why the certificate chain failed strict verification (Mozilla roots, the name used).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertProblem {
+    /// Past `notAfter`.
+    Expired,
+    /// Before `notBefore`.
+    NotYetValid,
+    /// Issued by nobody the roots know, including self-signed.
+    UnknownIssuer,
+    /// Valid, but not for the name the client asked for.
+    NameMismatch,
+    /// Revoked, bad signature, bad encoding, unsupported algorithm and other failures.
+    Other,
+}
+
+/// A negotiated TLS session.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `TLSv1_3` etc.
+    pub version: String,
+    /// IANA cipher suite name.
+    pub cipher: String,
+    /// The name verified against (the MX host name), if any.
+    pub verified_name: Option<String>,
+    /// The chain as sent, leaf first.
+    pub chain: Vec<CertInfo>,
+    /// Strict verification: `None` when it passed.
+    pub problem: Option<CertProblem>,
+    /// The verifier's message when it failed.
+    pub problem_detail: Option<String>,
+}
+
+/// The STARTTLS step.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "detail", rename_all = "kebab-case")]
+pub enum StartTls {
+    /// Not tried: the dialogue did not get that far.
+    NotTried,
+    /// Not advertised in EHLO.
+    NotOffered,
+    /// Advertised, but the `STARTTLS` command was refused.
+    Refused(String),
+    /// Accepted, but the handshake failed (rustls speaks TLS 1.2/1.3 only: a server limited to
+    /// older versions lands here too).
+    HandshakeFailed(String),
+    /// A TLS session was established.
+    Established,
+}
+
+/// One SMTP service (IP and port) as the probe saw it.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct SmtpObservation {
+    /// The port.
+    pub port: u16,
+    /// Whether TLS started at connect (port 465).
+    pub implicit_tls: bool,
+    /// How far the dialogue got.
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    pub detail: Option<String>,
+    /// The greeting.
+    pub greeting: Option<Reply>,
+    /// EHLO was refused and HELO used.
+    pub helo_fallback: bool,
+    /// Capabilities before TLS.
+    pub capabilities: Option<Capabilities>,
+    /// STARTTLS step.
+    pub starttls: StartTls,
+    /// Session parameters (after STARTTLS, or at connect for implicit TLS).
+    pub tls: Option<TlsInfo>,
+    /// Capabilities after STARTTLS.
+    pub capabilities_tls: Option<Capabilities>,
+    /// Reply to `VRFY postmaster`.
+    pub vrfy: Option<Reply>,
+    /// Reply to `EXPN postmaster`.
+    pub expn: Option<Reply>,
+    /// The dialogue, capped.
+    pub transcript: Vec<TranscriptLine>,
+    /// Time taken, milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Everything probed on one IP address (one record per IP per scan, however many domains use it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostObservation {
+    /// The address.
+    pub ip: IpAddr,
+    /// Its class.
+    pub class: AddressClass,
+    /// Reverse DNS.
+    pub ptr: Lookup<Vec<String>>,
+    /// Forward-confirmed reverse DNS: some PTR name resolves back to this address.
+    pub fcrdns: Option<bool>,
+    /// One observation per SMTP port probed.
+    pub smtp: Vec<SmtpObservation>,
+    /// The open-relay battery, when run.
+    pub relay: Option<crate::relay::RelayObservation>,
+    /// Time taken for the whole host, milliseconds.
+    pub elapsed_ms: u64,
+}

@@ -1,0 +1,228 @@
+//! The lab's authoritative DNS server (UDP and TCP) for the lab zones.
+//!
+//! Written on hickory-proto's message codec rather than hickory-server's catalogue because the
+//! lab must also misbehave on purpose (SERVFAIL, silence) and log every question, so tests can
+//! prove that an excluded domain was never looked up.
+
+use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TXT};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// How a name misbehaves.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Fault {
+    /// Answer SERVFAIL.
+    ServFail,
+    /// Never answer.
+    Silent,
+}
+
+/// Zone data: records by (lowercase name without dot, type).
+#[derive(Clone, Debug, Default)]
+pub struct Zone {
+    records: HashMap<(String, RecordType), Vec<RData>>,
+    names: HashSet<String>,
+    faults: HashMap<String, Fault>,
+}
+
+fn key(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn name(s: &str) -> Name {
+    let mut n = Name::from_ascii(s).expect("lab names are valid");
+    n.set_fqdn(true);
+    n
+}
+
+impl Zone {
+    /// Adds a record.
+    pub fn add(&mut self, owner: &str, data: RData) -> &mut Self {
+        let k = key(owner);
+        let mut cur = k.as_str();
+        // Every ancestor exists too (empty non-terminals answer NODATA, not NXDOMAIN).
+        loop {
+            self.names.insert(cur.to_owned());
+            match cur.split_once('.') {
+                Some((_, rest)) => cur = rest,
+                None => break,
+            }
+        }
+        self.records
+            .entry((k, data.record_type()))
+            .or_default()
+            .push(data);
+        self
+    }
+    /// `owner A/AAAA ip`.
+    pub fn addr(&mut self, owner: &str, ip: IpAddr) -> &mut Self {
+        match ip {
+            IpAddr::V4(v4) => self.add(owner, RData::A(A(v4))),
+            IpAddr::V6(v6) => self.add(owner, RData::AAAA(AAAA(v6))),
+        }
+    }
+    /// `owner MX pref exchange` (`"."` for a null MX).
+    pub fn mx(&mut self, owner: &str, pref: u16, exchange: &str) -> &mut Self {
+        let ex = if exchange == "." {
+            Name::root()
+        } else {
+            name(exchange)
+        };
+        self.add(owner, RData::MX(MX::new(pref, ex)))
+    }
+    /// `owner TXT text`.
+    pub fn txt(&mut self, owner: &str, text: &str) -> &mut Self {
+        self.add(owner, RData::TXT(TXT::new(vec![text.to_owned()])))
+    }
+    /// PTR for an address.
+    pub fn ptr(&mut self, ip: IpAddr, target: &str) -> &mut Self {
+        let owner = Name::from(ip).to_ascii();
+        self.add(&owner, RData::PTR(PTR(name(target))))
+    }
+    /// Makes a name misbehave.
+    pub fn fault(&mut self, owner: &str, fault: Fault) -> &mut Self {
+        self.faults.insert(key(owner), fault);
+        self
+    }
+
+    fn answer(&self, req: &Message) -> Option<Message> {
+        let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+        resp.metadata.message_type = MessageType::Response;
+        resp.metadata.recursion_desired = req.metadata.recursion_desired;
+        resp.metadata.authoritative = true;
+        let Some(q) = req.queries.first() else {
+            resp.metadata.response_code = ResponseCode::FormErr;
+            return Some(resp);
+        };
+        resp.add_query(q.clone());
+        let k = key(&q.name().to_ascii());
+        match self.faults.get(&k) {
+            Some(Fault::Silent) => return None,
+            Some(Fault::ServFail) => {
+                resp.metadata.response_code = ResponseCode::ServFail;
+                resp.metadata.authoritative = false;
+                return Some(resp);
+            }
+            None => {}
+        }
+        if let Some(data) = self.records.get(&(k.clone(), q.query_type())) {
+            for d in data {
+                resp.add_answer(Record::from_rdata(q.name().clone(), 60, d.clone()));
+            }
+        } else {
+            if !self.names.contains(&k) {
+                resp.metadata.response_code = ResponseCode::NXDomain;
+            }
+            let soa = SOA::new(
+                name("mxray.test"),
+                name("hostmaster.mxray.test"),
+                1,
+                3600,
+                600,
+                86400,
+                60,
+            );
+            resp.add_authority(Record::from_rdata(name("mxray.test"), 60, RData::SOA(soa)));
+        }
+        Some(resp)
+    }
+}
+
+/// A running lab DNS server.
+#[derive(Debug)]
+pub struct DnsServer {
+    /// Where it listens (UDP and TCP, same port).
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<(String, RecordType)>>>,
+}
+
+impl DnsServer {
+    /// Starts serving `zone` on `addr` (port 0 picks one).
+    pub async fn start(addr: SocketAddr, zone: Zone) -> std::io::Result<Self> {
+        let udp = UdpSocket::bind(addr).await?;
+        let addr = udp.local_addr()?;
+        let tcp = TcpListener::bind(addr).await?;
+        let zone = Arc::new(zone);
+        let log: Arc<Mutex<Vec<(String, RecordType)>>> = Arc::default();
+        let (z, l) = (zone.clone(), log.clone());
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
+                    continue;
+                };
+                if let Some(bytes) = handle(&z, &l, &buf[..n]) {
+                    let out = if bytes.len() > 1232 {
+                        truncated(&buf[..n]).unwrap_or(bytes)
+                    } else {
+                        bytes
+                    };
+                    let _ = udp.send_to(&out, peer).await;
+                }
+            }
+        });
+        let (z, l) = (zone, log.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = tcp.accept().await else {
+                    continue;
+                };
+                let (z, l) = (z.clone(), l.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let Ok(len) = s.read_u16().await else { return };
+                        let mut msg = vec![0u8; usize::from(len)];
+                        if s.read_exact(&mut msg).await.is_err() {
+                            return;
+                        }
+                        let Some(out) = handle(&z, &l, &msg) else {
+                            return;
+                        };
+                        let Ok(len) = u16::try_from(out.len()) else {
+                            return;
+                        };
+                        if s.write_u16(len).await.is_err() || s.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(Self { addr, log })
+    }
+
+    /// Every question asked so far, as (name without dot, type).
+    pub fn queries(&self) -> Vec<(String, RecordType)> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Whether any question mentioned `needle` (a name or a part of one).
+    pub fn was_asked_about(&self, needle: &str) -> bool {
+        let needle = needle.to_ascii_lowercase();
+        self.queries().iter().any(|(n, _)| n.contains(&needle))
+    }
+}
+
+fn handle(zone: &Zone, log: &Mutex<Vec<(String, RecordType)>>, bytes: &[u8]) -> Option<Vec<u8>> {
+    let req = Message::from_vec(bytes).ok()?;
+    if let (Some(q), Ok(mut l)) = (req.queries.first(), log.lock()) {
+        l.push((key(&q.name().to_ascii()), q.query_type()));
+    }
+    zone.answer(&req)?.to_vec().ok()
+}
+
+fn truncated(req: &[u8]) -> Option<Vec<u8>> {
+    let req = Message::from_vec(req).ok()?;
+    let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+    resp.metadata.truncation = true;
+    resp.metadata.authoritative = true;
+    if let Some(q) = req.queries.first() {
+        resp.add_query(q.clone());
+    }
+    resp.to_vec().ok()
+}

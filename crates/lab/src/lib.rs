@@ -1,0 +1,243 @@
+//! mxray's built-in lab: an authoritative DNS server for the `mxray.test` zone and emulated
+//! SMTP servers, all on loopback addresses (127.77.0.0/24 by default) and unprivileged ports,
+//! so `mxray demo` and the tests run without root and without touching any other network.
+//!
+//! Each lab domain shows one behaviour: `closed.mxray.test`, `open-relay.mxray.test`,
+//! `accept-all.mxray.test`, `greylist.mxray.test`, `tarpit.mxray.test`, … (see [`Lab::domains`]).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod dns;
+pub mod smtp;
+
+pub use dns::{DnsServer, Fault, Zone};
+pub use smtp::{Behaviour, SmtpServer};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Lab settings.
+#[derive(Clone, Debug)]
+pub struct LabOptions {
+    /// First three octets of the lab addresses (must be in 127.0.0.0/8).
+    pub net: [u8; 3],
+    /// DNS port (0: any free port).
+    pub dns_port: u16,
+    /// SMTP port shared by all emulated servers (0: any free port).
+    pub smtp_port: u16,
+    /// Greeting delay of the tarpit server.
+    pub tarpit_delay: Duration,
+    /// Extra domains whose MX points at an outside server (e.g. a real Postfix on loopback):
+    /// `(domain, mx host name, address)`.
+    pub extra: Vec<(String, String, IpAddr)>,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        Self {
+            net: [127, 77, 0],
+            dns_port: 0,
+            smtp_port: 0,
+            tarpit_delay: Duration::from_secs(4),
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A lab domain and what a scan should conclude about it.
+#[derive(Clone, Debug)]
+pub struct LabDomain {
+    /// The domain.
+    pub domain: String,
+    /// What it demonstrates, in words.
+    pub shows: &'static str,
+}
+
+/// A running lab.
+#[derive(Debug)]
+pub struct Lab {
+    /// The DNS server (`--resolver` for the scanner).
+    pub dns: DnsServer,
+    /// The SMTP port of every emulated server (`--port smtp=` for the scanner).
+    pub smtp_port: u16,
+    /// The emulated servers.
+    pub servers: Vec<SmtpServer>,
+    /// The lab's domains, in a sensible scanning order.
+    pub domains: Vec<LabDomain>,
+}
+
+/// The emulated mail servers: (behaviour, last octet, label).
+fn layout(tarpit: Duration) -> Vec<(Behaviour, u8, &'static str, &'static str)> {
+    vec![
+        (
+            Behaviour::Closed,
+            10,
+            "closed",
+            "a closed relay with STARTTLS (self-signed certificate)",
+        ),
+        (
+            Behaviour::OpenRelay,
+            11,
+            "open-relay",
+            "an open relay that also confirms users with VRFY",
+        ),
+        (
+            Behaviour::AcceptAll,
+            12,
+            "accept-all",
+            "accepts every recipient, bounces later; reverse DNS not forward-confirmed",
+        ),
+        (
+            Behaviour::Greylist,
+            13,
+            "greylist",
+            "greylists every recipient (inconclusive); no reverse DNS",
+        ),
+        (
+            Behaviour::Tarpit(tarpit),
+            14,
+            "tarpit",
+            "greets only after a long delay (not testable)",
+        ),
+        (
+            Behaviour::Garbage,
+            15,
+            "garbage",
+            "answers with something that is not SMTP",
+        ),
+        (
+            Behaviour::AuthBeforeTls,
+            16,
+            "auth-before-tls",
+            "offers AUTH PLAIN/LOGIN in clear text, no STARTTLS",
+        ),
+        (
+            Behaviour::Refuse,
+            17,
+            "refuse",
+            "answers 421 at connect (not testable)",
+        ),
+        (
+            Behaviour::Silent,
+            18,
+            "silent",
+            "accepts the connection and never speaks (costs the deadline)",
+        ),
+        (
+            Behaviour::EndlessLine,
+            19,
+            "endless",
+            "sends one line that never ends (cut at the line cap)",
+        ),
+        (
+            Behaviour::HostileBanner,
+            20,
+            "hostile",
+            "a banner with terminal escapes and HTML",
+        ),
+    ]
+}
+
+impl Lab {
+    /// Starts the lab.
+    pub async fn start(opts: LabOptions) -> std::io::Result<Self> {
+        let [a, b, c] = opts.net;
+        let ip = |d: u8| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+        let smtp_port = if opts.smtp_port == 0 {
+            std::net::TcpListener::bind(SocketAddr::new(ip(10), 0))?
+                .local_addr()?
+                .port()
+        } else {
+            opts.smtp_port
+        };
+        let mut zone = Zone::default();
+        let mut servers = Vec::new();
+        let mut domains = Vec::new();
+        for (behaviour, octet, label, shows) in layout(opts.tarpit_delay) {
+            let domain = format!("{label}.mxray.test");
+            let mx = format!("{label}-mx.mxray.test");
+            zone.mx(&domain, 10, &mx).addr(&mx, ip(octet));
+            match behaviour {
+                Behaviour::Greylist => {}
+                Behaviour::AcceptAll => {
+                    zone.ptr(ip(octet), "elsewhere.mxray.test");
+                }
+                _ => {
+                    zone.ptr(ip(octet), &mx);
+                }
+            }
+            servers.push(
+                SmtpServer::start(
+                    SocketAddr::new(ip(octet), smtp_port),
+                    behaviour,
+                    &mx,
+                    vec![domain.clone()],
+                )
+                .await?,
+            );
+            domains.push(LabDomain { domain, shows });
+        }
+        for n in 1..=3 {
+            let d = format!("shared-{n}.mxray.test");
+            zone.mx(&d, 10, "closed-mx.mxray.test");
+            domains.push(LabDomain {
+                domain: d,
+                shows: "shares closed-mx with other domains (probed once)",
+            });
+        }
+        zone.addr("implicit.mxray.test", ip(10));
+        domains.push(LabDomain {
+            domain: "implicit.mxray.test".into(),
+            shows: "no MX: mail goes to the domain's A record",
+        });
+        zone.mx("null-mx.mxray.test", 0, ".");
+        domains.push(LabDomain {
+            domain: "null-mx.mxray.test".into(),
+            shows: "a null MX: accepts no mail",
+        });
+        zone.mx("private-mx.mxray.test", 10, "internal-mx.mxray.test")
+            .addr("internal-mx.mxray.test", "10.0.0.25".parse().expect("ip"));
+        domains.push(LabDomain {
+            domain: "private-mx.mxray.test".into(),
+            shows: "MX in a private range (never contacted)",
+        });
+        zone.mx("dangling-mx.mxray.test", 10, "gone-mx.mxray.test");
+        domains.push(LabDomain {
+            domain: "dangling-mx.mxray.test".into(),
+            shows: "MX host without an address",
+        });
+        zone.fault("servfail.mxray.test", Fault::ServFail);
+        domains.push(LabDomain {
+            domain: "servfail.mxray.test".into(),
+            shows: "SERVFAIL: unknown, never \"no record\"",
+        });
+        domains.push(LabDomain {
+            domain: "no-such-domain.mxray.test".into(),
+            shows: "NXDOMAIN",
+        });
+        for (domain, mx, addr) in &opts.extra {
+            zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
+        }
+        let dns = DnsServer::start(SocketAddr::new(ip(53), opts.dns_port), zone).await?;
+        Ok(Self {
+            dns,
+            smtp_port,
+            servers,
+            domains,
+        })
+    }
+
+    /// The domain list, one per line, as `mxray scan` reads it.
+    pub fn domain_list(&self) -> String {
+        let mut s = String::from("# mxray lab domains\n");
+        for d in &self.domains {
+            s.push_str(&d.domain);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The server with a behaviour name (`closed`, `open-relay`, …).
+    pub fn server(&self, name: &str) -> Option<&SmtpServer> {
+        self.servers.iter().find(|s| s.behaviour.name() == name)
+    }
+}

@@ -1,0 +1,303 @@
+//! Emulated SMTP servers: the behaviours real servers cannot easily be made to show
+//! (tarpits, garbage, accept-then-bounce, greylisting) next to plain closed and open relays.
+
+use rustls::ServerConfig;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How an emulated server behaves.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub enum Behaviour {
+    /// Relays only for its own domains; STARTTLS with the lab's self-signed certificate.
+    Closed,
+    /// Accepts any outside recipient; refuses unknown local users. VRFY confirms users.
+    OpenRelay,
+    /// Accepts every recipient (and would bounce later).
+    AcceptAll,
+    /// Defers every recipient with 450 (greylisting).
+    Greylist,
+    /// Sends its greeting only after this delay.
+    Tarpit(Duration),
+    /// Answers with something that is not SMTP.
+    Garbage,
+    /// Sends one line that never ends.
+    EndlessLine,
+    /// Never says anything.
+    Silent,
+    /// 421 at connect.
+    Refuse,
+    /// Offers AUTH PLAIN LOGIN without TLS and no STARTTLS.
+    AuthBeforeTls,
+    /// A closed server whose banner carries terminal escapes and HTML.
+    HostileBanner,
+}
+
+impl Behaviour {
+    /// A short name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::OpenRelay => "open-relay",
+            Self::AcceptAll => "accept-all",
+            Self::Greylist => "greylist",
+            Self::Tarpit(_) => "tarpit",
+            Self::Garbage => "garbage",
+            Self::EndlessLine => "endless",
+            Self::Silent => "silent",
+            Self::Refuse => "refuse",
+            Self::AuthBeforeTls => "auth-before-tls",
+            Self::HostileBanner => "hostile",
+        }
+    }
+}
+
+/// Counters a test can read.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Connections open right now.
+    pub open: AtomicUsize,
+    /// Most connections open at once.
+    pub max_open: AtomicUsize,
+    /// `DATA` commands received (must stay 0: the scanner never sends DATA).
+    pub data_commands: AtomicU64,
+}
+
+/// A running emulated server.
+#[derive(Debug, Clone)]
+pub struct SmtpServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its behaviour.
+    pub behaviour: Behaviour,
+    /// Its host name (banner).
+    pub hostname: String,
+    /// Counters.
+    pub stats: Arc<Stats>,
+}
+
+const CERT: &[u8] = include_bytes!("../certs/lab-cert.pem");
+const KEY: &[u8] = include_bytes!("../certs/lab-key.pem");
+
+fn tls_config() -> Arc<ServerConfig> {
+    let certs = vec![CertificateDer::from_pem_slice(CERT).expect("lab certificate")];
+    let key = PrivateKeyDer::from_pem_slice(KEY).expect("lab key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("lab certificate and key match"),
+    )
+}
+
+impl SmtpServer {
+    /// Starts a server on `addr`. `local_domains` are the domains it accepts mail for.
+    pub async fn start(
+        addr: SocketAddr,
+        behaviour: Behaviour,
+        hostname: &str,
+        local_domains: Vec<String>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let server = Self {
+            addr,
+            behaviour,
+            hostname: hostname.to_owned(),
+            stats: Arc::default(),
+        };
+        let s = server.clone();
+        let tls = tls_config();
+        let local = Arc::new(local_domains);
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    continue;
+                };
+                let s = s.clone();
+                let (tls, local) = (tls.clone(), local.clone());
+                tokio::spawn(async move {
+                    s.stats.connections.fetch_add(1, Ordering::Relaxed);
+                    let now = s.stats.open.fetch_add(1, Ordering::SeqCst) + 1;
+                    s.stats.max_open.fetch_max(now, Ordering::SeqCst);
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(300), s.serve(sock, tls, &local))
+                            .await;
+                    s.stats.open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Ok(server)
+    }
+
+    async fn serve(
+        &self,
+        mut sock: TcpStream,
+        tls: Arc<ServerConfig>,
+        local: &[String],
+    ) -> std::io::Result<()> {
+        let host = &self.hostname;
+        match &self.behaviour {
+            Behaviour::Silent => {
+                tokio::time::sleep(Duration::from_secs(300)).await;
+                return Ok(());
+            }
+            Behaviour::Refuse => {
+                sock.write_all(
+                    format!("421 4.3.2 {host} Service not available, closing channel\r\n")
+                        .as_bytes(),
+                )
+                .await?;
+                return Ok(());
+            }
+            Behaviour::Garbage => {
+                sock.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nServer: not-smtp\r\n\r\n\x00\xff\xfe garbage",
+                )
+                .await?;
+                return Ok(());
+            }
+            Behaviour::EndlessLine => {
+                let chunk = vec![b'A'; 8192];
+                sock.write_all(b"220 ").await?;
+                // Stops when the client hangs up (or after the connection timeout above).
+                loop {
+                    sock.write_all(&chunk).await?;
+                }
+            }
+            Behaviour::Tarpit(delay) => tokio::time::sleep(*delay).await,
+            _ => {}
+        }
+        let banner = if self.behaviour == Behaviour::HostileBanner {
+            format!(
+                "220 {host} ESMTP \x1b[2J\x1b]0;pwned\x07<script>document.title='pwned'</script>\"><img src=x onerror=alert(1)>"
+            )
+        } else {
+            format!("220 {host} ESMTP mxray-lab")
+        };
+        sock.write_all(format!("{banner}\r\n").as_bytes()).await?;
+        let (r, w) = tokio::io::split(sock);
+        match self.dialogue(BufReader::new(r), w, local).await? {
+            Some((r, w))
+                if matches!(self.behaviour, Behaviour::Closed | Behaviour::HostileBanner) =>
+            {
+                let sock = r.into_inner().unsplit(w);
+                let tls = tokio_rustls::TlsAcceptor::from(tls).accept(sock).await?;
+                let (r, w) = tokio::io::split(tls);
+                self.dialogue(BufReader::new(r), w, local).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Runs commands until QUIT or disconnect. Returns the halves when STARTTLS was accepted.
+    async fn dialogue<R, W>(
+        &self,
+        mut r: BufReader<R>,
+        mut w: W,
+        local: &[String],
+    ) -> std::io::Result<Option<(BufReader<R>, W)>>
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
+        let host = &self.hostname;
+        let b = &self.behaviour;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await? == 0 || line.len() > 1000 {
+                return Ok(None);
+            }
+            let cmd = line.trim_end().to_owned();
+            let upper = cmd.to_ascii_uppercase();
+            let reply: String = if upper.starts_with("EHLO") {
+                let mut caps = vec![
+                    format!("250-{host} hello"),
+                    "250-PIPELINING".into(),
+                    "250-SIZE 10240000".into(),
+                ];
+                match b {
+                    Behaviour::Closed | Behaviour::HostileBanner => {
+                        caps.push("250-STARTTLS".into())
+                    }
+                    Behaviour::AuthBeforeTls => caps.push("250-AUTH PLAIN LOGIN".into()),
+                    _ => {}
+                }
+                caps.push("250 8BITMIME".into());
+                caps.join("\r\n")
+            } else if upper.starts_with("HELO") {
+                format!("250 {host}")
+            } else if upper == "STARTTLS"
+                && matches!(b, Behaviour::Closed | Behaviour::HostileBanner)
+            {
+                w.write_all(b"220 2.0.0 Ready to start TLS\r\n").await?;
+                w.flush().await?;
+                return Ok(Some((r, w)));
+            } else if upper.starts_with("MAIL FROM:") {
+                "250 2.1.0 Ok".into()
+            } else if let Some(arg) = upper.strip_prefix("RCPT TO:") {
+                self.rcpt(arg.trim(), local)
+            } else if upper.starts_with("VRFY") {
+                if *b == Behaviour::OpenRelay {
+                    format!("250 2.0.0 <postmaster@{host}>")
+                } else {
+                    "252 2.0.0 Cannot VRFY user".into()
+                }
+            } else if upper.starts_with("EXPN") {
+                "502 5.5.1 EXPN not available".into()
+            } else if upper == "RSET" || upper == "NOOP" {
+                "250 2.0.0 Ok".into()
+            } else if upper == "DATA" {
+                self.stats.data_commands.fetch_add(1, Ordering::SeqCst);
+                "554 5.5.1 lab refuses DATA".into()
+            } else if upper == "QUIT" {
+                w.write_all(b"221 2.0.0 Bye\r\n").await?;
+                return Ok(None);
+            } else {
+                "502 5.5.2 Error: command not recognized".into()
+            };
+            w.write_all(format!("{reply}\r\n").as_bytes()).await?;
+            w.flush().await?;
+        }
+    }
+
+    fn rcpt(&self, arg: &str, local: &[String]) -> String {
+        let addr = arg
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_ascii_lowercase();
+        // Only a plain `user@localdomain` is local; every relay trick counts as outside.
+        let is_local = match addr.rsplit_once('@') {
+            Some((user, dom)) => {
+                !user.contains(['@', '%', '!', ':', '"'])
+                    && (local.iter().any(|d| d == dom) || dom == self.hostname)
+            }
+            None => false,
+        };
+        let known_user = addr.starts_with("postmaster@");
+        match &self.behaviour {
+            Behaviour::AcceptAll => "250 2.1.5 Ok".into(),
+            Behaviour::Greylist => {
+                "450 4.2.0 Recipient address rejected: Greylisted, try again later".into()
+            }
+            _ if is_local && known_user => "250 2.1.5 Ok".into(),
+            _ if is_local => {
+                "550 5.1.1 Recipient address rejected: User unknown in local recipient table".into()
+            }
+            Behaviour::OpenRelay => "250 2.1.5 Ok".into(),
+            _ => "554 5.7.1 Relay access denied".into(),
+        }
+    }
+}

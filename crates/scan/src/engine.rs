@@ -1,0 +1,328 @@
+//! The scan engine: targets stream through discovery, newly seen addresses through the host
+//! probes; each address is probed once per scan however many domains share it.
+//!
+//! ```text
+//! domains ──► discovery (dns_concurrency) ──► Event::Domain ──────────────┐
+//!                 │ new admitted IPs                                       ├─► sink
+//!                 └──► host queue ──► probes (concurrency) ──► Event::Host ┘
+//! ```
+//!
+//! The two stages run concurrently, so a tarpitting shared host never stalls discovery of
+//! other domains. Memory is bounded by the set of distinct addresses (a hash set), not by the
+//! number of domains. Each host probe runs in its own task: a panic becomes an
+//! `internal-error` record, not a crashed survey.
+
+use crate::discovery;
+use crate::net::{Limits, Policy};
+use crate::probe::relay::RelayProbe;
+use crate::probe::smtp::SmtpProbe;
+use crate::probe::{Probe, ProbeContext, ProbeOutput};
+use crate::resolve::Dns;
+use crate::tls::TlsClient;
+use futures::{Stream, StreamExt};
+use mxray_core::addr;
+use mxray_core::model::{DomainObservation, HostObservation, Lookup, ProbeStatus, SmtpObservation};
+use mxray_core::relay::RelayParams;
+use mxray_core::target::Domain;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// One SMTP port to probe.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct SmtpPort {
+    /// Port number.
+    pub port: u16,
+    /// TLS from the first byte (465).
+    pub implicit_tls: bool,
+}
+
+/// Validated scan settings.
+#[derive(Clone, Debug)]
+pub struct ScanConfig {
+    /// Hosts probed at once.
+    pub concurrency: usize,
+    /// Domains in discovery at once.
+    pub dns_concurrency: usize,
+    /// Per-connection bounds.
+    pub limits: Limits,
+    /// Everything done to one host (all its ports, the relay test) ends by this.
+    pub host_deadline: Duration,
+    /// EHLO name.
+    pub ehlo_name: String,
+    /// SMTP ports, in order; the first non-TLS one also gets the relay battery.
+    pub smtp_ports: Vec<SmtpPort>,
+    /// The relay battery, when enabled.
+    pub relay: Option<RelayParams>,
+    /// Who may be contacted.
+    pub policy: Policy,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 64,
+            dns_concurrency: 256,
+            limits: Limits::default(),
+            host_deadline: Duration::from_secs(120),
+            ehlo_name: "mxray-scanner.invalid".into(),
+            smtp_ports: vec![SmtpPort {
+                port: 25,
+                implicit_tls: false,
+            }],
+            relay: Some(RelayParams::default()),
+            policy: Policy::default(),
+        }
+    }
+}
+
+/// What the engine reports, in the order it happens.
+#[derive(Debug)]
+pub enum Event {
+    /// A domain was discovered. `probed` are the addresses queued or already probed for it.
+    Domain {
+        /// What discovery saw.
+        obs: DomainObservation,
+        /// Addresses whose host records belong to this domain.
+        probed: Vec<IpAddr>,
+    },
+    /// A domain on the exclusion list: nothing was sent about it.
+    Excluded(Domain),
+    /// A host was probed.
+    Host(HostObservation),
+}
+
+/// Live counters for progress displays.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Domains through discovery.
+    pub domains_done: AtomicU64,
+    /// Distinct hosts queued for probing.
+    pub hosts_queued: AtomicU64,
+    /// Hosts probed.
+    pub hosts_done: AtomicU64,
+}
+
+/// Runs scans.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    cfg: Arc<ScanConfig>,
+    dns: Dns,
+    tls: TlsClient,
+}
+
+#[derive(Debug)]
+struct HostJob {
+    ip: IpAddr,
+    names: Vec<String>,
+    local_domain: String,
+}
+
+impl Engine {
+    /// An engine with its resolver.
+    pub fn new(cfg: ScanConfig, dns: Dns) -> Self {
+        Self {
+            cfg: Arc::new(cfg),
+            dns,
+            tls: TlsClient::new(),
+        }
+    }
+
+    /// Scans every domain of the stream, sending events to `sink`. Returns when all domains
+    /// and all hosts are done, or early if the sink is closed.
+    pub async fn run<S>(&self, domains: S, sink: mpsc::Sender<Event>, progress: Arc<Progress>)
+    where
+        S: Stream<Item = Domain> + Send,
+    {
+        let (host_tx, host_rx) = futures::channel::mpsc::unbounded::<HostJob>();
+        let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::default();
+        let discovery = {
+            let sink = sink.clone();
+            let progress = progress.clone();
+            async move {
+                domains
+                    .map(|d| {
+                        let this = self.clone();
+                        let seen = seen.clone();
+                        let host_tx = host_tx.clone();
+                        let progress = progress.clone();
+                        async move {
+                            if this.cfg.policy.exclusions.excludes_domain(&d) {
+                                return Event::Excluded(d);
+                            }
+                            let obs = discovery::discover(&this.dns, &this.cfg.policy, &d).await;
+                            let skipped: HashSet<IpAddr> =
+                                obs.skipped.iter().map(|s| s.ip).collect();
+                            let mut probed = Vec::new();
+                            for h in &obs.hosts {
+                                for ip in h.addresses.found().into_iter().flatten() {
+                                    if skipped.contains(ip) || probed.contains(ip) {
+                                        continue;
+                                    }
+                                    probed.push(*ip);
+                                    let fresh =
+                                        seen.lock().map(|mut s| s.insert(*ip)).unwrap_or(false);
+                                    if fresh {
+                                        progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
+                                        let _ = host_tx.unbounded_send(HostJob {
+                                            ip: *ip,
+                                            names: vec![h.name.clone()],
+                                            local_domain: obs.domain.clone(),
+                                        });
+                                    }
+                                }
+                            }
+                            Event::Domain { obs, probed }
+                        }
+                    })
+                    .buffer_unordered(self.cfg.dns_concurrency.max(1))
+                    .for_each(|ev| {
+                        progress.domains_done.fetch_add(1, Ordering::Relaxed);
+                        let sink = sink.clone();
+                        async move {
+                            let _ = sink.send(ev).await;
+                        }
+                    })
+                    .await;
+                drop(host_tx);
+            }
+        };
+        let hosts = host_rx
+            .map(|job| {
+                let this = self.clone();
+                async move {
+                    let ip = job.ip;
+                    match tokio::spawn(async move { this.probe_host(job).await }).await {
+                        Ok(obs) => obs,
+                        Err(e) => internal_error(ip, &e.to_string()),
+                    }
+                }
+            })
+            .buffer_unordered(self.cfg.concurrency.max(1))
+            .for_each(|obs| {
+                progress.hosts_done.fetch_add(1, Ordering::Relaxed);
+                let sink = sink.clone();
+                async move {
+                    let _ = sink.send(Event::Host(obs)).await;
+                }
+            });
+        tokio::join!(discovery, hosts);
+    }
+
+    async fn probe_host(&self, job: HostJob) -> HostObservation {
+        let started = Instant::now();
+        let deadline = started + self.cfg.host_deadline;
+        let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(job.ip))
+            .await
+            .unwrap_or_else(|_| Lookup::Unknown("host deadline".into()));
+        let fcrdns = match &ptr {
+            Lookup::Found(names) => Some(self.forward_confirms(job.ip, names, deadline).await),
+            _ => None,
+        };
+        let cx = ProbeContext {
+            ip: job.ip,
+            names: job.names,
+            local_domain: Some(job.local_domain),
+            ehlo_name: self.cfg.ehlo_name.clone(),
+            policy: self.cfg.policy.clone(),
+            limits: self.cfg.limits,
+            deadline,
+            tls: self.tls.clone(),
+        };
+        // Ports one after another: at most one connection per IP at any time.
+        let mut smtp: Vec<SmtpObservation> = Vec::new();
+        for p in &self.cfg.smtp_ports {
+            if let ProbeOutput::Smtp(o) = (SmtpProbe {
+                port: p.port,
+                implicit_tls: p.implicit_tls,
+            })
+            .run(&cx)
+            .await
+            {
+                smtp.push(o);
+            }
+        }
+        let relay_port = self
+            .cfg
+            .smtp_ports
+            .iter()
+            .find(|p| !p.implicit_tls)
+            .map(|p| p.port);
+        let greeted = |port| {
+            smtp.iter()
+                .any(|o| o.port == port && o.greeting.as_ref().is_some_and(|g| g.code == 220))
+        };
+        let relay = match (&self.cfg.relay, relay_port) {
+            (Some(params), Some(port)) if greeted(port) => {
+                match (RelayProbe {
+                    port,
+                    params: params.clone(),
+                })
+                .run(&cx)
+                .await
+                {
+                    ProbeOutput::Relay(r) => Some(r),
+                    ProbeOutput::Smtp(_) => None,
+                }
+            }
+            _ => None,
+        };
+        HostObservation {
+            ip: job.ip,
+            class: addr::classify(job.ip),
+            ptr,
+            fcrdns,
+            smtp,
+            relay,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    async fn forward_confirms(&self, ip: IpAddr, names: &[String], deadline: Instant) -> bool {
+        for name in names.iter().take(3) {
+            if self.cfg.policy.exclusions.excludes_name(name) {
+                continue;
+            }
+            if let Ok(Lookup::Found(ips)) =
+                tokio::time::timeout_at(deadline, self.dns.addresses(name)).await
+                && ips
+                    .iter()
+                    .any(|a| addr::canonical(*a) == addr::canonical(ip))
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+fn internal_error(ip: IpAddr, why: &str) -> HostObservation {
+    HostObservation {
+        ip,
+        class: addr::classify(ip),
+        ptr: Lookup::Unknown("not asked".into()),
+        fcrdns: None,
+        smtp: vec![SmtpObservation {
+            port: 0,
+            implicit_tls: false,
+            status: ProbeStatus::InternalError,
+            detail: Some(format!("probe task failed: {why}")),
+            greeting: None,
+            helo_fallback: false,
+            capabilities: None,
+            starttls: mxray_core::model::StartTls::NotTried,
+            tls: None,
+            capabilities_tls: None,
+            vrfy: None,
+            expn: None,
+            transcript: Vec::new(),
+            elapsed_ms: 0,
+        }],
+        relay: None,
+        elapsed_ms: 0,
+    }
+}

@@ -1,0 +1,16 @@
+//! mxray's network side: every packet the scanner sends is sent from this crate.
+//!
+//! `resolve` asks DNS, `discovery` turns a domain into mail-host addresses, `net` enforces the
+//! address policy and the bounds on every conversation, `probe` holds the dialogues, `tls`
+//! the certificate-recording TLS client, and `engine` schedules it all.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod discovery;
+pub mod engine;
+pub mod net;
+pub mod probe;
+pub mod resolve;
+pub mod tls;
+
+pub use engine::{Engine, Event, Progress, ScanConfig, SmtpPort};

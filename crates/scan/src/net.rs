@@ -1,0 +1,469 @@
+//! Every byte mxray exchanges with a scanned server passes through here: the address policy,
+//! connect timeouts, per-step timeouts, the per-host deadline, line and session byte caps, and
+//! the transcript kept as evidence.
+
+use mxray_core::addr::{self, AddressClass};
+use mxray_core::model::{Dir, ProbeStatus, TranscriptLine};
+use mxray_core::sanitize;
+use mxray_core::target::Exclusions;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Anything a probe can talk over: TCP, TLS over TCP, or an in-memory pipe in tests.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Who may be contacted.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Never contacted, never looked up.
+    pub exclusions: Arc<Exclusions>,
+    /// Address classes contacted besides public ones (the lab and tests allow loopback).
+    pub allowed_classes: Vec<AddressClass>,
+}
+
+impl Policy {
+    /// Whether `ip` may be contacted; `Err` says why not.
+    pub fn admit(&self, ip: IpAddr) -> Result<(), mxray_core::model::SkipReason> {
+        use mxray_core::model::SkipReason;
+        if self.exclusions.excludes_ip(ip) {
+            return Err(SkipReason::Excluded);
+        }
+        let class = addr::classify(ip);
+        if class == AddressClass::Public || self.allowed_classes.contains(&class) {
+            Ok(())
+        } else {
+            Err(SkipReason::NotPublic)
+        }
+    }
+}
+
+/// Bounds for one conversation.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// TCP connect.
+    pub connect_timeout: Duration,
+    /// Each read or write step (a greeting, a reply).
+    pub step_timeout: Duration,
+    /// Longest line accepted (RFC 5321 allows 512 octets for reply lines; we allow more).
+    pub max_line: usize,
+    /// Total bytes read on one connection.
+    pub max_session: usize,
+    /// Transcript lines kept per connection.
+    pub max_transcript: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            step_timeout: Duration::from_secs(30),
+            max_line: 4096,
+            max_session: 256 * 1024,
+            max_transcript: 400,
+        }
+    }
+}
+
+/// Why a conversation stopped early.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+pub enum NetError {
+    /// Connection refused (RST).
+    #[error("connection refused")]
+    Refused,
+    /// Connect did not finish in time.
+    #[error("connect timed out")]
+    ConnectTimeout,
+    /// A step did not finish in time.
+    #[error("no answer within {0:?}")]
+    StepTimeout(Duration),
+    /// The per-host deadline passed.
+    #[error("host deadline reached")]
+    Deadline,
+    /// The peer closed the connection.
+    #[error("connection closed by server")]
+    Closed,
+    /// A line longer than the cap.
+    #[error("line longer than {0} bytes")]
+    LineTooLong(usize),
+    /// More bytes than the session cap.
+    #[error("server sent more than {0} bytes")]
+    SessionTooLong(usize),
+    /// The address policy refused it.
+    #[error("address not allowed by policy")]
+    Blocked,
+    /// Other socket errors.
+    #[error("I/O error: {0}")]
+    Io(String),
+    /// TLS handshake failure.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl NetError {
+    /// The probe status this error means. The only place errors are classified.
+    pub fn status(&self) -> ProbeStatus {
+        match self {
+            Self::Refused => ProbeStatus::ConnectRefused,
+            Self::ConnectTimeout => ProbeStatus::ConnectTimeout,
+            Self::StepTimeout(_) => ProbeStatus::IoTimeout,
+            Self::Deadline => ProbeStatus::Deadline,
+            Self::Closed | Self::Io(_) => ProbeStatus::ClosedEarly,
+            Self::LineTooLong(_) | Self::SessionTooLong(_) => ProbeStatus::ProtocolMismatch,
+            Self::Blocked => ProbeStatus::InternalError,
+            Self::Tls(_) => ProbeStatus::TlsFailed,
+        }
+    }
+
+    fn from_io(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => Self::Refused,
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => Self::Closed,
+            _ => Self::Io(e.to_string()),
+        }
+    }
+}
+
+/// Opens a TCP connection, honouring the policy and the deadline.
+pub async fn connect(
+    policy: &Policy,
+    addr: SocketAddr,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<TcpStream, NetError> {
+    if policy.admit(addr.ip()).is_err() {
+        return Err(NetError::Blocked);
+    }
+    let by = (Instant::now() + limits.connect_timeout).min(deadline);
+    match tokio::time::timeout_at(by, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Ok(Err(e)) => Err(NetError::from_io(&e)),
+        Err(_) if by == deadline => Err(NetError::Deadline),
+        Err(_) => Err(NetError::ConnectTimeout),
+    }
+}
+
+/// A line-oriented conversation with byte caps, timeouts and a transcript.
+pub struct LineConn {
+    io: Option<Box<dyn Io>>,
+    buf: Vec<u8>,
+    read_total: usize,
+    limits: Limits,
+    deadline: Instant,
+    started: Instant,
+    transcript: Vec<TranscriptLine>,
+    transcript_dropped: usize,
+}
+
+impl std::fmt::Debug for LineConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineConn")
+            .field("read_total", &self.read_total)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest transcript line stored (server text beyond this is cut, with a marker).
+const TRANSCRIPT_LINE_CAP: usize = 512;
+
+impl LineConn {
+    /// Wraps a connected stream.
+    pub fn new(io: Box<dyn Io>, limits: Limits, deadline: Instant) -> Self {
+        Self {
+            io: Some(io),
+            buf: Vec::with_capacity(1024),
+            read_total: 0,
+            limits,
+            deadline,
+            started: Instant::now(),
+            transcript: Vec::new(),
+            transcript_dropped: 0,
+        }
+    }
+
+    /// Records a note in the transcript.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.record(Dir::Note, text.into());
+    }
+
+    fn record(&mut self, dir: Dir, mut text: String) {
+        if self.transcript.len() >= self.limits.max_transcript {
+            self.transcript_dropped += 1;
+            return;
+        }
+        if text.len() > TRANSCRIPT_LINE_CAP {
+            let mut cut = TRANSCRIPT_LINE_CAP;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str(" …[cut]");
+        }
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.transcript.push(TranscriptLine { ms, dir, text });
+    }
+
+    fn step_deadline(&self) -> (Instant, bool) {
+        let step = Instant::now() + self.limits.step_timeout;
+        if step >= self.deadline {
+            (self.deadline, true)
+        } else {
+            (step, false)
+        }
+    }
+
+    /// Sends one command line (CRLF appended) and records it.
+    pub async fn send(&mut self, line: &str) -> Result<(), NetError> {
+        self.record(Dir::Client, line.to_owned());
+        let (by, is_deadline) = self.step_deadline();
+        let io = self.io.as_mut().ok_or(NetError::Closed)?;
+        let mut data = Vec::with_capacity(line.len() + 2);
+        data.extend_from_slice(line.as_bytes());
+        data.extend_from_slice(b"\r\n");
+        let fut = async {
+            io.write_all(&data).await?;
+            io.flush().await
+        };
+        match tokio::time::timeout_at(by, fut).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.fail(NetError::from_io(&e))),
+            Err(_) => Err(self.fail(if is_deadline {
+                NetError::Deadline
+            } else {
+                NetError::StepTimeout(self.limits.step_timeout)
+            })),
+        }
+    }
+
+    fn fail(&mut self, e: NetError) -> NetError {
+        self.note(e.to_string());
+        e
+    }
+
+    /// Reads one line (without CR LF). Bounded by the line cap, the session cap, the step
+    /// timeout and the deadline.
+    pub async fn read_line(&mut self) -> Result<String, NetError> {
+        let (by, is_deadline) = self.step_deadline();
+        loop {
+            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                let text = sanitize::lossy(&line);
+                self.record(Dir::Server, text.clone());
+                return Ok(text);
+            }
+            if self.buf.len() > self.limits.max_line {
+                let head = sanitize::lossy(&self.buf[..self.buf.len().min(200)]);
+                self.record(Dir::Server, head);
+                return Err(self.fail(NetError::LineTooLong(self.limits.max_line)));
+            }
+            if self.read_total >= self.limits.max_session {
+                return Err(self.fail(NetError::SessionTooLong(self.limits.max_session)));
+            }
+            let room = (self.limits.max_session - self.read_total).min(4096);
+            let mut chunk = [0u8; 4096];
+            let io = self.io.as_mut().ok_or(NetError::Closed)?;
+            match tokio::time::timeout_at(by, io.read(&mut chunk[..room])).await {
+                Ok(Ok(0)) => {
+                    if !self.buf.is_empty() {
+                        let rest = sanitize::lossy(&std::mem::take(&mut self.buf));
+                        self.record(Dir::Server, rest);
+                    }
+                    return Err(self.fail(NetError::Closed));
+                }
+                Ok(Ok(n)) => {
+                    self.read_total += n;
+                    self.buf.extend_from_slice(&chunk[..n]);
+                }
+                Ok(Err(e)) => return Err(self.fail(NetError::from_io(&e))),
+                Err(_) => {
+                    let e = if is_deadline {
+                        NetError::Deadline
+                    } else {
+                        NetError::StepTimeout(self.limits.step_timeout)
+                    };
+                    return Err(self.fail(e));
+                }
+            }
+        }
+    }
+
+    /// Bytes received but not yet consumed. Must be empty before a TLS upgrade: anything
+    /// there was sent before the handshake and could be injected (CVE-2011-0411 class).
+    pub fn pending(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Takes the stream out for a TLS upgrade, discarding unread plaintext.
+    pub fn take_io(&mut self) -> Option<Box<dyn Io>> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len();
+            self.buf.clear();
+            self.note(format!(
+                "discarded {n} bytes received before the TLS handshake"
+            ));
+        }
+        self.io.take()
+    }
+
+    /// Puts a (TLS) stream back.
+    pub fn put_io(&mut self, io: Box<dyn Io>) {
+        self.io = Some(io);
+    }
+
+    /// The host deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Total bytes read.
+    pub fn bytes_read(&self) -> usize {
+        self.read_total
+    }
+
+    /// Ends the conversation politely if possible and returns the transcript.
+    pub async fn close(mut self) -> Vec<TranscriptLine> {
+        if let Some(mut io) = self.io.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+        }
+        self.into_transcript()
+    }
+
+    /// The transcript so far.
+    pub fn into_transcript(mut self) -> Vec<TranscriptLine> {
+        if self.transcript_dropped > 0 {
+            let n = self.transcript_dropped;
+            self.transcript_dropped = 0;
+            self.transcript.push(TranscriptLine {
+                ms: 0,
+                dir: Dir::Note,
+                text: format!("{n} more lines not kept"),
+            });
+        }
+        self.transcript
+    }
+
+    /// Milliseconds since the conversation started.
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn limits() -> Limits {
+        Limits {
+            step_timeout: Duration::from_secs(5),
+            max_line: 64,
+            max_session: 1024,
+            ..Limits::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silent_peer_costs_exactly_the_deadline() {
+        let (client, _server) = tokio::io::duplex(64);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(12);
+        let mut c = LineConn::new(Box::new(client), limits(), deadline);
+        assert_eq!(
+            c.read_line().await,
+            Err(NetError::StepTimeout(Duration::from_secs(5)))
+        );
+        assert_eq!(
+            c.read_line().await,
+            Err(NetError::StepTimeout(Duration::from_secs(5)))
+        );
+        assert_eq!(c.read_line().await, Err(NetError::Deadline));
+        // Virtual time: deterministic, not a timed assertion on a real clock.
+        assert_eq!(Instant::now() - start, Duration::from_secs(12));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn endless_line_is_cut_at_the_cap() {
+        let (client, mut server) = tokio::io::duplex(4096);
+        tokio::spawn(async move {
+            let junk = [b'A'; 256];
+            while server.write_all(&junk).await.is_ok() {}
+        });
+        let mut c = LineConn::new(
+            Box::new(client),
+            limits(),
+            Instant::now() + Duration::from_secs(60),
+        );
+        assert_eq!(c.read_line().await, Err(NetError::LineTooLong(64)));
+        assert!(c.bytes_read() <= 64 + 4096, "read {}", c.bytes_read());
+        assert!(c.buf.capacity() <= 64 + 4096 + 1024);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_short_lines_hit_the_session_cap() {
+        let (client, mut server) = tokio::io::duplex(4096);
+        tokio::spawn(async move { while server.write_all(b"250-x\r\n").await.is_ok() {} });
+        let mut c = LineConn::new(
+            Box::new(client),
+            limits(),
+            Instant::now() + Duration::from_secs(60),
+        );
+        let err = loop {
+            if let Err(e) = c.read_line().await {
+                break e;
+            }
+        };
+        assert_eq!(err, NetError::SessionTooLong(1024));
+        let t = c.into_transcript();
+        assert!(t.len() <= limits().max_transcript + 1);
+    }
+
+    #[tokio::test]
+    async fn lines_and_lossy_text() {
+        let (client, mut server) = tokio::io::duplex(256);
+        server
+            .write_all(b"220 hi\r\n250 \xff\x1b[31m\nrest")
+            .await
+            .unwrap();
+        drop(server);
+        let mut c = LineConn::new(
+            Box::new(client),
+            limits(),
+            Instant::now() + Duration::from_secs(5),
+        );
+        assert_eq!(c.read_line().await.unwrap(), "220 hi");
+        assert_eq!(c.read_line().await.unwrap(), "250 \u{fffd}\u{1b}[31m");
+        assert_eq!(c.read_line().await, Err(NetError::Closed));
+        let t = c.into_transcript();
+        assert_eq!(t[2].text, "rest");
+    }
+
+    #[test]
+    fn policy() {
+        let p = Policy::default();
+        assert!(p.admit("127.0.0.1".parse().unwrap()).is_err());
+        assert!(p.admit("8.8.8.8".parse().unwrap()).is_ok());
+        let p = Policy {
+            exclusions: Arc::new(Exclusions::parse("127.0.0.9\n").unwrap()),
+            allowed_classes: vec![AddressClass::Loopback],
+        };
+        assert!(p.admit("127.0.0.1".parse().unwrap()).is_ok());
+        assert_eq!(
+            p.admit("127.0.0.9".parse().unwrap()),
+            Err(mxray_core::model::SkipReason::Excluded)
+        );
+    }
+}

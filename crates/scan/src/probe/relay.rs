@@ -1,0 +1,159 @@
+//! The open-relay battery (opt-out with `--no-relay-test`).
+//!
+//! Sends: `EHLO`, then for each form `MAIL FROM`, `RCPT TO`, `RSET`; when an outside recipient
+//! is accepted, one control attempt with a recipient that cannot exist; `QUIT`.
+//! Never `DATA`: nothing is ever relayed. Stops at the first accepted outside recipient, at
+//! a 421, or on any transport error.
+
+use super::smtp::{Fail, command, open_session};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use crate::net::{self, LineConn};
+use mxray_core::model::ProbeStatus;
+use mxray_core::relay::{
+    self, AttemptResult, RelayAttempt, RelayForm, RelayObservation, RelayParams,
+};
+use mxray_core::smtp::greeting_name;
+use std::net::{IpAddr, SocketAddr};
+
+/// Runs the relay battery on one port.
+#[derive(Clone, Debug)]
+pub struct RelayProbe {
+    /// Port (25 unless overridden).
+    pub port: u16,
+    /// Sender and recipient used.
+    pub params: RelayParams,
+}
+
+impl Probe for RelayProbe {
+    fn name(&self) -> &'static str {
+        "smtp-relay"
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+        Box::pin(async move { ProbeOutput::Relay(run(cx, self.port, &self.params).await) })
+    }
+}
+
+fn literal(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("[{v4}]"),
+        IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+    }
+}
+
+async fn attempt(conn: &mut LineConn, form: &RelayForm) -> Result<RelayAttempt, Fail> {
+    let mail = command(conn, &format!("MAIL FROM:{}", form.mail_from)).await?;
+    let rcpt = if mail.is_positive() {
+        Some(command(conn, &format!("RCPT TO:{}", form.rcpt_to)).await?)
+    } else {
+        None
+    };
+    let result = RelayAttempt::classify(Some(&mail), rcpt.as_ref());
+    Ok(RelayAttempt {
+        form: form.clone(),
+        mail_reply: Some(mail),
+        rcpt_reply: rcpt,
+        result,
+    })
+}
+
+async fn run(cx: &ProbeContext, port: u16, params: &RelayParams) -> RelayObservation {
+    let mut obs = RelayObservation {
+        port,
+        status: ProbeStatus::Success,
+        attempts: Vec::new(),
+        control: None,
+        verdict: relay::RelayVerdict::Inconclusive,
+        reason: String::new(),
+        transcript: Vec::new(),
+    };
+    let addr = SocketAddr::new(cx.ip, port);
+    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
+        Ok(s) => s,
+        Err(e) => {
+            obs.status = e.status();
+            let (v, why) = relay::classify(obs.status, &[], None);
+            obs.verdict = v;
+            obs.reason = why;
+            return obs;
+        }
+    };
+    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
+    conn.note(format!(
+        "connected to {addr} (relay test: never sends DATA)"
+    ));
+    match open_session(&mut conn, &cx.ehlo_name).await {
+        Ok((greeting, _caps, _helo)) => {
+            let lit = literal(cx.ip);
+            let relay_name = greeting_name(&greeting).unwrap_or_else(|| lit.clone());
+            let forms = relay::battery(params, &relay_name, &lit);
+            obs.status = battery(&mut conn, &forms, &mut obs.attempts).await;
+            if obs
+                .attempts
+                .iter()
+                .any(|a| a.result == AttemptResult::Accepted)
+                && obs.status == ProbeStatus::Success
+            {
+                let local = cx.local_domain.clone().unwrap_or(relay_name);
+                let control = RelayForm {
+                    name: "control".into(),
+                    mail_from: format!("<{}>", params.sender),
+                    rcpt_to: relay::control_recipient(&local),
+                };
+                match attempt(&mut conn, &control).await {
+                    Ok(a) => {
+                        obs.control = Some(a);
+                        let _ = command(&mut conn, "RSET").await;
+                    }
+                    Err(f) => obs.status = f.status(),
+                }
+            }
+            if obs.status == ProbeStatus::Success {
+                let _ = command(&mut conn, "QUIT").await;
+            }
+        }
+        Err((_, f, why)) => {
+            obs.status = if why.is_some() {
+                ProbeStatus::Rejected
+            } else {
+                f.status()
+            };
+        }
+    }
+    let (v, why) = relay::classify(obs.status, &obs.attempts, obs.control.as_ref());
+    obs.verdict = v;
+    obs.reason = why;
+    obs.transcript = conn.close().await;
+    obs
+}
+
+async fn battery(
+    conn: &mut LineConn,
+    forms: &[RelayForm],
+    out: &mut Vec<RelayAttempt>,
+) -> ProbeStatus {
+    for form in forms {
+        let a = match attempt(conn, form).await {
+            Ok(a) => a,
+            Err(f) => return f.status(),
+        };
+        let accepted = a.result == AttemptResult::Accepted;
+        let closing = [a.mail_reply.as_ref(), a.rcpt_reply.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|r| r.code == 421);
+        out.push(a);
+        if closing {
+            return ProbeStatus::ClosedEarly;
+        }
+        if let Err(f) = command(conn, "RSET").await {
+            return f.status();
+        }
+        if accepted {
+            break;
+        }
+    }
+    ProbeStatus::Success
+}

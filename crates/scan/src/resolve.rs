@@ -1,0 +1,282 @@
+//! DNS questions, answered by hickory's resolver and mapped to [`Lookup`] outcomes.
+//!
+//! A timeout, SERVFAIL or REFUSED is `Unknown`, retried once, never "no record". Answers are
+//! cached for the run by hickory's cache, so shared MX hosts are resolved once.
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::{DnsError, NetError as HNetError, runtime::TokioRuntimeProvider};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use mxray_core::model::{Lookup, Mx};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The scanner's resolver.
+#[derive(Clone, Debug)]
+pub struct Dns {
+    inner: TokioResolver,
+    /// The first name server, for the questions hickory's resolver answers itself.
+    server: Option<SocketAddr>,
+    timeout: Duration,
+}
+
+/// The resolver could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the DNS resolver: {0}")]
+pub struct DnsSetupError(String);
+
+impl Dns {
+    /// A resolver that asks `server` (UDP, TCP on truncation), or the system's resolvers.
+    pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Self, DnsSetupError> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = timeout;
+        opts.attempts = 1;
+        opts.ndots = 0;
+        opts.cache_size = 65_536;
+        opts.num_concurrent_reqs = 1;
+        opts.preserve_intermediates = false;
+        // Scanned names are answered by DNS only: /etc/hosts would turn 127.x into 'localhost'.
+        opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
+        opts.edns_payload_len = 1232;
+        let first = server.or_else(|| {
+            hickory_resolver::system_conf::read_system_conf()
+                .ok()
+                .and_then(|(c, _)| c.name_servers.first().map(|ns| SocketAddr::new(ns.ip, 53)))
+        });
+        let builder = match server {
+            Some(addr) => {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = addr.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = addr.port();
+                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                ns.connections = vec![udp, tcp];
+                TokioResolver::builder_with_config(
+                    ResolverConfig::from_name_servers(vec![ns]),
+                    TokioRuntimeProvider::default(),
+                )
+            }
+            None => TokioResolver::builder_tokio().map_err(|e| DnsSetupError(e.to_string()))?,
+        };
+        let inner = builder
+            .with_options(opts)
+            .build()
+            .map_err(|e| DnsSetupError(e.to_string()))?;
+        Ok(Self {
+            inner,
+            server: first,
+            timeout,
+        })
+    }
+
+    async fn ask(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+        let mut last = Lookup::Unknown(String::new());
+        for _ in 0..2 {
+            last = match self.inner.lookup(name.clone(), rtype).await {
+                Ok(l) => {
+                    let data: Vec<RData> = l
+                        .answers()
+                        .iter()
+                        .filter(|r| r.record_type() == rtype)
+                        .map(|r| r.data.clone())
+                        .collect();
+                    if data.is_empty() {
+                        Lookup::NoData
+                    } else {
+                        Lookup::Found(data)
+                    }
+                }
+                Err(e) => map_error(&e),
+            };
+            if !last.is_unknown() {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Checks that the resolver answers at all (any answer, even NXDOMAIN or SERVFAIL, will
+    /// do); a timeout or a refused connection is an operator error worth stopping for.
+    pub async fn preflight(&self) -> Result<(), String> {
+        match self.inner.lookup(Name::root(), RecordType::NS).await {
+            Ok(_) => Ok(()),
+            Err(HNetError::Dns(_)) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// MX records of `domain`, sorted by preference.
+    pub async fn mx(&self, domain: &str) -> Lookup<Vec<Mx>> {
+        let Ok(name) = fqdn(domain) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&name, RecordType::MX).await, |data| {
+            let mut v: Vec<Mx> = data
+                .into_iter()
+                .filter_map(|d| match d {
+                    RData::MX(mx) => Some(Mx {
+                        preference: mx.preference,
+                        exchange: trim_dot(&mx.exchange.to_ascii()),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            v.sort_by(|a, b| {
+                a.preference
+                    .cmp(&b.preference)
+                    .then_with(|| a.exchange.cmp(&b.exchange))
+            });
+            v
+        })
+    }
+
+    /// A and AAAA together. Found if either has records; Unknown if either failed and none
+    /// was found; NxDomain if the name does not exist.
+    pub async fn addresses(&self, host: &str) -> Lookup<Vec<IpAddr>> {
+        let Ok(name) = fqdn(host) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        let (a, aaaa) = tokio::join!(
+            self.ask(&name, RecordType::A),
+            self.ask(&name, RecordType::AAAA)
+        );
+        let ips = |l: &Lookup<Vec<RData>>| -> Vec<IpAddr> {
+            l.found()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| match d {
+                    RData::A(a) => Some(IpAddr::V4(a.0)),
+                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut all = ips(&a);
+        all.extend(ips(&aaaa));
+        if !all.is_empty() {
+            return Lookup::Found(all);
+        }
+        match (&a, &aaaa) {
+            (Lookup::Unknown(r), _) | (_, Lookup::Unknown(r)) => Lookup::Unknown(r.clone()),
+            (Lookup::NxDomain, _) | (_, Lookup::NxDomain) => Lookup::NxDomain,
+            _ => Lookup::NoData,
+        }
+    }
+
+    /// PTR names of an address.
+    pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
+        let name = Name::from(ip);
+        // hickory answers 127.in-addr.arpa and ::1 with "localhost" itself (RFC 6761); the
+        // lab and operators scanning their own loopback services need the real answer.
+        let answer = if ip.is_loopback() {
+            self.ask_direct(&name, RecordType::PTR).await
+        } else {
+            self.ask(&name, RecordType::PTR).await
+        };
+        map(answer, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::PTR(p) => Some(trim_dot(&p.0.to_ascii())),
+                    _ => None,
+                })
+                .take(16)
+                .collect()
+        })
+    }
+}
+
+impl Dns {
+    /// One UDP question straight to the first name server, bypassing the resolver's cache and
+    /// special cases. Bounded by the timeout; one retry on no answer.
+    async fn ask_direct(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+        use hickory_resolver::proto::op::{Message, Query};
+        let Some(server) = self.server else {
+            return Lookup::Unknown("no name server configured".into());
+        };
+        let bind: SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        for _ in 0..2 {
+            let mut q = Message::query();
+            q.metadata.recursion_desired = true;
+            q.add_query(Query::query(name.clone(), rtype));
+            let Ok(bytes) = q.to_vec() else {
+                return Lookup::Unknown("cannot encode query".into());
+            };
+            let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
+                return Lookup::Unknown("no UDP socket".into());
+            };
+            if sock.send_to(&bytes, server).await.is_err() {
+                continue;
+            }
+            let mut buf = vec![0u8; 4096];
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            loop {
+                let Ok(Ok((n, from))) =
+                    tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await
+                else {
+                    break;
+                };
+                let Ok(resp) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                if from != server || resp.metadata.id != q.metadata.id {
+                    continue;
+                }
+                return match resp.metadata.response_code {
+                    ResponseCode::NXDomain => Lookup::NxDomain,
+                    ResponseCode::NoError => {
+                        let data: Vec<RData> = resp
+                            .answers
+                            .iter()
+                            .filter(|r| r.record_type() == rtype)
+                            .map(|r| r.data.clone())
+                            .collect();
+                        if data.is_empty() {
+                            Lookup::NoData
+                        } else {
+                            Lookup::Found(data)
+                        }
+                    }
+                    other => Lookup::Unknown(other.to_string()),
+                };
+            }
+        }
+        Lookup::Unknown("timeout".into())
+    }
+}
+
+fn map<T, U>(l: Lookup<T>, f: impl FnOnce(T) -> U) -> Lookup<U> {
+    match l {
+        Lookup::Found(v) => Lookup::Found(f(v)),
+        Lookup::NxDomain => Lookup::NxDomain,
+        Lookup::NoData => Lookup::NoData,
+        Lookup::Unknown(r) => Lookup::Unknown(r),
+    }
+}
+
+fn map_error(e: &HNetError) -> Lookup<Vec<RData>> {
+    match e {
+        HNetError::Dns(DnsError::NoRecordsFound(nr)) => match nr.response_code {
+            ResponseCode::NXDomain => Lookup::NxDomain,
+            ResponseCode::NoError => Lookup::NoData,
+            other => Lookup::Unknown(other.to_string()),
+        },
+        HNetError::Dns(DnsError::ResponseCode(code)) => Lookup::Unknown(code.to_string()),
+        HNetError::Timeout => Lookup::Unknown("timeout".into()),
+        other => Lookup::Unknown(other.to_string()),
+    }
+}
+
+fn fqdn(s: &str) -> Result<Name, ()> {
+    let mut n = Name::from_ascii(s).map_err(|_| ())?;
+    n.set_fqdn(true);
+    Ok(n)
+}
+
+fn trim_dot(s: &str) -> String {
+    s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase()
+}

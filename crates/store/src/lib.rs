@@ -1,0 +1,550 @@
+//! mxray's storage: scans, observations, findings, in SQLite (WAL mode).
+//!
+//! Writes come from one writer (the caller batches them), so SQLite never sees competing
+//! writers within one scan. Observations are JSON documents; the columns reports filter on
+//! (scan, domain, ip, check, severity) are real columns with indexes.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use futures::TryStreamExt;
+use mxray_core::finding::{Finding, Severity, Subject};
+use mxray_core::model::{DomainObservation, HostObservation, SCHEMA_VERSION};
+use mxray_core::target::InputError;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, SqlSafeStr};
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The finding columns, as a literal so queries stay `&'static str` (sqlx audits dynamic SQL).
+macro_rules! finding_select {
+    ($rest:literal) => {
+        concat!("SELECT domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix FROM findings ", $rest)
+    };
+}
+
+/// A scan's id.
+pub type ScanId = i64;
+
+/// Storage failures, each with what the operator can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the write lock.
+    #[error(
+        "database {path} is locked by another process; wait for it to finish or use another --db"
+    )]
+    Locked {
+        /// The file.
+        path: String,
+    },
+    /// The file cannot be opened or created.
+    #[error("cannot open database {path}: {reason}; check the path and its permissions")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The disk is full.
+    #[error("disk full while writing the database; free space and resume")]
+    DiskFull,
+    /// Schema migration failed.
+    #[error("cannot prepare the database schema: {0}")]
+    Migration(String),
+    /// The requested scan does not exist.
+    #[error("no scan {0} in this database")]
+    NoSuchScan(ScanId),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+impl StoreError {
+    fn from_sqlx(e: sqlx::Error, path: &str) -> Self {
+        let msg = e.to_string();
+        let lower = msg.to_ascii_lowercase();
+        if lower.contains("database is locked") || lower.contains("database is busy") {
+            Self::Locked {
+                path: path.to_owned(),
+            }
+        } else if lower.contains("database or disk is full") {
+            Self::DiskFull
+        } else {
+            Self::Backend(msg)
+        }
+    }
+}
+
+/// A scan's row.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ScanInfo {
+    /// Id.
+    pub id: ScanId,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Unix seconds, when finished.
+    pub finished_at: Option<i64>,
+    /// running | finished | interrupted.
+    pub status: String,
+    /// The options, as JSON.
+    pub params: serde_json::Value,
+}
+
+/// A finding as stored, with what it is attached to.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct StoredFinding {
+    /// Set for domain findings.
+    pub domain: Option<String>,
+    /// Set for host and service findings.
+    pub ip: Option<String>,
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// One item of a write batch.
+#[derive(Debug)]
+pub enum Item {
+    /// A discovered domain, the addresses it uses, its findings.
+    Domain {
+        /// Observation.
+        obs: DomainObservation,
+        /// Addresses whose host records apply to it.
+        ips: Vec<IpAddr>,
+        /// Findings about the domain itself.
+        findings: Vec<Finding>,
+    },
+    /// A domain on the exclusion list.
+    Excluded(String),
+    /// A probed host and its findings.
+    Host {
+        /// Observation.
+        obs: HostObservation,
+        /// Findings about the host and its services.
+        findings: Vec<Finding>,
+    },
+    /// A bad input line.
+    InputError(InputError),
+}
+
+/// Everything stored about one domain, for a verdict.
+#[derive(Clone, Debug)]
+pub struct DomainReport {
+    /// The domain.
+    pub domain: String,
+    /// Whether it was on the exclusion list.
+    pub excluded: bool,
+    /// Discovery's observation.
+    pub obs: Option<DomainObservation>,
+    /// The hosts it uses.
+    pub hosts: Vec<HostObservation>,
+    /// Domain and host findings together, worst first.
+    pub findings: Vec<Finding>,
+}
+
+/// The store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: String,
+}
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
+        false,
+    )])
+}
+
+/// Now, Unix seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn severity_num(s: Severity) -> i64 {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(0) as i64
+}
+
+fn severity_from(n: i64) -> Severity {
+    Severity::ALL
+        .get(n as usize)
+        .copied()
+        .unwrap_or(Severity::Info)
+}
+
+impl Store {
+    /// Opens (creating if needed) a SQLite database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| match StoreError::from_sqlx(e, &shown) {
+                StoreError::Backend(reason) => StoreError::Open {
+                    path: shown.clone(),
+                    reason,
+                },
+                other => other,
+            })?;
+        migrator().run(&pool).await.map_err(|e| {
+            let msg = e.to_string();
+            if msg.to_ascii_lowercase().contains("locked") {
+                StoreError::Locked {
+                    path: shown.clone(),
+                }
+            } else {
+                StoreError::Migration(msg)
+            }
+        })?;
+        Ok(Self { pool, path: shown })
+    }
+
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        StoreError::from_sqlx(e, &self.path)
+    }
+
+    /// Records the start of a scan.
+    pub async fn begin_scan(&self, params: &serde_json::Value) -> Result<ScanId, StoreError> {
+        let row = sqlx::query("INSERT INTO scans (started_at, status, params, schema_version) VALUES (?, 'running', ?, ?) RETURNING id")
+            .bind(now())
+            .bind(params.to_string())
+            .bind(i64::from(SCHEMA_VERSION))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(row.get(0))
+    }
+
+    /// Marks a scan finished (or interrupted).
+    pub async fn finish_scan(&self, id: ScanId, status: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE scans SET finished_at = ?, status = ? WHERE id = ?")
+            .bind(now())
+            .bind(status)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Writes a batch in one transaction: all of it or nothing.
+    pub async fn write(&self, scan: ScanId, items: &[Item]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for item in items {
+            match item {
+                Item::Domain { obs, ips, findings } => {
+                    let json = serde_json::to_string(obs)
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    let mode = serde_json::to_value(obs.mx_mode)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned));
+                    sqlx::query("INSERT OR REPLACE INTO domains (scan_id, domain, status, mx_mode, observation) VALUES (?, ?, 'scanned', ?, ?)")
+                        .bind(scan)
+                        .bind(&obs.domain)
+                        .bind(mode)
+                        .bind(json)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                    for ip in ips {
+                        sqlx::query("INSERT OR IGNORE INTO domain_hosts (scan_id, domain, ip) VALUES (?, ?, ?)")
+                            .bind(scan)
+                            .bind(&obs.domain)
+                            .bind(ip.to_string())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                    }
+                    for f in findings {
+                        insert_finding(&mut tx, scan, Some(&obs.domain), None, f)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                    }
+                }
+                Item::Excluded(domain) => {
+                    sqlx::query("INSERT OR REPLACE INTO domains (scan_id, domain, status) VALUES (?, ?, 'excluded')")
+                        .bind(scan)
+                        .bind(domain)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+                Item::Host { obs, findings } => {
+                    let json = serde_json::to_string(obs)
+                        .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    let ip = obs.ip.to_string();
+                    sqlx::query(
+                        "INSERT OR REPLACE INTO hosts (scan_id, ip, observation) VALUES (?, ?, ?)",
+                    )
+                    .bind(scan)
+                    .bind(&ip)
+                    .bind(json)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                    for f in findings {
+                        insert_finding(&mut tx, scan, None, Some(&ip), f)
+                            .await
+                            .map_err(|e| self.err(e))?;
+                    }
+                }
+                Item::InputError(e) => {
+                    sqlx::query("INSERT INTO input_errors (scan_id, line, text, reason) VALUES (?, ?, ?, ?)")
+                        .bind(scan)
+                        .bind(e.line as i64)
+                        .bind(&e.text)
+                        .bind(e.reason.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// All scans, newest first.
+    pub async fn scans(&self) -> Result<Vec<ScanInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, started_at, finished_at, status, params FROM scans ORDER BY id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ScanInfo {
+                id: r.get(0),
+                started_at: r.get(1),
+                finished_at: r.get(2),
+                status: r.get(3),
+                params: serde_json::from_str(r.get::<&str, _>(4)).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The given scan, or the newest one.
+    pub async fn scan(&self, id: Option<ScanId>) -> Result<ScanInfo, StoreError> {
+        let scans = self.scans().await?;
+        match id {
+            Some(id) => scans
+                .into_iter()
+                .find(|s| s.id == id)
+                .ok_or(StoreError::NoSuchScan(id)),
+            None => scans.into_iter().next().ok_or(StoreError::NoSuchScan(0)),
+        }
+    }
+
+    /// Everything about one domain in a scan.
+    pub async fn domain_report(
+        &self,
+        scan: ScanId,
+        domain: &str,
+    ) -> Result<Option<DomainReport>, StoreError> {
+        let Some(row) =
+            sqlx::query("SELECT status, observation FROM domains WHERE scan_id = ? AND domain = ?")
+                .bind(scan)
+                .bind(domain)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        let excluded = row.get::<&str, _>(0) == "excluded";
+        let obs: Option<DomainObservation> = row
+            .get::<Option<&str>, _>(1)
+            .and_then(|j| serde_json::from_str(j).ok());
+        let hosts: Vec<HostObservation> = sqlx::query(
+            "SELECT h.observation FROM hosts h JOIN domain_hosts d ON d.scan_id = h.scan_id AND d.ip = h.ip WHERE d.scan_id = ? AND d.domain = ? ORDER BY h.ip",
+        )
+        .bind(scan)
+        .bind(domain)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .into_iter()
+        .filter_map(|r| serde_json::from_str(r.get::<&str, _>(0)).ok())
+        .collect();
+        let mut findings: Vec<Finding> = self
+            .findings_for_domain(scan, domain)
+            .await?
+            .into_iter()
+            .map(|s| s.finding)
+            .collect();
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+        Ok(Some(DomainReport {
+            domain: domain.to_owned(),
+            excluded,
+            obs,
+            hosts,
+            findings,
+        }))
+    }
+
+    /// Domain findings plus the findings of every host the domain uses.
+    pub async fn findings_for_domain(
+        &self,
+        scan: ScanId,
+        domain: &str,
+    ) -> Result<Vec<StoredFinding>, StoreError> {
+        let rows = sqlx::query(finding_select!(
+            "WHERE scan_id = ?1 AND (domain = ?2 OR ip IN (SELECT ip FROM domain_hosts WHERE scan_id = ?1 AND domain = ?2)) ORDER BY severity DESC, check_id, subject"
+        ))
+        .bind(scan)
+        .bind(domain)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(row_to_finding).collect())
+    }
+
+    /// Every finding of a scan.
+    pub async fn findings(&self, scan: ScanId) -> Result<Vec<StoredFinding>, StoreError> {
+        let rows = sqlx::query(finding_select!(
+            "WHERE scan_id = ? ORDER BY severity DESC, check_id, subject"
+        ))
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(row_to_finding).collect())
+    }
+
+    /// Domain names of a scan with their status, streaming.
+    pub async fn domains(&self, scan: ScanId) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT domain, status FROM domains WHERE scan_id = ? ORDER BY domain")
+            .bind(scan)
+            .fetch(&self.pool)
+            .map_ok(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Host observations of a scan.
+    pub async fn hosts(&self, scan: ScanId) -> Result<Vec<HostObservation>, StoreError> {
+        let rows = sqlx::query("SELECT observation FROM hosts WHERE scan_id = ? ORDER BY ip")
+            .bind(scan)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(r.get::<&str, _>(0)).ok())
+            .collect())
+    }
+
+    /// Addresses used by a domain.
+    pub async fn domain_ips(&self, scan: ScanId, domain: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT ip FROM domain_hosts WHERE scan_id = ? AND domain = ? ORDER BY ip",
+        )
+        .bind(scan)
+        .bind(domain)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Input lines that were skipped.
+    pub async fn input_errors(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(i64, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT line, text, reason FROM input_errors WHERE scan_id = ? ORDER BY line",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// (domains scanned, domains excluded, hosts probed) of a scan.
+    pub async fn counts(&self, scan: ScanId) -> Result<(i64, i64, i64), StoreError> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM domains WHERE scan_id = ?1 AND status = 'scanned'), (SELECT COUNT(*) FROM domains WHERE scan_id = ?1 AND status = 'excluded'), (SELECT COUNT(*) FROM hosts WHERE scan_id = ?1)",
+        )
+        .bind(scan)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok((r.get(0), r.get(1), r.get(2)))
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+fn row_to_finding(r: &sqlx::sqlite::SqliteRow) -> StoredFinding {
+    let kind: String = r.get(2);
+    let name: String = r.get(3);
+    let subject = match kind.as_str() {
+        "domain" => Subject::Domain(name),
+        "host" => Subject::Host(name),
+        _ => Subject::Service(name),
+    };
+    StoredFinding {
+        domain: r.get(0),
+        ip: r.get(1),
+        finding: Finding {
+            id: r.get(4),
+            severity: severity_from(r.get(5)),
+            subject,
+            title: r.get(6),
+            evidence: serde_json::from_str(r.get::<&str, _>(7)).unwrap_or_default(),
+            fix: r.get(8),
+        },
+    }
+}
+
+async fn insert_finding(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    scan: ScanId,
+    domain: Option<&str>,
+    ip: Option<&str>,
+    f: &Finding,
+) -> Result<(), sqlx::Error> {
+    let kind = match f.subject {
+        Subject::Domain(_) => "domain",
+        Subject::Host(_) => "host",
+        Subject::Service(_) => "service",
+    };
+    sqlx::query("INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(scan)
+        .bind(domain)
+        .bind(ip)
+        .bind(kind)
+        .bind(f.subject.name())
+        .bind(&f.id)
+        .bind(severity_num(f.severity))
+        .bind(&f.title)
+        .bind(serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into()))
+        .bind(&f.fix)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
