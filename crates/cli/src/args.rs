@@ -8,6 +8,7 @@ use mxray_core::addr::AddressClass;
 use mxray_core::relay::RelayParams;
 use mxray_core::target::Exclusions;
 use mxray_scan::net::{Limits, Policy};
+use mxray_scan::pace::Pacer;
 use mxray_scan::{ScanConfig, SmtpPort};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,10 @@ pub enum Command {
         /// Exit 1 when any finding is at least this severe.
         #[arg(long, value_name = "SEVERITY")]
         fail_on: Option<Severity>,
+        /// Continue the newest unfinished scan in --db (after a crash, kill or Ctrl-C): domains
+        /// and hosts already stored are not scanned again.
+        #[arg(long)]
+        resume: bool,
     },
     /// Check one domain and print a verdict with evidence and fixes.
     #[command(after_help = EXIT_HELP)]
@@ -158,6 +163,15 @@ pub struct ScanArgs {
     /// Allow contacting private, loopback and link-local addresses (scanning your own network).
     #[arg(long)]
     pub allow_private: bool,
+    /// New connections per second for the whole scan (0: unlimited).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u32,
+    /// Minimum seconds between two connections to the same address.
+    #[arg(long, default_value_t = 1.0)]
+    pub per_ip_interval: f64,
+    /// At most this many hosts of one /24 (IPv6 /48) probed at once (0: no cap).
+    #[arg(long, default_value_t = 16)]
+    pub per_net: u32,
 }
 
 fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
@@ -171,6 +185,9 @@ impl ScanArgs {
     /// Validates into a scan configuration.
     pub fn config(&self) -> anyhow::Result<ScanConfig> {
         let step = secs(self.timeout, "timeout")?;
+        if !(self.per_ip_interval.is_finite() && (0.0..=3600.0).contains(&self.per_ip_interval)) {
+            bail!("--per-ip-interval must be between 0 and 3600 seconds");
+        }
         let deadline = secs(self.host_deadline, "host-deadline")?;
         let exclusions = match &self.exclude {
             None => Exclusions::default(),
@@ -262,7 +279,12 @@ impl ScanArgs {
             policy: Policy {
                 exclusions: Arc::new(exclusions),
                 allowed_classes: allowed,
+                pace: Arc::new(Pacer::new(
+                    std::num::NonZeroU32::new(self.rate),
+                    Duration::from_secs_f64(self.per_ip_interval),
+                )),
             },
+            per_net_cap: self.per_net as usize,
         })
     }
 
@@ -282,6 +304,9 @@ impl ScanArgs {
             "relay_test": !self.no_relay_test,
             "allow_loopback": self.allow_loopback,
             "allow_private": self.allow_private,
+            "rate": self.rate,
+            "per_ip_interval": self.per_ip_interval,
+            "per_net": self.per_net,
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

@@ -7,8 +7,9 @@ use futures::StreamExt;
 use mxray_core::checks::{self, Clock};
 use mxray_core::target::{Domain, DomainList, InputError, Line};
 use mxray_scan::resolve::Dns;
-use mxray_scan::{Engine, Event, Progress, ScanConfig};
+use mxray_scan::{Engine, Event, PendingHost, Progress, ScanConfig, Seed};
 use mxray_store::{Item, ScanId, Store};
+use std::collections::HashSet;
 use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +41,7 @@ const MAX_INPUT_LINE: u64 = 4096;
 /// list is never held in memory), bad lines to the writer.
 fn spawn_reader(
     path: String,
+    skip: Arc<HashSet<String>>,
     domains: mpsc::Sender<Domain>,
     errors: mpsc::UnboundedSender<InputError>,
     duplicates: Arc<AtomicU64>,
@@ -81,6 +83,7 @@ fn spawn_reader(
                 Line::Duplicate(_) => {
                     duplicates.fetch_add(1, Ordering::Relaxed);
                 }
+                Line::Domain(d) if skip.contains(d.as_str()) => {}
                 Line::Domain(d) => {
                     if domains.blocking_send(d).is_err() {
                         return Ok(());
@@ -120,6 +123,7 @@ pub async fn scan(
     params: serde_json::Value,
     source: Source,
     quiet: bool,
+    resume: bool,
 ) -> anyhow::Result<Outcome> {
     let dns = Dns::new(
         resolver,
@@ -130,7 +134,54 @@ pub async fn scan(
         anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");
     }
     let store = Store::open(db).await?;
-    let scan = store.begin_scan(&params).await?;
+    let (scan, skip, seed) = if resume {
+        let Some(info) = store.unfinished_scan().await? else {
+            anyhow::bail!(
+                "{} holds no unfinished scan to resume; run without --resume",
+                db.display()
+            );
+        };
+        if info.params.get("input") != params.get("input") {
+            eprintln!(
+                "mxray: warning: resuming scan {} whose input was {}, with {}",
+                info.id,
+                info.params.get("input").cloned().unwrap_or_default(),
+                params.get("input").cloned().unwrap_or_default()
+            );
+        }
+        store.reopen_scan(info.id).await?;
+        let skip = store.done_domains(info.id).await?;
+        let seed = Seed {
+            probed: store.done_hosts(info.id).await?,
+            pending: store
+                .pending_hosts(info.id)
+                .await?
+                .into_iter()
+                .map(|(ip, domain, name)| PendingHost {
+                    ip,
+                    names: vec![name],
+                    domain,
+                })
+                .collect(),
+        };
+        if !quiet {
+            eprintln!(
+                "mxray: resuming scan {}: {} domains and {} hosts already stored, {} hosts pending",
+                info.id,
+                skip.len(),
+                seed.probed.len(),
+                seed.pending.len()
+            );
+        }
+        (info.id, skip, seed)
+    } else {
+        (
+            store.begin_scan(&params).await?,
+            HashSet::new(),
+            Seed::default(),
+        )
+    };
+    let skip = Arc::new(skip);
     let (dom_tx, dom_rx) = mpsc::channel::<Domain>(1024);
     let (err_tx, mut err_rx) = mpsc::unbounded_channel::<InputError>();
     let duplicates = Arc::new(AtomicU64::new(0));
@@ -139,7 +190,13 @@ pub async fn scan(
         Source::One(_) => Some(1),
     };
     let reader = match source {
-        Source::Lines(path) => Some(spawn_reader(path, dom_tx, err_tx, duplicates.clone())?),
+        Source::Lines(path) => Some(spawn_reader(
+            path,
+            skip.clone(),
+            dom_tx,
+            err_tx,
+            duplicates.clone(),
+        )?),
         Source::One(d) => {
             dom_tx.send(d).await.ok();
             drop(dom_tx);
@@ -158,7 +215,7 @@ pub async fn scan(
         );
     let run = tokio::spawn({
         let progress = progress.clone();
-        async move { engine.run(domains.boxed(), ev_tx, progress).await }
+        async move { engine.resume(domains.boxed(), ev_tx, progress, seed).await }
     });
 
     let clock = Clock {
@@ -171,6 +228,9 @@ pub async fn scan(
     let mut errors_open = true;
     let mut failure: Option<anyhow::Error> = None;
     let mut last_flush = tokio::time::Instant::now();
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     while events_open || errors_open {
         tokio::select! {
             ev = ev_rx.recv(), if events_open => match ev {
@@ -194,6 +254,11 @@ pub async fn scan(
                 None => errors_open = false,
             },
             _ = tick.tick() => {}
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                events_open = false;
+                errors_open = false;
+            }
         }
         let due = last_flush.elapsed() >= Duration::from_millis(250);
         if batch.len() >= 256 || (!batch.is_empty() && due) || (!events_open && !errors_open) {
@@ -206,6 +271,11 @@ pub async fn scan(
         }
     }
     reporter.finish();
+    if interrupted {
+        run.abort();
+        store.finish_scan(scan, "interrupted").await?;
+        anyhow::bail!("interrupted; scan {scan} keeps what was stored; continue it with --resume");
+    }
     if let Some(e) = failure {
         run.abort();
         let _ = store.finish_scan(scan, "interrupted").await;

@@ -9,7 +9,9 @@ use hickory_proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
@@ -139,34 +141,60 @@ pub struct DnsServer {
     /// Where it listens (UDP and TCP, same port).
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<(String, RecordType)>>>,
+    served: Arc<AtomicU64>,
 }
 
 impl DnsServer {
     /// Starts serving `zone` on `addr` (port 0 picks one).
     pub async fn start(addr: SocketAddr, zone: Zone) -> std::io::Result<Self> {
-        let udp = UdpSocket::bind(addr).await?;
+        Self::start_with(addr, zone, Duration::ZERO, true).await
+    }
+
+    /// Starts serving with every UDP answer delayed by `delay` (a slow network) and with or
+    /// without the question log (a benchmark does not want it growing).
+    pub async fn start_with(
+        addr: SocketAddr,
+        zone: Zone,
+        delay: Duration,
+        log_queries: bool,
+    ) -> std::io::Result<Self> {
+        let udp = Arc::new(UdpSocket::bind(addr).await?);
         let addr = udp.local_addr()?;
         let tcp = TcpListener::bind(addr).await?;
         let zone = Arc::new(zone);
         let log: Arc<Mutex<Vec<(String, RecordType)>>> = Arc::default();
-        let (z, l) = (zone.clone(), log.clone());
+        let served = Arc::new(AtomicU64::new(0));
+        let (z, l, c) = (
+            zone.clone(),
+            log_queries.then(|| log.clone()),
+            served.clone(),
+        );
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
             loop {
                 let Ok((n, peer)) = udp.recv_from(&mut buf).await else {
                     continue;
                 };
-                if let Some(bytes) = handle(&z, &l, &buf[..n]) {
+                c.fetch_add(1, Ordering::Relaxed);
+                if let Some(bytes) = handle(&z, l.as_deref(), &buf[..n]) {
                     let out = if bytes.len() > 1232 {
                         truncated(&buf[..n]).unwrap_or(bytes)
                     } else {
                         bytes
                     };
-                    let _ = udp.send_to(&out, peer).await;
+                    if delay.is_zero() {
+                        let _ = udp.send_to(&out, peer).await;
+                    } else {
+                        let udp = udp.clone();
+                        tokio::spawn(async move {
+                            tokio::time::sleep(delay).await;
+                            let _ = udp.send_to(&out, peer).await;
+                        });
+                    }
                 }
             }
         });
-        let (z, l) = (zone, log.clone());
+        let (z, l) = (zone, log_queries.then(|| log.clone()));
         tokio::spawn(async move {
             loop {
                 let Ok((mut s, _)) = tcp.accept().await else {
@@ -180,7 +208,7 @@ impl DnsServer {
                         if s.read_exact(&mut msg).await.is_err() {
                             return;
                         }
-                        let Some(out) = handle(&z, &l, &msg) else {
+                        let Some(out) = handle(&z, l.as_deref(), &msg) else {
                             return;
                         };
                         let Ok(len) = u16::try_from(out.len()) else {
@@ -193,7 +221,12 @@ impl DnsServer {
                 });
             }
         });
-        Ok(Self { addr, log })
+        Ok(Self { addr, log, served })
+    }
+
+    /// UDP questions received so far.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// Every question asked so far, as (name without dot, type).
@@ -208,9 +241,13 @@ impl DnsServer {
     }
 }
 
-fn handle(zone: &Zone, log: &Mutex<Vec<(String, RecordType)>>, bytes: &[u8]) -> Option<Vec<u8>> {
+fn handle(
+    zone: &Zone,
+    log: Option<&Mutex<Vec<(String, RecordType)>>>,
+    bytes: &[u8],
+) -> Option<Vec<u8>> {
     let req = Message::from_vec(bytes).ok()?;
-    if let (Some(q), Ok(mut l)) = (req.queries.first(), log.lock()) {
+    if let (Some(q), Some(Ok(mut l))) = (req.queries.first(), log.map(Mutex::lock)) {
         l.push((key(&q.name().to_ascii()), q.query_type()));
     }
     zone.answer(&req)?.to_vec().ok()

@@ -29,6 +29,11 @@ pub struct LabOptions {
     /// Extra domains whose MX points at an outside server (e.g. a real Postfix on loopback):
     /// `(domain, mx host name, address)`.
     pub extra: Vec<(String, String, IpAddr)>,
+    /// Extra domains `bulk-N.mxray.test`, spread over the closed, open-relay, greylist and
+    /// accept-all servers (resume and politeness tests).
+    pub bulk: usize,
+    /// Delay added to every DNS answer (a slow network).
+    pub dns_delay: Duration,
 }
 
 impl Default for LabOptions {
@@ -39,6 +44,8 @@ impl Default for LabOptions {
             smtp_port: 0,
             tarpit_delay: Duration::from_secs(4),
             extra: Vec::new(),
+            bulk: 0,
+            dns_delay: Duration::ZERO,
         }
     }
 }
@@ -170,7 +177,7 @@ impl Lab {
                     SocketAddr::new(ip(octet), smtp_port),
                     behaviour,
                     &mx,
-                    vec![domain.clone()],
+                    vec!["mxray.test".to_owned()],
                 )
                 .await?,
             );
@@ -214,10 +221,25 @@ impl Lab {
             domain: "no-such-domain.mxray.test".into(),
             shows: "NXDOMAIN",
         });
+        for n in 0..opts.bulk {
+            let d = format!("bulk-{n}.mxray.test");
+            let target = ["closed", "open-relay", "greylist", "accept-all"][n % 4];
+            zone.mx(&d, 10, &format!("{target}-mx.mxray.test"));
+            domains.push(LabDomain {
+                domain: d,
+                shows: "a bulk domain on a shared server",
+            });
+        }
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
         }
-        let dns = DnsServer::start(SocketAddr::new(ip(53), opts.dns_port), zone).await?;
+        let dns = DnsServer::start_with(
+            SocketAddr::new(ip(53), opts.dns_port),
+            zone,
+            opts.dns_delay,
+            true,
+        )
+        .await?;
         Ok(Self {
             dns,
             smtp_port,

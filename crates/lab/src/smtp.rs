@@ -282,7 +282,10 @@ impl SmtpServer {
         let is_local = match addr.rsplit_once('@') {
             Some((user, dom)) => {
                 !user.contains(['@', '%', '!', ':', '"'])
-                    && (local.iter().any(|d| d == dom) || dom == self.hostname)
+                    && (local
+                        .iter()
+                        .any(|d| d == dom || dom.ends_with(&format!(".{d}")))
+                        || dom == self.hostname)
             }
             None => false,
         };

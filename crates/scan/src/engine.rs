@@ -58,8 +58,10 @@ pub struct ScanConfig {
     pub smtp_ports: Vec<SmtpPort>,
     /// The relay battery, when enabled.
     pub relay: Option<RelayParams>,
-    /// Who may be contacted.
+    /// Who may be contacted, and how fast.
     pub policy: Policy,
+    /// At most this many hosts of one /24 (IPv6: /48) probed at once (0: no cap).
+    pub per_net_cap: usize,
 }
 
 impl Default for ScanConfig {
@@ -76,6 +78,7 @@ impl Default for ScanConfig {
             }],
             relay: Some(RelayParams::default()),
             policy: Policy::default(),
+            per_net_cap: 16,
         }
     }
 }
@@ -113,6 +116,27 @@ pub struct Engine {
     cfg: Arc<ScanConfig>,
     dns: Dns,
     tls: TlsClient,
+    nets: Arc<crate::pace::NetCap>,
+}
+
+/// State carried over from an interrupted scan.
+#[derive(Debug, Default)]
+pub struct Seed {
+    /// Addresses already probed and stored.
+    pub probed: HashSet<IpAddr>,
+    /// Addresses linked to stored domains but not probed yet.
+    pub pending: Vec<PendingHost>,
+}
+
+/// A host to probe on resume.
+#[derive(Debug)]
+pub struct PendingHost {
+    /// The address.
+    pub ip: IpAddr,
+    /// Host names that led to it.
+    pub names: Vec<String>,
+    /// A domain it serves.
+    pub domain: String,
 }
 
 #[derive(Debug)]
@@ -125,10 +149,12 @@ struct HostJob {
 impl Engine {
     /// An engine with its resolver.
     pub fn new(cfg: ScanConfig, dns: Dns) -> Self {
+        let nets = Arc::new(crate::pace::NetCap::new(cfg.per_net_cap));
         Self {
             cfg: Arc::new(cfg),
             dns,
             tls: TlsClient::new(),
+            nets,
         }
     }
 
@@ -138,8 +164,34 @@ impl Engine {
     where
         S: Stream<Item = Domain> + Send,
     {
+        self.resume(domains, sink, progress, Seed::default()).await;
+    }
+
+    /// Like [`Engine::run`], continuing an interrupted scan: addresses in `seed.probed` are
+    /// not probed again, `seed.pending` (linked to stored domains, never probed) are probed
+    /// first.
+    pub async fn resume<S>(
+        &self,
+        domains: S,
+        sink: mpsc::Sender<Event>,
+        progress: Arc<Progress>,
+        seed: Seed,
+    ) where
+        S: Stream<Item = Domain> + Send,
+    {
         let (host_tx, host_rx) = futures::channel::mpsc::unbounded::<HostJob>();
-        let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::default();
+        let mut known = seed.probed;
+        for p in seed.pending {
+            if known.insert(p.ip) {
+                progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
+                let _ = host_tx.unbounded_send(HostJob {
+                    ip: p.ip,
+                    names: p.names,
+                    local_domain: p.domain,
+                });
+            }
+        }
+        let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::new(Mutex::new(known));
         let discovery = {
             let sink = sink.clone();
             let progress = progress.clone();
@@ -214,6 +266,8 @@ impl Engine {
     }
 
     async fn probe_host(&self, job: HostJob) -> HostObservation {
+        // Held for the whole host: caps concurrent connections into one network.
+        let _net_slot = self.nets.acquire(job.ip).await;
         let started = Instant::now();
         let deadline = started + self.cfg.host_deadline;
         let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(job.ip))

@@ -9,8 +9,9 @@
 pub mod discovery;
 pub mod engine;
 pub mod net;
+pub mod pace;
 pub mod probe;
 pub mod resolve;
 pub mod tls;
 
-pub use engine::{Engine, Event, Progress, ScanConfig, SmtpPort};
+pub use engine::{Engine, Event, PendingHost, Progress, ScanConfig, Seed, SmtpPort};

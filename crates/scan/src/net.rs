@@ -17,13 +17,15 @@ use tokio::time::Instant;
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Who may be contacted.
+/// Who may be contacted, and how fast.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     /// Never contacted, never looked up.
     pub exclusions: Arc<Exclusions>,
     /// Address classes contacted besides public ones (the lab and tests allow loopback).
     pub allowed_classes: Vec<AddressClass>,
+    /// Global connection rate and per-address interval, applied to every connect.
+    pub pace: Arc<crate::pace::Pacer>,
 }
 
 impl Policy {
@@ -140,6 +142,9 @@ pub async fn connect(
 ) -> Result<TcpStream, NetError> {
     if policy.admit(addr.ip()).is_err() {
         return Err(NetError::Blocked);
+    }
+    if !policy.pace.wait(addr.ip(), deadline).await {
+        return Err(NetError::Deadline);
     }
     let by = (Instant::now() + limits.connect_timeout).min(deadline);
     match tokio::time::timeout_at(by, TcpStream::connect(addr)).await {
@@ -459,6 +464,7 @@ mod tests {
         let p = Policy {
             exclusions: Arc::new(Exclusions::parse("127.0.0.9\n").unwrap()),
             allowed_classes: vec![AddressClass::Loopback],
+            ..Policy::default()
         };
         assert!(p.admit("127.0.0.1".parse().unwrap()).is_ok());
         assert_eq!(

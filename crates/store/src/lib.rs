@@ -493,6 +493,85 @@ impl Store {
         Ok((r.get(0), r.get(1), r.get(2)))
     }
 
+    /// The newest scan that did not finish (crashed, killed or interrupted), if any.
+    pub async fn unfinished_scan(&self) -> Result<Option<ScanInfo>, StoreError> {
+        Ok(self
+            .scans()
+            .await?
+            .into_iter()
+            .find(|s| s.status != "finished"))
+    }
+
+    /// Marks a scan running again (resume).
+    pub async fn reopen_scan(&self, id: ScanId) -> Result<(), StoreError> {
+        sqlx::query("UPDATE scans SET status = 'running', finished_at = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Domains already stored for a scan (scanned or excluded): skipped on resume.
+    pub async fn done_domains(
+        &self,
+        scan: ScanId,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        sqlx::query_scalar("SELECT domain FROM domains WHERE scan_id = ?")
+            .bind(scan)
+            .fetch(&self.pool)
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Addresses already probed in a scan.
+    pub async fn done_hosts(
+        &self,
+        scan: ScanId,
+    ) -> Result<std::collections::HashSet<IpAddr>, StoreError> {
+        let ips: Vec<String> = sqlx::query_scalar("SELECT ip FROM hosts WHERE scan_id = ?")
+            .bind(scan)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(ips.iter().filter_map(|s| s.parse().ok()).collect())
+    }
+
+    /// Addresses linked to stored domains but never probed: `(ip, one domain using it, the
+    /// mail host name that led there)`.
+    pub async fn pending_hosts(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(IpAddr, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.ip, MIN(d.domain), MIN(dom.observation) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
+             WHERE d.scan_id = ?1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = ?1) GROUP BY d.ip",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let ip: IpAddr = r.get::<String, _>(0).parse().ok()?;
+                let obs: Option<DomainObservation> = r
+                    .get::<Option<String>, _>(2)
+                    .and_then(|j| serde_json::from_str(&j).ok());
+                let name = obs
+                    .and_then(|o| {
+                        o.hosts
+                            .into_iter()
+                            .find(|h| h.addresses.found().is_some_and(|a| a.contains(&ip)))
+                            .map(|h| h.name)
+                    })
+                    .unwrap_or_default();
+                Some((ip, r.get(1), name))
+            })
+            .collect())
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
         self.pool.close().await;

@@ -21,6 +21,7 @@ pub async fn run(
         args.record(),
         Source::One(d.clone()),
         true,
+        false,
     )
     .await?;
     let report = out

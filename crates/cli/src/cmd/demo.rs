@@ -36,6 +36,9 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         relay_recipient: "mxray-relay-test@example.net".into(),
         allow_loopback: true,
         allow_private: false,
+        rate: 0,
+        per_ip_interval: 0.0,
+        per_net: 0,
     };
     let out = run::scan(
         args.config()?,
@@ -43,6 +46,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         &db,
         args.record(),
         Source::Lines(list.display().to_string()),
+        false,
         false,
     )
     .await;

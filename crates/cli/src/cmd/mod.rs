@@ -15,7 +15,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             file,
             scan,
             fail_on,
-        } => scan::run(file, scan, fail_on).await,
+            resume,
+        } => scan::run(file, scan, fail_on, resume).await,
         Command::Check {
             domain,
             scan,

@@ -3,15 +3,23 @@ use crate::output;
 use crate::run::{self, Source};
 use mxray_core::Severity;
 
-pub async fn run(file: String, args: ScanArgs, fail_on: Option<Severity>) -> anyhow::Result<u8> {
+pub async fn run(
+    file: String,
+    args: ScanArgs,
+    fail_on: Option<Severity>,
+    resume: bool,
+) -> anyhow::Result<u8> {
     let cfg = args.config()?;
+    let mut params = args.record();
+    params["input"] = serde_json::Value::String(file.clone());
     let out = run::scan(
         cfg,
         args.resolver,
         &args.db,
-        args.record(),
+        params,
         Source::Lines(file),
         false,
+        resume,
     )
     .await?;
     let findings = out.store.findings(out.scan).await?;

@@ -5,4 +5,5 @@ mod harness;
 mod lab_scan;
 mod operator;
 mod postfix;
+mod resume;
 mod safety;

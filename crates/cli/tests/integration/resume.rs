@@ -1,0 +1,234 @@
+//! Crash safety: `kill -9` mid-scan, then `--resume` finishes it with every domain stored
+//! exactly once, nothing lost, nothing duplicated, no stored domain or host scanned again.
+
+use crate::harness::*;
+use mxray_lab::{Lab, LabOptions};
+use sqlx::{Connection, Row, SqliteConnection};
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+async fn count(db: &std::path::Path, sql: &str) -> i64 {
+    let mut c = SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut c)
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_then_resume_scans_every_domain_exactly_once() {
+    const BULK: usize = 240;
+    let lab = Lab::start(LabOptions {
+        net: [127, 77, 8],
+        bulk: BULK,
+        dns_delay: Duration::from_millis(15),
+        ..LabOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp();
+    let db = dir.path().join("resume.db");
+    let list: String = lab
+        .domains
+        .iter()
+        .filter(|d| d.domain.starts_with("bulk-"))
+        .map(|d| format!("{}\n", d.domain))
+        .collect();
+    let file = write(dir.path(), "bulk.txt", &list);
+    let mut args = vec![
+        "scan".to_owned(),
+        file.display().to_string(),
+        "--dns-concurrency".into(),
+        "2".into(),
+        "--concurrency".into(),
+        "2".into(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mxray"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    // Wait until part of the survey is stored, then kill -9 (no chance to clean up).
+    let mut stored = 0;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if db.exists() {
+            stored = count(&db, "SELECT COUNT(*) FROM domains").await;
+            if stored >= 40 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(stored >= 40, "the scan never got going");
+    let before = count(&db, "SELECT COUNT(*) FROM domains").await;
+    assert!(
+        before < BULK as i64,
+        "killed mid-run ({before} of {BULK} stored)"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM scans WHERE status = 'running'").await,
+        1,
+        "the killed scan is left unfinished"
+    );
+
+    // What was stored before the kill must not be asked about or probed again.
+    let mut c = SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let done: Vec<String> = sqlx::query_scalar("SELECT domain FROM domains")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    let probed: Vec<String> = sqlx::query_scalar("SELECT ip FROM hosts")
+        .fetch_all(&mut c)
+        .await
+        .unwrap();
+    drop(c);
+    let mx_asked = |lab: &Lab| -> HashMap<String, usize> {
+        let mut m = HashMap::new();
+        for (name, t) in lab.dns.queries() {
+            if t == hickory_proto::rr::RecordType::MX {
+                *m.entry(name).or_insert(0) += 1;
+            }
+        }
+        m
+    };
+    let asked_before = mx_asked(&lab);
+    let conns_before: HashMap<String, u64> = lab
+        .servers
+        .iter()
+        .map(|s| {
+            (
+                s.addr.ip().to_string(),
+                s.stats.connections.load(Ordering::SeqCst),
+            )
+        })
+        .collect();
+
+    let mut resume = args.clone();
+    resume.push("--resume".into());
+    let r = mxray_async(resume).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("resuming scan 1"), "{}", r.stderr);
+
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM scans").await,
+        1,
+        "resumed, not restarted"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
+        1
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM domains").await,
+        BULK as i64,
+        "every domain stored"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(DISTINCT domain) FROM domains").await,
+        BULK as i64
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM hosts").await,
+        4,
+        "four shared hosts, each once"
+    );
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM domain_hosts").await,
+        BULK as i64,
+        "one link per domain"
+    );
+    let dup = "SELECT COUNT(*) FROM (SELECT COALESCE(domain, ''), COALESCE(ip, ''), check_id, subject, COUNT(*) AS n FROM findings GROUP BY 1, 2, 3, 4 HAVING n > 1)";
+    assert_eq!(count(&db, dup).await, 0, "no duplicated finding");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM findings WHERE check_id = 'smtp.open_relay'"
+        )
+        .await,
+        1
+    );
+    let orphans = "SELECT COUNT(*) FROM domain_hosts WHERE ip NOT IN (SELECT ip FROM hosts)";
+    assert_eq!(count(&db, orphans).await, 0, "every linked host was probed");
+
+    let asked_after = mx_asked(&lab);
+    for d in &done {
+        assert_eq!(
+            asked_after.get(d),
+            asked_before.get(d),
+            "{d} was looked up again after resume"
+        );
+    }
+    for ip in &probed {
+        let now = lab
+            .servers
+            .iter()
+            .find(|s| s.addr.ip().to_string() == *ip)
+            .unwrap()
+            .stats
+            .connections
+            .load(Ordering::SeqCst);
+        assert_eq!(now, conns_before[ip], "{ip} was probed again after resume");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_shared_ip_never_sees_more_than_one_connection_at_once() {
+    let lab = Lab::start(LabOptions {
+        net: [127, 77, 9],
+        bulk: 80,
+        ..LabOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp();
+    let db = dir.path().join("p.db");
+    let list: String = lab
+        .domains
+        .iter()
+        .map(|d| format!("{}\n", d.domain))
+        .collect();
+    let file = write(dir.path(), "all.txt", &list);
+    let mut args = vec![
+        "scan".to_owned(),
+        file.display().to_string(),
+        "--concurrency".into(),
+        "64".into(),
+        "--dns-concurrency".into(),
+        "64".into(),
+        "--per-ip-interval".into(),
+        "0.2".into(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let r = mxray_async(args).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for s in &lab.servers {
+        let max = s.stats.max_open.load(Ordering::SeqCst);
+        assert!(
+            max <= 1,
+            "{} saw {max} connections at once",
+            s.behaviour.name()
+        );
+    }
+    // The busy shared server got exactly its two connections (probe, relay) for 25+ domains.
+    assert_eq!(
+        lab.server("closed")
+            .unwrap()
+            .stats
+            .connections
+            .load(Ordering::SeqCst),
+        2
+    );
+}

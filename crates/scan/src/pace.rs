@@ -1,0 +1,148 @@
+//! Politeness towards the scanned: a global connection rate and a minimum interval between
+//! connections to the same address, applied in `net::connect` so no probe can bypass them.
+//! (The per-IP concurrency cap is structural — the engine runs one host's probes one after
+//! another — and the per-network cap is a semaphore per /24 held for a whole host.)
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// Connection pacing shared by every probe of a scan.
+#[derive(Debug, Default)]
+pub struct Pacer {
+    rate: Option<DefaultDirectRateLimiter>,
+    per_ip_interval: Duration,
+    last: Mutex<HashMap<IpAddr, Instant>>,
+}
+
+impl Pacer {
+    /// `rate`: new connections per second for the whole scan (None: unlimited);
+    /// `per_ip_interval`: minimum time between two connections to one address.
+    pub fn new(rate: Option<NonZeroU32>, per_ip_interval: Duration) -> Self {
+        Self {
+            rate: rate.map(|r| RateLimiter::direct(Quota::per_second(r))),
+            per_ip_interval,
+            last: Mutex::default(),
+        }
+    }
+
+    /// Waits until a connection to `ip` is allowed, or until `deadline` (then returns false).
+    pub async fn wait(&self, ip: IpAddr, deadline: Instant) -> bool {
+        if !self.per_ip_interval.is_zero() {
+            let at = {
+                let Ok(mut last) = self.last.lock() else {
+                    return true;
+                };
+                let now = Instant::now();
+                let at = last
+                    .get(&ip)
+                    .map_or(now, |t| (*t + self.per_ip_interval).max(now));
+                last.insert(ip, at);
+                if last.len() > 100_000 {
+                    // Forget addresses whose interval has long passed: bounded memory.
+                    last.retain(|_, t| *t + self.per_ip_interval > now);
+                }
+                at
+            };
+            if at > deadline {
+                return false;
+            }
+            tokio::time::sleep_until(at).await;
+        }
+        if let Some(r) = &self.rate
+            && tokio::time::timeout_at(deadline, r.until_ready())
+                .await
+                .is_err()
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// Caps concurrent hosts per network (/24 for IPv4, /48 for IPv6).
+#[derive(Debug)]
+pub struct NetCap {
+    cap: usize,
+    nets: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+impl NetCap {
+    /// At most `cap` hosts of one network at once (0: no cap).
+    pub fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            nets: Mutex::default(),
+        }
+    }
+
+    fn key(ip: IpAddr) -> IpAddr {
+        match mxray_core::addr::canonical(ip) {
+            IpAddr::V4(v4) => {
+                let [a, b, c, _] = v4.octets();
+                IpAddr::from([a, b, c, 0])
+            }
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], 0, 0, 0, 0, 0])
+            }
+        }
+    }
+
+    /// Waits for a slot in `ip`'s network.
+    pub async fn acquire(&self, ip: IpAddr) -> Option<OwnedSemaphorePermit> {
+        if self.cap == 0 {
+            return None;
+        }
+        let sem = {
+            let mut nets = self.nets.lock().ok()?;
+            nets.entry(Self::key(ip))
+                .or_insert_with(|| Arc::new(Semaphore::new(self.cap)))
+                .clone()
+        };
+        sem.acquire_owned().await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn per_ip_interval_spaces_connections() {
+        let p = Pacer::new(None, Duration::from_secs(2));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let start = Instant::now();
+        let far = start + Duration::from_secs(60);
+        assert!(p.wait(ip, far).await);
+        assert!(p.wait(other, far).await);
+        assert_eq!(Instant::now(), start, "first connections do not wait");
+        assert!(p.wait(ip, far).await);
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
+        // A slot beyond the deadline is refused rather than waited for.
+        assert!(!p.wait(ip, Instant::now() + Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn net_cap_counts_per_24() {
+        let c = NetCap::new(1);
+        let a = c.acquire("192.0.2.1".parse().unwrap()).await;
+        assert!(a.is_some());
+        // Same /24: must wait (the future is not ready); another /24: free.
+        use futures::FutureExt;
+        assert!(
+            c.acquire("192.0.2.200".parse().unwrap())
+                .now_or_never()
+                .is_none()
+        );
+        assert!(c.acquire("198.51.100.1".parse().unwrap()).await.is_some());
+        drop(a);
+        assert!(c.acquire("192.0.2.200".parse().unwrap()).await.is_some());
+    }
+}
