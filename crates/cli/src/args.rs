@@ -85,6 +85,28 @@ pub enum Command {
         #[arg(long, default_value = "mxray-demo.db")]
         db: PathBuf,
     },
+    /// Run a simulated network of N domains over M loopback mail servers (benchmarks; see
+    /// docs/BENCHMARKS.md) until interrupted.
+    Simulate {
+        /// Domains.
+        #[arg(long, default_value_t = 200_000)]
+        domains: usize,
+        /// Mail-server addresses (127.80.0.0/16).
+        #[arg(long, default_value_t = 2_000)]
+        ips: usize,
+        /// Write the domain list here.
+        #[arg(long)]
+        list: std::path::PathBuf,
+        /// DNS port.
+        #[arg(long, default_value_t = 5354)]
+        dns_port: u16,
+        /// SMTP port of every server.
+        #[arg(long, default_value_t = 2526)]
+        smtp_port: u16,
+        /// Median round-trip latency, milliseconds.
+        #[arg(long, default_value_t = 60)]
+        latency_ms: u64,
+    },
     /// Run the built-in lab on loopback until interrupted (for trying mxray by hand).
     Lab {
         /// DNS port.

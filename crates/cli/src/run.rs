@@ -32,6 +32,8 @@ pub struct Outcome {
     pub scan: ScanId,
     pub input_errors: u64,
     pub duplicates: u64,
+    /// Stage timings, milliseconds: discovery, host probes (from the start), whole run.
+    pub timings: (u64, u64, u64),
 }
 
 /// Longest input line read; longer lines are reported as invalid, not buffered.
@@ -99,7 +101,8 @@ fn spawn_reader(
 
 /// Counts the domain lines of a file for the progress bar's ETA (cheap next to scanning).
 fn count_lines(path: &str) -> Option<u64> {
-    if path == "-" {
+    // Only regular files can be read twice; a pipe (stdin, /dev/stdin, <(…)) is read once.
+    if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return None;
     }
     let f = std::fs::File::open(path).ok()?;
@@ -125,6 +128,7 @@ pub async fn scan(
     quiet: bool,
     resume: bool,
 ) -> anyhow::Result<Outcome> {
+    let run_started = std::time::Instant::now();
     let dns = Dns::new(
         resolver,
         cfg.limits.step_timeout.min(Duration::from_secs(5)),
@@ -289,10 +293,16 @@ pub async fn scan(
             .map_err(|_| anyhow::anyhow!("input reader crashed"))??;
     }
     store.finish_scan(scan, "finished").await?;
+    let timings = (
+        progress.discovery_ms.load(Ordering::Relaxed),
+        progress.hosts_ms.load(Ordering::Relaxed),
+        run_started.elapsed().as_millis() as u64,
+    );
     Ok(Outcome {
         store,
         scan,
         input_errors,
         duplicates: duplicates.load(Ordering::Relaxed),
+        timings,
     })
 }

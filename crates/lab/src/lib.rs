@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod sim;
 pub mod smtp;
 
 pub use dns::{DnsServer, Fault, Zone};

@@ -16,6 +16,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub enum Behaviour {
     /// Relays only for its own domains; STARTTLS with the lab's self-signed certificate.
     Closed,
+    /// Relays only for its own domains; no STARTTLS.
+    ClosedPlain,
     /// Accepts any outside recipient; refuses unknown local users. VRFY confirms users.
     OpenRelay,
     /// Accepts every recipient (and would bounce later).
@@ -43,6 +45,7 @@ impl Behaviour {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Closed => "closed",
+            Self::ClosedPlain => "closed-plain",
             Self::OpenRelay => "open-relay",
             Self::AcceptAll => "accept-all",
             Self::Greylist => "greylist",
@@ -81,12 +84,19 @@ pub struct SmtpServer {
     pub hostname: String,
     /// Counters.
     pub stats: Arc<Stats>,
+    /// Delay before each line the server sends.
+    pub latency: Duration,
 }
 
 const CERT: &[u8] = include_bytes!("../certs/lab-cert.pem");
 const KEY: &[u8] = include_bytes!("../certs/lab-key.pem");
 
 fn tls_config() -> Arc<ServerConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<ServerConfig>> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(build_tls_config).clone()
+}
+
+fn build_tls_config() -> Arc<ServerConfig> {
     let certs = vec![CertificateDer::from_pem_slice(CERT).expect("lab certificate")];
     let key = PrivateKeyDer::from_pem_slice(KEY).expect("lab key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -108,6 +118,18 @@ impl SmtpServer {
         hostname: &str,
         local_domains: Vec<String>,
     ) -> std::io::Result<Self> {
+        Self::start_with_latency(addr, behaviour, hostname, local_domains, Duration::ZERO).await
+    }
+
+    /// Like [`SmtpServer::start`], with `latency` added before the greeting and every reply
+    /// (a network round trip).
+    pub async fn start_with_latency(
+        addr: SocketAddr,
+        behaviour: Behaviour,
+        hostname: &str,
+        local_domains: Vec<String>,
+        latency: Duration,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let server = Self {
@@ -115,6 +137,7 @@ impl SmtpServer {
             behaviour,
             hostname: hostname.to_owned(),
             stats: Arc::default(),
+            latency,
         };
         let s = server.clone();
         let tls = tls_config();
@@ -185,6 +208,7 @@ impl SmtpServer {
         } else {
             format!("220 {host} ESMTP mxray-lab")
         };
+        tokio::time::sleep(self.latency).await;
         sock.write_all(format!("{banner}\r\n").as_bytes()).await?;
         let (r, w) = tokio::io::split(sock);
         match self.dialogue(BufReader::new(r), w, local).await? {
@@ -268,6 +292,9 @@ impl SmtpServer {
             } else {
                 "502 5.5.2 Error: command not recognized".into()
             };
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
             w.write_all(format!("{reply}\r\n").as_bytes()).await?;
             w.flush().await?;
         }

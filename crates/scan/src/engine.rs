@@ -108,6 +108,10 @@ pub struct Progress {
     pub hosts_queued: AtomicU64,
     /// Hosts probed.
     pub hosts_done: AtomicU64,
+    /// Milliseconds from the start until discovery finished (0 while running).
+    pub discovery_ms: AtomicU64,
+    /// Milliseconds from the start until the last host finished (0 while running).
+    pub hosts_ms: AtomicU64,
 }
 
 /// Runs scans.
@@ -179,6 +183,7 @@ impl Engine {
     ) where
         S: Stream<Item = Domain> + Send,
     {
+        let started = Instant::now();
         let (host_tx, host_rx) = futures::channel::mpsc::unbounded::<HostJob>();
         let mut known = seed.probed;
         for p in seed.pending {
@@ -241,6 +246,9 @@ impl Engine {
                     })
                     .await;
                 drop(host_tx);
+                progress
+                    .discovery_ms
+                    .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         };
         let hosts = host_rx
@@ -263,6 +271,9 @@ impl Engine {
                 }
             });
         tokio::join!(discovery, hosts);
+        progress
+            .hosts_ms
+            .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     async fn probe_host(&self, job: HostJob) -> HostObservation {

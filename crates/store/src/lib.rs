@@ -572,6 +572,40 @@ impl Store {
             .collect())
     }
 
+    /// How the first SMTP probe of each host ended: `(status, hosts)`, most common first.
+    pub async fn host_outcomes(&self, scan: ScanId) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT COALESCE(json_extract(observation, '$.smtp[0].status'), 'not-probed') AS s, COUNT(*) AS n \
+             FROM hosts WHERE scan_id = ? GROUP BY s ORDER BY n DESC, s",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Findings per check: `(check id, severity, findings, domains affected)`, worst first.
+    pub async fn finding_counts(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(String, Severity, i64, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.check_id, MAX(f.severity), COUNT(DISTINCT f.id), \
+                    COUNT(DISTINCT COALESCE(f.domain, dh.domain)) \
+             FROM findings f LEFT JOIN domain_hosts dh ON f.domain IS NULL AND dh.scan_id = f.scan_id AND dh.ip = f.ip \
+             WHERE f.scan_id = ? GROUP BY f.check_id ORDER BY 2 DESC, 3 DESC, 1",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), severity_from(r.get(1)), r.get(2), r.get(3)))
+            .collect())
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
         self.pool.close().await;

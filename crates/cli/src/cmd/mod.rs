@@ -5,6 +5,7 @@ mod demo;
 mod export;
 mod lab;
 mod scan;
+mod simulate;
 
 use crate::args::Command;
 
@@ -31,6 +32,14 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             bom,
         } => export::run(format, scan, db, output, bom).await,
         Command::Demo { db } => demo::run(db).await,
+        Command::Simulate {
+            domains,
+            ips,
+            list,
+            dns_port,
+            smtp_port,
+            latency_ms,
+        } => simulate::run(domains, ips, list, dns_port, smtp_port, latency_ms).await,
         Command::Lab {
             dns_port,
             smtp_port,

@@ -1,5 +1,4 @@
 use crate::args::ScanArgs;
-use crate::output;
 use crate::run::{self, Source};
 use mxray_core::Severity;
 
@@ -22,17 +21,29 @@ pub async fn run(
         resume,
     )
     .await?;
-    let findings = out.store.findings(out.scan).await?;
     let (domains, excluded, hosts) = out.store.counts(out.scan).await?;
-    let worst = findings.iter().map(|f| f.finding.severity).max();
-    let fs: Vec<_> = findings.iter().map(|f| f.finding.clone()).collect();
+    let counts = out.store.finding_counts(out.scan).await?;
+    let outcomes = out.store.host_outcomes(out.scan).await?;
+    let worst = counts.iter().map(|c| c.1).max();
+    let (disc, probes, total) = out.timings;
     println!(
-        "scan {}: {domains} domains, {excluded} excluded, {hosts} hosts probed, {} bad input lines, {} duplicates; {}",
+        "scan {} finished in {:.1} s: {domains} domains (discovery {:.1} s), {hosts} hosts (probes done at {:.1} s); {excluded} excluded, {} bad input lines, {} duplicates",
         out.scan,
+        total as f64 / 1000.0,
+        disc as f64 / 1000.0,
+        probes as f64 / 1000.0,
         out.input_errors,
         out.duplicates,
-        output::severity_counts(&fs)
     );
+    let outcome_line: Vec<String> = outcomes.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    println!("SMTP outcomes: {}", outcome_line.join(", "));
+    println!(
+        "{:<9} {:<30} {:>8} {:>8}",
+        "severity", "finding", "count", "domains"
+    );
+    for (id, sev, n, d) in &counts {
+        println!("{:<9} {:<30} {n:>8} {d:>8}", sev.to_string(), id);
+    }
     println!(
         "stored in {}; see `mxray export --db {} --format jsonl`",
         args.db.display(),

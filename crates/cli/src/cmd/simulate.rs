@@ -1,0 +1,114 @@
+//! `mxray simulate`: the benchmark network, in its own process so its cost is measured apart
+//! from the scanner's. Prints its own load so a reader can tell it was not the bottleneck.
+
+use mxray_lab::sim::{SimOptions, Simulation};
+use std::time::Duration;
+
+/// CPU seconds used by this process so far (utime + stime from /proc/self/stat).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields after the command name start at state (3rd field): utime is the 14th, stime 15th.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+pub async fn run(
+    domains: usize,
+    ips: usize,
+    list: std::path::PathBuf,
+    dns_port: u16,
+    smtp_port: u16,
+    latency_ms: u64,
+) -> anyhow::Result<u8> {
+    if ips == 0 || ips > 60_000 || domains == 0 {
+        anyhow::bail!("--ips must be 1..60000 and --domains at least 1");
+    }
+    let started = std::time::Instant::now();
+    let sim = Simulation::start(SimOptions {
+        domains,
+        ips,
+        dns_port,
+        smtp_port,
+        latency_median: Duration::from_millis(latency_ms),
+        ..SimOptions::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot start the simulation (ports in use? file descriptors: try `ulimit -n 65536`): {e}"))?;
+    std::fs::write(&list, &sim.list)?;
+    println!(
+        "simulation ready in {:.1}s: resolver {} smtp port {}; {} domains over {} addresses ({} listening, busiest serves {}); list {}",
+        started.elapsed().as_secs_f64(),
+        sim.dns.addr,
+        sim.smtp_port,
+        domains,
+        ips,
+        sim.servers.len(),
+        sim.busiest,
+        list.display()
+    );
+    let base_cpu = cpu_seconds();
+    let t0 = std::time::Instant::now();
+    let mut last = (0u64, 0u64, base_cpu, t0);
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.tick().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let q = sim.dns.served();
+                let s: u64 = sim.servers.iter().map(|s| s.stats.connections.load(std::sync::atomic::Ordering::Relaxed)).sum();
+                let cpu = cpu_seconds();
+                let dt = last.3.elapsed().as_secs_f64();
+                if q != last.0 || s != last.1 {
+                    println!(
+                        "sim: {:.0} DNS queries/s, {:.1} SMTP connections/s, simulator CPU {:.0}% of one core",
+                        (q - last.0) as f64 / dt,
+                        (s - last.1) as f64 / dt,
+                        100.0 * (cpu - last.2) / dt
+                    );
+                }
+                last = (q, s, cpu, std::time::Instant::now());
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    let s: u64 = sim
+        .servers
+        .iter()
+        .map(|s| {
+            s.stats
+                .connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    let data: u64 = sim
+        .servers
+        .iter()
+        .map(|s| {
+            s.stats
+                .data_commands
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .sum();
+    let max_open = sim
+        .servers
+        .iter()
+        .map(|s| s.stats.max_open.load(std::sync::atomic::Ordering::Relaxed))
+        .max()
+        .unwrap_or(0);
+    println!(
+        "sim total: {} DNS queries, {} SMTP connections, most concurrent connections on one address {}, DATA commands {}, simulator CPU {:.1}s over {:.1}s",
+        sim.dns.served(),
+        s,
+        max_open,
+        data,
+        cpu_seconds() - base_cpu,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}

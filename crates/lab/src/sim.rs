@@ -1,0 +1,189 @@
+//! A simulated Internet for benchmarks: N domains spread Zipf-like over M mail-server
+//! addresses on loopback (the busiest address serving tens of thousands of domains, as shared
+//! hosting does), ~2% of listed domains nonexistent, SPF/DMARC records on a share of them, and
+//! per-address behaviour and round-trip latency (median ~60 ms, tail to 300 ms).
+//!
+//! Deterministic: the same options give the same network (a small xorshift generator, so no
+//! random-number dependency).
+
+use crate::dns::{DnsServer, Zone};
+use crate::smtp::{Behaviour, SmtpServer};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Simulation size and shape.
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Domains in the list.
+    pub domains: usize,
+    /// Mail-server addresses.
+    pub ips: usize,
+    /// First two octets of the server addresses (127.x.0.0/16).
+    pub net: [u8; 2],
+    /// DNS port (0: any).
+    pub dns_port: u16,
+    /// SMTP port of every server (0: any).
+    pub smtp_port: u16,
+    /// Zipf exponent of domains over addresses.
+    pub zipf: f64,
+    /// Median round-trip latency.
+    pub latency_median: Duration,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            domains: 200_000,
+            ips: 2_000,
+            net: [127, 80],
+            dns_port: 0,
+            smtp_port: 0,
+            zipf: 1.0,
+            latency_median: Duration::from_millis(60),
+            seed: 1,
+        }
+    }
+}
+
+/// A running simulation.
+#[derive(Debug)]
+pub struct Simulation {
+    /// The DNS server.
+    pub dns: DnsServer,
+    /// Mail servers (addresses that refuse connections have none).
+    pub servers: Vec<SmtpServer>,
+    /// SMTP port.
+    pub smtp_port: u16,
+    /// The domain list, as `mxray scan` reads it.
+    pub list: String,
+    /// Domains per address, busiest first (for the record).
+    pub busiest: usize,
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Behaviour by share of addresses: open relays ~4.5% (the 2002 survey), greylisting 5%,
+/// tarpits (greeting after 5–20 s) 2%, silent 1%, refused connections 2%, the rest closed,
+/// half of them with STARTTLS.
+fn behaviour(r: f64, rng: &mut Rng) -> Option<Behaviour> {
+    Some(match r {
+        r if r < 0.045 => Behaviour::OpenRelay,
+        r if r < 0.095 => Behaviour::Greylist,
+        r if r < 0.115 => Behaviour::Tarpit(Duration::from_millis(5_000 + rng.next() % 15_000)),
+        r if r < 0.125 => Behaviour::Silent,
+        r if r < 0.145 => return None,
+        r if r < 0.57 => Behaviour::Closed,
+        _ => Behaviour::ClosedPlain,
+    })
+}
+
+impl Simulation {
+    /// Builds and starts the network. Binding 2,000 loopback addresses needs no privilege.
+    pub async fn start(o: SimOptions) -> std::io::Result<Self> {
+        let mut rng = Rng(o.seed.max(1) * 0x9E37_79B9_7F4A_7C15);
+        let ip = |i: usize| {
+            IpAddr::V4(Ipv4Addr::new(
+                o.net[0],
+                o.net[1],
+                (i / 250) as u8,
+                (i % 250 + 1) as u8,
+            ))
+        };
+        let smtp_port = if o.smtp_port == 0 {
+            std::net::TcpListener::bind(SocketAddr::new(ip(0), 0))?
+                .local_addr()?
+                .port()
+        } else {
+            o.smtp_port
+        };
+        let mut zone = Zone::default();
+        let mut servers = Vec::new();
+        for i in 0..o.ips {
+            let name = format!("mx{i}.bench.test");
+            zone.addr(&name, ip(i)).ptr(ip(i), &name);
+            let Some(b) = behaviour(rng.unit(), &mut rng) else {
+                continue;
+            };
+            // Log-normal-ish latency: median as given, clipped to [10 ms, 300 ms].
+            let z = (rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0;
+            let ms = (o.latency_median.as_millis() as f64 * (0.6 * z).exp()).clamp(10.0, 300.0);
+            let latency = Duration::from_millis(ms as u64);
+            servers.push(
+                SmtpServer::start_with_latency(
+                    SocketAddr::new(ip(i), smtp_port),
+                    b,
+                    &name,
+                    vec!["bench.test".into()],
+                    latency,
+                )
+                .await?,
+            );
+        }
+        // Zipf weights: cumulative table, then binary search per domain.
+        let weights: Vec<f64> = (0..o.ips)
+            .map(|i| 1.0 / ((i + 1) as f64).powf(o.zipf))
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut cum = Vec::with_capacity(o.ips);
+        let mut acc = 0.0;
+        for w in &weights {
+            acc += w / total;
+            cum.push(acc);
+        }
+        let mut list = String::with_capacity(o.domains * 20);
+        let mut per_ip = vec![0usize; o.ips];
+        for d in 0..o.domains {
+            let domain = format!("d{d}.bench.test");
+            list.push_str(&domain);
+            list.push('\n');
+            if rng.unit() < 0.02 {
+                continue; // NXDOMAIN
+            }
+            let u = rng.unit();
+            let i = cum.partition_point(|c| *c < u).min(o.ips - 1);
+            per_ip[i] += 1;
+            zone.mx(&domain, 10, &format!("mx{i}.bench.test"));
+            let r = rng.unit();
+            if r < 0.55 {
+                zone.txt(&domain, "v=spf1 mx -all");
+            } else if r < 0.65 {
+                zone.txt(&domain, "v=spf1 mx ~all");
+            } else if r < 0.68 {
+                zone.txt(&domain, "v=spf1 +all");
+            }
+            if rng.unit() < 0.35 {
+                zone.txt(
+                    &format!("_dmarc.{domain}"),
+                    "v=DMARC1; p=none; rua=mailto:dmarc@bench.test",
+                );
+            }
+        }
+        let dns = DnsServer::start_with(
+            SocketAddr::new(ip(0), o.dns_port),
+            zone,
+            Duration::ZERO,
+            false,
+        )
+        .await?;
+        Ok(Self {
+            dns,
+            servers,
+            smtp_port,
+            list,
+            busiest: per_ip.iter().copied().max().unwrap_or(0),
+        })
+    }
+}
