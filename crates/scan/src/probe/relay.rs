@@ -1,11 +1,12 @@
 //! The open-relay battery (opt-out with `--no-relay-test`).
 //!
-//! Sends: `EHLO`, then for each form `MAIL FROM`, `RCPT TO`, `RSET`; when an outside recipient
+//! Sends: `EHLO`, then for each form `MAIL FROM`, `RCPT TO`, `RSET` (as one pipelined group
+//! when the server advertises PIPELINING, RFC 2920); when an outside recipient
 //! is accepted, one control attempt with a recipient that cannot exist; `QUIT`.
 //! Never `DATA`: nothing is ever relayed. Stops at the first accepted outside recipient, at
 //! a 421, or on any transport error.
 
-use super::smtp::{Fail, command, open_session};
+use super::smtp::{Fail, command, open_session, read_reply};
 use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
 use crate::net::{self, LineConn};
 use mxray_core::model::ProbeStatus;
@@ -85,11 +86,12 @@ async fn run(cx: &ProbeContext, port: u16, params: &RelayParams) -> RelayObserva
         "connected to {addr} (relay test: never sends DATA)"
     ));
     match open_session(&mut conn, &cx.ehlo_name).await {
-        Ok((greeting, _caps, _helo)) => {
+        Ok((greeting, caps, _helo)) => {
             let lit = literal(cx.ip);
             let relay_name = greeting_name(&greeting).unwrap_or_else(|| lit.clone());
             let forms = relay::battery(params, &relay_name, &lit);
-            obs.status = battery(&mut conn, &forms, &mut obs.attempts).await;
+            let pipelining = caps.has("PIPELINING");
+            obs.status = battery(&mut conn, &forms, pipelining, &mut obs.attempts).await;
             if obs
                 .attempts
                 .iter()
@@ -129,13 +131,39 @@ async fn run(cx: &ProbeContext, port: u16, params: &RelayParams) -> RelayObserva
     obs
 }
 
+/// One attempt as a single pipelined group (RFC 2920): `MAIL`, `RCPT` and `RSET` sent
+/// together, the three replies read in order. One round trip instead of three: faster for us
+/// and fewer packets for the server. A refused `MAIL` makes the server refuse the `RCPT`
+/// (503), which the classification already treats as a rejection of the attempt.
+async fn attempt_pipelined(conn: &mut LineConn, form: &RelayForm) -> Result<RelayAttempt, Fail> {
+    conn.send(&format!("MAIL FROM:{}", form.mail_from)).await?;
+    conn.send(&format!("RCPT TO:{}", form.rcpt_to)).await?;
+    conn.send("RSET").await?;
+    let mail = read_reply(conn).await?;
+    let rcpt = read_reply(conn).await?;
+    let _rset = read_reply(conn).await?;
+    let result = RelayAttempt::classify(Some(&mail), mail.is_positive().then_some(&rcpt));
+    Ok(RelayAttempt {
+        form: form.clone(),
+        rcpt_reply: mail.is_positive().then_some(rcpt),
+        mail_reply: Some(mail),
+        result,
+    })
+}
+
 async fn battery(
     conn: &mut LineConn,
     forms: &[RelayForm],
+    pipelining: bool,
     out: &mut Vec<RelayAttempt>,
 ) -> ProbeStatus {
     for form in forms {
-        let a = match attempt(conn, form).await {
+        let a = if pipelining {
+            attempt_pipelined(conn, form).await
+        } else {
+            attempt(conn, form).await
+        };
+        let a = match a {
             Ok(a) => a,
             Err(f) => return f.status(),
         };
@@ -148,7 +176,7 @@ async fn battery(
         if closing {
             return ProbeStatus::ClosedEarly;
         }
-        if let Err(f) = command(conn, "RSET").await {
+        if !pipelining && let Err(f) = command(conn, "RSET").await {
             return f.status();
         }
         if accepted {
