@@ -14,6 +14,7 @@ pub mod smtp;
 pub use dns::{DnsServer, Fault, Zone};
 pub use smtp::{Behaviour, SmtpServer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Lab settings.
@@ -71,6 +72,8 @@ pub struct Lab {
     pub servers: Vec<SmtpServer>,
     /// The lab's domains, in a sensible scanning order.
     pub domains: Vec<LabDomain>,
+    /// Counters over all emulated servers together (they share one /24).
+    pub network: Arc<smtp::Stats>,
 }
 
 /// The emulated mail servers: (behaviour, last octet, label).
@@ -159,6 +162,7 @@ impl Lab {
         };
         let mut zone = Zone::default();
         let mut servers = Vec::new();
+        let network: Arc<smtp::Stats> = Arc::default();
         let mut domains = Vec::new();
         for (behaviour, octet, label, shows) in layout(opts.tarpit_delay) {
             let domain = format!("{label}.mxray.test");
@@ -174,11 +178,13 @@ impl Lab {
                 }
             }
             servers.push(
-                SmtpServer::start(
+                SmtpServer::start_in_group(
                     SocketAddr::new(ip(octet), smtp_port),
                     behaviour,
                     &mx,
                     vec!["mxray.test".to_owned()],
+                    Duration::ZERO,
+                    network.clone(),
                 )
                 .await?,
             );
@@ -246,6 +252,7 @@ impl Lab {
             smtp_port,
             servers,
             domains,
+            network,
         })
     }
 

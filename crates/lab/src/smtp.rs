@@ -86,6 +86,8 @@ pub struct SmtpServer {
     pub stats: Arc<Stats>,
     /// Delay before each line the server sends.
     pub latency: Duration,
+    /// Counters shared with the other servers of its group.
+    pub group: Arc<Stats>,
 }
 
 const CERT: &[u8] = include_bytes!("../certs/lab-cert.pem");
@@ -130,6 +132,27 @@ impl SmtpServer {
         local_domains: Vec<String>,
         latency: Duration,
     ) -> std::io::Result<Self> {
+        Self::start_in_group(
+            addr,
+            behaviour,
+            hostname,
+            local_domains,
+            latency,
+            Arc::default(),
+        )
+        .await
+    }
+
+    /// Like [`SmtpServer::start_with_latency`], also counting into `group`, shared by several
+    /// servers (all of one network: the per-/24 cap is asserted on it).
+    pub async fn start_in_group(
+        addr: SocketAddr,
+        behaviour: Behaviour,
+        hostname: &str,
+        local_domains: Vec<String>,
+        latency: Duration,
+        group: Arc<Stats>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let server = Self {
@@ -138,6 +161,7 @@ impl SmtpServer {
             hostname: hostname.to_owned(),
             stats: Arc::default(),
             latency,
+            group,
         };
         let s = server.clone();
         let tls = tls_config();
@@ -150,13 +174,16 @@ impl SmtpServer {
                 let s = s.clone();
                 let (tls, local) = (tls.clone(), local.clone());
                 tokio::spawn(async move {
-                    s.stats.connections.fetch_add(1, Ordering::Relaxed);
-                    let now = s.stats.open.fetch_add(1, Ordering::SeqCst) + 1;
-                    s.stats.max_open.fetch_max(now, Ordering::SeqCst);
+                    for st in [&s.stats, &s.group] {
+                        st.connections.fetch_add(1, Ordering::Relaxed);
+                        let now = st.open.fetch_add(1, Ordering::SeqCst) + 1;
+                        st.max_open.fetch_max(now, Ordering::SeqCst);
+                    }
                     let _ =
                         tokio::time::timeout(Duration::from_secs(300), s.serve(sock, tls, &local))
                             .await;
                     s.stats.open.fetch_sub(1, Ordering::SeqCst);
+                    s.group.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });

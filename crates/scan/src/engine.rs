@@ -121,6 +121,7 @@ pub struct Engine {
     dns: Dns,
     tls: TlsClient,
     nets: Arc<crate::pace::NetCap>,
+    slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// State carried over from an interrupted scan.
@@ -154,11 +155,13 @@ impl Engine {
     /// An engine with its resolver.
     pub fn new(cfg: ScanConfig, dns: Dns) -> Self {
         let nets = Arc::new(crate::pace::NetCap::new(cfg.per_net_cap));
+        let slots = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
         Self {
             cfg: Arc::new(cfg),
             dns,
             tls: TlsClient::new(),
             nets,
+            slots,
         }
     }
 
@@ -262,7 +265,10 @@ impl Engine {
                     }
                 }
             })
-            .buffer_unordered(self.cfg.concurrency.max(1))
+            // More jobs in flight than probe slots: a job waiting for its network's cap must
+            // not hold a slot that a host in another network could use (measured: with the
+            // slot taken first, hosts of one busy /24 blocked the rest of the survey).
+            .buffer_unordered(self.cfg.concurrency.max(1) * 8)
             .for_each(|obs| {
                 progress.hosts_done.fetch_add(1, Ordering::Relaxed);
                 let sink = sink.clone();
@@ -279,6 +285,7 @@ impl Engine {
     async fn probe_host(&self, job: HostJob) -> HostObservation {
         // Held for the whole host: caps concurrent connections into one network.
         let _net_slot = self.nets.acquire(job.ip).await;
+        let _probe_slot = self.slots.acquire().await;
         let started = Instant::now();
         let deadline = started + self.cfg.host_deadline;
         let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(job.ip))

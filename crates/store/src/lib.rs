@@ -48,9 +48,11 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
-    /// The disk is full.
-    #[error("disk full while writing the database; free space and resume")]
-    DiskFull,
+    /// The disk is full (or a file-size limit was reached, or the write failed).
+    #[error(
+        "cannot write the database (disk full, file-size limit or I/O error: {0}); free space, then continue with `mxray scan --resume`"
+    )]
+    WriteFailed(String),
     /// Schema migration failed.
     #[error("cannot prepare the database schema: {0}")]
     Migration(String),
@@ -70,8 +72,8 @@ impl StoreError {
             Self::Locked {
                 path: path.to_owned(),
             }
-        } else if lower.contains("database or disk is full") {
-            Self::DiskFull
+        } else if lower.contains("database or disk is full") || lower.contains("disk i/o error") {
+            Self::WriteFailed(msg)
         } else {
             Self::Backend(msg)
         }

@@ -164,3 +164,89 @@ async fn csv_export_neutralises_formulas_and_json_lines_follow_the_schema() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_scan_keeps_what_was_stored_and_resume_finishes_it() {
+    use mxray_lab::{Lab, LabOptions};
+    use sqlx::{Connection, Row};
+    let lab = Lab::start(LabOptions {
+        net: [127, 77, 12],
+        bulk: 400,
+        ..LabOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = temp();
+    let db = dir.path().join("full.db");
+    let list: String = lab
+        .domains
+        .iter()
+        .filter(|d| d.domain.starts_with("bulk-"))
+        .map(|d| format!("{}\n", d.domain))
+        .collect();
+    let file = write(dir.path(), "bulk.txt", &list);
+    let mut args = vec!["scan".to_owned(), file.display().to_string()];
+    args.extend(lab_args(&lab, &db));
+    // A file-size limit stands in for a full disk: writes past it fail (SIGXFSZ ignored).
+    let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 400; exec '{}' {}",
+        env!("CARGO_BIN_EXE_mxray"),
+        quoted.join(" ")
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the database") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap();
+            sqlx::query(sql)
+                .fetch_one(&mut c)
+                .await
+                .unwrap()
+                .get::<i64, _>(0)
+        }
+    };
+    let kept =
+        count("SELECT COUNT(*) FROM domains").await + count("SELECT COUNT(*) FROM hosts").await;
+    assert!(
+        kept < 404,
+        "the limit stopped the scan before everything was stored ({kept} rows)"
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
+        0
+    );
+    let r = mxray_async({
+        let mut a = args.clone();
+        a.push("--resume".into());
+        a
+    })
+    .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(count("SELECT COUNT(*) FROM domains").await, 400);
+    assert_eq!(count("SELECT COUNT(*) FROM hosts").await, 4);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
+        1
+    );
+    let dup = "SELECT COUNT(*) FROM (SELECT COALESCE(domain, ''), COALESCE(ip, ''), check_id, subject, COUNT(*) AS n FROM findings GROUP BY 1, 2, 3, 4 HAVING n > 1)";
+    assert_eq!(count(dup).await, 0);
+}

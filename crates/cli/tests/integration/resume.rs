@@ -232,3 +232,43 @@ async fn a_busy_shared_ip_never_sees_more_than_one_connection_at_once() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_per_network_cap_holds_across_servers_of_one_24() {
+    // All lab servers share one /24. With --per-net 2, never more than two of them are probed
+    // at once; without a cap the same scan opens more (so this counter can fail).
+    async fn max_open(per_net: &str, net: [u8; 3]) -> usize {
+        let lab = Lab::start(LabOptions {
+            net,
+            tarpit_delay: Duration::from_secs(2),
+            ..LabOptions::default()
+        })
+        .await
+        .unwrap();
+        let dir = temp();
+        let db = dir.path().join("n.db");
+        let file = write(dir.path(), "all.txt", &lab.domain_list());
+        let mut args = vec![
+            "scan".to_owned(),
+            file.display().to_string(),
+            "--per-net".into(),
+            per_net.into(),
+            "--per-ip-interval".into(),
+            "0".into(),
+        ];
+        args.extend(lab_args(&lab, &db));
+        let r = mxray_async(args).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        lab.network.max_open.load(Ordering::SeqCst)
+    }
+    let capped = max_open("2", [127, 77, 10]).await;
+    assert!(
+        (1..=2).contains(&capped),
+        "per-/24 cap 2 exceeded: {capped}"
+    );
+    let uncapped = max_open("0", [127, 77, 11]).await;
+    assert!(
+        uncapped > 2,
+        "without a cap the lab saw only {uncapped} at once"
+    );
+}
