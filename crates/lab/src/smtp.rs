@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 /// How an emulated server behaves.
@@ -199,7 +199,9 @@ impl SmtpServer {
         let host = &self.hostname;
         match &self.behaviour {
             Behaviour::Silent => {
-                tokio::time::sleep(Duration::from_secs(300)).await;
+                // Say nothing; notice when the client gives up (so connection counts stay true).
+                let mut buf = [0u8; 512];
+                while sock.read(&mut buf).await? > 0 {}
                 return Ok(());
             }
             Behaviour::Refuse => {
@@ -225,7 +227,13 @@ impl SmtpServer {
                     sock.write_all(&chunk).await?;
                 }
             }
-            Behaviour::Tarpit(delay) => tokio::time::sleep(*delay).await,
+            Behaviour::Tarpit(delay) => {
+                let mut buf = [0u8; 512];
+                tokio::select! {
+                    _ = tokio::time::sleep(*delay) => {}
+                    _ = async { while matches!(sock.read(&mut buf).await, Ok(n) if n > 0) {} } => return Ok(()),
+                }
+            }
             _ => {}
         }
         let banner = if self.behaviour == Behaviour::HostileBanner {
