@@ -79,6 +79,37 @@ pub enum Command {
         #[arg(long)]
         bom: bool,
     },
+    /// Write a self-contained offline HTML report (charts, domains, hosts, evidence, fixes).
+    Report {
+        /// Scan id (default: the newest).
+        #[arg(long)]
+        scan: Option<i64>,
+        /// Language.
+        #[arg(long, value_enum, default_value = "en")]
+        lang: ReportLang,
+        /// Database file.
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+        /// Output file.
+        #[arg(short, long, default_value = "report.html")]
+        output: PathBuf,
+    },
+    /// Compare two scans: findings new, resolved and unchanged, per domain.
+    Diff {
+        /// The older scan id.
+        old: i64,
+        /// The newer scan id.
+        new: i64,
+        /// Database file.
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+        /// Also list unchanged findings (text format).
+        #[arg(long)]
+        all: bool,
+    },
     /// Start the built-in lab on loopback, scan it, and print the summary.
     Demo {
         /// Database file for the demo scan.
@@ -124,6 +155,14 @@ pub enum ExportFormat {
     Jsonl,
     /// One row per finding per domain, safe for spreadsheets.
     Csv,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ReportLang {
+    /// English.
+    En,
+    /// Japanese (日本語).
+    Ja,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -16,6 +16,7 @@
 
 pub mod addr;
 pub mod checks;
+pub mod date;
 pub mod finding;
 pub mod model;
 pub mod relay;

@@ -619,6 +619,38 @@ impl Store {
             .collect())
     }
 
+    /// Every domain → address link of a scan.
+    pub async fn links(&self, scan: ScanId) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT domain, ip FROM domain_hosts WHERE scan_id = ? ORDER BY domain, ip")
+            .bind(scan)
+            .fetch(&self.pool)
+            .map_ok(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .try_collect()
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every domain of a scan: name, status, observation.
+    pub async fn domain_observations(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(String, String, Option<DomainObservation>)>, StoreError> {
+        sqlx::query(
+            "SELECT domain, status, observation FROM domains WHERE scan_id = ? ORDER BY domain",
+        )
+        .bind(scan)
+        .fetch(&self.pool)
+        .map_ok(|r| {
+            let obs = r
+                .get::<Option<String>, _>(2)
+                .and_then(|j| serde_json::from_str(&j).ok());
+            (r.get::<String, _>(0), r.get::<String, _>(1), obs)
+        })
+        .try_collect()
+        .await
+        .map_err(|e| self.err(e))
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
         self.pool.close().await;

@@ -2,8 +2,10 @@
 
 mod check;
 mod demo;
+mod diff;
 mod export;
 mod lab;
+mod report;
 mod scan;
 mod simulate;
 
@@ -32,6 +34,19 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             bom,
         } => export::run(format, scan, db, output, bom).await,
         Command::Demo { db } => demo::run(db).await,
+        Command::Report {
+            scan,
+            lang,
+            db,
+            output,
+        } => report::run(scan, lang, db, output).await,
+        Command::Diff {
+            old,
+            new,
+            db,
+            format,
+            all,
+        } => diff::run(old, new, db, format, all).await,
         Command::Simulate {
             domains,
             ips,

@@ -235,8 +235,9 @@ async fn a_busy_shared_ip_never_sees_more_than_one_connection_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_per_network_cap_holds_across_servers_of_one_24() {
-    // All lab servers share one /24. With --per-net 2, never more than two of them are probed
-    // at once; without a cap the same scan opens more (so this counter can fail).
+    // All lab servers share one /24. With --per-net 1 never more than one of them is probed at
+    // once; without a cap the silent and the tarpit server (each holding its connection for
+    // the 2 s step timeout, both started at once) overlap, so this counter can fail.
     async fn max_open(per_net: &str, net: [u8; 3]) -> usize {
         let lab = Lab::start(LabOptions {
             net,

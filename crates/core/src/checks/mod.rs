@@ -9,6 +9,7 @@ mod relay;
 mod smtp;
 mod tls;
 
+pub use crate::date::{unix_date, unix_datetime};
 use crate::finding::Finding;
 use crate::model::{DomainObservation, HostObservation};
 

@@ -1,6 +1,7 @@
 //! Findings about a TLS session's certificate.
 
 use super::{Clock, service};
+use crate::date::unix_date;
 use crate::finding::{Finding, Severity};
 use crate::model::{CertProblem, SmtpObservation};
 use std::net::IpAddr;
@@ -100,21 +101,6 @@ pub(super) fn check(ip: IpAddr, s: &SmtpObservation, clock: Clock) -> Vec<Findin
     out
 }
 
-/// `YYYY-MM-DD` from Unix seconds (proleptic Gregorian, UTC), without a date library.
-pub fn unix_date(secs: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,13 +178,5 @@ mod tests {
         let soon = check(ip, &with_cert(false, None, NOW.now + 3 * 86_400 + 5), NOW);
         assert_eq!(ids(&soon), ["tls.cert_expiring"]);
         assert!(soon[0].title.contains("3 day"));
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(unix_date(0), "1970-01-01");
-        assert_eq!(unix_date(951_782_400), "2000-02-29");
-        assert_eq!(unix_date(1_800_000_000), "2027-01-15");
-        assert_eq!(unix_date(-86_400), "1969-12-31");
     }
 }

@@ -1,0 +1,191 @@
+//! `mxray report`: the HTML report of a stored scan.
+
+use crate::args::ReportLang;
+use anyhow::Context;
+use mxray_core::finding::Finding;
+use mxray_core::model::Lookup;
+use mxray_report::{DomainEntry, HostEntry, Lang, ReportInput};
+use mxray_store::{ScanId, Store};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// Transcript lines shown per host.
+const TRANSCRIPT_LINES: usize = 60;
+
+pub async fn open(db: &std::path::Path) -> anyhow::Result<Store> {
+    if !db.exists() {
+        anyhow::bail!(
+            "database {} does not exist; run `mxray scan` first or pass --db",
+            db.display()
+        );
+    }
+    Ok(Store::open(db).await?)
+}
+
+/// Domain → its findings (domain findings and those of every host it uses), worst first.
+pub async fn domain_findings(
+    store: &Store,
+    scan: ScanId,
+) -> anyhow::Result<(HashMap<String, Vec<Finding>>, HashMap<String, Vec<Finding>>)> {
+    let mut by_domain: HashMap<String, Vec<Finding>> = HashMap::new();
+    let mut by_ip: HashMap<String, Vec<Finding>> = HashMap::new();
+    for f in store.findings(scan).await? {
+        match (f.domain, f.ip) {
+            (Some(d), _) => by_domain.entry(d).or_default().push(f.finding),
+            (None, Some(ip)) => by_ip.entry(ip).or_default().push(f.finding),
+            (None, None) => {}
+        }
+    }
+    for (domain, ip) in store.links(scan).await? {
+        if let Some(fs) = by_ip.get(&ip) {
+            by_domain
+                .entry(domain)
+                .or_default()
+                .extend(fs.iter().cloned());
+        }
+    }
+    for fs in by_domain.values_mut() {
+        fs.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.id.cmp(&b.id)));
+    }
+    Ok((by_domain, by_ip))
+}
+
+/// Control characters in server text are shown as `\xNN` in the report too: escaping makes
+/// them harmless, this makes them visible (an ESC in a banner is itself evidence).
+fn visible_controls(mut input: ReportInput) -> ReportInput {
+    use mxray_core::sanitize::for_terminal as v;
+    let fix = |fs: &mut Vec<Finding>| {
+        for f in fs {
+            f.title = v(&f.title);
+            f.evidence = f.evidence.iter().map(|e| v(e)).collect();
+        }
+    };
+    for d in &mut input.domains {
+        fix(&mut d.findings);
+        d.mail_hosts = d.mail_hosts.iter().map(|m| v(m)).collect();
+    }
+    for h in &mut input.hosts {
+        fix(&mut h.findings);
+        h.greeting = h.greeting.as_deref().map(v);
+        h.relay = h.relay.as_deref().map(v);
+        h.ptr = h.ptr.as_deref().map(v);
+        h.transcript = h.transcript.iter().map(|l| v(l)).collect();
+    }
+    input
+}
+
+pub async fn run(
+    scan: Option<i64>,
+    lang: ReportLang,
+    db: PathBuf,
+    output: PathBuf,
+) -> anyhow::Result<u8> {
+    let store = open(&db).await?;
+    let info = store.scan(scan).await.map_err(|e| match scan {
+        None => anyhow::anyhow!("database {} holds no scan yet", db.display()),
+        Some(_) => e.into(),
+    })?;
+    let (mut by_domain, by_ip) = domain_findings(&store, info.id).await?;
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for (_, ip) in store.links(info.id).await? {
+        *uses.entry(ip).or_default() += 1;
+    }
+    let domains: Vec<DomainEntry> = store
+        .domain_observations(info.id)
+        .await?
+        .into_iter()
+        .map(|(domain, status, obs)| {
+            let (mail_hosts, mx_names) = obs
+                .map(|o| {
+                    let lines = o
+                        .hosts
+                        .iter()
+                        .map(|h| {
+                            let addrs = match &h.addresses {
+                                Lookup::Found(ips) => ips
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                other => other.describe(),
+                            };
+                            format!("{} {} → {}", h.preference, h.name, addrs)
+                        })
+                        .collect();
+                    (lines, o.hosts.iter().map(|h| h.name.clone()).collect())
+                })
+                .unwrap_or_default();
+            DomainEntry {
+                findings: by_domain.remove(&domain).unwrap_or_default(),
+                domain,
+                excluded: status == "excluded",
+                mail_hosts,
+                mx_names,
+            }
+        })
+        .collect();
+    let hosts: Vec<HostEntry> = store
+        .hosts(info.id)
+        .await?
+        .into_iter()
+        .map(|h| {
+            let ip = h.ip.to_string();
+            let first = h.smtp.first();
+            let mut transcript: Vec<String> = first
+                .map(|s| {
+                    s.transcript
+                        .iter()
+                        .take(TRANSCRIPT_LINES)
+                        .map(|l| l.render())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(r) = &h.relay {
+                transcript.push("* relay test:".into());
+                transcript.extend(
+                    r.transcript
+                        .iter()
+                        .take(TRANSCRIPT_LINES)
+                        .map(|l| l.render()),
+                );
+            }
+            HostEntry {
+                ptr: h.ptr.found().and_then(|n| n.first().cloned()),
+                greeting: first
+                    .and_then(|s| s.greeting.as_ref())
+                    .map(|g| g.to_wire_text().lines().next().unwrap_or("").to_owned()),
+                relay: h
+                    .relay
+                    .as_ref()
+                    .map(|r| format!("{} — {}", r.verdict.as_str(), r.reason)),
+                transcript,
+                findings: by_ip.get(&ip).cloned().unwrap_or_default(),
+                domains: uses.get(&ip).copied().unwrap_or(0),
+                ip,
+            }
+        })
+        .collect();
+    let input = ReportInput {
+        scan_id: info.id,
+        started_at: info.started_at,
+        status: info.status.clone(),
+        domains_total: domains.len(),
+        hosts_total: hosts.len(),
+        domains,
+        hosts,
+    };
+    let input = visible_controls(input);
+    let lang = match lang {
+        ReportLang::En => Lang::En,
+        ReportLang::Ja => Lang::Ja,
+    };
+    let html = mxray_report::render(&input, lang);
+    std::fs::write(&output, html).with_context(|| format!("cannot write {}", output.display()))?;
+    println!(
+        "report for scan {} written to {}",
+        info.id,
+        output.display()
+    );
+    store.close().await;
+    Ok(0)
+}

@@ -1,0 +1,170 @@
+//! The HTML report as a person sees it: opened in headless Chromium (Debian's package, started
+//! by .ci/run; MXRAY_TEST_CHROMIUM=1), with a hostile banner in the scan. And `mxray diff`.
+
+use crate::harness::*;
+use std::process::Command;
+
+fn chromium_available() -> bool {
+    if std::env::var_os("MXRAY_TEST_CHROMIUM").is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must install chromium and set MXRAY_TEST_CHROMIUM"
+    );
+    eprintln!(
+        "SKIPPED: Chromium report tests (apt-get install chromium; set MXRAY_TEST_CHROMIUM=1)"
+    );
+    false
+}
+
+/// `--dump-dom` of a local file with the network-free flags from shared/NOTES.md; returns the
+/// DOM after scripts ran and the console lines Chromium logged.
+fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
+    let profile = temp();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            &format!("--user-data-dir={}", profile.path().display()),
+            "--dump-dom",
+            &format!("file://{}", file.display()),
+        ])
+        .output()
+        .expect("run chromium");
+    let console = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_owned)
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), console)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_opens_in_chromium_and_hostile_banners_stay_text() {
+    if !chromium_available() {
+        return;
+    }
+    let lab = lab([127, 77, 13], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("r.db");
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "hostile.mxray.test\nopen-relay.mxray.test\nclosed.mxray.test\nprivate-mx.mxray.test\n",
+    );
+    let mut args = vec!["scan".to_owned(), list.display().to_string()];
+    args.extend(lab_args(&lab, &db));
+    assert_eq!(mxray_async(args).await.code, 0);
+    for (lang, heading) in [("en", "Findings by severity"), ("ja", "深刻度別の検出件数")] {
+        let html = dir.path().join(format!("report-{lang}.html"));
+        let r = mxray(&[
+            "report",
+            "--db",
+            &db.display().to_string(),
+            "--lang",
+            lang,
+            "-o",
+            &html.display().to_string(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let (dom, console) = open_in_chromium(&html);
+        assert!(console.is_empty(), "console messages: {console:?}");
+        assert!(
+            dom.contains(&format!("<html lang=\"{lang}\" data-ready=\"1\">")),
+            "the report's own script ran: {}",
+            &dom[..200.min(dom.len())]
+        );
+        let title = dom
+            .split("<title>")
+            .nth(1)
+            .and_then(|t| t.split("</title>").next())
+            .unwrap_or("");
+        assert!(
+            title.starts_with("mxray") && !title.contains("pwned"),
+            "title changed: {title}"
+        );
+        assert!(dom.contains(heading), "{lang} heading");
+        assert_eq!(dom.matches("<svg").count(), 4, "four charts");
+        assert!(dom.contains("smtp.open_relay"));
+        // The hostile banner is visible as text, never as markup.
+        assert!(
+            dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"),
+            "hostile text shown"
+        );
+        assert!(!dom.contains("<img src=\"x\""), "injected element created");
+        assert!(
+            dom.contains("\\x1b[2J"),
+            "control characters shown as escapes"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_shows_what_regressed_and_what_was_fixed() {
+    let lab = lab([127, 77, 14], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("d.db");
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "open-relay.mxray.test\nclosed.mxray.test\n",
+    );
+    let base = |extra: &[&str]| {
+        let mut a = vec!["scan".to_owned(), list.display().to_string()];
+        a.extend(lab_args(&lab, &db));
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a
+    };
+    assert_eq!(mxray_async(base(&["--no-relay-test"])).await.code, 0); // scan 1: relay not tested
+    assert_eq!(mxray_async(base(&[])).await.code, 0); // scan 2: the open relay shows up
+    let r = mxray(&[
+        "diff",
+        "1",
+        "2",
+        "--db",
+        &db.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["new_findings"], 1, "{v}");
+    assert_eq!(v["resolved"], 0);
+    let d = v["domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["domain"] == "open-relay.mxray.test")
+        .unwrap();
+    assert_eq!(d["new"][0]["id"], "smtp.open_relay");
+    assert!(
+        d["unchanged"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "smtp.vrfy_enabled")
+    );
+    let r = mxray(&["diff", "2", "1", "--db", &db.display().to_string()]);
+    assert!(
+        r.stdout.contains("- RESOLVED critical smtp.open_relay"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.starts_with("scan 2 → scan 1: 0 new, 1 resolved"),
+        "{}",
+        r.stdout
+    );
+    let r = mxray(&["diff", "1", "9", "--db", &db.display().to_string()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("no scan 9"), "{}", r.stderr);
+}
