@@ -15,6 +15,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, SqlSafeStr};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -436,6 +437,24 @@ impl Store {
         Ok(rows.iter().map(row_to_finding).collect())
     }
 
+    /// Every finding of a scan, split: domain findings by domain, host and service findings by
+    /// address (as text).
+    pub async fn findings_by_subject(
+        &self,
+        scan: ScanId,
+    ) -> Result<(HashMap<String, Vec<Finding>>, HashMap<String, Vec<Finding>>), StoreError> {
+        let mut by_domain: HashMap<String, Vec<Finding>> = HashMap::new();
+        let mut by_ip: HashMap<String, Vec<Finding>> = HashMap::new();
+        for f in self.findings(scan).await? {
+            match (f.domain, f.ip) {
+                (Some(d), _) => by_domain.entry(d).or_default().push(f.finding),
+                (None, Some(ip)) => by_ip.entry(ip).or_default().push(f.finding),
+                (None, None) => {}
+            }
+        }
+        Ok((by_domain, by_ip))
+    }
+
     /// Domain names of a scan with their status, streaming.
     pub async fn domains(&self, scan: ScanId) -> Result<Vec<(String, String)>, StoreError> {
         sqlx::query("SELECT domain, status FROM domains WHERE scan_id = ? ORDER BY domain")
@@ -628,6 +647,27 @@ impl Store {
             .try_collect()
             .await
             .map_err(|e| self.err(e))
+    }
+
+    /// Every domain of a scan as stored, streaming: name, status, observation JSON (raw).
+    pub fn domain_rows(
+        &self,
+        scan: ScanId,
+    ) -> impl futures::Stream<Item = Result<(String, String, Option<String>), StoreError>> + '_
+    {
+        sqlx::query(
+            "SELECT domain, status, observation FROM domains WHERE scan_id = ? ORDER BY domain",
+        )
+        .bind(scan)
+        .fetch(&self.pool)
+        .map_ok(|r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<Option<String>, _>(2),
+            )
+        })
+        .map_err(|e| StoreError::from_sqlx(e, &self.path))
     }
 
     /// Every domain of a scan: name, status, observation.

@@ -27,15 +27,7 @@ pub async fn domain_findings(
     store: &Store,
     scan: ScanId,
 ) -> anyhow::Result<(HashMap<String, Vec<Finding>>, HashMap<String, Vec<Finding>>)> {
-    let mut by_domain: HashMap<String, Vec<Finding>> = HashMap::new();
-    let mut by_ip: HashMap<String, Vec<Finding>> = HashMap::new();
-    for f in store.findings(scan).await? {
-        match (f.domain, f.ip) {
-            (Some(d), _) => by_domain.entry(d).or_default().push(f.finding),
-            (None, Some(ip)) => by_ip.entry(ip).or_default().push(f.finding),
-            (None, None) => {}
-        }
-    }
+    let (mut by_domain, by_ip) = store.findings_by_subject(scan).await?;
     for (domain, ip) in store.links(scan).await? {
         if let Some(fs) = by_ip.get(&ip) {
             by_domain
