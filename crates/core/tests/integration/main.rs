@@ -43,7 +43,7 @@ proptest! {
             prop_assert!(d.as_str().is_ascii());
             prop_assert!(d.as_str().len() <= 253);
             prop_assert!(!d.as_str().ends_with('.'));
-            prop_assert_eq!(Domain::parse(d.as_str()).ok(), Some(d.clone()), "normalisation is idempotent");
+            prop_assert_eq!(Domain::parse(d.as_str()).ok(), Some(d), "normalisation is idempotent");
         }
         let mut list = DomainList::new();
         let _ = list.push(&s);
