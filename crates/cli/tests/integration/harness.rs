@@ -2,6 +2,7 @@
 
 use mxray_lab::{Lab, LabOptions};
 use serde_json::Value;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -46,22 +47,72 @@ pub async fn lab(net: [u8; 3], extra: Vec<(String, String, std::net::IpAddr)>) -
     .expect("lab starts on loopback")
 }
 
+/// Scan options: a resolver, an SMTP port, step timeout and host deadline (seconds), a db.
+pub fn scan_args(
+    dns: SocketAddr,
+    smtp_port: u16,
+    timeout: &str,
+    deadline: &str,
+    db: &Path,
+) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--resolver",
+        &dns.to_string(),
+        "--port",
+        &format!("smtp={smtp_port}"),
+        "--allow-loopback",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    a.extend(
+        [
+            "--timeout",
+            timeout,
+            "--host-deadline",
+            deadline,
+            "--db",
+            &db.display().to_string(),
+        ]
+        .map(str::to_owned),
+    );
+    a
+}
+
 /// The usual scan options against a lab.
 pub fn lab_args(lab: &Lab, db: &Path) -> Vec<String> {
-    vec![
-        "--resolver".into(),
-        lab.dns.addr.to_string(),
-        "--port".into(),
-        format!("smtp={}", lab.smtp_port),
-        "--allow-loopback".into(),
-        "--timeout".into(),
-        "2".into(),
-        "--host-deadline".into(),
-        "10".into(),
-        "--db".into(),
-        db.display().to_string(),
-    ]
+    scan_args(lab.dns.addr, lab.smtp_port, "2", "10", db)
 }
+
+/// Whether a real part started by .ci/run is there (its variable set). Elsewhere a test
+/// says it was skipped; under CI a missing part fails the test rather than pass silently.
+pub fn real_part(var: &str, what: &str) -> bool {
+    if std::env::var_os(var).is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide {what} and set {var}"
+    );
+    eprintln!("SKIPPED: {what} tests (see .ci/run; set {var}=1)");
+    false
+}
+
+/// One number from the scan database.
+pub async fn count(db: &Path, sql: &str) -> i64 {
+    use sqlx::{Connection, Row};
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut c)
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(-1)
+}
+
+/// Findings stored twice for the same domain or host, check and subject.
+pub const DUPLICATE_FINDINGS: &str = "SELECT COUNT(*) FROM (SELECT COALESCE(domain, ''), COALESCE(ip, ''), check_id, subject, COUNT(*) AS n FROM findings GROUP BY 1, 2, 3, 4 HAVING n > 1)";
 
 pub struct Export {
     pub lines: Vec<Value>,

@@ -168,7 +168,6 @@ async fn csv_export_neutralises_formulas_and_json_lines_follow_the_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_stops_the_scan_keeps_what_was_stored_and_resume_finishes_it() {
     use mxray_lab::{Lab, LabOptions};
-    use sqlx::{Connection, Row};
     let lab = Lab::start(LabOptions {
         net: [127, 77, 12],
         bulk: 400,
@@ -211,27 +210,14 @@ async fn a_full_disk_stops_the_scan_keeps_what_was_stored_and_resume_finishes_it
     );
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
 
-    let count = |sql: &'static str| {
-        let db = db.clone();
-        async move {
-            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-            sqlx::query(sql)
-                .fetch_one(&mut c)
-                .await
-                .unwrap()
-                .get::<i64, _>(0)
-        }
-    };
-    let kept =
-        count("SELECT COUNT(*) FROM domains").await + count("SELECT COUNT(*) FROM hosts").await;
+    let kept = count(&db, "SELECT COUNT(*) FROM domains").await
+        + count(&db, "SELECT COUNT(*) FROM hosts").await;
     assert!(
         kept < 404,
         "the limit stopped the scan before everything was stored ({kept} rows)"
     );
     assert_eq!(
-        count("SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
+        count(&db, "SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
         0
     );
     let r = mxray_async({
@@ -241,12 +227,11 @@ async fn a_full_disk_stops_the_scan_keeps_what_was_stored_and_resume_finishes_it
     })
     .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(count("SELECT COUNT(*) FROM domains").await, 400);
-    assert_eq!(count("SELECT COUNT(*) FROM hosts").await, 4);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM domains").await, 400);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM hosts").await, 4);
     assert_eq!(
-        count("SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
+        count(&db, "SELECT COUNT(*) FROM scans WHERE status = 'finished'").await,
         1
     );
-    let dup = "SELECT COUNT(*) FROM (SELECT COALESCE(domain, ''), COALESCE(ip, ''), check_id, subject, COUNT(*) AS n FROM findings GROUP BY 1, 2, 3, 4 HAVING n > 1)";
-    assert_eq!(count(dup).await, 0);
+    assert_eq!(count(&db, DUPLICATE_FINDINGS).await, 0);
 }

@@ -5,23 +5,9 @@
 
 use crate::harness::*;
 
-fn postfix_available() -> bool {
-    if std::env::var_os("MXRAY_TEST_POSTFIX").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must start Postfix (.ci/postfix.sh) and set MXRAY_TEST_POSTFIX"
-    );
-    eprintln!(
-        "SKIPPED: real Postfix tests (run .ci/postfix.sh start DIR and set MXRAY_TEST_POSTFIX=1)"
-    );
-    false
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_postfix_open_and_closed_relays_are_classified() {
-    if !postfix_available() {
+    if !real_part("MXRAY_TEST_POSTFIX", "a real Postfix (.ci/postfix.sh)") {
         return;
     }
     let extra = vec![
@@ -40,21 +26,8 @@ async fn real_postfix_open_and_closed_relays_are_classified() {
     let dir = temp();
     let db = dir.path().join("p.db");
     let list = write(dir.path(), "d.txt", "mxray-closed.lab\nmxray-open.lab\n");
-    let args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--resolver".into(),
-        lab.dns.addr.to_string(),
-        "--port".into(),
-        "smtp=2525".into(),
-        "--allow-loopback".into(),
-        "--timeout".into(),
-        "10".into(),
-        "--host-deadline".into(),
-        "60".into(),
-        "--db".into(),
-        db.display().to_string(),
-    ];
+    let mut args = vec!["scan".to_owned(), list.display().to_string()];
+    args.extend(scan_args(lab.dns.addr, 2525, "10", "60", &db));
     let r = mxray_async(args).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ex = Export::read(&db);

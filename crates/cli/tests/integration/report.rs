@@ -4,20 +4,6 @@
 use crate::harness::*;
 use std::process::Command;
 
-fn chromium_available() -> bool {
-    if std::env::var_os("MXRAY_TEST_CHROMIUM").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must install chromium and set MXRAY_TEST_CHROMIUM"
-    );
-    eprintln!(
-        "SKIPPED: Chromium report tests (apt-get install chromium; set MXRAY_TEST_CHROMIUM=1)"
-    );
-    false
-}
-
 /// `--dump-dom` of a local file with the network-free flags from shared/NOTES.md; returns the
 /// DOM after scripts ran and the console lines Chromium logged.
 fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
@@ -50,7 +36,7 @@ fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn report_opens_in_chromium_and_hostile_banners_stay_text() {
-    if !chromium_available() {
+    if !real_part("MXRAY_TEST_CHROMIUM", "Debian's Chromium") {
         return;
     }
     let lab = lab([127, 77, 13], vec![]).await;

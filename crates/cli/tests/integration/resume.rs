@@ -3,23 +3,11 @@
 
 use crate::harness::*;
 use mxray_lab::{Lab, LabOptions};
-use sqlx::{Connection, Row, SqliteConnection};
+use sqlx::{Connection, SqliteConnection};
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-async fn count(db: &std::path::Path, sql: &str) -> i64 {
-    let mut c = SqliteConnection::connect(&format!("sqlite://{}?mode=ro", db.display()))
-        .await
-        .unwrap();
-    let n: i64 = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(&mut c)
-        .await
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    n
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_then_resume_scans_every_domain_exactly_once() {
@@ -150,8 +138,11 @@ async fn kill_9_then_resume_scans_every_domain_exactly_once() {
         BULK as i64,
         "one link per domain"
     );
-    let dup = "SELECT COUNT(*) FROM (SELECT COALESCE(domain, ''), COALESCE(ip, ''), check_id, subject, COUNT(*) AS n FROM findings GROUP BY 1, 2, 3, 4 HAVING n > 1)";
-    assert_eq!(count(&db, dup).await, 0, "no duplicated finding");
+    assert_eq!(
+        count(&db, DUPLICATE_FINDINGS).await,
+        0,
+        "no duplicated finding"
+    );
     assert_eq!(
         count(
             &db,

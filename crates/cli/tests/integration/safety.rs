@@ -106,21 +106,8 @@ async fn silent_and_endless_servers_cost_at_most_the_host_deadline() {
         "silent.mxray.test\nendless.mxray.test\n",
     );
     // Step timeout far beyond the host deadline: only the deadline can end the silent probe.
-    let args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--resolver".into(),
-        lab.dns.addr.to_string(),
-        "--port".into(),
-        format!("smtp={}", lab.smtp_port),
-        "--allow-loopback".into(),
-        "--timeout".into(),
-        "600".into(),
-        "--host-deadline".into(),
-        "3".into(),
-        "--db".into(),
-        db.display().to_string(),
-    ];
+    let mut args = vec!["scan".to_owned(), list.display().to_string()];
+    args.extend(scan_args(lab.dns.addr, lab.smtp_port, "600", "3", &db));
     let r = mxray_async(args).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ex = Export::read(&db);
