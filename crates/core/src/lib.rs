@@ -19,6 +19,7 @@ pub mod checks;
 pub mod finding;
 pub mod model;
 pub mod relay;
+pub mod reputation;
 pub mod sanitize;
 pub mod smtp;
 pub mod target;

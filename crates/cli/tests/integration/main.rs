@@ -5,5 +5,6 @@ mod harness;
 mod lab_scan;
 mod operator;
 mod postfix;
+mod reputation;
 mod resume;
 mod safety;
