@@ -107,6 +107,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         latency_ms: u64,
     },
+    /// Survey tables: counts, shares and the top-ten share by provider, software, OS, finding
+    /// or block list.
+    Stats(crate::cmd::stats::StatsArgs),
     /// Run the built-in lab on loopback until interrupted (for trying mxray by hand).
     Lab {
         /// DNS port.

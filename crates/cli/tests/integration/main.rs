@@ -3,6 +3,7 @@
 
 mod harness;
 mod lab_scan;
+mod mmdb;
 mod operator;
 mod postfix;
 mod reputation;
