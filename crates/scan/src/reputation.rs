@@ -4,7 +4,9 @@
 //! Sends: for each IP list, one A question `reversed-ip.zone` per probed address (IPv6 as
 //! nibbles where the list supports it); for each domain list, one A question `name.zone` per
 //! domain and MX host name; a TXT question at the same name when the A question found a code.
-//! Each distinct question is asked once per scan (a cache shared by every task), each list
+//! Each distinct question is asked once per scan: addresses are probed once by the engine and
+//! domains come once from the input, so only MX host names (shared by many domains) go through
+//! a cache, which therefore grows with distinct mail-host names, not with domains. Each list
 //! is paced by its own rate, and nothing is asked about an excluded address or name.
 //! Records: [`DnsblQuery`] (raw answers; `core::checks` decodes them) and a [`Provider`].
 
@@ -24,6 +26,10 @@ use tokio::time::Instant;
 /// At most this many names per domain are asked about on domain lists (the domain and its
 /// first MX hosts).
 const MAX_NAMES: usize = 11;
+
+/// Longest wait for a domain's block-list answers, pacing included (a slow list makes them
+/// `unknown`, never "not listed").
+const DOMAIN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Reputation settings and state for one scan. Cheap to clone; `Default` asks nothing.
 #[derive(Clone, Debug, Default)]
@@ -62,7 +68,7 @@ impl Reputation {
             let lists = c.lists.iter().filter(|l| l.list.kind == ListKind::Ip);
             let asks = lists.filter_map(|l| {
                 let query = l.list.ip_query(ip)?;
-                Some(c.ask(dns, l, ip.to_string(), query, deadline))
+                Some(c.ask(dns, l, ip.to_string(), query, deadline, false))
             });
             out.dnsbl = futures::future::join_all(asks).await;
         }
@@ -93,15 +99,16 @@ impl Reputation {
         }
         names.retain(|n| !policy.exclusions.excludes_name(n));
         names.truncate(MAX_NAMES);
-        let deadline = Instant::now() + std::time::Duration::from_secs(600);
+        let deadline = Instant::now() + DOMAIN_DEADLINE;
         let asks = c
             .lists
             .iter()
             .filter(|l| l.list.kind == ListKind::Domain)
             .flat_map(|l| {
-                names.iter().map(move |n| {
+                names.iter().enumerate().map(move |(i, n)| {
                     let query = l.list.name_query(n);
-                    c.ask(dns, l, n.clone(), query, deadline)
+                    // names[0] is the domain itself, asked once per scan anyway.
+                    c.ask(dns, l, n.clone(), query, deadline, i > 0)
                 })
             });
         futures::future::join_all(asks).await
@@ -115,7 +122,7 @@ struct PacedList {
 
 struct DnsblClient {
     lists: Vec<PacedList>,
-    /// One cell per DNS name asked: concurrent askers wait for the first answer.
+    /// One cell per shared name asked: concurrent askers wait for the first answer.
     cache: Mutex<HashMap<String, Arc<OnceCell<DnsblQuery>>>>,
 }
 
@@ -154,34 +161,45 @@ impl DnsblClient {
         subject: String,
         query: String,
         deadline: Instant,
+        cached: bool,
     ) -> DnsblQuery {
+        if !cached {
+            return Self::lookup(dns, l, subject, query, deadline).await;
+        }
         let cell = {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             cache.entry(query.clone()).or_default().clone()
         };
-        let asked = cell.get_or_init(|| async {
-            let (answer, txt) = match tokio::time::timeout_at(deadline, async {
-                l.rate.until_ready().await;
-                dns.a_and_txt(&query).await
-            })
+        cell.get_or_init(|| Self::lookup(dns, l, subject, query, deadline))
             .await
-            {
-                Ok(r) => r,
-                Err(_) => (Lookup::Unknown("deadline".into()), Vec::new()),
-            };
-            DnsblQuery {
-                list: l.list.id.clone(),
-                zone: l.list.zone.clone(),
-                kind: l.list.kind,
-                subject: subject.clone(),
-                query: query.clone(),
-                answer,
-                txt,
-            }
-        });
-        let mut q = asked.await.clone();
-        q.subject = subject;
-        q
+            .clone()
+    }
+
+    async fn lookup(
+        dns: &Dns,
+        l: &PacedList,
+        subject: String,
+        query: String,
+        deadline: Instant,
+    ) -> DnsblQuery {
+        let (answer, txt) = match tokio::time::timeout_at(deadline, async {
+            l.rate.until_ready().await;
+            dns.a_and_txt(&query).await
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => (Lookup::Unknown("deadline".into()), Vec::new()),
+        };
+        DnsblQuery {
+            list: l.list.id.clone(),
+            zone: l.list.zone.clone(),
+            kind: l.list.kind,
+            subject,
+            query,
+            answer,
+            txt,
+        }
     }
 }
 
