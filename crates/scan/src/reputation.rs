@@ -63,7 +63,7 @@ impl Reputation {
     ) -> HostReputation {
         let mut out = HostReputation::default();
         if let Some(c) = &self.dnsbl
-            && policy.admit(ip).is_ok()
+            && asks_about(policy, ip)
         {
             let lists = c.lists.iter().filter(|l| l.list.kind == ListKind::Ip);
             let asks = lists.filter_map(|l| {
@@ -113,6 +113,16 @@ impl Reputation {
             });
         futures::future::join_all(asks).await
     }
+}
+
+/// Whether block lists may be asked about `ip`: an address the scan may contact, and not a
+/// private, link-local or reserved one (no list can list those, and asking would tell the
+/// list operator about the scanned network's insides). Loopback stays askable when allowed,
+/// for the lab.
+fn asks_about(policy: &Policy, ip: IpAddr) -> bool {
+    use mxray_core::addr::{AddressClass, classify};
+    policy.admit(ip).is_ok()
+        && matches!(classify(ip), AddressClass::Public | AddressClass::Loopback)
 }
 
 struct PacedList {
@@ -236,5 +246,33 @@ impl AsnDb {
             asn.autonomous_system_number?,
             asn.autonomous_system_organization,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxray_core::addr::AddressClass;
+    use mxray_core::target::Exclusions;
+
+    #[test]
+    fn never_asks_about_excluded_or_inside_addresses() {
+        let policy = Policy {
+            exclusions: Arc::new(Exclusions::parse("93.184.216.0/24\n").unwrap()),
+            allowed_classes: vec![AddressClass::Loopback, AddressClass::Private],
+            ..Policy::default()
+        };
+        let cases = [
+            ("151.101.1.1", true),
+            ("93.184.216.7", false),
+            ("10.1.2.3", false),
+            ("127.77.0.11", true),
+            ("169.254.1.1", false),
+        ];
+        for (ip, want) in cases {
+            assert_eq!(asks_about(&policy, ip.parse().unwrap()), want, "{ip}");
+        }
+        let strict = Policy::default();
+        assert!(!asks_about(&strict, "127.77.0.11".parse().unwrap()));
     }
 }
