@@ -215,6 +215,22 @@ mod tests {
     }
 
     #[test]
+    fn scans_stored_before_reputation_still_load() {
+        let obs = host(vec![q(
+            "spamhaus-zen",
+            "zen.spamhaus.org",
+            ListKind::Ip,
+            Lookup::Found(vec!["127.0.0.2"]),
+        )]);
+        let mut json = serde_json::to_value(&obs).unwrap();
+        assert!(json["reputation"]["dnsbl"][0]["answer"]["value"][0] == "127.0.0.2");
+        json.as_object_mut().unwrap().remove("reputation");
+        let old: HostObservation = serde_json::from_value(json).unwrap();
+        assert_eq!(*old.reputation, HostReputation::default());
+        assert!(check_host(&old).is_empty());
+    }
+
+    #[test]
     fn a_refusal_next_to_a_listing_is_a_listing_with_the_refusal_shown() {
         let query = q(
             "spamhaus-zen",
