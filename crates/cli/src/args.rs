@@ -138,6 +138,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         latency_ms: u64,
     },
+    /// Survey tables: counts, shares and the top-ten share by provider, software, OS, finding
+    /// or block list.
+    Stats(crate::cmd::stats::StatsArgs),
     /// Run the built-in lab on loopback until interrupted (for trying mxray by hand).
     Lab {
         /// DNS port.
@@ -233,6 +236,17 @@ pub struct ScanArgs {
     /// At most this many hosts of one /24 (IPv6 /48) probed at once (0: no cap).
     #[arg(long, default_value_t = 16)]
     pub per_net: u32,
+    /// DNS block lists to ask, replacing the built-in set (data/dnsbl.toml) for this run:
+    /// ZONE[=ID],… where ID names a built-in list whose return codes ZONE uses.
+    #[arg(long, value_name = "ZONE[=ID],...")]
+    pub dnsbl: Option<String>,
+    /// Ask no DNS block list.
+    #[arg(long, conflicts_with = "dnsbl")]
+    pub no_dnsbl: bool,
+    /// IP-to-AS database (MaxMind GeoLite2-ASN or DB-IP ASN mmdb) for provider attribution;
+    /// without it providers are guessed from PTR and MX host names.
+    #[arg(long, value_name = "FILE")]
+    pub asn_db: Option<PathBuf>,
 }
 
 fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
@@ -346,6 +360,7 @@ impl ScanArgs {
                 )),
             },
             per_net_cap: self.per_net as usize,
+            reputation: crate::reputation::from_args(self)?,
         })
     }
 
@@ -368,6 +383,8 @@ impl ScanArgs {
             "rate": self.rate,
             "per_ip_interval": self.per_ip_interval,
             "per_net": self.per_net,
+            "dnsbl": crate::reputation::record(self),
+            "asn_db": self.asn_db.as_ref().map(|p| p.display().to_string()),
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

@@ -6,6 +6,7 @@ mod args;
 mod cmd;
 mod output;
 mod progress;
+mod reputation;
 mod run;
 
 use clap::Parser;

@@ -20,6 +20,7 @@ pub mod date;
 pub mod finding;
 pub mod model;
 pub mod relay;
+pub mod reputation;
 pub mod sanitize;
 pub mod smtp;
 pub mod target;

@@ -127,6 +127,9 @@ pub struct DomainObservation {
     pub hosts: Vec<MailHost>,
     /// Addresses found but not contacted.
     pub skipped: Vec<SkippedAddress>,
+    /// Domain block-list answers about the domain and its MX host names.
+    #[serde(default)]
+    pub dnsbl: Vec<crate::reputation::DnsblQuery>,
 }
 
 impl DomainObservation {
@@ -353,4 +356,7 @@ pub struct HostObservation {
     pub relay: Option<crate::relay::RelayObservation>,
     /// Time taken for the whole host, milliseconds.
     pub elapsed_ms: u64,
+    /// DNSBL answers about the address and who runs it (boxed: most scans carry little).
+    #[serde(default)]
+    pub reputation: Box<crate::reputation::HostReputation>,
 }

@@ -61,6 +61,85 @@ pub struct LabDomain {
     pub shows: &'static str,
 }
 
+/// The lab's block lists, as a `--dnsbl` value: each lab zone decoded with the codes of the
+/// real list it imitates. Listings (the last octet is the lab server's):
+///
+/// | zone | name asked | answer | meaning |
+/// |---|---|---|---|
+/// | `zen.dnsbl.mxray.test` (Spamhaus ZEN codes) | open-relay `.11` | 127.0.0.2 + TXT | SBL |
+/// | | accept-all `.12` | 127.0.0.4 + TXT | XBL |
+/// | | auth-before-tls `.16` | 127.0.0.10 | PBL |
+/// | | hostile `.20` | 127.0.0.3 + TXT with terminal escapes | SBL CSS |
+/// | | greylist `.13` | 127.255.255.254 | refused (public resolver) |
+/// | | 127.0.0.2 | 127.0.0.2 | the conventional test entry |
+/// | `bl.dnsbl.mxray.test` (generic codes) | open-relay `.11` | 127.0.0.2 | listed |
+/// | `dbl.dnsbl.mxray.test` (Spamhaus DBL codes) | `open-relay.mxray.test` | 127.0.1.2 + TXT | spam domain |
+/// | | `accept-all-mx.mxray.test` | 127.0.1.4 | phishing domain |
+/// | | `greylist.mxray.test` | 127.255.255.255 | refused (over quota) |
+/// | `multi.dnsbl.mxray.test` (SURBL codes) | `closed.mxray.test` | 127.0.0.1 | refused (SURBL's own code) |
+pub const DNSBL_ZONES: &str = "zen.dnsbl.mxray.test=spamhaus-zen,bl.dnsbl.mxray.test,dbl.dnsbl.mxray.test=spamhaus-dbl,multi.dnsbl.mxray.test=surbl";
+
+fn dnsbl_zones(zone: &mut Zone, ip: impl Fn(u8) -> IpAddr) {
+    let reversed = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, d] = v4.octets();
+            format!("{d}.{c}.{b}.{a}")
+        }
+        IpAddr::V6(_) => unreachable!("lab addresses are IPv4"),
+    };
+    let code = |s: &str| -> IpAddr { s.parse().expect("code") };
+    let mut list = |owner: String, answer: &str, txt: Option<&str>| {
+        zone.addr(&owner, code(answer));
+        if let Some(t) = txt {
+            zone.txt(&owner, t);
+        }
+    };
+    let zen = |octet: u8| format!("{}.zen.dnsbl.mxray.test", reversed(ip(octet)));
+    list(
+        zen(11),
+        "127.0.0.2",
+        Some("Listed by SBL, see https://check.spamhaus.org/sbl/query/SBL-LAB-11"),
+    );
+    list(
+        zen(12),
+        "127.0.0.4",
+        Some("Listed by XBL, see https://check.spamhaus.org/query/ip/lab-12"),
+    );
+    list(zen(16), "127.0.0.10", None);
+    list(
+        zen(20),
+        "127.0.0.3",
+        Some("\u{1b}]0;pwned\u{7}\u{1b}[2J<script>alert(1)</script>"),
+    );
+    list(zen(13), "127.255.255.254", None);
+    list("2.0.0.127.zen.dnsbl.mxray.test".into(), "127.0.0.2", None);
+    list(
+        format!("{}.bl.dnsbl.mxray.test", reversed(ip(11))),
+        "127.0.0.2",
+        None,
+    );
+    list(
+        "open-relay.mxray.test.dbl.dnsbl.mxray.test".into(),
+        "127.0.1.2",
+        Some("https://check.spamhaus.org/dbl/lab"),
+    );
+    list(
+        "accept-all-mx.mxray.test.dbl.dnsbl.mxray.test".into(),
+        "127.0.1.4",
+        None,
+    );
+    list(
+        "greylist.mxray.test.dbl.dnsbl.mxray.test".into(),
+        "127.255.255.255",
+        None,
+    );
+    list(
+        "closed.mxray.test.multi.dnsbl.mxray.test".into(),
+        "127.0.0.1",
+        None,
+    );
+}
+
 /// A running lab.
 #[derive(Debug)]
 pub struct Lab {
@@ -237,6 +316,7 @@ impl Lab {
                 shows: "a bulk domain on a shared server",
             });
         }
+        dnsbl_zones(&mut zone, ip);
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
         }
@@ -264,6 +344,11 @@ impl Lab {
             s.push('\n');
         }
         s
+    }
+
+    /// The `--dnsbl` value that asks the lab's block lists (see [`DNSBL_ZONES`]).
+    pub fn dnsbl_arg(&self) -> String {
+        DNSBL_ZONES.to_owned()
     }
 
     /// The server with a behaviour name (`closed`, `open-relay`, …).

@@ -22,6 +22,7 @@ pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObse
         mx_mode: MxMode::Explicit,
         hosts: Vec::new(),
         skipped: Vec::new(),
+        dnsbl: Vec::new(),
     };
     match &mx {
         Lookup::Found(records) => {

@@ -62,6 +62,8 @@ pub struct ScanConfig {
     pub policy: Policy,
     /// At most this many hosts of one /24 (IPv6: /48) probed at once (0: no cap).
     pub per_net_cap: usize,
+    /// DNSBL lists asked and the ASN database (default: none).
+    pub reputation: crate::reputation::Reputation,
 }
 
 impl Default for ScanConfig {
@@ -79,6 +81,7 @@ impl Default for ScanConfig {
             relay: Some(RelayParams::default()),
             policy: Policy::default(),
             per_net_cap: 16,
+            reputation: Default::default(),
         }
     }
 }
@@ -214,7 +217,13 @@ impl Engine {
                             if this.cfg.policy.exclusions.excludes_domain(&d) {
                                 return Event::Excluded(d);
                             }
-                            let obs = discovery::discover(&this.dns, &this.cfg.policy, &d).await;
+                            let mut obs =
+                                discovery::discover(&this.dns, &this.cfg.policy, &d).await;
+                            obs.dnsbl = this
+                                .cfg
+                                .reputation
+                                .domain(&this.dns, &this.cfg.policy, &obs)
+                                .await;
                             let skipped: HashSet<IpAddr> =
                                 obs.skipped.iter().map(|s| s.ip).collect();
                             let mut probed = Vec::new();
@@ -295,6 +304,16 @@ impl Engine {
             Lookup::Found(names) => Some(self.forward_confirms(job.ip, names, deadline).await),
             _ => None,
         };
+        let reputation = (self.cfg.reputation)
+            .host(
+                &self.dns,
+                &self.cfg.policy,
+                job.ip,
+                &ptr,
+                &job.names,
+                deadline,
+            )
+            .await;
         let cx = ProbeContext {
             ip: job.ip,
             names: job.names,
@@ -351,6 +370,7 @@ impl Engine {
             smtp,
             relay,
             elapsed_ms: started.elapsed().as_millis() as u64,
+            reputation: Box::new(reputation),
         }
     }
 
@@ -396,5 +416,6 @@ fn internal_error(ip: IpAddr, why: &str) -> HostObservation {
         }],
         relay: None,
         elapsed_ms: 0,
+        reputation: Default::default(),
     }
 }

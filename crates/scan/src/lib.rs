@@ -11,6 +11,7 @@ pub mod engine;
 pub mod net;
 pub mod pace;
 pub mod probe;
+pub mod reputation;
 pub mod resolve;
 pub mod tls;
 

@@ -280,3 +280,42 @@ fn fqdn(s: &str) -> Result<Name, ()> {
 fn trim_dot(s: &str) -> String {
     s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase()
 }
+
+impl Dns {
+    /// The A answer at one name and, when there is one, the TXT answer too: a DNSBL question
+    /// (`scan::reputation`). TXT strings are verbatim list text, at most 8 kept.
+    pub async fn a_and_txt(&self, name: &str) -> (Lookup<Vec<std::net::Ipv4Addr>>, Vec<String>) {
+        let Ok(n) = fqdn(name) else {
+            return (Lookup::Unknown("invalid name".into()), Vec::new());
+        };
+        let a = map(self.ask(&n, RecordType::A).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .take(16)
+                .collect::<Vec<_>>()
+        });
+        let txt = match &a {
+            Lookup::Found(_) => match self.ask(&n, RecordType::TXT).await {
+                Lookup::Found(data) => data
+                    .into_iter()
+                    .filter_map(|d| match d {
+                        RData::TXT(t) => Some(
+                            t.txt_data
+                                .iter()
+                                .map(|s| String::from_utf8_lossy(s).into_owned())
+                                .collect::<String>(),
+                        ),
+                        _ => None,
+                    })
+                    .take(8)
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        (a, txt)
+    }
+}

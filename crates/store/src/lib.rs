@@ -6,6 +6,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod stats;
+
 use futures::TryStreamExt;
 use mxray_core::finding::{Finding, Severity, Subject};
 use mxray_core::model::{DomainObservation, HostObservation, SCHEMA_VERSION};

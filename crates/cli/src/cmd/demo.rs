@@ -39,6 +39,9 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         rate: 0,
         per_ip_interval: 0.0,
         per_net: 0,
+        dnsbl: Some(lab.dnsbl_arg()),
+        no_dnsbl: false,
+        asn_db: None,
     };
     let out = run::scan(
         args.config()?,

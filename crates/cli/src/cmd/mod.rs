@@ -8,6 +8,7 @@ mod lab;
 mod report;
 mod scan;
 mod simulate;
+pub(crate) mod stats;
 
 use crate::args::Command;
 
@@ -55,6 +56,7 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             smtp_port,
             latency_ms,
         } => simulate::run(domains, ips, list, dns_port, smtp_port, latency_ms).await,
+        Command::Stats(args) => stats::run(args).await,
         Command::Lab {
             dns_port,
             smtp_port,

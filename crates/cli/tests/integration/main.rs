@@ -3,8 +3,10 @@
 
 mod harness;
 mod lab_scan;
+mod mmdb;
 mod operator;
 mod postfix;
 mod report;
+mod reputation;
 mod resume;
 mod safety;

@@ -6,6 +6,7 @@
 
 mod dns;
 mod relay;
+mod reputation;
 mod smtp;
 mod tls;
 
@@ -22,12 +23,15 @@ pub struct Clock {
 
 /// Every finding about a domain's own DNS and mail-host set-up.
 pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
-    dns::check(obs)
+    let mut out = dns::check(obs);
+    out.extend(reputation::check_domain(obs));
+    out
 }
 
 /// Every finding about one host and its services.
 pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     let mut out = dns::check_host(obs);
+    out.extend(reputation::check_host(obs));
     for s in &obs.smtp {
         out.extend(smtp::check(obs.ip, s));
         out.extend(tls::check(obs.ip, s, clock));

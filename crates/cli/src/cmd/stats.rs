@@ -1,0 +1,557 @@
+//! `mxray stats`: survey tables from a stored scan — domains grouped by provider, SMTP
+//! software, OS, finding or block list, with counts, shares and the top-ten share ("open
+//! relays by provider", as the 2002 co.jp survey printed them).
+//!
+//! Every table is one key function over the scan's domains ([`group`]); a domain counts once
+//! per key it has. The provider, software and OS of a domain are those of its primary mail
+//! host (the first probed address of its most preferred MX).
+
+use anyhow::Context;
+use clap::ValueEnum;
+use mxray_core::model::{DomainObservation, HostObservation};
+use mxray_core::sanitize::{for_csv_cell, for_terminal};
+use mxray_store::Store;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct StatsArgs {
+    /// What to group domains by.
+    #[arg(long, value_enum)]
+    pub by: Option<By>,
+    /// Only domains with this finding (on the domain or one of its hosts), e.g.
+    /// smtp.open_relay.
+    #[arg(long, value_name = "ID")]
+    pub finding: Option<String>,
+    /// Scan id (default: the newest).
+    #[arg(long)]
+    pub scan: Option<i64>,
+    /// Database file.
+    #[arg(long, default_value = "mxray.db")]
+    pub db: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: StatsFormat,
+}
+
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum By {
+    /// Who runs the primary mail host (AS from --asn-db, else PTR / MX-name domain, marked
+    /// heuristic).
+    Provider,
+    /// SMTP software of the primary mail host.
+    Software,
+    /// Operating system of the primary mail host.
+    Os,
+    /// Finding ids.
+    Finding,
+    /// Block lists the domain, its MX names or its hosts are listed on.
+    Dnsbl,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum StatsFormat {
+    /// A terminal table.
+    Text,
+    /// One JSON document.
+    Json,
+    /// One row per group, safe for spreadsheets.
+    Csv,
+}
+
+/// One row of a table.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub rank: usize,
+    pub key: String,
+    /// Domains in the group (among the selected ones).
+    pub domains: u64,
+    /// `domains` over the selected domains.
+    pub share: f64,
+    /// Running sum of `share` (single-key groupings only).
+    pub cumulative: Option<f64>,
+    /// All the scan's domains with this key (with --finding: how many of the group's
+    /// domains have the finding).
+    pub group_domains: Option<u64>,
+}
+
+/// A whole table.
+#[derive(Debug, Serialize)]
+pub struct Table {
+    pub scan: i64,
+    pub by: By,
+    pub finding: Option<String>,
+    /// Scanned domains in the scan.
+    pub scan_domains: u64,
+    /// Domains selected (all scanned ones, or those with --finding).
+    pub selected: u64,
+    /// Domains in the ten largest groups, and their share of the selected domains.
+    pub top10_domains: u64,
+    pub top10_share: f64,
+    pub rows: Vec<Row>,
+    /// Where the keys come from, or why the table is empty.
+    pub note: Option<String>,
+}
+
+/// Groups `items` (each with its keys) into rows, largest first. `multi` when an item can
+/// have several keys (no cumulative share then).
+pub fn group<I, K>(items: I, multi: bool) -> (u64, Vec<Row>)
+where
+    I: IntoIterator<Item = K>,
+    K: IntoIterator<Item = String>,
+{
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let mut total = 0u64;
+    for keys in items {
+        total += 1;
+        let keys: BTreeSet<String> = keys.into_iter().collect();
+        for k in keys {
+            *counts.entry(k).or_default() += 1;
+        }
+    }
+    let mut rows: Vec<(String, u64)> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut cum = 0.0;
+    let rows = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, n))| {
+            let share = if total == 0 {
+                0.0
+            } else {
+                n as f64 / total as f64
+            };
+            cum += share;
+            Row {
+                rank: i + 1,
+                key,
+                domains: n,
+                share,
+                cumulative: (!multi).then_some(cum.min(1.0)),
+                group_domains: None,
+            }
+        })
+        .collect();
+    (total, rows)
+}
+
+struct Domain {
+    obs: Option<DomainObservation>,
+    ips: Vec<String>,
+    checks: BTreeSet<String>,
+}
+
+impl Domain {
+    /// The first probed address of the most preferred mail host.
+    fn primary<'a>(
+        &self,
+        hosts: &'a HashMap<String, HostObservation>,
+    ) -> Option<&'a HostObservation> {
+        let ordered = self
+            .obs
+            .as_ref()
+            .map(|o| {
+                o.addresses()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        ordered
+            .iter()
+            .chain(self.ips.iter())
+            .find(|ip| self.ips.contains(ip))
+            .and_then(|ip| hosts.get(ip))
+    }
+}
+
+fn provider_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String {
+    match d.primary(hosts) {
+        None => "(no mail host probed)".into(),
+        Some(h) => h
+            .reputation
+            .provider
+            .as_ref()
+            .map_or_else(|| "(unknown)".into(), |p| p.label()),
+    }
+}
+
+/// The product named in an SMTP greeting: a known product name, else the word after
+/// `ESMTP`/`SMTP`. (Issue 5's fingerprints will replace this with product and version.)
+pub fn greeting_product(greeting: &str) -> Option<String> {
+    const KNOWN: [&str; 14] = [
+        "Postfix",
+        "Exim",
+        "Sendmail",
+        "Microsoft ESMTP MAIL Service",
+        "qmail",
+        "OpenSMTPD",
+        "Haraka",
+        "MailEnable",
+        "IceWarp",
+        "Zimbra",
+        "Kerio",
+        "hMailServer",
+        "MDaemon",
+        "Courier",
+    ];
+    let lower = greeting.to_ascii_lowercase();
+    if let Some(k) = KNOWN
+        .iter()
+        .find(|k| lower.contains(&k.to_ascii_lowercase()))
+    {
+        return Some((*k).to_owned());
+    }
+    let words: Vec<&str> = greeting.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("ESMTP") || w.eq_ignore_ascii_case("SMTP"))?;
+    let next = words.get(at + 1)?;
+    let token: String = next
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    (!token.is_empty()).then_some(token)
+}
+
+fn software_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String {
+    let Some(h) = d.primary(hosts) else {
+        return "(no mail host probed)".into();
+    };
+    let greeting = h
+        .smtp
+        .iter()
+        .find_map(|s| s.greeting.as_ref())
+        .and_then(|g| g.lines.first());
+    match greeting {
+        None => "(no SMTP greeting)".into(),
+        Some(line) => greeting_product(line).unwrap_or_else(|| "(unidentified)".into()),
+    }
+}
+
+fn dnsbl_keys(d: &Domain, hosts: &HashMap<String, HostObservation>) -> Vec<String> {
+    let domain_qs = d.obs.iter().flat_map(|o| o.dnsbl.iter());
+    let host_qs = d
+        .ips
+        .iter()
+        .filter_map(|ip| hosts.get(ip))
+        .flat_map(|h| h.reputation.dnsbl.iter());
+    domain_qs
+        .chain(host_qs)
+        .filter(|q| q.listed())
+        .map(|q| {
+            if q.list == q.zone {
+                q.zone.clone()
+            } else {
+                format!("{} ({})", q.list, q.zone)
+            }
+        })
+        .collect()
+}
+
+pub async fn run(args: StatsArgs) -> anyhow::Result<u8> {
+    let Some(by) = args.by else {
+        anyhow::bail!("stats needs --by provider|software|os|finding|dnsbl");
+    };
+    if !args.db.exists() {
+        anyhow::bail!(
+            "database {} does not exist; run `mxray scan` first or pass --db",
+            args.db.display()
+        );
+    }
+    let store = Store::open(&args.db).await?;
+    let info = store.scan(args.scan).await.map_err(|e| match args.scan {
+        None => anyhow::anyhow!("database {} holds no scan yet", args.db.display()),
+        Some(_) => e.into(),
+    })?;
+    let table = build(&store, info.id, by, args.finding.as_deref()).await?;
+    store.close().await;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&table)?)?,
+        StatsFormat::Csv => csv_out(&table, &mut out)?,
+        StatsFormat::Text => text_out(&table, &mut out)?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+async fn build(store: &Store, scan: i64, by: By, finding: Option<&str>) -> anyhow::Result<Table> {
+    let hosts: HashMap<String, HostObservation> = store
+        .hosts(scan)
+        .await?
+        .into_iter()
+        .map(|h| (h.ip.to_string(), h))
+        .collect();
+    let mut links: HashMap<String, Vec<String>> = HashMap::new();
+    for (d, ip) in store.domain_host_links(scan).await? {
+        links.entry(d).or_default().push(ip);
+    }
+    let mut checks: HashMap<String, BTreeSet<String>> = HashMap::new();
+    for (d, c) in store.domain_checks(scan).await? {
+        checks.entry(d).or_default().insert(c);
+    }
+    let mut domains = Vec::new();
+    for (name, status, obs) in store.domain_rows(scan).await? {
+        if status != "scanned" {
+            continue;
+        }
+        let obs = match obs {
+            Some(j) => Some(
+                serde_json::from_str::<DomainObservation>(&j)
+                    .with_context(|| format!("stored observation of {name} does not parse"))?,
+            ),
+            None => None,
+        };
+        domains.push(Domain {
+            ips: links.remove(&name).unwrap_or_default(),
+            checks: checks.remove(&name).unwrap_or_default(),
+            obs,
+        });
+    }
+    let scan_domains = domains.len() as u64;
+    let selected: Vec<&Domain> = domains
+        .iter()
+        .filter(|d| finding.is_none_or(|f| d.checks.contains(f)))
+        .collect();
+    let mut note = None;
+    let keys = |d: &Domain| -> Vec<String> {
+        match by {
+            By::Provider => vec![provider_key(d, &hosts)],
+            By::Software => vec![software_key(d, &hosts)],
+            By::Os => Vec::new(),
+            By::Finding => d.checks.iter().cloned().collect(),
+            By::Dnsbl => dnsbl_keys(d, &hosts),
+        }
+    };
+    let multi = matches!(by, By::Finding | By::Dnsbl);
+    let (_, mut rows) = group(selected.iter().map(|d| keys(d)), multi);
+    let selected_n = selected.len() as u64;
+    match by {
+        By::Os => {
+            note = Some("no fingerprint data in this scan: OS comes from host fingerprints (issue 5), not recorded by this version".to_owned());
+        }
+        By::Software => {
+            note = Some("software from the SMTP greeting's product token (no fingerprint data in this scan)".to_owned());
+        }
+        By::Provider => {
+            let heuristic = domains
+                .iter()
+                .filter_map(|d| d.primary(&hosts))
+                .any(|h| h.reputation.provider.as_ref().is_some_and(|p| p.heuristic));
+            if heuristic {
+                note = Some("providers marked heuristic are guessed from PTR or MX host names (registrable domain); scan with --asn-db for AS data".to_owned());
+            }
+        }
+        By::Finding | By::Dnsbl => {}
+    }
+    if finding.is_some() && !multi {
+        // How much of each group has the finding (one provider held 94% of its own domains).
+        let mut all: HashMap<String, u64> = HashMap::new();
+        for d in &domains {
+            for k in keys(d) {
+                *all.entry(k).or_default() += 1;
+            }
+        }
+        for r in &mut rows {
+            r.group_domains = all.get(&r.key).copied();
+        }
+    }
+    let top10_domains: u64 = if multi {
+        // Domains in any of the ten largest groups.
+        let top: BTreeSet<&str> = rows.iter().take(10).map(|r| r.key.as_str()).collect();
+        selected
+            .iter()
+            .filter(|d| keys(d).iter().any(|k| top.contains(k.as_str())))
+            .count() as u64
+    } else {
+        rows.iter().take(10).map(|r| r.domains).sum()
+    };
+    Ok(Table {
+        scan,
+        by,
+        finding: finding.map(str::to_owned),
+        scan_domains,
+        selected: selected_n,
+        top10_domains,
+        top10_share: if selected_n == 0 {
+            0.0
+        } else {
+            top10_domains as f64 / selected_n as f64
+        },
+        rows,
+        note,
+    })
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn by_name(by: By) -> &'static str {
+    match by {
+        By::Provider => "provider",
+        By::Software => "software",
+        By::Os => "os",
+        By::Finding => "finding",
+        By::Dnsbl => "dnsbl",
+    }
+}
+
+fn text_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
+    let what = match &t.finding {
+        Some(f) => format!("domains with {}", for_terminal(f)),
+        None => "domains".to_owned(),
+    };
+    writeln!(
+        out,
+        "scan {}: {what} by {}: {} of {} scanned domains",
+        t.scan,
+        by_name(t.by),
+        t.selected,
+        t.scan_domains
+    )?;
+    if let Some(n) = &t.note {
+        writeln!(out, "note: {n}")?;
+    }
+    if t.rows.is_empty() {
+        writeln!(out, "(no rows)")?;
+        return Ok(());
+    }
+    let width = t
+        .rows
+        .iter()
+        .map(|r| for_terminal(&r.key).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 60);
+    let group_col = t.rows.iter().any(|r| r.group_domains.is_some());
+    write!(
+        out,
+        "{:>4}  {:<width$}  {:>8}  {:>7}  {:>7}",
+        "#",
+        by_name(t.by),
+        "domains",
+        "share",
+        "cumul."
+    )?;
+    if group_col {
+        write!(out, "  {:>18}", "of the group")?;
+    }
+    writeln!(out)?;
+    for r in &t.rows {
+        let key: String = for_terminal(&r.key).chars().take(60).collect();
+        write!(
+            out,
+            "{:>4}  {:<width$}  {:>8}  {:>7}  {:>7}",
+            r.rank,
+            key,
+            r.domains,
+            pct(r.share),
+            r.cumulative.map(pct).unwrap_or_else(|| "-".into())
+        )?;
+        if let Some(g) = r.group_domains {
+            let share = if g == 0 {
+                0.0
+            } else {
+                r.domains as f64 / g as f64
+            };
+            write!(
+                out,
+                "  {:>18}",
+                format!("{}/{} {}", r.domains, g, pct(share))
+            )?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "top 10: {} domains, {} of {}",
+        t.top10_domains,
+        pct(t.top10_share),
+        t.selected
+    )?;
+    Ok(())
+}
+
+fn csv_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "scan",
+        "by",
+        "finding",
+        "rank",
+        "key",
+        "domains",
+        "share",
+        "cumulative",
+        "group_domains",
+        "selected",
+        "scan_domains",
+    ])?;
+    for r in &t.rows {
+        w.write_record([
+            t.scan.to_string(),
+            by_name(t.by).to_owned(),
+            for_csv_cell(t.finding.as_deref().unwrap_or("")),
+            r.rank.to_string(),
+            for_csv_cell(&r.key),
+            r.domains.to_string(),
+            format!("{:.4}", r.share),
+            r.cumulative.map(|c| format!("{c:.4}")).unwrap_or_default(),
+            r.group_domains.map(|g| g.to_string()).unwrap_or_default(),
+            t.selected.to_string(),
+            t.scan_domains.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grouping_counts_shares_and_cumulates() {
+        let items = [
+            vec!["a".to_owned()],
+            vec!["b".to_owned()],
+            vec!["a".to_owned()],
+            vec!["c".to_owned()],
+        ];
+        let (total, rows) = group(items, false);
+        assert_eq!(total, 4);
+        let got: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.domains)).collect();
+        assert_eq!(got, [("a", 2), ("b", 1), ("c", 1)]);
+        assert_eq!(rows[0].share, 0.5);
+        assert_eq!(rows[1].cumulative, Some(0.75));
+        assert_eq!(rows[2].rank, 3);
+        // Multi-key: a domain counts once per distinct key, no cumulative share.
+        let (_, rows) = group([vec!["x".to_owned(), "x".to_owned(), "y".to_owned()]], true);
+        assert_eq!(rows[0].domains, 1);
+        assert_eq!(rows[0].cumulative, None);
+    }
+
+    #[test]
+    fn greeting_products() {
+        let cases = [
+            ("mx.example.jp ESMTP Postfix (Debian/GNU)", Some("Postfix")),
+            ("mail.example.com ESMTP Exim 4.96 Mon, 1 Jan", Some("Exim")),
+            (
+                "host Microsoft ESMTP MAIL Service ready",
+                Some("Microsoft ESMTP MAIL Service"),
+            ),
+            ("mx ESMTP Foo-Mail/2.1 ready", Some("Foo-Mail")),
+            ("welcome", None),
+            ("mx ESMTP", None),
+        ];
+        for (g, want) in cases {
+            assert_eq!(greeting_product(g).as_deref(), want, "{g}");
+        }
+    }
+}
