@@ -243,6 +243,10 @@ pub struct ScanArgs {
     /// Ask no DNS block list.
     #[arg(long, conflicts_with = "dnsbl")]
     pub no_dnsbl: bool,
+    /// Queries per second to each block list, replacing the lists' own free-use rates
+    /// (data/dnsbl.toml). 0: unlimited — only for your own mirror or a licensed feed.
+    #[arg(long, value_name = "N")]
+    pub dnsbl_rate: Option<u32>,
     /// IP-to-AS database (MaxMind GeoLite2-ASN or DB-IP ASN mmdb) for provider attribution;
     /// without it providers are guessed from PTR and MX host names.
     #[arg(long, value_name = "FILE")]
@@ -383,6 +387,7 @@ impl ScanArgs {
             "rate": self.rate,
             "per_ip_interval": self.per_ip_interval,
             "per_net": self.per_net,
+            "dnsbl_rate": self.dnsbl_rate,
             "dnsbl": crate::reputation::record(self),
             "asn_db": self.asn_db.as_ref().map(|p| p.display().to_string()),
             "version": env!("CARGO_PKG_VERSION"),

@@ -25,10 +25,16 @@ fn lists(args: &ScanArgs) -> anyhow::Result<Option<DnsblSet>> {
     if args.no_dnsbl {
         return Ok(None);
     }
-    Ok(Some(match &args.dnsbl {
+    let mut set = match &args.dnsbl {
         Some(v) => DnsblSet::from_arg(v).context("see data/dnsbl.toml for the list ids")?,
         None => DnsblSet::builtin().clone(),
-    }))
+    };
+    if let Some(rate) = args.dnsbl_rate {
+        for l in &mut set.lists {
+            l.rate = rate;
+        }
+    }
+    Ok(Some(set))
 }
 
 /// The zones asked, as recorded with the scan.

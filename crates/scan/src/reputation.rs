@@ -127,7 +127,8 @@ fn asks_about(policy: &Policy, ip: IpAddr) -> bool {
 
 struct PacedList {
     list: DnsblList,
-    rate: DefaultDirectRateLimiter,
+    /// None: unlimited (a mirror the operator runs).
+    rate: Option<DefaultDirectRateLimiter>,
 }
 
 struct DnsblClient {
@@ -151,11 +152,9 @@ impl DnsblClient {
             .lists
             .into_iter()
             .map(|list| {
-                let per_sec = NonZeroU32::new(list.rate).unwrap_or(NonZeroU32::MIN);
-                PacedList {
-                    list,
-                    rate: RateLimiter::direct(Quota::per_second(per_sec)),
-                }
+                let rate =
+                    NonZeroU32::new(list.rate).map(|r| RateLimiter::direct(Quota::per_second(r)));
+                PacedList { list, rate }
             })
             .collect();
         Self {
@@ -193,7 +192,9 @@ impl DnsblClient {
         deadline: Instant,
     ) -> DnsblQuery {
         let (answer, txt) = match tokio::time::timeout_at(deadline, async {
-            l.rate.until_ready().await;
+            if let Some(r) = &l.rate {
+                r.until_ready().await;
+            }
             dns.a_and_txt(&query).await
         })
         .await

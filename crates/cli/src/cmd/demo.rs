@@ -41,6 +41,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         per_net: 0,
         dnsbl: Some(lab.dnsbl_arg()),
         no_dnsbl: false,
+        dnsbl_rate: Some(0),
         asn_db: None,
     };
     let out = run::scan(

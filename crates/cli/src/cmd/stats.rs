@@ -288,7 +288,7 @@ async fn build(store: &Store, scan: i64, by: By, finding: Option<&str>) -> anyho
         .map(|h| (h.ip.to_string(), h))
         .collect();
     let mut links: HashMap<String, Vec<String>> = HashMap::new();
-    for (d, ip) in store.domain_host_links(scan).await? {
+    for (d, ip) in store.links(scan).await? {
         links.entry(d).or_default().push(ip);
     }
     let mut checks: HashMap<String, BTreeSet<String>> = HashMap::new();
@@ -296,7 +296,9 @@ async fn build(store: &Store, scan: i64, by: By, finding: Option<&str>) -> anyho
         checks.entry(d).or_default().insert(c);
     }
     let mut domains = Vec::new();
-    for (name, status, obs) in store.domain_rows(scan).await? {
+    let mut rows = std::pin::pin!(store.domain_rows(scan));
+    while let Some(row) = futures::StreamExt::next(&mut rows).await {
+        let (name, status, obs) = row?;
         if status != "scanned" {
             continue;
         }
