@@ -1,98 +1,276 @@
 #!/usr/bin/env bash
-# A private Postfix on loopback for mxray's integration tests (Debian's package).
+# A private Postfix (Debian's package) on loopback for mxray's CI and integration tests.
+#
 #   .ci/postfix.sh install      install the package without starting any system daemon
-#   .ci/postfix.sh start DIR    start an instance configured under DIR:
-#       127.0.25.1:2525  closed relay (mynetworks excludes loopback; relaying refused)
-#       127.0.25.2:2525  open relay   (mynetworks = 0.0.0.0/0)
+#   .ci/postfix.sh start DIR    (re)start a private instance living entirely under DIR:
+#       127.0.25.1:2525  closed relay "mxray-closed.lab" (mynetworks excludes loopback:
+#                        RCPT to an outside domain gets "554 5.7.1 ... Relay access denied")
+#       127.0.25.2:2525  open relay   "mxray-open.lab"   (mynetworks = 0.0.0.0/0)
 #   .ci/postfix.sh stop DIR     stop exactly that instance
-# It never reaches outside: no DNS, no relayhost, every transport is 'discard'.
+#
+# Layout of DIR: conf/ (config_directory: main.cf, master.cf), spool/ (queue_directory),
+# data/ (data_directory), maillog (the log: there is no syslog here, so maillog_file/postlogd).
+#
+# It never reaches outside: no DNS (disable_dns_lookups, smtp_dns_support_level = disabled,
+# smtpd_peername_lookup = no), no relayhost, every transport is 'discard', and master.cf has
+# no smtp/lmtp client service at all. No STARTTLS is offered.
+#
+# Notes (Postfix 3.7 on Debian 12, checked by hand):
+# - `postfix -c DIR` run by root needs neither alternate_config_directories nor a default
+#   /etc/postfix/main.cf (only set-gid tools such as postdrop/postqueue check that list).
+# - A master.cf service written as IP:port binds that address directly; the address need
+#   not be on an interface (only inet_interfaces is checked against interfaces), and Linux
+#   routes all of 127/8 to lo. So nothing is added to lo.
 set -euo pipefail
-cmd=${1:-}
-dir=${2:-}
 
+CLOSED=127.0.25.1
+OPEN=127.0.25.2
+PORT=2525
+MARKER="# mxray lab instance (.ci/postfix.sh)"
+
+die() { echo "postfix.sh: $*" >&2; exit 1; }
+
+need_root() { [ "$(id -u)" = 0 ] || die "$1 must run as root"; }
+
+# ---------------------------------------------------------------- install
 install() {
-  if command -v postfix >/dev/null 2>&1; then return 0; fi
+  if command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ]; then return 0; fi
+  need_root install
   export DEBIAN_FRONTEND=noninteractive
+  local log policy=/usr/sbin/policy-rc.d backup=""
+  log=$(mktemp /tmp/postfix-install.XXXXXX.log)
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-  chmod 755 /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' RETURN
-  apt-get install -y -q postfix >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q postfix >/dev/null; }
+  # Forbid maintainer scripts to start any daemon; restore whatever was there before.
+  if [ -e "$policy" ]; then backup=$(mktemp /tmp/policy-rc.d.XXXXXX) && cp -p "$policy" "$backup"; fi
+  # shellcheck disable=SC2064
+  trap "if [ -n '$backup' ]; then mv -f '$backup' '$policy'; else rm -f '$policy'; fi" EXIT
+  printf '#!/bin/sh\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+
+  local updated=0
+  # apt-get update only when the package lists know no postfix (fresh machine) ...
+  if ! apt-cache policy postfix 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    apt-get update -q >>"$log" 2>&1 || { tail -n 30 "$log" >&2; die "apt-get update failed"; }
+    updated=1
+  fi
+  if ! apt-get install -y -q --no-install-recommends postfix >>"$log" 2>&1; then
+    # ... or when the lists are stale (the .deb they name is gone from the mirror).
+    [ "$updated" = 1 ] || apt-get update -q >>"$log" 2>&1 || true
+    apt-get install -y -q --no-install-recommends postfix >>"$log" 2>&1 \
+      || { tail -n 30 "$log" >&2; die "apt-get install postfix failed (log: $log)"; }
+  fi
+  rm -f "$log"
+  command -v postfix >/dev/null 2>&1 || [ -x /usr/sbin/postfix ] || die "postfix still not installed"
 }
 
-start() {
-  [ -n "$dir" ] || { echo "usage: $0 start DIR" >&2; exit 2; }
-  stop_quiet
-  mkdir -p "$dir/spool" "$dir/data"
-  chmod 755 "$dir"
-  chown postfix "$dir/data"
-  cat > "$dir/main.cf" <<CF
-compatibility_level = 3.6
-queue_directory = $dir/spool
-data_directory = $dir/data
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = mxray-closed.lab
-mydomain = mxray-closed.lab
-mydestination = \$myhostname, mxray-open.lab
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 192.0.2.1/32
-smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
-smtpd_banner = \$myhostname ESMTP Postfix (mxray test)
-# Never contact the outside world.
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-default_transport = discard
-relay_transport = discard
-local_transport = discard
-virtual_transport = discard
-relayhost =
-alias_maps =
-alias_database =
-local_recipient_maps = inline:{postmaster=postmaster}
-smtpd_error_sleep_time = 0
-maillog_file_prefixes = $dir
-maillog_file = $dir/maillog
-CF
-  # Debian's master.cf without its public smtp listener, plus our two loopback listeners.
-  grep -v '^smtp[[:space:]]*inet' /etc/postfix/master.cf > "$dir/master.cf"
-  grep -q '^postlog' "$dir/master.cf" || echo "postlog   unix-dgram n  -       n       -       1       postlogd" >> "$dir/master.cf"
-  cat >> "$dir/master.cf" <<CF
-127.0.25.1:2525 inet n  -       n       -       -       smtpd
-127.0.25.2:2525 inet n  -       n       -       -       smtpd
-  -o myhostname=mxray-open.lab
-  -o mynetworks=0.0.0.0/0
-CF
-  # Postfix listens only on addresses present on an interface; remember what we add.
-  : > "$dir/added-addresses"
-  for a in 127.0.25.1 127.0.25.2; do
-    if ! ip -4 addr show dev lo | grep -q "inet $a/"; then
-      ip addr add "$a/32" dev lo && echo "$a" >> "$dir/added-addresses"
+# ---------------------------------------------------------------- helpers
+# The config directory of the instance in DIR ("" if none). DIR itself is accepted too,
+# for instances made by an earlier version of this script.
+conf_of() {
+  if [ -f "$1/conf/main.cf" ]; then echo "$1/conf"
+  elif [ -f "$1/main.cf" ]; then echo "$1"
+  fi
+}
+
+master_pid() { # $1 = config dir; prints the live master PID of that instance, if any
+  local q pid
+  q=$(postconf -c "$1" -h queue_directory 2>/dev/null) || return 0
+  [ -r "$q/pid/master.pid" ] || return 0
+  pid=$(tr -dc '0-9' < "$q/pid/master.pid")
+  [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ] && echo "$pid"
+  return 0
+}
+
+port_busy() { # $1 = address: true if something accepts TCP on $1:$PORT
+  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$PORT" 2>/dev/null
+}
+
+# Prints the config directories of all running Postfix masters (for error messages).
+running_masters() {
+  local p env
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = master ] || continue
+    env=$(tr '\0' '\n' < "$p/environ" 2>/dev/null | sed -n 's/^MAIL_CONFIG=//p')
+    if [ -n "$env" ] && head -n 1 "$env/main.cf" 2>/dev/null | grep -qF "$MARKER"; then
+      echo "  pid ${p#/proc/}: config $env (made by this script; stop it with: $0 stop ${env%/conf})"
+    else
+      echo "  pid ${p#/proc/}: config ${env:-/etc/postfix}"
     fi
   done
-  postfix -c "$dir" set-permissions >/dev/null 2>&1 || true
-  postfix -c "$dir" check
-  postfix -c "$dir" start >/dev/null 2>&1
-  for _ in $(seq 1 50); do
-    if exec 3<>/dev/tcp/127.0.25.2/2525 2>/dev/null; then exec 3>&-; break; fi
-    sleep 0.2
-  done
-  echo "postfix lab up: closed=127.0.25.1:2525 open=127.0.25.2:2525 (config $dir)"
 }
 
-stop_quiet() {
-  [ -f "$dir/main.cf" ] && postfix -c "$dir" stop >/dev/null 2>&1 || true
+banner_of() { # $1 = address: first line the server sends, CR stripped, then QUIT
+  timeout 3 bash -c "exec 3<>/dev/tcp/$1/$PORT || exit 1
+    IFS= read -r line <&3 || exit 1
+    printf 'QUIT\r\n' >&3
+    printf '%s\n' \"\${line%\$'\r'}\"" 2>/dev/null
+}
+
+stop_instance() { # $1 = DIR; quiet; returns when the master is gone
+  local dir=$1 conf pid a
+  conf=$(conf_of "$dir")
+  if [ -n "$conf" ]; then
+    pid=$(master_pid "$conf")
+    if [ -n "$pid" ]; then
+      postfix -c "$conf" stop >/dev/null 2>&1 || true
+      for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+      if [ -d "/proc/$pid" ]; then
+        postfix -c "$conf" abort >/dev/null 2>&1 || kill -9 "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+      fi
+    fi
+  fi
+  # Addresses an earlier version of this script added to lo (exactly those, nothing else).
   if [ -f "$dir/added-addresses" ]; then
-    while read -r a; do ip addr del "$a/32" dev lo 2>/dev/null || true; done < "$dir/added-addresses"
+    while read -r a; do
+      [ -n "$a" ] && ip addr del "$a/32" dev lo 2>/dev/null || true
+    done < "$dir/added-addresses"
     rm -f "$dir/added-addresses"
   fi
 }
 
-case "$cmd" in
+# ---------------------------------------------------------------- start
+start() {
+  local dir=$1 conf spool data log out
+  need_root start
+  command -v postfix >/dev/null 2>&1 || die "postfix is not installed (run: $0 install)"
+  mkdir -p "$dir"
+  dir=$(cd "$dir" && pwd -P)
+  stop_instance "$dir"
+
+  for a in "$CLOSED" "$OPEN"; do
+    if port_busy "$a"; then
+      die "$a:$PORT is already in use by another process; running Postfix masters:
+$(running_masters)"
+    fi
+  done
+
+  conf=$dir/conf spool=$dir/spool data=$dir/data log=$dir/maillog
+  rm -rf "$conf"
+  mkdir -p "$conf" "$spool" "$data"
+  # The postfix user must reach conf/ and spool/ (mktemp -d makes DIR 0700);
+  # postfix-script wants conf/ and spool/ owned by root and not group/other-writable.
+  chmod go+rx "$dir"
+  chown root:root "$conf" "$spool"
+  chmod 755 "$conf" "$spool"
+  chown postfix:postfix "$data"
+  chmod 700 "$data"
+  : > "$log"
+
+  cat > "$conf/main.cf" <<CF
+$MARKER
+compatibility_level = 3.6
+queue_directory = $spool
+data_directory = $data
+mail_owner = postfix
+setgid_group = postdrop
+
+# Identity of the closed listener (the open one overrides myhostname in master.cf).
+myhostname = mxray-closed.lab
+mydomain = mxray-closed.lab
+myorigin = \$myhostname
+mydestination = mxray-closed.lab, mxray-open.lab, localhost
+smtpd_banner = \$myhostname ESMTP \$mail_name (Debian/GNU)
+biff = no
+append_dot_mydomain = no
+
+# Closed relay: loopback clients are NOT in mynetworks.
+mynetworks = 192.0.2.1/32
+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+# Unknown local users get "550 5.1.1 ... User unknown in local recipient table".
+local_recipient_maps = inline:{postmaster=postmaster, abuse=abuse}
+alias_maps =
+alias_database =
+smtpd_tls_security_level =
+smtpd_error_sleep_time = 0
+
+# Listeners are given explicitly in master.cf; this only names "our" addresses.
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+
+# Never contact the outside world.
+disable_dns_lookups = yes
+smtp_dns_support_level = disabled
+smtpd_peername_lookup = no
+relayhost =
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+virtual_transport = discard
+fallback_transport =
+transport_maps =
+
+# No syslog on these machines: log to a file through postlogd.
+maillog_file_prefixes = $dir
+maillog_file = $log
+CF
+
+  # A complete master.cf of our own: no chroot (nothing to copy into the spool), no
+  # public port 25, no smtp/lmtp client (mail can only be discarded).
+  cat > "$conf/master.cf" <<CF
+$MARKER
+# service        type  private unpriv chroot wakeup maxproc command
+$CLOSED:$PORT    inet  n       -      n      -      -       smtpd
+$OPEN:$PORT    inet  n       -      n      -      -       smtpd
+  -o myhostname=mxray-open.lab
+  -o mynetworks=0.0.0.0/0
+pickup           unix  n       -      n      60     1       pickup
+cleanup          unix  n       -      n      -      0       cleanup
+qmgr             unix  n       -      n      300    1       qmgr
+rewrite          unix  -       -      n      -      -       trivial-rewrite
+bounce           unix  -       -      n      -      0       bounce
+defer            unix  -       -      n      -      0       bounce
+trace            unix  -       -      n      -      0       bounce
+verify           unix  -       -      n      -      1       verify
+flush            unix  n       -      n      1000?  0       flush
+proxymap         unix  -       -      n      -      -       proxymap
+proxywrite       unix  -       -      n      -      1       proxymap
+showq            unix  n       -      n      -      -       showq
+error            unix  -       -      n      -      -       error
+retry            unix  -       -      n      -      -       error
+discard          unix  -       -      n      -      -       discard
+anvil            unix  -       -      n      -      1       anvil
+scache           unix  -       -      n      -      1       scache
+postlog          unix-dgram n  -      n      -      1       postlogd
+CF
+
+  # Postfix waits ~2 s before starting when main.cf was modified within the last
+  # second or two; back-date the files we just wrote.
+  touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
+
+  # The postfix user must be able to read the configuration where DIR lives.
+  runuser -u postfix -- test -r "$conf/main.cf" \
+    || die "user postfix cannot read $conf/main.cf (is a parent of $dir closed to others?)"
+
+  # 'start' runs 'postfix check' (creates the queue directories) and starts master.
+  if ! out=$(postfix -c "$conf" start 2>&1); then
+    echo "$out" >&2; tail -n 20 "$log" >&2; die "postfix start failed"
+  fi
+
+  local b1="" b2=""
+  for _ in $(seq 1 100); do
+    b1=$(banner_of "$CLOSED" || true)
+    b2=$(banner_of "$OPEN" || true)
+    case "$b1|$b2" in "220 mxray-closed.lab "*"|220 mxray-open.lab "*) break ;; esac
+    sleep 0.1
+  done
+  case "$b1|$b2" in
+    "220 mxray-closed.lab "*"|220 mxray-open.lab "*) ;;
+    *) echo "$out" >&2; tail -n 20 "$log" >&2
+       die "listeners did not answer (closed: '${b1}', open: '${b2}')" ;;
+  esac
+  echo "postfix lab up: closed=$CLOSED:$PORT open=$OPEN:$PORT (dir $dir, log $log)"
+}
+
+# ---------------------------------------------------------------- main
+case "${1:-}" in
   install) install ;;
-  start) start ;;
-  stop) stop_quiet; echo "postfix lab stopped" ;;
+  start) [ -n "${2:-}" ] || die "usage: $0 start DIR"; start "$2" ;;
+  stop)
+    [ -n "${2:-}" ] || die "usage: $0 stop DIR"
+    need_root stop
+    [ -d "$2" ] || { echo "postfix lab: no instance in $2"; exit 0; }
+    stop_instance "$(cd "$2" && pwd -P)"
+    echo "postfix lab stopped ($2)" ;;
   *) echo "usage: $0 install | start DIR | stop DIR" >&2; exit 2 ;;
 esac
