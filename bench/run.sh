@@ -16,6 +16,9 @@ OUT=${OUT:-$(mktemp -d /tmp/mxray-bench.XXXXXX)}
 mkdir -p "$OUT"
 echo "results in $OUT"
 
+# The simulation's own block-list mirror zones (IP and domain lists), asked unthrottled.
+DNSBL="--dnsbl zen.dnsbl.bench.test=spamhaus-zen,dbl.dnsbl.bench.test=spamhaus-dbl --dnsbl-rate 0"
+
 start_sim() { # dns-port smtp-port list log
   "$BIN" simulate --domains "$N" --ips "$M" --dns-port "$1" --smtp-port "$2" --list "$3" > "$4" 2>&1 &
   SIM=$!
@@ -27,7 +30,7 @@ stop_sim() { kill -TERM "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || t
 survey() { # name concurrency list dns smtp
   rm -f "$OUT/$1.db"*
   /usr/bin/time -v "$BIN" scan "$3" --resolver "127.80.0.1:$4" --port "smtp=$5" --allow-loopback \
-      --db "$OUT/$1.db" --concurrency "$2" --timeout 10 --host-deadline 60 > "$OUT/$1.out" 2> "$OUT/$1.time"
+      --db "$OUT/$1.db" --concurrency "$2" --timeout 10 --host-deadline 60 $DNSBL > "$OUT/$1.out" 2> "$OUT/$1.time"
   local wall rss user sys
   wall=$(grep Elapsed "$OUT/$1.time" | awk '{print $NF}')
   rss=$(grep 'Maximum resident' "$OUT/$1.time" | awk '{print $NF}')
@@ -46,7 +49,7 @@ if [ -n "$SWEEP" ]; then
   if [ "${NOCAP:-1}" = 1 ]; then
     rm -f "$OUT/nocap.db"*
     /usr/bin/time -v "$BIN" scan "$OUT/list.txt" --resolver 127.80.0.1:5354 --port smtp=2526 --allow-loopback \
-        --db "$OUT/nocap.db" --concurrency 512 --per-net 0 --timeout 10 --host-deadline 60 > "$OUT/nocap.out" 2> "$OUT/nocap.time"
+        --db "$OUT/nocap.db" --concurrency 512 --per-net 0 --timeout 10 --host-deadline 60 $DNSBL > "$OUT/nocap.out" 2> "$OUT/nocap.time"
     echo "nocap concurrency=512 per-net=0 wall=$(grep Elapsed "$OUT/nocap.time" | awk '{print $NF}') peak_rss_kb=$(grep 'Maximum resident' "$OUT/nocap.time" | awk '{print $NF}')" | tee -a "$OUT/summary.txt"
     head -1 "$OUT/nocap.out" | tee -a "$OUT/summary.txt"
   fi
@@ -67,10 +70,10 @@ if [ "${PEERS:-0}" = 1 ]; then
   echo "checkdmarc --check-mx-tls, 100 domains: $(t checkdmarc "$OUT/sample100.txt" -n 127.80.0.1 -t 2 --check-mx-tls -o "$OUT/cdtls.json") s"
   test -s "$OUT/cd.json" && test -s "$OUT/cdtls.json" || { echo "checkdmarc produced no output"; exit 1; } | tee -a "$OUT/summary.txt"
   echo "nmap smtp-open-relay, 60 IPs: $(t nmap -Pn -n -p 25 --script smtp-open-relay -iL "$OUT/ips60.txt") s" | tee -a "$OUT/summary.txt"
-  echo "mxray full battery, 2000 domains: $(t "$BIN" scan "$OUT/sample2000.txt" --resolver 127.80.0.1:53 --allow-loopback --db "$OUT/s2000.db" --concurrency 256 --timeout 10 --host-deadline 60) s" | tee -a "$OUT/summary.txt"
+  echo "mxray full battery, 2000 domains: $(t "$BIN" scan "$OUT/sample2000.txt" --resolver 127.80.0.1:53 --allow-loopback --db "$OUT/s2000.db" --concurrency 256 --timeout 10 --host-deadline 60 $DNSBL) s" | tee -a "$OUT/summary.txt"
   # The same 60 addresses for mxray: mxN.bench.test has no MX, so its A record (implicit MX)
   # is exactly the address nmap probed.
   seq 0 59 | sed 's/^/mx/; s/$/.bench.test/' > "$OUT/hosts60.txt"
-  echo "mxray SMTP + relay battery, 60 IPs: $(t "$BIN" scan "$OUT/hosts60.txt" --resolver 127.80.0.1:53 --allow-loopback --db "$OUT/h60.db" --concurrency 64 --timeout 10 --host-deadline 60) s" | tee -a "$OUT/summary.txt"
+  echo "mxray SMTP + relay battery, 60 IPs: $(t "$BIN" scan "$OUT/hosts60.txt" --resolver 127.80.0.1:53 --allow-loopback --db "$OUT/h60.db" --concurrency 64 --timeout 10 --host-deadline 60 $DNSBL) s" | tee -a "$OUT/summary.txt"
 fi
 echo "done: $OUT/summary.txt"

@@ -11,6 +11,15 @@ use crate::smtp::{Behaviour, SmtpServer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+/// The simulation's IP block-list zone (Spamhaus ZEN codes).
+pub const DNSBL_IP_ZONE: &str = "zen.dnsbl.bench.test";
+/// The simulation's domain block-list zone (Spamhaus DBL codes).
+pub const DNSBL_DOMAIN_ZONE: &str = "dbl.dnsbl.bench.test";
+/// `--dnsbl` value for scanning the simulation: its two mirror zones.
+pub fn dnsbl_arg() -> String {
+    format!("{DNSBL_IP_ZONE}=spamhaus-zen,{DNSBL_DOMAIN_ZONE}=spamhaus-dbl")
+}
+
 /// Simulation size and shape.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -114,6 +123,16 @@ impl Simulation {
         for i in 0..o.ips {
             let name = format!("mx{i}.bench.test");
             zone.addr(&name, ip(i)).ptr(ip(i), &name);
+            // A block-list mirror (Spamhaus ZEN's conventions): ~5% of addresses listed.
+            if rng.unit() < 0.05 {
+                let IpAddr::V4(v4) = ip(i) else {
+                    unreachable!("the simulation is IPv4")
+                };
+                let [a, b, c, d] = v4.octets();
+                let q = format!("{d}.{c}.{b}.{a}.{DNSBL_IP_ZONE}");
+                zone.addr(&q, IpAddr::from([127, 0, 0, 2]))
+                    .txt(&q, "listed by the bench simulation");
+            }
             let Some(b) = behaviour(rng.unit(), &mut rng) else {
                 continue;
             };
@@ -163,6 +182,11 @@ impl Simulation {
                 zone.txt(&domain, "v=spf1 mx ~all");
             } else if r < 0.68 {
                 zone.txt(&domain, "v=spf1 +all");
+            }
+            if rng.unit() < 0.01 {
+                let q = format!("{domain}.{DNSBL_DOMAIN_ZONE}");
+                zone.addr(&q, IpAddr::from([127, 0, 1, 2]))
+                    .txt(&q, "spam domain (bench simulation)");
             }
             if rng.unit() < 0.35 {
                 zone.txt(

@@ -40,7 +40,7 @@ pub async fn run(
     .map_err(|e| anyhow::anyhow!("cannot start the simulation (ports in use? file descriptors: try `ulimit -n 65536`): {e}"))?;
     std::fs::write(&list, &sim.list)?;
     println!(
-        "simulation ready in {:.1}s: resolver {} smtp port {}; {} domains over {} addresses ({} listening, busiest serves {}); list {}",
+        "simulation ready in {:.1}s: resolver {} smtp port {}; {} domains over {} addresses ({} listening, busiest serves {}); list {}; block lists --dnsbl {}",
         started.elapsed().as_secs_f64(),
         sim.dns.addr,
         sim.smtp_port,
@@ -48,7 +48,8 @@ pub async fn run(
         ips,
         sim.servers.len(),
         sim.busiest,
-        list.display()
+        list.display(),
+        mxray_lab::sim::dnsbl_arg()
     );
     let base_cpu = cpu_seconds();
     let t0 = std::time::Instant::now();
