@@ -41,6 +41,18 @@ async fn report_opens_in_chromium_and_hostile_banners_stay_text() {
     }
     let lab = lab([127, 77, 13], vec![]).await;
     let dir = temp();
+    // Control: a page that errors must show up in the console capture, or the check below
+    // could never fail.
+    let bad = write(
+        dir.path(),
+        "bad.html",
+        "<html><body><script>undefined_fn();</script></body></html>",
+    );
+    let (_, console) = open_in_chromium(&bad);
+    assert!(
+        console.iter().any(|l| l.contains("undefined_fn")),
+        "console capture works: {console:?}"
+    );
     let db = dir.path().join("r.db");
     let list = write(
         dir.path(),
