@@ -15,12 +15,15 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod advisory;
 pub mod checks;
 pub mod finding;
+pub mod fingerprint;
 pub mod model;
 pub mod relay;
 pub mod sanitize;
 pub mod smtp;
 pub mod target;
+pub mod version;
 
 pub use finding::{Finding, Severity};

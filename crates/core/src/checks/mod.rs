@@ -7,6 +7,7 @@
 mod dns;
 mod relay;
 mod smtp;
+pub mod software;
 mod tls;
 
 use crate::finding::Finding;
