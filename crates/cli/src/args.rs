@@ -116,6 +116,17 @@ pub enum Command {
         #[arg(long, default_value_t = 2525)]
         smtp_port: u16,
     },
+    /// Advisories: import OSV JSON or native TOML files, list what is stored.
+    Advisories {
+        #[command(subcommand)]
+        action: crate::cmd::software::AdvisoriesAction,
+    },
+    /// Hosts, domains and providers affected by an advisory, from stored data (no scanning).
+    Affected(crate::cmd::software::AffectedArgs),
+    /// Advisory matches that are new since the last time this was asked.
+    Alerts(crate::cmd::software::AlertsArgs),
+    /// Survey statistics from stored data.
+    Stats(crate::cmd::software::StatsArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -194,6 +205,9 @@ pub struct ScanArgs {
     /// At most this many hosts of one /24 (IPv6 /48) probed at once (0: no cap).
     #[arg(long, default_value_t = 16)]
     pub per_net: u32,
+    /// Software signature file replacing the built-in one (format: data/fingerprints.toml).
+    #[arg(long, value_name = "FILE")]
+    pub signatures: Option<PathBuf>,
 }
 
 fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
@@ -211,6 +225,7 @@ impl ScanArgs {
             bail!("--per-ip-interval must be between 0 and 3600 seconds");
         }
         let deadline = secs(self.host_deadline, "host-deadline")?;
+        crate::software::signatures(self.signatures.as_deref())?;
         let exclusions = match &self.exclude {
             None => Exclusions::default(),
             Some(p) => {
@@ -329,6 +344,7 @@ impl ScanArgs {
             "rate": self.rate,
             "per_ip_interval": self.per_ip_interval,
             "per_net": self.per_net,
+            "signatures": self.signatures.as_ref().map(|p| p.display().to_string()),
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

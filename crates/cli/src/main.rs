@@ -7,6 +7,7 @@ mod cmd;
 mod output;
 mod progress;
 mod run;
+mod software;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -39,6 +39,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         rate: 0,
         per_ip_interval: 0.0,
         per_net: 0,
+        signatures: None,
     };
     let out = run::scan(
         args.config()?,

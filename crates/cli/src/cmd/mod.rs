@@ -6,6 +6,7 @@ mod export;
 mod lab;
 mod scan;
 mod simulate;
+pub mod software;
 
 use crate::args::Command;
 
@@ -44,5 +45,9 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             dns_port,
             smtp_port,
         } => lab::run(dns_port, smtp_port).await,
+        Command::Advisories { action } => software::advisories(action).await,
+        Command::Affected(a) => software::affected(a).await,
+        Command::Alerts(a) => software::alerts(a).await,
+        Command::Stats(a) => software::stats(a).await,
     }
 }

@@ -7,3 +7,4 @@ mod operator;
 mod postfix;
 mod resume;
 mod safety;
+mod software;
