@@ -125,6 +125,8 @@ pub enum Command {
     Affected(crate::cmd::software::AffectedArgs),
     /// Advisory matches that are new since the last time this was asked.
     Alerts(crate::cmd::software::AlertsArgs),
+    /// Software, versions and OS guesses per host, with the banners they came from.
+    Software(crate::cmd::software::SoftwareArgs),
     /// Survey statistics from stored data.
     Stats(crate::cmd::software::StatsArgs),
 }

@@ -303,6 +303,31 @@ impl Store {
         Ok(out)
     }
 
+    /// OS guesses of a scan: `(ip, os, confidence, basis)`.
+    pub async fn host_os(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(String, String, f64, Vec<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ip, os, confidence, basis FROM host_os WHERE scan_id = ? ORDER BY ip",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    serde_json::from_str(r.get::<&str, _>(3)).unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
     /// Unknown banners, most frequent first (one scan, or all).
     pub async fn unknown_banners(
         &self,

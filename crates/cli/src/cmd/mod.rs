@@ -48,6 +48,7 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Advisories { action } => software::advisories(action).await,
         Command::Affected(a) => software::affected(a).await,
         Command::Alerts(a) => software::alerts(a).await,
+        Command::Software(a) => software::software(a).await,
         Command::Stats(a) => software::stats(a).await,
     }
 }

@@ -57,6 +57,19 @@ pub struct AlertsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SoftwareArgs {
+    /// Scan id (default: the newest).
+    #[arg(long)]
+    pub scan: Option<i64>,
+    /// Database file.
+    #[arg(long, default_value = "mxray.db")]
+    pub db: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+}
+
+#[derive(Debug, Args)]
 pub struct StatsArgs {
     /// Banners no signature recognised, verbatim, with how many hosts sent each.
     #[arg(long)]
@@ -335,6 +348,69 @@ pub async fn stats(a: StatsArgs) -> anyhow::Result<u8> {
     );
     for r in &rows {
         println!("{:>6}  {:<14} {}", r.count, r.source, for_terminal(&r.text));
+    }
+    store.close().await;
+    Ok(0)
+}
+
+pub async fn software(a: SoftwareArgs) -> anyhow::Result<u8> {
+    let store = Store::open(&a.db).await?;
+    let scan = store.scan(a.scan).await?;
+    let software = store.software(scan.id).await?;
+    let os = store.host_os(scan.id).await?;
+    let mut ips: Vec<String> = software.iter().map(|(ip, _)| ip.to_string()).collect();
+    ips.extend(os.iter().map(|o| o.0.clone()));
+    ips.sort_by_key(|ip| ip.parse::<std::net::IpAddr>().ok());
+    ips.dedup();
+    let hosts: Vec<serde_json::Value> = ips
+        .iter()
+        .map(|ip| {
+            let sw: Vec<_> = software
+                .iter()
+                .filter(|(i, _)| i.to_string() == *ip)
+                .map(|(_, s)| s)
+                .collect();
+            let guess = os.iter().find(|o| o.0 == *ip).map(|(_, name, c, basis)| {
+                serde_json::json!({"name": name, "confidence": c, "basis": basis})
+            });
+            serde_json::json!({"ip": ip, "os": guess, "software": sw})
+        })
+        .collect();
+    match a.format {
+        CheckFormat::Json => {
+            let v = serde_json::json!({"scan": scan.id, "hosts": hosts});
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        CheckFormat::Text => {
+            println!("scan {}: {} host(s) identified", scan.id, hosts.len());
+            for h in &hosts {
+                let os = match &h["os"] {
+                    serde_json::Value::Null => "OS unknown".to_owned(),
+                    o => format!(
+                        "{} (confidence {:.2})",
+                        o["name"].as_str().unwrap_or(""),
+                        o["confidence"].as_f64().unwrap_or(0.0)
+                    ),
+                };
+                println!("{}  {}", h["ip"].as_str().unwrap_or(""), for_terminal(&os));
+                for s in h["software"].as_array().into_iter().flatten() {
+                    let field = |k: &str| s[k].as_str().unwrap_or("").to_owned();
+                    println!(
+                        "  {:>5} {} {}{}  ← {}: {}",
+                        s["port"],
+                        for_terminal(&field("name")),
+                        for_terminal(&field("version")),
+                        if field("build").is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", for_terminal(&field("build")))
+                        },
+                        field("source"),
+                        for_terminal(&field("evidence")),
+                    );
+                }
+            }
+        }
     }
     store.close().await;
     Ok(0)

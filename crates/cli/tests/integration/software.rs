@@ -125,6 +125,40 @@ async fn affected_and_alerts_from_stored_data() {
             .all(|f| !f["id"].as_str().unwrap().starts_with("software."))
     );
 
+    // Per-host software and OS guesses, with their evidence.
+    let sw = json(&mxray(&["software", "--db", &dbs, "--format", "json"]));
+    let h = |ip: IpAddr| {
+        sw["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["ip"] == ip.to_string())
+            .unwrap_or_else(|| panic!("{ip} not in {sw}"))
+            .clone()
+    };
+    assert_eq!(h(exim)["software"][0]["product"], "exim");
+    assert_eq!(h(exim)["software"][0]["version"], "4.96");
+    assert_eq!(
+        h(exim)["software"][0]["evidence"],
+        "220 exim-mx.mxray.test ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000"
+    );
+    assert!(h(exim)["os"].is_null());
+    assert_eq!(h(sendmail)["os"]["name"], "Debian");
+    assert!(h(sendmail)["os"]["confidence"].as_f64().unwrap() > 0.0);
+    assert!(
+        sw["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["ip"] != closed.to_string())
+    );
+    let text = mxray(&["software", "--db", &dbs]);
+    assert!(
+        text.stdout.contains("Sendmail 8.17.1.9 (Debian-2)"),
+        "{}",
+        text.stdout
+    );
+
     // First `alerts`: everything the scan matched with the shipped advisories.
     let first = json(&mxray(&["alerts", "--db", &dbs, "--format", "json"]));
     let got = ids(&first);
