@@ -9,6 +9,25 @@ use mxray_core::sanitize::for_terminal;
 use mxray_store::{Store, StoredMatch};
 use std::path::{Path, PathBuf};
 
+/// Appends a line to the output buffer (written at the end with [`emit`]).
+macro_rules! say {
+    ($out:ident, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($out, $($t)*);
+    }};
+}
+
+/// Writes the output; a closed pipe (`| head`) is not an error.
+fn emit(out: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdvisoriesAction {
     /// Import advisories from a file or a directory of files (OSV JSON, or mxray's TOML format),
@@ -130,6 +149,7 @@ async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<usize
 }
 
 pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
+    let mut out = String::new();
     match action {
         AdvisoriesAction::Import { path, db } => {
             let mut parsed = Vec::new();
@@ -151,7 +171,8 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
             }
             let all = store.advisories().await?;
             let matches = rematch(&store, &all).await?;
-            println!(
+            say!(
+                out,
                 "imported {total} advisories ({new} new) from {} file(s); {matches} new match(es) with stored scans{}",
                 parsed.len(),
                 if matches > 0 {
@@ -160,6 +181,7 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                     ""
                 }
             );
+            emit(&out)?;
             store.close().await;
             Ok(0)
         }
@@ -186,7 +208,8 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                         )
                     })
                     .collect();
-                println!(
+                say!(
+                    out,
                     "{:<16} {:<8} {:<9} {}  [{}]  {}",
                     for_terminal(&a.id),
                     for_terminal(&a.product),
@@ -196,6 +219,7 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                     for_terminal(a.references.first().map_or("", String::as_str)),
                 );
             }
+            emit(&out)?;
             store.close().await;
             Ok(0)
         }
@@ -246,6 +270,7 @@ fn line(m: &StoredMatch) -> String {
 }
 
 pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
+    let mut out = String::new();
     let store = Store::open(&a.db).await?;
     let scan = store.scan(a.scan).await?;
     let known = crate::software::advisories(&store).await?;
@@ -280,7 +305,7 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
                 "domains": domains,
                 "providers": providers,
             });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            say!(out, "{}", serde_json::to_string_pretty(&v)?);
         }
         CheckFormat::Text => {
             let hosts: std::collections::BTreeSet<&str> =
@@ -289,7 +314,8 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
                 .iter()
                 .flat_map(|m| m.domains.iter().map(String::as_str))
                 .collect();
-            println!(
+            say!(
+                out,
                 "{}: {} host(s), {} domain(s) in scan {}",
                 for_terminal(&a.id),
                 hosts.len(),
@@ -297,15 +323,17 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
                 scan.id
             );
             for m in &rows {
-                println!("  {}", line(m));
+                say!(out, "  {}", line(m));
             }
         }
     }
+    emit(&out)?;
     store.close().await;
     Ok(0)
 }
 
 pub async fn alerts(a: AlertsArgs) -> anyhow::Result<u8> {
+    let mut out = String::new();
     let store = Store::open(&a.db).await?;
     let known = crate::software::advisories(&store).await?;
     rematch(&store, &known).await?;
@@ -313,24 +341,26 @@ pub async fn alerts(a: AlertsArgs) -> anyhow::Result<u8> {
     match a.format {
         CheckFormat::Json => {
             let v = serde_json::json!({ "alerts": rows.iter().map(json).collect::<Vec<_>>() });
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            say!(out, "{}", serde_json::to_string_pretty(&v)?);
         }
         CheckFormat::Text => {
             if rows.is_empty() {
-                println!("no new advisory matches since the last `mxray alerts`");
+                say!(out, "no new advisory matches since the last `mxray alerts`");
             } else {
-                println!("{} new advisory match(es):", rows.len());
+                say!(out, "{} new advisory match(es):", rows.len());
                 for m in &rows {
-                    println!("  {}", line(m));
+                    say!(out, "  {}", line(m));
                 }
             }
         }
     }
+    emit(&out)?;
     store.close().await;
     Ok(0)
 }
 
 pub async fn stats(a: StatsArgs) -> anyhow::Result<u8> {
+    let mut out = String::new();
     if !a.unknown_banners {
         bail!("mxray stats: say what to count (--unknown-banners)");
     }
@@ -340,20 +370,29 @@ pub async fn stats(a: StatsArgs) -> anyhow::Result<u8> {
     }
     let rows = store.unknown_banners(a.scan).await?;
     let total: i64 = rows.iter().map(|r| r.count).sum();
-    println!(
+    say!(
+        out,
         "{} unknown banner(s), {} distinct{}",
         total,
         rows.len(),
         a.scan.map(|s| format!(" in scan {s}")).unwrap_or_default()
     );
     for r in &rows {
-        println!("{:>6}  {:<14} {}", r.count, r.source, for_terminal(&r.text));
+        say!(
+            out,
+            "{:>6}  {:<14} {}",
+            r.count,
+            r.source,
+            for_terminal(&r.text)
+        );
     }
+    emit(&out)?;
     store.close().await;
     Ok(0)
 }
 
 pub async fn software(a: SoftwareArgs) -> anyhow::Result<u8> {
+    let mut out = String::new();
     let store = Store::open(&a.db).await?;
     let scan = store.scan(a.scan).await?;
     let software = store.software(scan.id).await?;
@@ -379,10 +418,10 @@ pub async fn software(a: SoftwareArgs) -> anyhow::Result<u8> {
     match a.format {
         CheckFormat::Json => {
             let v = serde_json::json!({"scan": scan.id, "hosts": hosts});
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            say!(out, "{}", serde_json::to_string_pretty(&v)?);
         }
         CheckFormat::Text => {
-            println!("scan {}: {} host(s) identified", scan.id, hosts.len());
+            say!(out, "scan {}: {} host(s) identified", scan.id, hosts.len());
             for h in &hosts {
                 let os = match &h["os"] {
                     serde_json::Value::Null => "OS unknown".to_owned(),
@@ -392,10 +431,16 @@ pub async fn software(a: SoftwareArgs) -> anyhow::Result<u8> {
                         o["confidence"].as_f64().unwrap_or(0.0)
                     ),
                 };
-                println!("{}  {}", h["ip"].as_str().unwrap_or(""), for_terminal(&os));
+                say!(
+                    out,
+                    "{}  {}",
+                    h["ip"].as_str().unwrap_or(""),
+                    for_terminal(&os)
+                );
                 for s in h["software"].as_array().into_iter().flatten() {
                     let field = |k: &str| s[k].as_str().unwrap_or("").to_owned();
-                    println!(
+                    say!(
+                        out,
                         "  {:>5} {} {}{}  ← {}: {}",
                         s["port"],
                         for_terminal(&field("name")),
@@ -412,6 +457,7 @@ pub async fn software(a: SoftwareArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    emit(&out)?;
     store.close().await;
     Ok(0)
 }
