@@ -45,6 +45,11 @@ url = "https://example.org/mxray-test-0001"
 affected = [{ introduced = "4.90", fixed = "4.97" }]
 "#;
 
+const OSV: &str = r#"{"id": "OSV-MXRAY-0002", "summary": "an OSV test advisory",
+  "affected": [{"package": {"ecosystem": "Debian:12", "name": "sendmail"},
+    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "8.18.0"}]}]}],
+  "references": [{"type": "WEB", "url": "https://example.org/osv-mxray-0002"}]}"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn affected_and_alerts_from_stored_data() {
     let (exim, sendmail) = (ip(30), ip(31));
@@ -209,6 +214,7 @@ async fn affected_and_alerts_from_stored_data() {
     std::fs::create_dir(&adv_dir).expect("mkdir");
     write(&adv_dir, "test.toml", ADVISORY);
     write(&adv_dir, "ignored.txt", "not an advisory");
+    write(&adv_dir, "osv.json", OSV);
     let conns_before = lab
         .server("closed")
         .unwrap()
@@ -225,7 +231,7 @@ async fn affected_and_alerts_from_stored_data() {
     assert_eq!(imp.code, 0, "{}", imp.stderr);
     assert!(
         imp.stdout
-            .contains("imported 1 advisories (1 new) from 1 file(s); 1 new match(es)"),
+            .contains("imported 2 advisories (2 new) from 2 file(s); 2 new match(es)"),
         "{}",
         imp.stdout
     );
@@ -271,14 +277,21 @@ async fn affected_and_alerts_from_stored_data() {
     assert_eq!(sm["hosts"][0]["status"], "possibly-affected");
     assert_eq!(sm["hosts"][0]["build"], "Debian-2");
 
-    // Alerts now show exactly the new match, once.
+    // Alerts now show exactly the new matches (sorted by id), once.
     assert_eq!(
         ids(&json(&mxray(&["alerts", "--db", &dbs, "--format", "json"]))),
-        [(
-            "MXRAY-TEST-0001".to_owned(),
-            exim.to_string(),
-            "affected".to_owned()
-        )]
+        [
+            (
+                "MXRAY-TEST-0001".to_owned(),
+                exim.to_string(),
+                "affected".to_owned()
+            ),
+            (
+                "OSV-MXRAY-0002".to_owned(),
+                sendmail.to_string(),
+                "possibly-affected".to_owned()
+            )
+        ]
     );
     assert!(ids(&json(&mxray(&["alerts", "--db", &dbs, "--format", "json"]))).is_empty());
     // None of this touched the network.
