@@ -30,13 +30,39 @@ pub fn signatures(path: Option<&Path>) -> anyhow::Result<Signatures> {
     }
 }
 
-/// Adds the shipped advisories to the database (never overwriting imported ones) and returns
-/// every stored advisory.
+/// Matches every stored advisory against every stored scan's software; returns the number
+/// of matches stored for the first time.
+pub async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<usize> {
+    let before = store.match_count().await?;
+    for scan in store.scans().await? {
+        let mut hosts: Vec<(std::net::IpAddr, Vec<mxray_core::fingerprint::Software>)> = Vec::new();
+        for (ip, sw) in store.software(scan.id).await? {
+            match hosts.last_mut() {
+                Some((last, list)) if *last == ip => list.push(sw),
+                _ => hosts.push((ip, vec![sw])),
+            }
+        }
+        let found: Vec<_> = hosts
+            .into_iter()
+            .map(|(ip, sw)| (ip, advisory::matches(advisories, &sw)))
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        store.put_matches(scan.id, &found).await?;
+    }
+    Ok(store.match_count().await? - before)
+}
+
+/// Stored advisories; when this version of mxray ships advisories the database did not
+/// have yet, they are added and matched against the stored scans first.
 pub async fn advisories(store: &Store) -> anyhow::Result<Vec<Advisory>> {
-    store
+    let new = store
         .import_advisories(&advisory::builtin(), "builtin")
         .await?;
-    Ok(store.advisories().await?)
+    let all = store.advisories().await?;
+    if new > 0 {
+        rematch(store, &all).await?;
+    }
+    Ok(all)
 }
 
 impl SoftwareCx {

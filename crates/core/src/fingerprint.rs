@@ -730,6 +730,32 @@ mod tests {
         assert_eq!(sw.evidence, esc, "kept verbatim");
     }
 
+    /// Every prefix of every test banner, and each with junk appended, is handled without a
+    /// panic; a prefix that still names a product never names another one.
+    #[test]
+    fn truncated_and_padded_banners() {
+        let sigs = Signatures::builtin();
+        let mut checked = 0;
+        for s in &sigs.signatures {
+            for t in &s.tests {
+                for (end, _) in t.banner.char_indices() {
+                    for src in &s.sources {
+                        for text in [
+                            &t.banner[..end],
+                            &format!("{}\u{0}\u{202e}\r\n{}", &t.banner[..end], "x".repeat(600)),
+                        ] {
+                            if let Some(sw) = sigs.identify(&ev(*src, text)) {
+                                assert_eq!(sw.product, s.product, "{text:?}");
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
     #[test]
     fn bad_signature_files_name_the_problem() {
         let e = Signatures::parse(

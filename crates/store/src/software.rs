@@ -176,17 +176,19 @@ impl Store {
             .collect())
     }
 
-    /// Stores matches found for a scan's host (already known ones are kept as they are).
+    /// Stores matches found for a scan's hosts in one transaction (already known ones are
+    /// kept as they are).
     pub async fn put_matches(
         &self,
         scan: ScanId,
-        ip: &IpAddr,
-        matches: &[Match],
+        hosts: &[(IpAddr, Vec<Match>)],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        insert_matches(&mut tx, scan, &ip.to_string(), matches)
-            .await
-            .map_err(|e| self.err(e))?;
+        for (ip, matches) in hosts {
+            insert_matches(&mut tx, scan, &ip.to_string(), matches)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 

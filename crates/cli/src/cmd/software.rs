@@ -4,7 +4,7 @@
 use crate::args::CheckFormat;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use mxray_core::advisory::{self, Advisory};
+use mxray_core::advisory;
 use mxray_core::sanitize::for_terminal;
 use mxray_store::{Store, StoredMatch};
 use std::path::{Path, PathBuf};
@@ -124,30 +124,6 @@ fn files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Matches every stored advisory against every stored scan's software; returns the number
-/// of matches stored for the first time.
-async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<usize> {
-    let before = store.match_count().await?;
-    for scan in store.scans().await? {
-        let software = store.software(scan.id).await?;
-        let mut i = 0;
-        while i < software.len() {
-            let ip = software[i].0;
-            let mut j = i;
-            while j < software.len() && software[j].0 == ip {
-                j += 1;
-            }
-            let host: Vec<_> = software[i..j].iter().map(|(_, s)| s.clone()).collect();
-            let m = advisory::matches(advisories, &host);
-            if !m.is_empty() {
-                store.put_matches(scan.id, &ip, &m).await?;
-            }
-            i = j;
-        }
-    }
-    Ok(store.match_count().await? - before)
-}
-
 pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
     let mut out = String::new();
     match action {
@@ -170,7 +146,7 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                     .await?;
             }
             let all = store.advisories().await?;
-            let matches = rematch(&store, &all).await?;
+            let matches = crate::software::rematch(&store, &all).await?;
             say!(
                 out,
                 "imported {total} advisories ({new} new) from {} file(s); {matches} new match(es) with stored scans{}",
@@ -284,8 +260,6 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
             a.db.display()
         );
     }
-    // Advisories imported before this scan was stored are matched already; make sure.
-    rematch(&store, &known).await?;
     let rows = store.affected(scan.id, &a.id).await?;
     match a.format {
         CheckFormat::Json => {
@@ -335,8 +309,7 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
 pub async fn alerts(a: AlertsArgs) -> anyhow::Result<u8> {
     let mut out = String::new();
     let store = Store::open(&a.db).await?;
-    let known = crate::software::advisories(&store).await?;
-    rematch(&store, &known).await?;
+    crate::software::advisories(&store).await?;
     let rows = store.take_alerts().await?;
     match a.format {
         CheckFormat::Json => {
