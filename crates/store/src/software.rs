@@ -377,3 +377,128 @@ async fn insert_matches(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Item;
+    use mxray_core::Severity;
+    use mxray_core::advisory::MatchStatus;
+
+    fn m(id: &str, version: &str, build: Option<&str>) -> Match {
+        Match {
+            advisory: id.into(),
+            severity: Severity::High,
+            product: "exim".into(),
+            version: version.into(),
+            build: build.map(Into::into),
+            port: 25,
+            status: if build.is_some() {
+                MatchStatus::PossiblyAffected
+            } else {
+                MatchStatus::Affected
+            },
+        }
+    }
+
+    fn adv(id: &str, summary: &str) -> Advisory {
+        Advisory {
+            id: id.into(),
+            aliases: vec![],
+            product: "exim".into(),
+            severity: Severity::High,
+            summary: summary.into(),
+            references: vec!["https://example.org".into()],
+            affected: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn alerts_are_shown_once_per_host_version_and_build() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).await.expect("open");
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let put = |scan, matches: Vec<Match>| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(
+                        scan,
+                        &[Item::Software {
+                            ip,
+                            fp: HostFingerprint::default(),
+                            matches,
+                        }],
+                    )
+                    .await
+                    .expect("write")
+            }
+        };
+        let s1 = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        put(
+            s1,
+            vec![m("A-1", "4.96", None), m("A-2", "4.96", Some("deb"))],
+        )
+        .await;
+        let first: Vec<String> = store
+            .take_alerts()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.advisory)
+            .collect();
+        assert_eq!(first, ["A-1", "A-2"]);
+        assert!(store.take_alerts().await.unwrap().is_empty());
+        // The same facts in a later scan are not news; another build is (here: the
+        // distribution package replaced by an upstream build).
+        let s2 = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        put(s2, vec![m("A-1", "4.96", None), m("A-2", "4.96", None)]).await;
+        let second = store.take_alerts().await.unwrap();
+        assert_eq!(second.len(), 1, "{second:?}");
+        assert_eq!(
+            (
+                second[0].advisory.as_str(),
+                second[0].build.as_deref(),
+                second[0].scan
+            ),
+            ("A-2", None, s2)
+        );
+        assert_eq!(store.match_count().await.unwrap(), 4);
+    }
+
+    #[tokio::test]
+    async fn shipped_advisories_never_overwrite_imported_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).await.expect("open");
+        assert_eq!(
+            store
+                .import_advisories(&[adv("X-1", "mine")], "mine.toml")
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .import_advisories(&[adv("X-1", "shipped"), adv("X-2", "shipped")], "builtin")
+                .await
+                .unwrap(),
+            1
+        );
+        let all = store.advisories().await.unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|a| (a.id.as_str(), a.summary.as_str()))
+                .collect::<Vec<_>>(),
+            [("X-1", "mine"), ("X-2", "shipped")]
+        );
+        // An operator import replaces.
+        assert_eq!(
+            store
+                .import_advisories(&[adv("X-2", "newer")], "new.toml")
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(store.advisories().await.unwrap()[1].summary, "newer");
+    }
+}
