@@ -150,6 +150,17 @@ pub enum Command {
         #[arg(long, default_value_t = 2525)]
         smtp_port: u16,
     },
+    /// Advisories: import OSV JSON or native TOML files, list what is stored.
+    Advisories {
+        #[command(subcommand)]
+        action: crate::cmd::software::AdvisoriesAction,
+    },
+    /// Hosts, domains and providers affected by an advisory, from stored data (no scanning).
+    Affected(crate::cmd::software::AffectedArgs),
+    /// Advisory matches that are new since the last time this was asked.
+    Alerts(crate::cmd::software::AlertsArgs),
+    /// Software, versions and OS guesses per host, with the banners they came from.
+    Software(crate::cmd::software::SoftwareArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -251,6 +262,9 @@ pub struct ScanArgs {
     /// without it providers are guessed from PTR and MX host names.
     #[arg(long, value_name = "FILE")]
     pub asn_db: Option<PathBuf>,
+    /// Software signature file replacing the built-in one (format: data/fingerprints.toml).
+    #[arg(long, value_name = "FILE")]
+    pub signatures: Option<PathBuf>,
 }
 
 fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
@@ -268,6 +282,7 @@ impl ScanArgs {
             bail!("--per-ip-interval must be between 0 and 3600 seconds");
         }
         let deadline = secs(self.host_deadline, "host-deadline")?;
+        crate::software::signatures(self.signatures.as_deref())?;
         let exclusions = match &self.exclude {
             None => Exclusions::default(),
             Some(p) => {
@@ -390,6 +405,7 @@ impl ScanArgs {
             "dnsbl_rate": self.dnsbl_rate,
             "dnsbl": crate::reputation::record(self),
             "asn_db": self.asn_db.as_ref().map(|p| p.display().to_string()),
+            "signatures": self.signatures.as_ref().map(|p| p.display().to_string()),
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

@@ -8,6 +8,7 @@ mod output;
 mod progress;
 mod reputation;
 mod run;
+mod software;
 
 use clap::Parser;
 use std::process::ExitCode;

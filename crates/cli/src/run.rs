@@ -138,6 +138,7 @@ pub async fn scan(
         anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");
     }
     let store = Store::open(db).await?;
+    let software = crate::software::SoftwareCx::load(&store, &params).await?;
     let (scan, skip, seed) = if resume {
         let Some(info) = store.unfinished_scan().await? else {
             anyhow::bail!(
@@ -244,8 +245,11 @@ pub async fn scan(
                 }
                 Some(Event::Excluded(d)) => batch.push(Item::Excluded(d.to_string())),
                 Some(Event::Host(obs)) => {
-                    let findings = checks::host(&obs, clock);
+                    let mut findings = checks::host(&obs, clock);
+                    let (fingerprint, more) = software.host(&obs);
+                    findings.extend(more);
                     batch.push(Item::Host { obs, findings });
+                    batch.push(fingerprint);
                 }
                 None => events_open = false,
             },

@@ -15,14 +15,17 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod advisory;
 pub mod checks;
 pub mod date;
 pub mod finding;
+pub mod fingerprint;
 pub mod model;
 pub mod relay;
 pub mod reputation;
 pub mod sanitize;
 pub mod smtp;
 pub mod target;
+pub mod version;
 
 pub use finding::{Finding, Severity};

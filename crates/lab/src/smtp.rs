@@ -38,6 +38,9 @@ pub enum Behaviour {
     AuthBeforeTls,
     /// A closed server whose banner carries terminal escapes and HTML.
     HostileBanner,
+    /// A closed server without STARTTLS whose greeting is `220 <name> <this text>`: a real
+    /// product's banner (e.g. `ESMTP Exim 4.96 …`) for fingerprint and advisory tests.
+    Product(String),
 }
 
 impl Behaviour {
@@ -56,6 +59,7 @@ impl Behaviour {
             Self::Refuse => "refuse",
             Self::AuthBeforeTls => "auth-before-tls",
             Self::HostileBanner => "hostile",
+            Self::Product(_) => "product",
         }
     }
 }
@@ -240,6 +244,8 @@ impl SmtpServer {
             format!(
                 "220 {host} ESMTP \x1b[2J\x1b]0;pwned\x07<script>document.title='pwned'</script>\"><img src=x onerror=alert(1)>"
             )
+        } else if let Behaviour::Product(text) = &self.behaviour {
+            format!("220 {host} {text}")
         } else {
             format!("220 {host} ESMTP mxray-lab")
         };

@@ -6,7 +6,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod software;
 mod stats;
+
+pub use software::{StoredMatch, UnknownBanner};
 
 use futures::TryStreamExt;
 use mxray_core::finding::{Finding, Severity, Subject};
@@ -133,6 +136,15 @@ pub enum Item {
     },
     /// A bad input line.
     InputError(InputError),
+    /// A host's software fingerprint and the advisories matching it.
+    Software {
+        /// The host.
+        ip: IpAddr,
+        /// What fingerprinting found.
+        fp: mxray_core::fingerprint::HostFingerprint,
+        /// Advisories that apply.
+        matches: Vec<mxray_core::advisory::Match>,
+    },
 }
 
 /// Everything stored about one domain, for a verdict.
@@ -158,13 +170,22 @@ pub struct Store {
 }
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "software".into(),
+            MigrationType::Simple,
+            include_str!("../migrations/sqlite/0002_software.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// Now, Unix seconds.
@@ -315,6 +336,11 @@ impl Store {
                             .await
                             .map_err(|e| self.err(e))?;
                     }
+                }
+                Item::Software { ip, fp, matches } => {
+                    Self::write_software(&mut tx, scan, ip, fp, matches)
+                        .await
+                        .map_err(|e| self.err(e))?;
                 }
                 Item::InputError(e) => {
                     sqlx::query("INSERT INTO input_errors (scan_id, line, text, reason) VALUES (?, ?, ?, ?)")

@@ -43,6 +43,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         no_dnsbl: false,
         dnsbl_rate: Some(0),
         asn_db: None,
+        signatures: None,
     };
     let out = run::scan(
         args.config()?,

@@ -8,6 +8,7 @@ mod lab;
 mod report;
 mod scan;
 mod simulate;
+pub mod software;
 pub(crate) mod stats;
 
 use crate::args::Command;
@@ -61,5 +62,9 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             dns_port,
             smtp_port,
         } => lab::run(dns_port, smtp_port).await,
+        Command::Advisories { action } => software::advisories(action).await,
+        Command::Affected(a) => software::affected(a).await,
+        Command::Alerts(a) => software::alerts(a).await,
+        Command::Software(a) => software::software(a).await,
     }
 }

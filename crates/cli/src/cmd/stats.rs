@@ -19,8 +19,12 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, clap::Args)]
 pub struct StatsArgs {
     /// What to group domains by.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, required_unless_present = "unknown_banners")]
     pub by: Option<By>,
+    /// Banners no software signature recognised, verbatim, with how many hosts sent each
+    /// (material for new signatures; every scan unless --scan).
+    #[arg(long, conflicts_with = "by")]
+    pub unknown_banners: bool,
     /// Only domains with this finding (on the domain or one of its hosts), e.g.
     /// smtp.open_relay.
     #[arg(long, value_name = "ID")]
@@ -254,6 +258,14 @@ fn dnsbl_keys(d: &Domain, hosts: &HashMap<String, HostObservation>) -> Vec<Strin
 }
 
 pub async fn run(args: StatsArgs) -> anyhow::Result<u8> {
+    if args.unknown_banners {
+        return crate::cmd::software::stats(crate::cmd::software::StatsArgs {
+            unknown_banners: true,
+            scan: args.scan,
+            db: args.db,
+        })
+        .await;
+    }
     let Some(by) = args.by else {
         anyhow::bail!("stats needs --by provider|software|os|finding|dnsbl");
     };

@@ -10,3 +10,4 @@ mod report;
 mod reputation;
 mod resume;
 mod safety;
+mod software;

@@ -71,4 +71,22 @@ async fn real_postfix_open_and_closed_relays_are_classified() {
     // Postfix does not offer STARTTLS in this configuration.
     assert!(finding(open, "smtp.no_starttls").is_some());
     assert!(finding(ex.domain("mxray-open.lab"), "dns.implicit_mx").is_none());
+
+    // Debian's Postfix fingerprints as Postfix from its greeting.
+    let sw = mxray(&[
+        "software",
+        "--db",
+        &db.display().to_string(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(sw.code, 0, "{}", sw.stderr);
+    let sw: serde_json::Value = serde_json::from_str(&sw.stdout).expect("JSON");
+    let host = sw["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["ip"] == "127.0.25.1")
+        .unwrap_or_else(|| panic!("closed Postfix not fingerprinted: {sw}"));
+    assert_eq!(host["software"][0]["product"], "postfix", "{host}");
 }

@@ -8,6 +8,7 @@ mod dns;
 mod relay;
 mod reputation;
 mod smtp;
+pub mod software;
 mod tls;
 
 pub use crate::date::{unix_date, unix_datetime};

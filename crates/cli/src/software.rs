@@ -1,0 +1,96 @@
+//! Wiring for fingerprints and advisories during a scan: the signatures (built in, or
+//! `--signatures FILE`) and the advisories in the database (the shipped starter set is added
+//! on first use).
+
+use anyhow::Context;
+use mxray_core::advisory::{self, Advisory};
+use mxray_core::checks::software;
+use mxray_core::finding::Finding;
+use mxray_core::fingerprint::{self, Signatures};
+use mxray_core::model::HostObservation;
+use mxray_store::{Item, Store};
+use std::path::Path;
+
+/// What a scan needs to fingerprint hosts and match advisories.
+#[derive(Debug)]
+pub struct SoftwareCx {
+    sigs: Signatures,
+    advisories: Vec<Advisory>,
+}
+
+/// Loads a signature file, or the built-in one.
+pub fn signatures(path: Option<&Path>) -> anyhow::Result<Signatures> {
+    match path {
+        None => Ok(Signatures::builtin()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read signature file {}", p.display()))?;
+            Signatures::parse(&text).with_context(|| format!("signature file {}", p.display()))
+        }
+    }
+}
+
+/// Matches every stored advisory against every stored scan's software; returns the number
+/// of matches stored for the first time.
+pub async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<usize> {
+    let before = store.match_count().await?;
+    for scan in store.scans().await? {
+        let mut hosts: Vec<(std::net::IpAddr, Vec<mxray_core::fingerprint::Software>)> = Vec::new();
+        for (ip, sw) in store.software(scan.id).await? {
+            match hosts.last_mut() {
+                Some((last, list)) if *last == ip => list.push(sw),
+                _ => hosts.push((ip, vec![sw])),
+            }
+        }
+        let found: Vec<_> = hosts
+            .into_iter()
+            .map(|(ip, sw)| (ip, advisory::matches(advisories, &sw)))
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        store.put_matches(scan.id, &found).await?;
+    }
+    Ok(store.match_count().await? - before)
+}
+
+/// Stored advisories; when this version of mxray ships advisories the database did not
+/// have yet, they are added and matched against the stored scans first.
+pub async fn advisories(store: &Store) -> anyhow::Result<Vec<Advisory>> {
+    let new = store
+        .import_advisories(&advisory::builtin(), "builtin")
+        .await?;
+    let all = store.advisories().await?;
+    if new > 0 {
+        rematch(store, &all).await?;
+    }
+    Ok(all)
+}
+
+impl SoftwareCx {
+    /// Loads signatures and advisories. `params` are the scan's recorded options (the
+    /// signature file is one of them).
+    pub async fn load(store: &Store, params: &serde_json::Value) -> anyhow::Result<Self> {
+        let path = params
+            .get("signatures")
+            .and_then(|v| v.as_str())
+            .map(Path::new);
+        Ok(Self {
+            sigs: signatures(path)?,
+            advisories: advisories(store).await?,
+        })
+    }
+
+    /// The host's fingerprint as a store item, and its software findings.
+    pub fn host(&self, obs: &HostObservation) -> (Item, Vec<Finding>) {
+        let fp = self.sigs.fingerprint(&fingerprint::evidence(obs));
+        let findings = software::check(obs.ip, &fp, &self.advisories);
+        let matches = advisory::matches(&self.advisories, &fp.software);
+        (
+            Item::Software {
+                ip: obs.ip,
+                fp,
+                matches,
+            },
+            findings,
+        )
+    }
+}

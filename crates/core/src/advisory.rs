@@ -1,0 +1,529 @@
+//! Advisories and matching them against fingerprinted software.
+//!
+//! Two input formats: OSV JSON (<https://ossf.github.io/osv-schema/>, `ECOSYSTEM` and `SEMVER`
+//! ranges; `GIT` ranges are skipped because a banner carries no commit) and a small native
+//! TOML format for products OSV does not cover:
+//!
+//! ```toml
+//! [[advisory]]
+//! id = "CVE-2023-50387"
+//! product = "bind"              # a product key of data/fingerprints.toml
+//! severity = "high"
+//! summary = "KeyTrap: ..."
+//! url = "https://kb.isc.org/docs/cve-2023-50387"
+//! affected = [{ introduced = "9.0.0", fixed = "9.16.48" }]
+//! ```
+//!
+//! A version with a distribution build (`Debian-2+deb12u3`, `-0ubuntu0.22.04.2`) inside an
+//! affected range is only *possibly* affected: distributions backport fixes without changing
+//! the upstream version.
+
+use crate::Severity;
+use crate::fingerprint::Software;
+use crate::version::Range;
+use serde::{Deserialize, Serialize};
+
+/// The starter set shipped with mxray (`data/advisories/*.toml`).
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "bind.toml",
+        include_str!("../../../data/advisories/bind.toml"),
+    ),
+    (
+        "exim.toml",
+        include_str!("../../../data/advisories/exim.toml"),
+    ),
+    (
+        "sendmail.toml",
+        include_str!("../../../data/advisories/sendmail.toml"),
+    ),
+    (
+        "postfix.toml",
+        include_str!("../../../data/advisories/postfix.toml"),
+    ),
+    (
+        "dovecot.toml",
+        include_str!("../../../data/advisories/dovecot.toml"),
+    ),
+    (
+        "nginx.toml",
+        include_str!("../../../data/advisories/nginx.toml"),
+    ),
+    (
+        "apache.toml",
+        include_str!("../../../data/advisories/apache.toml"),
+    ),
+    (
+        "openssh.toml",
+        include_str!("../../../data/advisories/openssh.toml"),
+    ),
+];
+
+/// One advisory about one product.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Advisory {
+    /// `CVE-…`, `GHSA-…`, or the OSV id.
+    pub id: String,
+    /// Other ids for the same issue.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Product key.
+    pub product: String,
+    /// How bad.
+    pub severity: Severity,
+    /// One line.
+    pub summary: String,
+    /// Source URLs.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Affected version ranges.
+    pub affected: Vec<Range>,
+}
+
+impl Advisory {
+    /// Whether `version` is in an affected range.
+    pub fn affects(&self, version: &str) -> bool {
+        self.affected.iter().any(|r| r.contains(version))
+    }
+}
+
+/// Errors reading advisory files.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvisoryError {
+    /// Not valid TOML / JSON of the expected shape.
+    #[error("{0}")]
+    Syntax(String),
+    /// An entry is unusable.
+    #[error("advisory {id:?}: {reason}")]
+    Entry {
+        /// The id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeFile {
+    advisory: Vec<NativeEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeEntry {
+    id: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    product: String,
+    severity: String,
+    summary: String,
+    url: Option<String>,
+    #[serde(default)]
+    urls: Vec<String>,
+    affected: Vec<Range>,
+}
+
+/// Parses the native TOML format.
+pub fn parse_native(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
+    let f: NativeFile = toml::from_str(text).map_err(|e| AdvisoryError::Syntax(e.to_string()))?;
+    let mut out = Vec::new();
+    for e in f.advisory {
+        let severity = e.severity.parse().map_err(|r| AdvisoryError::Entry {
+            id: e.id.clone(),
+            reason: r,
+        })?;
+        if e.affected.is_empty() {
+            return Err(AdvisoryError::Entry {
+                id: e.id,
+                reason: "no affected ranges".into(),
+            });
+        }
+        let mut references: Vec<String> = e.url.into_iter().collect();
+        references.extend(e.urls);
+        if references.is_empty() {
+            return Err(AdvisoryError::Entry {
+                id: e.id,
+                reason: "no source url".into(),
+            });
+        }
+        out.push(Advisory {
+            id: e.id,
+            aliases: e.aliases,
+            product: e.product.to_ascii_lowercase(),
+            severity,
+            summary: e.summary,
+            references,
+            affected: e.affected,
+        });
+    }
+    Ok(out)
+}
+
+/// OSV package names → mxray product keys.
+fn product_for_package(name: &str) -> String {
+    let n = name.to_ascii_lowercase();
+    let n = n.rsplit('/').next().unwrap_or(&n).to_owned();
+    match n.as_str() {
+        "bind9" | "isc-bind" | "bind" => "bind".into(),
+        "httpd" | "apache2" | "apache-httpd" | "apache http server" => "apache".into(),
+        "openssh" | "openssh-server" | "openssh-portable" => "openssh".into(),
+        "exim4" | "exim" => "exim".into(),
+        "dovecot" | "dovecot-core" => "dovecot".into(),
+        _ => n,
+    }
+}
+
+#[derive(Deserialize)]
+struct OsvDoc {
+    id: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    details: Option<String>,
+    #[serde(default)]
+    affected: Vec<OsvAffected>,
+    #[serde(default)]
+    references: Vec<OsvRef>,
+    #[serde(default)]
+    database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct OsvAffected {
+    package: Option<OsvPackage>,
+    #[serde(default)]
+    ranges: Vec<OsvRange>,
+    #[serde(default)]
+    versions: Vec<String>,
+    #[serde(default)]
+    database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct OsvPackage {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct OsvRange {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    events: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Deserialize)]
+struct OsvRef {
+    url: String,
+}
+
+fn osv_severity(v: Option<&serde_json::Value>) -> Option<Severity> {
+    let s = v?.get("severity")?.as_str()?;
+    match s.to_ascii_lowercase().as_str() {
+        "moderate" => Some(Severity::Medium),
+        other => other.parse().ok(),
+    }
+}
+
+/// Parses one OSV JSON document (or an array of them). One advisory per affected package.
+pub fn parse_osv(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| AdvisoryError::Syntax(e.to_string()))?;
+    let docs: Vec<OsvDoc> = match v {
+        serde_json::Value::Array(a) => a
+            .into_iter()
+            .map(serde_json::from_value)
+            .collect::<Result<_, _>>(),
+        other => serde_json::from_value(other).map(|d| vec![d]),
+    }
+    .map_err(|e| AdvisoryError::Syntax(format!("not an OSV document: {e}")))?;
+    let mut out = Vec::new();
+    for d in docs {
+        let summary = d
+            .summary
+            .clone()
+            .or_else(|| {
+                d.details
+                    .as_ref()
+                    .map(|t| t.lines().next().unwrap_or("").to_owned())
+            })
+            .unwrap_or_default();
+        for a in &d.affected {
+            let Some(pkg) = &a.package else { continue };
+            let mut ranges = Vec::new();
+            for r in a.ranges.iter().filter(|r| r.kind != "GIT") {
+                // Events in order: introduced opens a range, fixed / last_affected closes it.
+                let mut cur: Option<Range> = None;
+                for e in &r.events {
+                    let val = |k: &str| e.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+                    if let Some(i) = val("introduced") {
+                        if let Some(open) = cur.take() {
+                            ranges.push(open);
+                        }
+                        cur = Some(Range {
+                            introduced: Some(i),
+                            ..Range::default()
+                        });
+                    } else if let Some(f) = val("fixed") {
+                        let mut r = cur.take().unwrap_or_default();
+                        r.fixed = Some(f);
+                        ranges.push(r);
+                    } else if let Some(l) = val("last_affected") {
+                        let mut r = cur.take().unwrap_or_default();
+                        r.last_affected = Some(l);
+                        ranges.push(r);
+                    }
+                }
+                if let Some(open) = cur {
+                    ranges.push(open);
+                }
+            }
+            for v in &a.versions {
+                ranges.push(Range {
+                    introduced: Some(v.clone()),
+                    fixed: None,
+                    last_affected: Some(v.clone()),
+                });
+            }
+            if ranges.is_empty() {
+                continue;
+            }
+            out.push(Advisory {
+                id: d.id.clone(),
+                aliases: d.aliases.clone(),
+                product: product_for_package(&pkg.name),
+                severity: osv_severity(a.database_specific.as_ref())
+                    .or_else(|| osv_severity(d.database_specific.as_ref()))
+                    .unwrap_or(Severity::Medium),
+                summary: summary.clone(),
+                references: d.references.iter().map(|r| r.url.clone()).collect(),
+                affected: ranges,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a file by its content: JSON (OSV) when it starts with `{` or `[`, TOML otherwise.
+pub fn parse_any(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
+    if text.trim_start().starts_with(['{', '[']) && !text.trim_start().starts_with("[[") {
+        parse_osv(text)
+    } else {
+        parse_native(text)
+    }
+}
+
+/// The shipped starter set.
+pub fn builtin() -> Vec<Advisory> {
+    BUILTIN
+        .iter()
+        .flat_map(|(name, text)| {
+            // Checked by the tests below; a broken shipped file is a build defect.
+            parse_native(text).unwrap_or_else(|e| panic!("data/advisories/{name}: {e}"))
+        })
+        .collect()
+}
+
+/// How sure a match is.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MatchStatus {
+    /// The upstream version is in an affected range and no distribution build was seen.
+    Affected,
+    /// In range, but a distribution build: the fix may have been backported.
+    PossiblyAffected,
+}
+
+impl MatchStatus {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Affected => "affected",
+            Self::PossiblyAffected => "possibly-affected",
+        }
+    }
+
+    /// Words for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Affected => "affected",
+            Self::PossiblyAffected => "possibly affected (distribution build)",
+        }
+    }
+}
+
+/// One advisory applying to one piece of software.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    /// The advisory id.
+    pub advisory: String,
+    /// Its severity.
+    pub severity: Severity,
+    /// Product key.
+    pub product: String,
+    /// The version seen.
+    pub version: String,
+    /// The build seen.
+    pub build: Option<String>,
+    /// The port.
+    pub port: u16,
+    /// How sure.
+    pub status: MatchStatus,
+}
+
+/// Every advisory that applies to the software found on a host.
+pub fn matches(advisories: &[Advisory], software: &[Software]) -> Vec<Match> {
+    let mut out = Vec::new();
+    for sw in software {
+        let Some(v) = &sw.version else { continue };
+        for a in advisories
+            .iter()
+            .filter(|a| a.product == sw.product && a.affects(v))
+        {
+            if out
+                .iter()
+                .any(|m: &Match| m.advisory == a.id && m.port == sw.port && m.product == sw.product)
+            {
+                continue;
+            }
+            out.push(Match {
+                advisory: a.id.clone(),
+                severity: a.severity,
+                product: sw.product.clone(),
+                version: v.clone(),
+                build: sw.build.clone(),
+                port: sw.port,
+                status: if sw.build.is_some() {
+                    MatchStatus::PossiblyAffected
+                } else {
+                    MatchStatus::Affected
+                },
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::{Evidence, Signatures, Source};
+
+    fn sw(source: Source, text: &str) -> Software {
+        Signatures::builtin()
+            .identify(&Evidence {
+                source,
+                port: 53,
+                text: text.into(),
+            })
+            .expect("identified")
+    }
+
+    #[test]
+    fn starter_set_is_valid_and_covers_the_products() {
+        let all = builtin();
+        for p in [
+            "bind", "exim", "sendmail", "postfix", "dovecot", "nginx", "apache", "openssh",
+        ] {
+            assert!(all.iter().any(|a| a.product == p), "no advisory for {p}");
+        }
+        for a in &all {
+            assert!(
+                a.references.iter().all(|u| u.starts_with("https://")),
+                "{}",
+                a.id
+            );
+        }
+        for id in [
+            "CVE-2023-50387",
+            "CVE-2023-50868",
+            "CVE-2023-4408",
+            "CVE-2023-5517",
+            "CVE-2023-5679",
+            "CVE-2023-6516",
+            "CVE-2024-6387",
+        ] {
+            assert!(all.iter().any(|a| a.id == id), "{id} missing");
+        }
+    }
+
+    #[test]
+    fn bind_2024_set_matches_by_branch() {
+        let all = builtin();
+        let ids = |text: &str| -> Vec<String> {
+            let mut v: Vec<String> = matches(&all, &[sw(Source::DnsVersion, text)])
+                .into_iter()
+                .filter(|m| m.advisory == "CVE-2023-50387")
+                .map(|m| m.status.as_str().to_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids("9.18.23"), ["affected"]);
+        assert_eq!(ids("9.18.24"), Vec::<String>::new());
+        assert_eq!(ids("9.16.47"), ["affected"]);
+        assert_eq!(ids("9.16.48"), Vec::<String>::new());
+        assert_eq!(ids("9.18.19-1~deb12u1-Debian"), ["possibly-affected"]);
+    }
+
+    #[test]
+    fn regresshion_and_backports() {
+        let all = builtin();
+        let m = |t: &str| {
+            matches(&all, &[sw(Source::SshIdent, t)])
+                .into_iter()
+                .find(|m| m.advisory == "CVE-2024-6387")
+                .map(|m| m.status)
+        };
+        assert_eq!(m("SSH-2.0-OpenSSH_9.7p1"), Some(MatchStatus::Affected));
+        assert_eq!(m("SSH-2.0-OpenSSH_8.5p1"), Some(MatchStatus::Affected));
+        assert_eq!(m("SSH-2.0-OpenSSH_8.4p1"), None);
+        assert_eq!(m("SSH-2.0-OpenSSH_4.3p2"), Some(MatchStatus::Affected));
+        assert_eq!(m("SSH-2.0-OpenSSH_9.8p1"), None);
+        assert_eq!(
+            m("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"),
+            Some(MatchStatus::PossiblyAffected)
+        );
+        // No version, no match.
+        assert!(matches(&all, &[sw(Source::HttpServer, "nginx")]).is_empty());
+    }
+
+    #[test]
+    fn osv_documents() {
+        let doc = r#"{"id":"OSV-TEST-1","aliases":["CVE-2099-0001"],"summary":"test",
+          "affected":[{"package":{"ecosystem":"Debian","name":"exim4"},
+             "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"4.90"},{"fixed":"4.96.1"},{"introduced":"4.97"},{"last_affected":"4.97.1"}]},
+                       {"type":"GIT","events":[{"introduced":"abc"}]}],
+             "database_specific":{"severity":"HIGH"}}],
+          "references":[{"type":"ADVISORY","url":"https://example.org/a"}]}"#;
+        let a = parse_any(doc).expect("osv");
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].product, "exim");
+        assert_eq!(a[0].severity, Severity::High);
+        assert_eq!(a[0].affected.len(), 2);
+        for (v, hit) in [
+            ("4.89", false),
+            ("4.90", true),
+            ("4.96", true),
+            ("4.96.1", false),
+            ("4.97.1", true),
+            ("4.98", false),
+        ] {
+            assert_eq!(a[0].affects(v), hit, "{v}");
+        }
+        let arr = format!("[{doc},{doc}]");
+        assert_eq!(parse_any(&arr).expect("array").len(), 2);
+        assert!(parse_any("{\"no\": 1}").is_err());
+    }
+
+    #[test]
+    fn native_errors_name_the_entry() {
+        let e = parse_native("[[advisory]]\nid='X-1'\nproduct='p'\nseverity='awful'\nsummary='s'\nurl='https://x'\naffected=[{fixed='1'}]\n").unwrap_err();
+        assert!(e.to_string().contains("X-1"), "{e}");
+        let e = parse_native("[[advisory]]\nid='X-2'\nproduct='p'\nseverity='low'\nsummary='s'\naffected=[{fixed='1'}]\n").unwrap_err();
+        assert!(e.to_string().contains("url"), "{e}");
+    }
+}

@@ -1,0 +1,180 @@
+//! Software findings: versions disclosed in banners and advisories that apply to them.
+//!
+//! - `software.version_disclosed` (info): a banner names the product's version, which tells
+//!   an attacker which exploits to try and lets mxray match advisories.
+//! - `software.vulnerable` (the advisory's severity): the upstream version is in an affected
+//!   range and no distribution build was seen.
+//! - `software.possibly_vulnerable` (low): in range, but a distribution build
+//!   (`Debian-2+deb12u3`) that may carry a backported fix.
+
+use crate::Severity;
+use crate::advisory::{Advisory, MatchStatus, matches};
+use crate::finding::Finding;
+use crate::fingerprint::{HostFingerprint, Software};
+use std::net::IpAddr;
+
+fn shown(sw: &Software) -> String {
+    let mut s = sw.name.clone();
+    if let Some(v) = &sw.version {
+        s.push(' ');
+        s.push_str(v);
+    }
+    if let Some(b) = &sw.build {
+        s.push_str(&format!(" ({b})"));
+    }
+    s
+}
+
+/// Findings about the software on one host.
+pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for sw in &fp.software {
+        let subject = super::service(ip, sw.port);
+        let banner = format!("{}: {}", sw.source, sw.evidence);
+        if sw.version.is_some() {
+            out.push(
+                Finding::new(
+                    "software.version_disclosed",
+                    Severity::Info,
+                    subject.clone(),
+                    format!("{} discloses its version", shown(sw)),
+                    "Remove the version from the banner (e.g. smtpd_banner, server_tokens off, ServerTokens Prod, version \"none\" in BIND); keep the software current.",
+                )
+                .with_evidence([banner.clone()]),
+            );
+        }
+        let found = matches(advisories, std::slice::from_ref(sw));
+        for status in [MatchStatus::Affected, MatchStatus::PossiblyAffected] {
+            let these: Vec<_> = found.iter().filter(|m| m.status == status).collect();
+            if these.is_empty() {
+                continue;
+            }
+            let mut ev = vec![banner.clone()];
+            ev.extend(these.iter().map(|m| {
+                let a = advisories.iter().find(|a| a.id == m.advisory);
+                format!(
+                    "{} ({}): {}{}",
+                    m.advisory,
+                    m.severity,
+                    a.map_or("", |a| a.summary.as_str()),
+                    a.and_then(|a| a.references.first())
+                        .map(|u| format!(" <{u}>"))
+                        .unwrap_or_default()
+                )
+            }));
+            let ids: Vec<&str> = these.iter().map(|m| m.advisory.as_str()).collect();
+            let f = match status {
+                MatchStatus::Affected => Finding::new(
+                    "software.vulnerable",
+                    these
+                        .iter()
+                        .map(|m| m.severity)
+                        .max()
+                        .unwrap_or(Severity::Medium),
+                    subject.clone(),
+                    format!("{} is affected by {}", shown(sw), ids.join(", ")),
+                    "Upgrade to a fixed release (see the advisories); until then apply the advisories' workarounds.",
+                ),
+                MatchStatus::PossiblyAffected => Finding::new(
+                    "software.possibly_vulnerable",
+                    Severity::Low,
+                    subject.clone(),
+                    format!(
+                        "{} is possibly affected (distribution build) by {}",
+                        shown(sw),
+                        ids.join(", ")
+                    ),
+                    "Check the distribution's security tracker for this package revision; install the distribution's security updates.",
+                ),
+            };
+            out.push(f.with_evidence(ev));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::{Evidence, Signatures, Source};
+
+    fn fp(items: &[(Source, u16, &str)]) -> HostFingerprint {
+        Signatures::builtin().fingerprint(
+            &items
+                .iter()
+                .map(|(s, p, t)| Evidence {
+                    source: *s,
+                    port: *p,
+                    text: (*t).into(),
+                })
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn findings_per_status() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let adv = crate::advisory::builtin();
+        let ids = |f: &[Finding]| -> Vec<(String, Severity)> {
+            f.iter().map(|f| (f.id.clone(), f.severity)).collect()
+        };
+        let vuln = check(
+            ip,
+            &fp(&[(Source::SmtpGreeting, 25, "220 mx ESMTP Exim 4.96 Tue")]),
+            &adv,
+        );
+        assert_eq!(
+            ids(&vuln),
+            [
+                ("software.version_disclosed".into(), Severity::Info),
+                ("software.vulnerable".into(), Severity::Critical)
+            ]
+        );
+        assert!(
+            vuln[1].title.contains("CVE-2023-42115"),
+            "{}",
+            vuln[1].title
+        );
+        assert!(vuln[1].evidence[0].contains("Exim 4.96"));
+        let distro = check(
+            ip,
+            &fp(&[(
+                Source::SshIdent,
+                22,
+                "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
+            )]),
+            &adv,
+        );
+        assert_eq!(
+            ids(&distro),
+            [
+                ("software.version_disclosed".into(), Severity::Info),
+                ("software.possibly_vulnerable".into(), Severity::Low)
+            ]
+        );
+        assert!(
+            distro[1]
+                .title
+                .contains("possibly affected (distribution build)")
+        );
+        let fixed = check(
+            ip,
+            &fp(&[(Source::SmtpGreeting, 25, "220 mx ESMTP Exim 4.98 Tue")]),
+            &adv,
+        );
+        assert_eq!(
+            ids(&fixed),
+            [("software.version_disclosed".into(), Severity::Info)]
+        );
+        let hidden = check(
+            ip,
+            &fp(&[(
+                Source::SmtpGreeting,
+                25,
+                "220 mx ESMTP Postfix (Debian/GNU)",
+            )]),
+            &adv,
+        );
+        assert!(hidden.is_empty());
+    }
+}
