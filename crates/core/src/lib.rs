@@ -17,6 +17,8 @@
 pub mod addr;
 pub mod checks;
 pub mod finding;
+pub mod http;
+pub mod mailbox;
 pub mod model;
 pub mod relay;
 pub mod sanitize;

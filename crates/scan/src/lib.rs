@@ -13,4 +13,4 @@ pub mod probe;
 pub mod resolve;
 pub mod tls;
 
-pub use engine::{Engine, Event, Progress, ScanConfig, SmtpPort};
+pub use engine::{Engine, Event, MailboxPort, Progress, Role, ScanConfig, SmtpPort, WebPort};

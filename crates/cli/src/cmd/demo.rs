@@ -34,6 +34,9 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         no_relay_test: false,
         relay_sender: "mxray-probe@example.org".into(),
         relay_recipient: "mxray-relay-test@example.net".into(),
+        no_exposure: false,
+        web_paths: Vec::new(),
+        recursion_name: "example.com".into(),
         allow_loopback: true,
         allow_private: false,
     };

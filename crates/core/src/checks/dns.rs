@@ -155,6 +155,8 @@ mod tests {
             mx_mode: mode,
             hosts,
             skipped: vec![],
+            web_host: None,
+            nameservers: None,
         }
     }
     fn ids(f: &[Finding]) -> Vec<&str> {

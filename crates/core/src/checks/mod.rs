@@ -5,9 +5,13 @@
 //! plain values.
 
 mod dns;
+mod dnsserver;
+mod mailbox;
 mod relay;
 mod smtp;
+mod ssh;
 mod tls;
+mod web;
 
 use crate::finding::Finding;
 use crate::model::{DomainObservation, HostObservation};
@@ -21,7 +25,9 @@ pub struct Clock {
 
 /// Every finding about a domain's own DNS and mail-host set-up.
 pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
-    dns::check(obs)
+    let mut out = dns::check(obs);
+    out.extend(dnsserver::check_domain(obs));
+    out
 }
 
 /// Every finding about one host and its services.
@@ -29,7 +35,21 @@ pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     let mut out = dns::check_host(obs);
     for s in &obs.smtp {
         out.extend(smtp::check(obs.ip, s));
-        out.extend(tls::check(obs.ip, s, clock));
+        out.extend(tls::check(obs.ip, s.port, s.tls.as_ref(), clock));
+    }
+    for m in &obs.mailbox {
+        out.extend(mailbox::check(obs.ip, m));
+        out.extend(tls::check(obs.ip, m.port, m.tls.as_ref(), clock));
+    }
+    for w in &obs.web {
+        out.extend(web::check(obs.ip, w));
+        out.extend(tls::check(obs.ip, w.port, w.tls.as_ref(), clock));
+    }
+    if let Some(d) = &obs.dns_server {
+        out.extend(dnsserver::check_server(obs.ip, d));
+    }
+    if let Some(s) = &obs.ssh {
+        out.extend(ssh::check(obs.ip, s));
     }
     if let Some(r) = &obs.relay {
         out.extend(relay::check(obs.ip, r));
