@@ -123,6 +123,21 @@ pub async fn udp_query(
     Err(last)
 }
 
+/// The mnemonic of a response code as written in RFC 1035 and dig output (`NOERROR`, …).
+pub fn rcode_name(rc: hickory_proto::op::ResponseCode) -> String {
+    use hickory_proto::op::ResponseCode as R;
+    match rc {
+        R::NoError => "NOERROR".into(),
+        R::FormErr => "FORMERR".into(),
+        R::ServFail => "SERVFAIL".into(),
+        R::NXDomain => "NXDOMAIN".into(),
+        R::NotImp => "NOTIMP".into(),
+        R::Refused => "REFUSED".into(),
+        R::NotAuth => "NOTAUTH".into(),
+        other => format!("RCODE{}", u16::from(other)),
+    }
+}
+
 /// A query id that differs per name and call (not security-relevant: we only want the
 /// answer to our own question).
 fn rand_id(name: &Name) -> u16 {
@@ -173,7 +188,7 @@ async fn chaos(
     {
         Ok(m) => match txt_answer(&m) {
             Some(t) => ChaosAnswer::Text(t),
-            None => ChaosAnswer::Refused(m.metadata.response_code.to_string()),
+            None => ChaosAnswer::Refused(rcode_name(m.metadata.response_code)),
         },
         Err(e) => ChaosAnswer::NoAnswer(e.to_string()),
     }
@@ -206,7 +221,7 @@ pub async fn probe_server(
             Some(match r {
                 Ok(m) => RecursionTest {
                     name: name.to_ascii(),
-                    rcode: Some(m.metadata.response_code.to_string()),
+                    rcode: Some(rcode_name(m.metadata.response_code)),
                     recursion_available: m.metadata.recursion_available,
                     answers: m.answers.len(),
                     answer_text: m
@@ -286,7 +301,7 @@ pub async fn check_ns(
     .await
     {
         Ok(m) => {
-            c.soa_rcode = Some(m.metadata.response_code.to_string());
+            c.soa_rcode = Some(rcode_name(m.metadata.response_code));
             c.authoritative = m.metadata.authoritative;
             c.soa_answers = m
                 .answers
@@ -350,7 +365,7 @@ async fn axfr(
             Err(e) => break format!("ended early: {e}"),
         };
         if msg.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
-            break format!("refused ({})", msg.metadata.response_code);
+            break format!("refused ({})", rcode_name(msg.metadata.response_code));
         }
         if msg.answers.is_empty() {
             break "refused (empty answer)".to_owned();
@@ -471,6 +486,14 @@ mod tests {
         assert_eq!(d.status, ProbeStatus::IoTimeout);
         // Three questions, three step timeouts (virtual clock).
         assert_eq!(Instant::now() - start, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn rcode_names() {
+        use hickory_proto::op::ResponseCode as R;
+        assert_eq!(rcode_name(R::NoError), "NOERROR");
+        assert_eq!(rcode_name(R::Refused), "REFUSED");
+        assert_eq!(rcode_name(R::Unknown(23)), "RCODE23");
     }
 
     #[tokio::test]
