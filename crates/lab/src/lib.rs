@@ -29,6 +29,11 @@ pub struct LabOptions {
     /// Extra domains whose MX points at an outside server (e.g. a real Postfix on loopback):
     /// `(domain, mx host name, address)`.
     pub extra: Vec<(String, String, IpAddr)>,
+    /// Extra delegations to outside name servers (e.g. a real BIND on loopback):
+    /// `(domain, NS host name, address)`.
+    pub extra_ns: Vec<(String, String, IpAddr)>,
+    /// Extra addresses (e.g. `www.` names pointing at a real nginx): `(name, address)`.
+    pub extra_addr: Vec<(String, IpAddr)>,
 }
 
 impl Default for LabOptions {
@@ -39,6 +44,8 @@ impl Default for LabOptions {
             smtp_port: 0,
             tarpit_delay: Duration::from_secs(4),
             extra: Vec::new(),
+            extra_ns: Vec::new(),
+            extra_addr: Vec::new(),
         }
     }
 }
@@ -216,6 +223,12 @@ impl Lab {
         });
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
+        }
+        for (domain, ns, addr) in &opts.extra_ns {
+            zone.ns(domain, ns).addr(ns, *addr);
+        }
+        for (name, addr) in &opts.extra_addr {
+            zone.addr(name, *addr);
         }
         let dns = DnsServer::start(SocketAddr::new(ip(53), opts.dns_port), zone).await?;
         Ok(Self {
