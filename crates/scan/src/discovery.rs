@@ -96,7 +96,18 @@ pub struct ExposureDiscovery {
     pub limits: crate::net::Limits,
     /// Everything per domain ends by this long after it started.
     pub deadline: std::time::Duration,
+    /// One lock per name-server address: domains sharing an NS ask it one after another, so a
+    /// provider's name server never sees more than one of our SOA/AXFR exchanges at a time.
+    pub ns_locks: NsLocks,
 }
+
+/// Per-address locks for the per-domain name-server questions (grows with distinct NS
+/// addresses, which are few next to domains).
+pub type NsLocks = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<std::net::IpAddr, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
+>;
 
 /// Adds the web host and the name servers (with the per-domain SOA and AXFR questions) to a
 /// domain's observation. Excluded names are not looked up; refused addresses are skipped.
@@ -165,6 +176,16 @@ pub async fn discover_exposure(
                 continue;
             }
             let server = std::net::SocketAddr::new(*ip, port);
+            let lock = cfg
+                .ns_locks
+                .lock()
+                .map(|mut m| m.entry(*ip).or_default().clone())
+                .unwrap_or_default();
+            let _one_at_a_time = lock.lock().await;
+            if tokio::time::Instant::now() >= deadline {
+                // Not asked at all: recording it would read as "no answer" (lame).
+                continue;
+            }
             checks.push(
                 crate::probe::dnsserver::check_ns(
                     policy,

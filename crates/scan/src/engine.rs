@@ -238,6 +238,7 @@ impl Engine {
     {
         let (host_tx, host_rx) = futures::channel::mpsc::unbounded::<HostJob>();
         let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::default();
+        let ns_locks = discovery::NsLocks::default();
         let discovery = {
             let sink = sink.clone();
             let progress = progress.clone();
@@ -246,6 +247,7 @@ impl Engine {
                     .map(|d| {
                         let this = self.clone();
                         let seen = seen.clone();
+                        let ns_locks = ns_locks.clone();
                         let host_tx = host_tx.clone();
                         let progress = progress.clone();
                         async move {
@@ -259,6 +261,7 @@ impl Engine {
                                 dns_port: this.cfg.dns_port,
                                 limits: this.cfg.limits,
                                 deadline: this.cfg.host_deadline,
+                                ns_locks,
                             };
                             discovery::discover_exposure(
                                 &this.dns,
