@@ -64,13 +64,14 @@ async fn scan(lab: &Lab, domains: &[&str], ports: &[&str], extra: &[&str]) -> Ex
         lab.dns.addr.to_string(),
         "--allow-loopback".into(),
         "--no-relay-test".into(),
-        "--timeout".into(),
-        "5".into(),
         "--host-deadline".into(),
         "60".into(),
         "--db".into(),
         db.display().to_string(),
     ];
+    if !extra.contains(&"--timeout") {
+        args.extend(["--timeout".to_owned(), "5".to_owned()]);
+    }
     // Defaults point at ports nothing listens on in the tests (refused at once).
     let defaults = [
         "smtp=2599",
@@ -490,4 +491,67 @@ async fn ssh_banner_and_huge_http_body_against_in_test_servers() {
         "raw escape printed: {}",
         r.stdout
     );
+}
+
+/// A name server that answers every question with garbage (and a truncated header): each
+/// question costs one step timeout, nothing is concluded from it but "no answer", and the
+/// scan goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_dns_answers_cost_bounded_time() {
+    let ns = "127.77.14.53";
+    let sock = tokio::net::UdpSocket::bind((ip(ns), 0)).await.unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        while let Ok((n, peer)) = sock.recv_from(&mut buf).await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // The query id, then a header cut short; then 3000 bytes of junk.
+            let _ = sock.send_to(&[buf[0], buf[1], 0x81], peer).await;
+            let _ = sock
+                .send_to(&vec![0xffu8; 3000.min(4096 - n.min(4096))], peer)
+                .await;
+        }
+    });
+    let lab = lab_with(
+        [127, 77, 14],
+        vec![],
+        vec![("mxray-junk-ns.lab", "ns.mxray-junk-ns.lab", ns)],
+        vec![],
+    )
+    .await;
+    let ex = scan(
+        &lab,
+        &["mxray-junk-ns.lab"],
+        &[&format!("dns={port}")],
+        &["--timeout", "1"],
+    )
+    .await;
+    let h = ex.host(ns).expect("name server probed");
+    let d = &h["observation"]["dns_server"];
+    assert_eq!(d["status"], "io-timeout", "{d}");
+    assert_eq!(d["version_bind"]["result"], "no-answer", "{d}");
+    assert!(
+        d["version_bind"]["value"]
+            .as_str()
+            .unwrap()
+            .contains("malformed"),
+        "{d}"
+    );
+    assert!(
+        ids(h).iter().all(|i| !i.starts_with("dns.")),
+        "{:?}",
+        ids(h)
+    );
+    let dom = ex.domain("mxray-junk-ns.lab");
+    let check = &dom["observation"]["nameservers"]["checks"][0];
+    assert!(
+        check["soa_error"].as_str().unwrap().contains("malformed"),
+        "{check}"
+    );
+    assert_eq!(check["axfr_records"], 0, "{check}");
+    assert!(finding(dom, "dns.lame_delegation").is_some(), "{dom}");
+    // SOA, version.bind, hostname.bind, recursion: one datagram each, no retries.
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 4);
 }
