@@ -221,6 +221,66 @@ mod tests {
         assert_eq!(percent_decode("a%40b%zz"), "a@b%zz");
     }
 
+    /// Parsers of network input never panic: pseudo-random text built from the tokens they
+    /// look for, multi-byte characters and quotes (deterministic, no extra dependency).
+    #[test]
+    fn never_panics_on_arbitrary_text() {
+        let tokens = [
+            "href=",
+            "\"",
+            "'",
+            "<title>Index of ",
+            "<hr><pre>",
+            "%4",
+            "%40",
+            "@",
+            "/",
+            "é",
+            "日",
+            "\u{fffd}",
+            ">",
+            " ",
+            "[CAPABILITY ",
+            "AUTH=",
+            "CAPABILITY ",
+            "HTTP/1.1 ",
+            "200",
+            ":",
+            "[To Parent Directory]",
+            "cur/",
+            "..",
+            "?C=N;O=D",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(tokens[(x % tokens.len() as u64) as usize]);
+            }
+            if let Some(l) = detect_listing(&s) {
+                assert!(l.entries.len() <= MAX_ENTRIES);
+                let _ = mailbox_entries(&l);
+            }
+            let _ = (
+                status_code(&s),
+                header(&s),
+                is_git_head(&s),
+                status_page(&s),
+            );
+            let _ = percent_decode(&s);
+            let _ = crate::mailbox::imap_capabilities(&s);
+            let caps = vec![s.clone()];
+            let _ =
+                crate::mailbox::plaintext_login_methods(crate::model::MailboxProtocol::Imap, &caps);
+            let _ =
+                crate::mailbox::plaintext_login_methods(crate::model::MailboxProtocol::Pop3, &caps);
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
     #[test]
     fn status_lines_and_pages() {
         assert_eq!(status_code("HTTP/1.1 200 OK"), Some(200));
