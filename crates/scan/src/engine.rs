@@ -371,8 +371,12 @@ impl Engine {
             Lookup::Found(names) => Some(self.forward_confirms(job.ip, names, deadline).await),
             _ => None,
         };
-        let mail = job.roles.contains(&Role::Mail);
-        let web = mail || job.roles.contains(&Role::Web);
+        // Every address gets the mail, web and SSH probes whatever role first led to it: an
+        // address is probed once per scan, and a web host or name server that a later domain
+        // uses as its MX must not lose its SMTP and relay results. Connections to closed ports
+        // are refused at once. Only the DNS-server probe (UDP, which costs a full timeout per
+        // question where nothing listens) depends on the role.
+        let (mail, web) = (true, true);
         let roles: Vec<String> = job.roles.iter().map(|r| r.as_str().to_owned()).collect();
         let dns_role = job.roles.contains(&Role::Dns);
         let cx = ProbeContext {

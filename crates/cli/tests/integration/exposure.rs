@@ -555,3 +555,43 @@ async fn malformed_dns_answers_cost_bounded_time() {
     // SOA, version.bind, hostname.bind, recursion: one datagram each, no retries.
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 4);
 }
+
+/// An address first seen as one domain's web host and then as another's MX keeps its mail
+/// results (each address is probed once, with every probe but the DNS-server one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_host_that_is_also_an_mx_gets_its_smtp_probes() {
+    let lab = lab_with(
+        [127, 77, 15],
+        vec![],
+        vec![],
+        vec![("www.web-first.lab", "127.77.15.10")],
+    )
+    .await;
+    let ex = scan(
+        &lab,
+        &["web-first.lab", "closed.mxray.test"],
+        &[&format!("smtp={}", lab.smtp_port)],
+        &["--dns-concurrency", "1"],
+    )
+    .await;
+    let h = ex.host("127.77.15.10").expect("host probed once");
+    assert_eq!(
+        ex.hosts()
+            .iter()
+            .filter(|x| x["ip"] == "127.77.15.10")
+            .count(),
+        1
+    );
+    assert_eq!(h["observation"]["roles"], serde_json::json!(["web"]), "{h}");
+    assert_eq!(h["observation"]["smtp"][0]["status"], "success", "{h}");
+    assert!(finding(h, "tls.self_signed").is_some(), "{:?}", ids(h));
+    let d = ex.domain("closed.mxray.test");
+    assert!(
+        d["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "127.77.15.10"),
+        "{d}"
+    );
+}
