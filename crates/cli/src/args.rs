@@ -9,7 +9,7 @@ use mxray_core::relay::RelayParams;
 use mxray_core::target::Exclusions;
 use mxray_scan::net::{Limits, Policy};
 use mxray_scan::pace::Pacer;
-use mxray_scan::{ScanConfig, SmtpPort};
+use mxray_scan::{MailboxPort, ScanConfig, SmtpPort, WebPort};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -214,7 +214,8 @@ pub struct ScanArgs {
     /// Name sent in EHLO; make it identify you (a host name whose web page explains the scan).
     #[arg(long, default_value = "mxray-scanner.invalid")]
     pub ehlo_name: String,
-    /// Port overrides, SERVICE=PORT (services: smtp, submission, smtps). Repeatable.
+    /// Port overrides, SERVICE=PORT (services: smtp, submission, smtps, pop3, pop3s, imap,
+    /// imaps, http, https, dns, ssh). Repeatable.
     #[arg(long = "port", value_name = "SERVICE=PORT")]
     pub ports: Vec<String>,
     /// Also probe submission (587, STARTTLS).
@@ -232,6 +233,16 @@ pub struct ScanArgs {
     /// Outside recipient used by the relay battery.
     #[arg(long, default_value = "mxray-relay-test@example.net")]
     pub relay_recipient: String,
+    /// Skip the exposure probes (POP3/IMAP, web, DNS servers, SSH).
+    #[arg(long)]
+    pub no_exposure: bool,
+    /// Paths requested on web servers besides /, /.git/HEAD and the status pages
+    /// (default: /mail/ /Maildir/ /backup/ /webmail/). Repeatable.
+    #[arg(long = "web-path", value_name = "PATH")]
+    pub web_paths: Vec<String>,
+    /// Name asked recursively of each name server to test for open recursion.
+    #[arg(long, default_value = "example.com")]
+    pub recursion_name: String,
     /// Allow contacting loopback addresses (the lab, tests).
     #[arg(long)]
     pub allow_loopback: bool,
@@ -241,8 +252,9 @@ pub struct ScanArgs {
     /// New connections per second for the whole scan (0: unlimited).
     #[arg(long, default_value_t = 0)]
     pub rate: u32,
-    /// Minimum seconds between two connections to the same address.
-    #[arg(long, default_value_t = 1.0)]
+    /// Minimum seconds between two connections to the same address (a host gets up to ten:
+    /// SMTP, the relay test, POP3/IMAP, HTTP/HTTPS, SSH).
+    #[arg(long, default_value_t = 0.25)]
     pub per_ip_interval: f64,
     /// At most this many hosts of one /24 (IPv6 /48) probed at once (0: no cap).
     #[arg(long, default_value_t = 16)]
@@ -300,6 +312,8 @@ impl ScanArgs {
             allowed.extend([AddressClass::Private, AddressClass::LinkLocal]);
         }
         let (mut smtp, mut submission, mut smtps) = (25u16, 587u16, 465u16);
+        let (mut pop3, mut pop3s, mut imap, mut imaps) = (110u16, 995u16, 143u16, 993u16);
+        let (mut http, mut https, mut dns, mut ssh) = (80u16, 443u16, 53u16, 22u16);
         for spec in &self.ports {
             let (svc, port) = spec.split_once('=').with_context(|| {
                 format!("--port {spec:?}: expected SERVICE=PORT, e.g. smtp=2525")
@@ -313,8 +327,18 @@ impl ScanArgs {
                 "smtp" => smtp = port,
                 "submission" => submission = port,
                 "smtps" => smtps = port,
+                "pop3" => pop3 = port,
+                "pop3s" => pop3s = port,
+                "imap" => imap = port,
+                "imaps" => imaps = port,
+                "http" => http = port,
+                "https" => https = port,
+                "dns" => dns = port,
+                "ssh" => ssh = port,
                 other => {
-                    bail!("--port {spec:?}: unknown service {other:?} (smtp, submission, smtps)")
+                    bail!(
+                        "--port {spec:?}: unknown service {other:?} (smtp, submission, smtps, pop3, pop3s, imap, imaps, http, https, dns, ssh)"
+                    )
                 }
             }
         }
@@ -355,7 +379,63 @@ impl ScanArgs {
         {
             bail!("--ehlo-name {:?}: expected a host name", self.ehlo_name);
         }
+        for p in &self.web_paths {
+            if !p.starts_with('/') || p.len() > 200 || p.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                bail!("--web-path {p:?}: expected an absolute path such as /mail/");
+            }
+        }
+        if self.recursion_name.is_empty()
+            || self.recursion_name.len() > 253
+            || !self
+                .recursion_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            bail!(
+                "--recursion-name {:?}: expected a host name",
+                self.recursion_name
+            );
+        }
+        let exposure = !self.no_exposure;
+        use mxray_core::model::MailboxProtocol::{Imap, Pop3};
+        let mailbox = |protocol, port, implicit_tls| MailboxPort {
+            protocol,
+            port,
+            implicit_tls,
+        };
         Ok(ScanConfig {
+            mailbox_ports: if exposure {
+                vec![
+                    mailbox(Pop3, pop3, false),
+                    mailbox(Imap, imap, false),
+                    mailbox(Pop3, pop3s, true),
+                    mailbox(Imap, imaps, true),
+                ]
+            } else {
+                Vec::new()
+            },
+            web_ports: if exposure {
+                vec![
+                    WebPort {
+                        port: http,
+                        https: false,
+                    },
+                    WebPort {
+                        port: https,
+                        https: true,
+                    },
+                ]
+            } else {
+                Vec::new()
+            },
+            web_paths: if self.web_paths.is_empty() {
+                mxray_scan::probe::web::default_paths()
+            } else {
+                self.web_paths.clone()
+            },
+            dns_port: exposure.then_some(dns),
+            recursion_name: self.recursion_name.clone(),
+            ssh_port: exposure.then_some(ssh),
             concurrency: self.concurrency as usize,
             dns_concurrency: self.dns_concurrency as usize,
             limits: Limits {
@@ -397,6 +477,9 @@ impl ScanArgs {
             "submission": self.submission,
             "smtps": self.smtps,
             "relay_test": !self.no_relay_test,
+            "exposure": !self.no_exposure,
+            "web_paths": self.web_paths,
+            "recursion_name": self.recursion_name,
             "allow_loopback": self.allow_loopback,
             "allow_private": self.allow_private,
             "rate": self.rate,

@@ -20,6 +20,8 @@ pub mod checks;
 pub mod date;
 pub mod finding;
 pub mod fingerprint;
+pub mod http;
+pub mod mailbox;
 pub mod model;
 pub mod relay;
 pub mod reputation;

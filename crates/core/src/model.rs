@@ -130,6 +130,12 @@ pub struct DomainObservation {
     /// Domain block-list answers about the domain and its MX host names.
     #[serde(default)]
     pub dnsbl: Vec<crate::reputation::DnsblQuery>,
+    /// The domain's web host (`www.` name, else the domain) and its addresses.
+    #[serde(default)]
+    pub web_host: Option<MailHost>,
+    /// The domain's name servers and the per-domain questions asked of them.
+    #[serde(default)]
+    pub nameservers: Option<NsObservation>,
 }
 
 impl DomainObservation {
@@ -359,4 +365,254 @@ pub struct HostObservation {
     /// DNSBL answers about the address and who runs it (boxed: most scans carry little).
     #[serde(default)]
     pub reputation: Box<crate::reputation::HostReputation>,
+    /// Why this host was probed (`mail`, `web`, `dns`).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// POP3 and IMAP services (mail hosts).
+    #[serde(default)]
+    pub mailbox: Vec<MailboxObservation>,
+    /// HTTP and HTTPS (mail hosts and web hosts).
+    #[serde(default)]
+    pub web: Vec<WebObservation>,
+    /// The DNS server on this address (name servers).
+    #[serde(default)]
+    pub dns_server: Option<DnsServerObservation>,
+    /// SSH identification (mail hosts).
+    #[serde(default)]
+    pub ssh: Option<SshObservation>,
+}
+
+/// A mailbox-access protocol.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MailboxProtocol {
+    /// POP3 (110; 995 implicit TLS).
+    Pop3,
+    /// IMAP (143; 993 implicit TLS).
+    Imap,
+}
+
+impl MailboxProtocol {
+    /// `pop3` or `imap`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pop3 => "pop3",
+            Self::Imap => "imap",
+        }
+    }
+}
+
+/// One POP3 or IMAP service as the probe saw it. Credentials are never sent.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct MailboxObservation {
+    /// Which protocol.
+    pub protocol: MailboxProtocol,
+    /// The port.
+    pub port: u16,
+    /// TLS from the first byte (995, 993).
+    pub implicit_tls: bool,
+    /// How far the dialogue got.
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The greeting line, verbatim.
+    #[serde(default)]
+    pub greeting: Option<String>,
+    /// CAPA / CAPABILITY before TLS (or at connect for implicit TLS), one item per entry,
+    /// verbatim (`USER`, `SASL PLAIN LOGIN`, `AUTH=PLAIN`, `LOGINDISABLED`, …).
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    /// STLS / STARTTLS step.
+    #[serde(default = "not_tried")]
+    pub starttls: StartTls,
+    /// Session parameters.
+    #[serde(default)]
+    pub tls: Option<TlsInfo>,
+    /// Capabilities after STLS / STARTTLS.
+    #[serde(default)]
+    pub capabilities_tls: Option<Vec<String>>,
+    /// The dialogue, capped.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
+    /// Time taken, milliseconds.
+    #[serde(default)]
+    pub elapsed_ms: u64,
+}
+
+fn not_tried() -> StartTls {
+    StartTls::NotTried
+}
+
+/// A directory listing recognised in an HTTP body.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DirListing {
+    /// `nginx`, `apache`, `iis`, `lighttpd` or `generic`.
+    pub flavour: String,
+    /// The entry names (link targets), verbatim, capped.
+    pub entries: Vec<String>,
+}
+
+/// One HTTP request and what came back.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct HttpExchange {
+    /// The path requested.
+    pub path: String,
+    /// The status code, when a status line came back.
+    #[serde(default)]
+    pub status_code: Option<u16>,
+    /// The status line, verbatim.
+    #[serde(default)]
+    pub status_line: Option<String>,
+    /// `Server` header.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// `X-Powered-By` header.
+    #[serde(default)]
+    pub powered_by: Option<String>,
+    /// `Location` header.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// `Content-Type` header.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Body bytes read (at most the cap).
+    #[serde(default)]
+    pub body_bytes: u64,
+    /// The body was longer than the cap and was not read to its end.
+    #[serde(default)]
+    pub truncated: bool,
+    /// The first bytes of the body (lossy UTF-8, capped at 2 KiB), verbatim.
+    #[serde(default)]
+    pub excerpt: String,
+    /// A directory listing recognised in the body.
+    #[serde(default)]
+    pub listing: Option<DirListing>,
+    /// Why the exchange ended early, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One web service (80 or 443) as the probe saw it: a handful of requests, never a crawl.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct WebObservation {
+    /// The port.
+    pub port: u16,
+    /// HTTPS.
+    pub https: bool,
+    /// The `Host` header (and SNI) used.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// How far the probe got (the first request decides reachability).
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// TLS session of the first HTTPS connection.
+    #[serde(default)]
+    pub tls: Option<TlsInfo>,
+    /// The requests made, in order.
+    #[serde(default)]
+    pub exchanges: Vec<HttpExchange>,
+    /// Time taken, milliseconds.
+    #[serde(default)]
+    pub elapsed_ms: u64,
+}
+
+/// A TXT answer in class CHAOS (`version.bind`, `hostname.bind`).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "value", rename_all = "kebab-case")]
+pub enum ChaosAnswer {
+    /// Text came back (verbatim, joined).
+    Text(String),
+    /// An answer without text, or an error code (REFUSED, NOTIMP, …).
+    Refused(String),
+    /// No usable answer: timeout, malformed or truncated packet.
+    NoAnswer(String),
+}
+
+/// A recursive query for a name outside the server's zones.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct RecursionTest {
+    /// The name asked.
+    pub name: String,
+    /// The response code (`NOERROR`, `REFUSED`, …); `None` when nothing usable came back.
+    pub rcode: Option<String>,
+    /// The RA bit.
+    pub recursion_available: bool,
+    /// Answer records returned.
+    pub answers: usize,
+    /// The answers, rendered (capped).
+    #[serde(default)]
+    pub answer_text: Vec<String>,
+    /// Why there was no usable answer.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One DNS server (by IP) as the probe saw it.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DnsServerObservation {
+    /// The port (53 unless overridden).
+    pub port: u16,
+    /// How far the probe got.
+    pub status: ProbeStatus,
+    /// `version.bind` CH TXT.
+    pub version_bind: ChaosAnswer,
+    /// `hostname.bind` CH TXT.
+    pub hostname_bind: ChaosAnswer,
+    /// Open-recursion test.
+    pub recursion: Option<RecursionTest>,
+}
+
+/// The per-domain questions to one of the domain's name servers.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct NsCheck {
+    /// The NS host name.
+    pub name: String,
+    /// Its address.
+    pub ip: IpAddr,
+    /// The SOA query: rcode and AA bit; `None` when nothing usable came back.
+    pub soa_rcode: Option<String>,
+    /// AA bit on the SOA answer.
+    pub authoritative: bool,
+    /// SOA records in the answer.
+    pub soa_answers: usize,
+    /// Why the SOA query got no usable answer.
+    #[serde(default)]
+    pub soa_error: Option<String>,
+    /// AXFR: records received (0 when refused).
+    pub axfr_records: usize,
+    /// AXFR: the first records, rendered (capped), as evidence.
+    #[serde(default)]
+    pub axfr_sample: Vec<String>,
+    /// AXFR outcome in words (`refused (REFUSED)`, `transferred`, `connection closed`, …).
+    pub axfr_result: String,
+}
+
+/// A domain's name servers and what each said about the domain.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct NsObservation {
+    /// The NS answer.
+    pub ns: Lookup<Vec<String>>,
+    /// One entry per (NS name, admitted address) asked.
+    pub checks: Vec<NsCheck>,
+}
+
+/// An SSH service's identification string (RFC 4253 §4.2).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct SshObservation {
+    /// The port.
+    pub port: u16,
+    /// How far the probe got.
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The `SSH-2.0-…` line, verbatim.
+    #[serde(default)]
+    pub identification: Option<String>,
+    /// Lines the server sent before it (allowed by RFC 4253), capped.
+    #[serde(default)]
+    pub pre_banner: Vec<String>,
 }

@@ -5,7 +5,7 @@
 //! prove that an excluded domain was never looked up.
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, PTR, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, MX, NS, PTR, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -76,6 +76,10 @@ impl Zone {
             name(exchange)
         };
         self.add(owner, RData::MX(MX::new(pref, ex)))
+    }
+    /// `owner NS target`.
+    pub fn ns(&mut self, owner: &str, target: &str) -> &mut Self {
+        self.add(owner, RData::NS(NS(name(target))))
     }
     /// `owner TXT text`.
     pub fn txt(&mut self, owner: &str, text: &str) -> &mut Self {

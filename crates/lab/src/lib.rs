@@ -36,6 +36,11 @@ pub struct LabOptions {
     pub bulk: usize,
     /// Delay added to every DNS answer (a slow network).
     pub dns_delay: Duration,
+    /// Extra delegations to outside name servers (e.g. a real BIND on loopback):
+    /// `(domain, NS host name, address)`.
+    pub extra_ns: Vec<(String, String, IpAddr)>,
+    /// Extra addresses (e.g. `www.` names pointing at a real nginx): `(name, address)`.
+    pub extra_addr: Vec<(String, IpAddr)>,
 }
 
 impl Default for LabOptions {
@@ -48,6 +53,8 @@ impl Default for LabOptions {
             extra: Vec::new(),
             bulk: 0,
             dns_delay: Duration::ZERO,
+            extra_ns: Vec::new(),
+            extra_addr: Vec::new(),
         }
     }
 }
@@ -319,6 +326,12 @@ impl Lab {
         dnsbl_zones(&mut zone, ip);
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
+        }
+        for (domain, ns, addr) in &opts.extra_ns {
+            zone.ns(domain, ns).addr(ns, *addr);
+        }
+        for (name, addr) in &opts.extra_addr {
+            zone.addr(name, *addr);
         }
         let dns = DnsServer::start_with(
             SocketAddr::new(ip(53), opts.dns_port),

@@ -23,6 +23,8 @@ pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObse
         hosts: Vec::new(),
         skipped: Vec::new(),
         dnsbl: Vec::new(),
+        web_host: None,
+        nameservers: None,
     };
     match &mx {
         Lookup::Found(records) => {
@@ -79,4 +81,124 @@ pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObse
         }
     }
     obs
+}
+
+/// At most this many name servers per domain are asked the per-domain questions.
+pub const MAX_NS: usize = 4;
+
+/// Settings of the exposure part of discovery.
+#[derive(Clone, Debug)]
+pub struct ExposureDiscovery {
+    /// Look up the web host (`www.<domain>`, else the domain's own address).
+    pub web: bool,
+    /// Look up NS and ask each name server for the domain's SOA and an AXFR, on this port.
+    pub dns_port: Option<u16>,
+    /// Bounds for the SOA and AXFR exchanges.
+    pub limits: crate::net::Limits,
+    /// Everything per domain ends by this long after it started.
+    pub deadline: std::time::Duration,
+    /// One lock per name-server address: domains sharing an NS ask it one after another, so a
+    /// provider's name server never sees more than one of our SOA/AXFR exchanges at a time.
+    pub ns_locks: NsLocks,
+}
+
+/// Per-address locks for the per-domain name-server questions (grows with distinct NS
+/// addresses, which are few next to domains).
+pub type NsLocks = std::sync::Arc<
+    std::sync::Mutex<
+        std::collections::HashMap<std::net::IpAddr, std::sync::Arc<tokio::sync::Mutex<()>>>,
+    >,
+>;
+
+/// Adds the web host and the name servers (with the per-domain SOA and AXFR questions) to a
+/// domain's observation. Excluded names are not looked up; refused addresses are skipped.
+pub async fn discover_exposure(
+    dns: &Dns,
+    policy: &Policy,
+    cfg: &ExposureDiscovery,
+    obs: &mut DomainObservation,
+) {
+    let deadline = tokio::time::Instant::now() + cfg.deadline;
+    if cfg.web {
+        for name in [format!("www.{}", obs.domain), obs.domain.clone()] {
+            if policy.exclusions.excludes_name(&name) {
+                continue;
+            }
+            let addresses = dns.addresses(&name).await;
+            if addresses.found().is_some() {
+                for ip in addresses.found().into_iter().flatten() {
+                    if let Err(reason) = policy.admit(*ip)
+                        && !obs.skipped.iter().any(|s| s.ip == *ip)
+                    {
+                        {
+                            obs.skipped.push(SkippedAddress {
+                                ip: *ip,
+                                via: name.clone(),
+                                class: addr::classify(*ip),
+                                reason,
+                            });
+                        }
+                    }
+                }
+                obs.web_host = Some(MailHost {
+                    name,
+                    preference: 0,
+                    addresses,
+                    excluded: false,
+                });
+                break;
+            }
+        }
+    }
+    let Some(port) = cfg.dns_port else { return };
+    let ns = dns.ns(&obs.domain).await;
+    let mut checks = Vec::new();
+    for name in ns.found().into_iter().flatten().take(MAX_NS) {
+        if policy.exclusions.excludes_name(name) {
+            continue;
+        }
+        for ip in dns
+            .addresses(name)
+            .await
+            .found()
+            .into_iter()
+            .flatten()
+            .take(2)
+        {
+            if let Err(reason) = policy.admit(*ip) {
+                if !obs.skipped.iter().any(|s| s.ip == *ip) {
+                    obs.skipped.push(SkippedAddress {
+                        ip: *ip,
+                        via: name.clone(),
+                        class: addr::classify(*ip),
+                        reason,
+                    });
+                }
+                continue;
+            }
+            let server = std::net::SocketAddr::new(*ip, port);
+            let lock = cfg
+                .ns_locks
+                .lock()
+                .map(|mut m| m.entry(*ip).or_default().clone())
+                .unwrap_or_default();
+            let _one_at_a_time = lock.lock().await;
+            if tokio::time::Instant::now() >= deadline {
+                // Not asked at all: recording it would read as "no answer" (lame).
+                continue;
+            }
+            checks.push(
+                crate::probe::dnsserver::check_ns(
+                    policy,
+                    name,
+                    server,
+                    &obs.domain,
+                    &cfg.limits,
+                    deadline,
+                )
+                .await,
+            );
+        }
+    }
+    obs.nameservers = Some(mxray_core::model::NsObservation { ns, checks });
 }

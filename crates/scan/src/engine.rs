@@ -14,14 +14,20 @@
 
 use crate::discovery;
 use crate::net::{Limits, Policy};
+use crate::probe::dnsserver;
+use crate::probe::mailbox::MailboxProbe;
 use crate::probe::relay::RelayProbe;
 use crate::probe::smtp::SmtpProbe;
+use crate::probe::ssh::SshProbe;
+use crate::probe::web::WebProbe;
 use crate::probe::{Probe, ProbeContext, ProbeOutput};
 use crate::resolve::Dns;
 use crate::tls::TlsClient;
 use futures::{Stream, StreamExt};
 use mxray_core::addr;
-use mxray_core::model::{DomainObservation, HostObservation, Lookup, ProbeStatus, SmtpObservation};
+use mxray_core::model::{
+    DomainObservation, HostObservation, Lookup, MailboxProtocol, ProbeStatus, SmtpObservation,
+};
 use mxray_core::relay::RelayParams;
 use mxray_core::target::Domain;
 use std::collections::HashSet;
@@ -39,6 +45,47 @@ pub struct SmtpPort {
     pub port: u16,
     /// TLS from the first byte (465).
     pub implicit_tls: bool,
+}
+
+/// One POP3 or IMAP port to probe.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct MailboxPort {
+    /// POP3 or IMAP.
+    pub protocol: MailboxProtocol,
+    /// Port number.
+    pub port: u16,
+    /// TLS from the first byte (995, 993).
+    pub implicit_tls: bool,
+}
+
+/// One HTTP or HTTPS port to probe.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub struct WebPort {
+    /// Port number.
+    pub port: u16,
+    /// HTTPS.
+    pub https: bool,
+}
+
+/// Why an address is probed; decides which probes run on it.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Role {
+    /// A mail host (MX or implicit MX): SMTP, relay, POP3/IMAP, web, SSH.
+    Mail,
+    /// The domain's web host: web.
+    Web,
+    /// One of the domain's name servers: the DNS-server probe.
+    Dns,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Mail => "mail",
+            Self::Web => "web",
+            Self::Dns => "dns",
+        }
+    }
 }
 
 /// Validated scan settings.
@@ -64,6 +111,18 @@ pub struct ScanConfig {
     pub per_net_cap: usize,
     /// DNSBL lists asked and the ASN database (default: none).
     pub reputation: crate::reputation::Reputation,
+    /// POP3 and IMAP ports probed on mail hosts, in order.
+    pub mailbox_ports: Vec<MailboxPort>,
+    /// HTTP and HTTPS ports probed on mail hosts and web hosts, in order.
+    pub web_ports: Vec<WebPort>,
+    /// Paths requested besides `/`, `/.git/HEAD` and the status pages.
+    pub web_paths: Vec<String>,
+    /// DNS port of name servers; `None`: no name-server probes.
+    pub dns_port: Option<u16>,
+    /// The name asked recursively to test for open recursion.
+    pub recursion_name: String,
+    /// SSH port probed on mail hosts; `None`: not probed.
+    pub ssh_port: Option<u16>,
 }
 
 impl Default for ScanConfig {
@@ -82,11 +141,49 @@ impl Default for ScanConfig {
             policy: Policy::default(),
             per_net_cap: 16,
             reputation: Default::default(),
+            mailbox_ports: vec![
+                MailboxPort {
+                    protocol: MailboxProtocol::Pop3,
+                    port: 110,
+                    implicit_tls: false,
+                },
+                MailboxPort {
+                    protocol: MailboxProtocol::Imap,
+                    port: 143,
+                    implicit_tls: false,
+                },
+                MailboxPort {
+                    protocol: MailboxProtocol::Pop3,
+                    port: 995,
+                    implicit_tls: true,
+                },
+                MailboxPort {
+                    protocol: MailboxProtocol::Imap,
+                    port: 993,
+                    implicit_tls: true,
+                },
+            ],
+            web_ports: vec![
+                WebPort {
+                    port: 80,
+                    https: false,
+                },
+                WebPort {
+                    port: 443,
+                    https: true,
+                },
+            ],
+            web_paths: crate::probe::web::default_paths(),
+            dns_port: Some(53),
+            recursion_name: "example.com".into(),
+            ssh_port: Some(22),
         }
     }
 }
 
 /// What the engine reports, in the order it happens.
+// Events move once through a channel; boxing the host record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event {
     /// A domain was discovered. `probed` are the addresses queued or already probed for it.
@@ -152,6 +249,7 @@ struct HostJob {
     ip: IpAddr,
     names: Vec<String>,
     local_domain: String,
+    roles: Vec<Role>,
 }
 
 impl Engine {
@@ -199,10 +297,13 @@ impl Engine {
                     ip: p.ip,
                     names: p.names,
                     local_domain: p.domain,
+                    // Resume re-queues hosts linked as mail hosts (domain_hosts).
+                    roles: vec![Role::Mail],
                 });
             }
         }
         let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::new(Mutex::new(known));
+        let ns_locks = discovery::NsLocks::default();
         let discovery = {
             let sink = sink.clone();
             let progress = progress.clone();
@@ -211,6 +312,7 @@ impl Engine {
                     .map(|d| {
                         let this = self.clone();
                         let seen = seen.clone();
+                        let ns_locks = ns_locks.clone();
                         let host_tx = host_tx.clone();
                         let progress = progress.clone();
                         async move {
@@ -224,25 +326,72 @@ impl Engine {
                                 .reputation
                                 .domain(&this.dns, &this.cfg.policy, &obs)
                                 .await;
+                            let exposure = discovery::ExposureDiscovery {
+                                web: !this.cfg.web_ports.is_empty(),
+                                dns_port: this.cfg.dns_port,
+                                limits: this.cfg.limits,
+                                deadline: this.cfg.host_deadline,
+                                ns_locks,
+                            };
+                            discovery::discover_exposure(
+                                &this.dns,
+                                &this.cfg.policy,
+                                &exposure,
+                                &mut obs,
+                            )
+                            .await;
                             let skipped: HashSet<IpAddr> =
                                 obs.skipped.iter().map(|s| s.ip).collect();
-                            let mut probed = Vec::new();
+                            // Every admitted address of this domain with its roles and names.
+                            let mut jobs: Vec<HostJob> = Vec::new();
+                            let mut add = |ip: IpAddr, name: &str, role: Role| {
+                                if skipped.contains(&ip) {
+                                    return;
+                                }
+                                let j = match jobs.iter_mut().position(|j| j.ip == ip) {
+                                    Some(i) => &mut jobs[i],
+                                    None => {
+                                        jobs.push(HostJob {
+                                            ip,
+                                            names: Vec::new(),
+                                            local_domain: obs.domain.clone(),
+                                            roles: Vec::new(),
+                                        });
+                                        jobs.last_mut().expect("just pushed")
+                                    }
+                                };
+                                if !j.roles.contains(&role) {
+                                    j.roles.push(role);
+                                }
+                                if !j.names.iter().any(|n| n == name) {
+                                    j.names.push(name.to_owned());
+                                }
+                            };
                             for h in &obs.hosts {
                                 for ip in h.addresses.found().into_iter().flatten() {
-                                    if skipped.contains(ip) || probed.contains(ip) {
-                                        continue;
-                                    }
-                                    probed.push(*ip);
-                                    let fresh =
-                                        seen.lock().map(|mut s| s.insert(*ip)).unwrap_or(false);
-                                    if fresh {
-                                        progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
-                                        let _ = host_tx.unbounded_send(HostJob {
-                                            ip: *ip,
-                                            names: vec![h.name.clone()],
-                                            local_domain: obs.domain.clone(),
-                                        });
-                                    }
+                                    add(*ip, &h.name, Role::Mail);
+                                }
+                            }
+                            if let Some(w) = &obs.web_host {
+                                for ip in w.addresses.found().into_iter().flatten() {
+                                    add(*ip, &w.name, Role::Web);
+                                }
+                            }
+                            if let Some(ns) = &obs.nameservers {
+                                for c in &ns.checks {
+                                    add(c.ip, &c.name, Role::Dns);
+                                }
+                            }
+                            let mut probed = Vec::new();
+                            for job in jobs {
+                                probed.push(job.ip);
+                                // An address is probed once per scan, with the roles of the
+                                // first domain that led to it.
+                                let fresh =
+                                    seen.lock().map(|mut s| s.insert(job.ip)).unwrap_or(false);
+                                if fresh {
+                                    progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
+                                    let _ = host_tx.unbounded_send(job);
                                 }
                             }
                             Event::Domain { obs, probed }
@@ -314,6 +463,14 @@ impl Engine {
                 deadline,
             )
             .await;
+        // Every address gets the mail, web and SSH probes whatever role first led to it: an
+        // address is probed once per scan, and a web host or name server that a later domain
+        // uses as its MX must not lose its SMTP and relay results. Connections to closed ports
+        // are refused at once. Only the DNS-server probe (UDP, which costs a full timeout per
+        // question where nothing listens) depends on the role.
+        let (mail, web) = (true, true);
+        let roles: Vec<String> = job.roles.iter().map(|r| r.as_str().to_owned()).collect();
+        let dns_role = job.roles.contains(&Role::Dns);
         let cx = ProbeContext {
             ip: job.ip,
             names: job.names,
@@ -326,7 +483,8 @@ impl Engine {
         };
         // Ports one after another: at most one connection per IP at any time.
         let mut smtp: Vec<SmtpObservation> = Vec::new();
-        for p in &self.cfg.smtp_ports {
+        let smtp_ports: &[SmtpPort] = if mail { &self.cfg.smtp_ports } else { &[] };
+        for p in smtp_ports {
             if let ProbeOutput::Smtp(o) = (SmtpProbe {
                 port: p.port,
                 implicit_tls: p.implicit_tls,
@@ -348,7 +506,7 @@ impl Engine {
                 .any(|o| o.port == port && o.greeting.as_ref().is_some_and(|g| g.code == 220))
         };
         let relay = match (&self.cfg.relay, relay_port) {
-            (Some(params), Some(port)) if greeted(port) => {
+            (Some(params), Some(port)) if mail && greeted(port) => {
                 match (RelayProbe {
                     port,
                     params: params.clone(),
@@ -357,9 +515,56 @@ impl Engine {
                 .await
                 {
                     ProbeOutput::Relay(r) => Some(r),
-                    ProbeOutput::Smtp(_) => None,
+                    _ => None,
                 }
             }
+            _ => None,
+        };
+        let mut mailbox = Vec::new();
+        let mut web_obs = Vec::new();
+        let mut ssh = None;
+        let mut probes: Vec<Box<dyn Probe>> = Vec::new();
+        if mail {
+            for p in &self.cfg.mailbox_ports {
+                probes.push(Box::new(MailboxProbe {
+                    protocol: p.protocol,
+                    port: p.port,
+                    implicit_tls: p.implicit_tls,
+                }));
+            }
+        }
+        if web {
+            for p in &self.cfg.web_ports {
+                probes.push(Box::new(WebProbe {
+                    port: p.port,
+                    https: p.https,
+                    paths: self.cfg.web_paths.clone(),
+                }));
+            }
+        }
+        if let (true, Some(port)) = (mail, self.cfg.ssh_port) {
+            probes.push(Box::new(SshProbe { port }));
+        }
+        // Still one after another: one connection per IP at a time.
+        for p in probes {
+            match p.run(&cx).await {
+                ProbeOutput::Mailbox(m) => mailbox.push(m),
+                ProbeOutput::Web(w) => web_obs.push(w),
+                ProbeOutput::Ssh(s) => ssh = Some(s),
+                ProbeOutput::Smtp(_) | ProbeOutput::Relay(_) => {}
+            }
+        }
+        let dns_server = match (dns_role, self.cfg.dns_port) {
+            (true, Some(port)) => Some(
+                dnsserver::probe_server(
+                    &self.cfg.policy,
+                    std::net::SocketAddr::new(job.ip, port),
+                    &self.cfg.recursion_name,
+                    &self.cfg.limits,
+                    deadline,
+                )
+                .await,
+            ),
             _ => None,
         };
         HostObservation {
@@ -371,6 +576,11 @@ impl Engine {
             relay,
             elapsed_ms: started.elapsed().as_millis() as u64,
             reputation: Box::new(reputation),
+            roles,
+            mailbox,
+            web: web_obs,
+            dns_server,
+            ssh,
         }
     }
 
@@ -417,5 +627,10 @@ fn internal_error(ip: IpAddr, why: &str) -> HostObservation {
         relay: None,
         elapsed_ms: 0,
         reputation: Default::default(),
+        roles: Vec::new(),
+        mailbox: Vec::new(),
+        web: Vec::new(),
+        dns_server: None,
+        ssh: None,
     }
 }

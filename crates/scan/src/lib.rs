@@ -15,4 +15,6 @@ pub mod reputation;
 pub mod resolve;
 pub mod tls;
 
-pub use engine::{Engine, Event, PendingHost, Progress, ScanConfig, Seed, SmtpPort};
+pub use engine::{
+    Engine, Event, MailboxPort, PendingHost, Progress, Role, ScanConfig, Seed, SmtpPort, WebPort,
+};

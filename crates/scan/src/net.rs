@@ -250,6 +250,39 @@ impl LineConn {
         }
     }
 
+    /// Sends raw bytes (a binary protocol such as DNS over TCP), noting their length.
+    pub async fn send_raw(&mut self, data: &[u8]) -> Result<(), NetError> {
+        self.note(format!("sent {} bytes", data.len()));
+        let (by, is_deadline) = self.step_deadline();
+        let io = self.io.as_mut().ok_or(NetError::Closed)?;
+        let fut = async {
+            io.write_all(data).await?;
+            io.flush().await
+        };
+        match tokio::time::timeout_at(by, fut).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.fail(NetError::from_io(&e))),
+            Err(_) => Err(self.fail(if is_deadline {
+                NetError::Deadline
+            } else {
+                NetError::StepTimeout(self.limits.step_timeout)
+            })),
+        }
+    }
+
+    /// Reads exactly `n` bytes (bounded like [`Self::read_raw`]); `Closed` if the stream ends.
+    pub async fn read_exact_raw(&mut self, n: usize) -> Result<Vec<u8>, NetError> {
+        let mut out = Vec::with_capacity(n.min(64 * 1024));
+        while out.len() < n {
+            let chunk = self.read_raw(n - out.len()).await?;
+            if chunk.is_empty() {
+                return Err(NetError::Closed);
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
     fn fail(&mut self, e: NetError) -> NetError {
         self.note(e.to_string());
         e
@@ -303,6 +336,38 @@ impl LineConn {
                     return Err(self.fail(e));
                 }
             }
+        }
+    }
+
+    /// Reads raw bytes (an HTTP body): whatever is buffered, else one read of at most
+    /// `max` bytes. `Ok(empty)` at end of stream. Bounded by the session cap, the step
+    /// timeout and the deadline; not recorded in the transcript.
+    pub async fn read_raw(&mut self, max: usize) -> Result<Vec<u8>, NetError> {
+        if !self.buf.is_empty() {
+            let n = self.buf.len().min(max);
+            return Ok(self.buf.drain(..n).collect());
+        }
+        if self.read_total >= self.limits.max_session {
+            return Err(self.fail(NetError::SessionTooLong(self.limits.max_session)));
+        }
+        let (by, is_deadline) = self.step_deadline();
+        let room = (self.limits.max_session - self.read_total)
+            .min(max)
+            .min(16 * 1024);
+        let mut chunk = vec![0u8; room];
+        let io = self.io.as_mut().ok_or(NetError::Closed)?;
+        match tokio::time::timeout_at(by, io.read(&mut chunk)).await {
+            Ok(Ok(n)) => {
+                self.read_total += n;
+                chunk.truncate(n);
+                Ok(chunk)
+            }
+            Ok(Err(e)) => Err(self.fail(NetError::from_io(&e))),
+            Err(_) => Err(self.fail(if is_deadline {
+                NetError::Deadline
+            } else {
+                NetError::StepTimeout(self.limits.step_timeout)
+            })),
         }
     }
 

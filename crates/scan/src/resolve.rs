@@ -164,6 +164,22 @@ impl Dns {
         }
     }
 
+    /// NS names of `domain` (lowercase, no trailing dot).
+    pub async fn ns(&self, domain: &str) -> Lookup<Vec<String>> {
+        let Ok(name) = fqdn(domain) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&name, RecordType::NS).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::NS(ns) => Some(trim_dot(&ns.0.to_ascii())),
+                    _ => None,
+                })
+                .take(16)
+                .collect()
+        })
+    }
+
     /// PTR names of an address.
     pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
         let name = Name::from(ip);

@@ -114,6 +114,8 @@ pub struct StoredFinding {
 }
 
 /// One item of a write batch.
+// Items are moved once into a batch; boxing the host record would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Item {
     /// A discovered domain, the addresses it uses, its findings.

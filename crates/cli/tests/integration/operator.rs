@@ -19,7 +19,7 @@ fn unreadable_input_is_exit_2_with_a_clear_message() {
     let r = mxray(&["check", "not a domain", "--resolver", "127.0.0.1:9"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("is not a domain name"), "{}", r.stderr);
-    let r = mxray(&["scan", "x", "--port", "imap=1"]);
+    let r = mxray(&["scan", "x", "--port", "gopher=1"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown service"), "{}", r.stderr);
     let r = mxray(&["scan", "x", "--concurrency", "0"]);

@@ -156,6 +156,8 @@ mod tests {
             hosts,
             skipped: vec![],
             dnsbl: vec![],
+            web_host: None,
+            nameservers: None,
         }
     }
     fn ids(f: &[Finding]) -> Vec<&str> {

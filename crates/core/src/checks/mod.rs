@@ -5,11 +5,15 @@
 //! plain values.
 
 mod dns;
+mod dnsserver;
+mod mailbox;
 mod relay;
 mod reputation;
 mod smtp;
 pub mod software;
+mod ssh;
 mod tls;
+mod web;
 
 pub use crate::date::{unix_date, unix_datetime};
 use crate::finding::Finding;
@@ -26,6 +30,7 @@ pub struct Clock {
 pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
     let mut out = dns::check(obs);
     out.extend(reputation::check_domain(obs));
+    out.extend(dnsserver::check_domain(obs));
     out
 }
 
@@ -35,7 +40,21 @@ pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     out.extend(reputation::check_host(obs));
     for s in &obs.smtp {
         out.extend(smtp::check(obs.ip, s));
-        out.extend(tls::check(obs.ip, s, clock));
+        out.extend(tls::check(obs.ip, s.port, s.tls.as_ref(), clock));
+    }
+    for m in &obs.mailbox {
+        out.extend(mailbox::check(obs.ip, m));
+        out.extend(tls::check(obs.ip, m.port, m.tls.as_ref(), clock));
+    }
+    for w in &obs.web {
+        out.extend(web::check(obs.ip, w));
+        out.extend(tls::check(obs.ip, w.port, w.tls.as_ref(), clock));
+    }
+    if let Some(d) = &obs.dns_server {
+        out.extend(dnsserver::check_server(obs.ip, d));
+    }
+    if let Some(s) = &obs.ssh {
+        out.extend(ssh::check(obs.ip, s));
     }
     if let Some(r) = &obs.relay {
         out.extend(relay::check(obs.ip, r));

@@ -146,6 +146,11 @@ mod tests {
             smtp: Vec::new(),
             relay: None,
             elapsed_ms: 0,
+            roles: Vec::new(),
+            mailbox: Vec::new(),
+            web: Vec::new(),
+            dns_server: None,
+            ssh: None,
             reputation: Box::new(HostReputation {
                 dnsbl: queries,
                 provider: None,

@@ -3,14 +3,20 @@
 use super::{Clock, service};
 use crate::date::unix_date;
 use crate::finding::{Finding, Severity};
-use crate::model::{CertProblem, SmtpObservation};
+use crate::model::{CertProblem, TlsInfo};
 use std::net::IpAddr;
 
 /// Certificates expiring within this many days get a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
-pub(super) fn check(ip: IpAddr, s: &SmtpObservation, clock: Clock) -> Vec<Finding> {
-    let Some(tls) = &s.tls else { return Vec::new() };
+/// The port a TLS session was seen on (any service: SMTP, POP3, IMAP, HTTPS).
+struct Port {
+    port: u16,
+}
+
+pub(super) fn check(ip: IpAddr, port: u16, tls: Option<&TlsInfo>, clock: Clock) -> Vec<Finding> {
+    let s = Port { port };
+    let Some(tls) = tls else { return Vec::new() };
     let Some(leaf) = tls.chain.first() else {
         return Vec::new();
     };
@@ -104,7 +110,7 @@ pub(super) fn check(ip: IpAddr, s: &SmtpObservation, clock: Clock) -> Vec<Findin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CertInfo, StartTls, TlsInfo};
+    use crate::model::{CertInfo, SmtpObservation, StartTls};
 
     fn with_cert(
         self_signed: bool,
@@ -133,6 +139,9 @@ mod tests {
         });
         s
     }
+    fn check_smtp(ip: IpAddr, s: &SmtpObservation, clock: Clock) -> Vec<Finding> {
+        check(ip, s.port, s.tls.as_ref(), clock)
+    }
     fn ids(f: &[Finding]) -> Vec<String> {
         f.iter().map(|f| f.id.clone()).collect()
     }
@@ -142,9 +151,9 @@ mod tests {
     fn certificate_findings() {
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let far = NOW.now + 365 * 86_400;
-        assert!(check(ip, &with_cert(false, None, far), NOW).is_empty());
+        assert!(check_smtp(ip, &with_cert(false, None, far), NOW).is_empty());
         assert_eq!(
-            ids(&check(
+            ids(&check_smtp(
                 ip,
                 &with_cert(true, Some(CertProblem::UnknownIssuer), far),
                 NOW
@@ -152,7 +161,7 @@ mod tests {
             ["tls.self_signed"]
         );
         assert_eq!(
-            ids(&check(
+            ids(&check_smtp(
                 ip,
                 &with_cert(false, Some(CertProblem::UnknownIssuer), far),
                 NOW
@@ -160,7 +169,7 @@ mod tests {
             ["tls.untrusted_issuer"]
         );
         assert_eq!(
-            ids(&check(
+            ids(&check_smtp(
                 ip,
                 &with_cert(false, Some(CertProblem::Expired), NOW.now - 10),
                 NOW
@@ -168,14 +177,14 @@ mod tests {
             ["tls.cert_expired"]
         );
         assert_eq!(
-            ids(&check(
+            ids(&check_smtp(
                 ip,
                 &with_cert(false, Some(CertProblem::NameMismatch), far),
                 NOW
             )),
             ["tls.name_mismatch"]
         );
-        let soon = check(ip, &with_cert(false, None, NOW.now + 3 * 86_400 + 5), NOW);
+        let soon = check_smtp(ip, &with_cert(false, None, NOW.now + 3 * 86_400 + 5), NOW);
         assert_eq!(ids(&soon), ["tls.cert_expiring"]);
         assert!(soon[0].title.contains("3 day"));
     }

@@ -3,12 +3,16 @@
 //! A probe never fails: whatever happens on the wire becomes a status plus whatever data was
 //! gathered up to that point, with the transcript as evidence.
 
+pub mod dnsserver;
+pub mod mailbox;
 pub mod relay;
 pub mod smtp;
+pub mod ssh;
+pub mod web;
 
 use crate::net::{Limits, Policy};
 use crate::tls::TlsClient;
-use mxray_core::model::SmtpObservation;
+use mxray_core::model::{MailboxObservation, SmtpObservation, SshObservation, WebObservation};
 use mxray_core::relay::RelayObservation;
 use std::future::Future;
 use std::net::IpAddr;
@@ -25,6 +29,12 @@ pub enum ProbeOutput {
     Smtp(SmtpObservation),
     /// An open-relay battery.
     Relay(RelayObservation),
+    /// A POP3 or IMAP service.
+    Mailbox(MailboxObservation),
+    /// An HTTP or HTTPS service.
+    Web(WebObservation),
+    /// An SSH identification.
+    Ssh(SshObservation),
 }
 
 /// Everything a probe may use: the target, the bounds, the network policy.

@@ -1,0 +1,308 @@
+//! Sans-I/O pieces of the web probe: the status line, header lines, and recognising what a
+//! body is (a directory listing and its entries, a Git HEAD file, a server status page).
+//!
+//! Bodies are attacker-controlled: every function here is bounded by its input (the probe
+//! caps bodies) and never allocates more than a capped number of entries.
+
+use crate::model::DirListing;
+
+/// Most listing entries kept.
+pub const MAX_ENTRIES: usize = 200;
+
+/// `HTTP/1.x NNN reason` → the status code.
+pub fn status_code(line: &str) -> Option<u16> {
+    let mut w = line.split_whitespace();
+    let v = w.next()?;
+    if !v.starts_with("HTTP/") {
+        return None;
+    }
+    let code = w.next()?;
+    if code.len() != 3 {
+        return None;
+    }
+    code.parse().ok().filter(|c| (100..600).contains(c))
+}
+
+/// `Name: value` → (lowercase name, trimmed value).
+pub fn header(line: &str) -> Option<(String, &str)> {
+    let (n, v) = line.split_once(':')?;
+    if n.is_empty() || n.contains(' ') {
+        return None;
+    }
+    Some((n.to_ascii_lowercase(), v.trim()))
+}
+
+fn find_ci(hay: &str, needle: &str) -> bool {
+    hay.to_ascii_lowercase()
+        .contains(&needle.to_ascii_lowercase())
+}
+
+/// The `href` targets of `<a>` elements, in order, capped.
+fn hrefs(body: &str) -> Vec<String> {
+    // ASCII lowercasing keeps byte offsets, so indices into `lower` are valid in `body`.
+    let lower = body.to_ascii_lowercase();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(i) = lower[at..].find("href=") {
+        let start = at + i + 5;
+        let quote = body[start..]
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'');
+        let from = start + quote.map_or(0, char::len_utf8);
+        let rest = &body[from..];
+        let end = match quote {
+            Some(c) => rest.find(c),
+            None => rest.find([' ', '>']),
+        }
+        .unwrap_or(rest.len());
+        out.push(rest[..end].to_owned());
+        at = from + end;
+        if out.len() >= MAX_ENTRIES * 2 || at >= body.len() {
+            break;
+        }
+    }
+    out
+}
+
+/// Recognises a directory listing (nginx `autoindex`, Apache `mod_autoindex`, IIS directory
+/// browsing, lighttpd `dir-listing`, or any "Index of /" page) and extracts its entries.
+pub fn detect_listing(body: &str) -> Option<DirListing> {
+    let title_index = find_ci(body, "<title>index of ") || find_ci(body, "<h1>index of ");
+    let flavour = if find_ci(body, "<title>index of ") && find_ci(body, "<hr><pre>") {
+        "nginx"
+    } else if find_ci(body, "<address>apache") || find_ci(body, "?c=n;o=d") {
+        "apache"
+    } else if find_ci(body, "[to parent directory]") {
+        "iis"
+    } else if find_ci(body, "lighttpd") && title_index {
+        "lighttpd"
+    } else if title_index || find_ci(body, "directory listing for") {
+        "generic"
+    } else {
+        return None;
+    };
+    let entries: Vec<String> = hrefs(body)
+        .into_iter()
+        .filter(|h| {
+            !h.is_empty()
+                && !h.starts_with('?')
+                && !h.starts_with('#')
+                && h != "../"
+                && h != ".."
+                && !h.contains("://")
+                && !h.starts_with("mailto:")
+        })
+        .map(|h| {
+            // IIS links are absolute paths; keep the last segment.
+            let t = h.trim_end_matches('/');
+            let last = t.rsplit('/').next().unwrap_or(t);
+            if h.ends_with('/') {
+                format!("{last}/")
+            } else {
+                last.to_owned()
+            }
+        })
+        .filter(|e| e != "/" && !e.is_empty())
+        .take(MAX_ENTRIES)
+        .collect();
+    Some(DirListing {
+        flavour: flavour.to_owned(),
+        entries,
+    })
+}
+
+/// Percent-decodes `%40` and friends (listing links are URL-encoded), lossy.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Entries that look like mailboxes: `user@domain` names, Maildir `cur/`, `new/`, `tmp/`,
+/// `.eml` / `.mbox` files, `mbox`, `Maildir/`, `INBOX`.
+pub fn mailbox_entries(listing: &DirListing) -> Vec<String> {
+    listing
+        .entries
+        .iter()
+        .filter(|e| {
+            let d = percent_decode(e).to_ascii_lowercase();
+            let name = d.trim_end_matches('/');
+            let at = name
+                .split_once('@')
+                .is_some_and(|(l, r)| !l.is_empty() && r.contains('.') && !r.ends_with('.'));
+            at || matches!(
+                name,
+                "cur" | "new" | "tmp" | "maildir" | "mbox" | "inbox" | ".maildir"
+            ) || name.ends_with(".eml")
+                || name.ends_with(".mbox")
+                || name.ends_with(".mbx")
+        })
+        .cloned()
+        .collect()
+}
+
+/// A Git `HEAD` file: `ref: refs/…` or a bare 40/64-hex commit id.
+pub fn is_git_head(body: &str) -> bool {
+    let t = body.trim();
+    t.starts_with("ref: refs/")
+        || ((t.len() == 40 || t.len() == 64) && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A server status or information page: Apache `mod_status` / `mod_info`, nginx
+/// `stub_status`, lighttpd `mod_status`.
+pub fn status_page(body: &str) -> Option<&'static str> {
+    if find_ci(body, "apache server status") || find_ci(body, "<h1>apache status") {
+        Some("apache mod_status")
+    } else if find_ci(body, "apache server information") {
+        Some("apache mod_info")
+    } else if body.trim_start().starts_with("Active connections:")
+        && find_ci(body, "server accepts handled requests")
+    {
+        Some("nginx stub_status")
+    } else if find_ci(body, "lighttpd") && find_ci(body, "server-status") && find_ci(body, "uptime")
+    {
+        Some("lighttpd mod_status")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NGINX: &str = "<html>\r\n<head><title>Index of /mail/</title></head>\r\n<body>\r\n<h1>Index of /mail/</h1><hr><pre><a href=\"../\">../</a>\r\n<a href=\"alice%40example.jp/\">alice@example.jp/</a>  24-Nov-2026 10:00 -\r\n<a href=\"cur/\">cur/</a>\r\n<a href=\"notes.txt\">notes.txt</a>\r\n</pre><hr></body>\r\n</html>\r\n";
+    const APACHE: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\"><html><head><title>Index of /backup</title></head><body><h1>Index of /backup</h1><table><tr><th><a href=\"?C=N;O=D\">Name</a></th></tr><tr><td><a href=\"/\">Parent Directory</a></td></tr><tr><td><a href=\"site.tar.gz\">site.tar.gz</a></td></tr></table><address>Apache/2.4.62 (Debian) Server at x Port 80</address></body></html>";
+    const IIS: &str = "<html><head><title>mx - /mail/</title></head><body><H1>mx - /mail/</H1><hr><pre><A HREF=\"/\">[To Parent Directory]</A><br><br> 11/24/2026  10:00 AM        &lt;dir&gt; <A HREF=\"/mail/bob@example.jp/\">bob@example.jp</A><br></pre><hr></body></html>";
+
+    #[test]
+    fn listings() {
+        let n = detect_listing(NGINX).unwrap();
+        assert_eq!(n.flavour, "nginx");
+        assert_eq!(n.entries, ["alice%40example.jp/", "cur/", "notes.txt"]);
+        assert_eq!(mailbox_entries(&n), ["alice%40example.jp/", "cur/"]);
+        let a = detect_listing(APACHE).unwrap();
+        assert_eq!(a.flavour, "apache");
+        assert_eq!(a.entries, ["site.tar.gz"]);
+        assert!(mailbox_entries(&a).is_empty());
+        let i = detect_listing(IIS).unwrap();
+        assert_eq!(i.flavour, "iis");
+        assert_eq!(mailbox_entries(&i), ["bob@example.jp/"]);
+        let g = detect_listing("<title>Index of /</title><a href=x.eml>x</a>").unwrap();
+        assert_eq!(g.flavour, "generic");
+        assert_eq!(mailbox_entries(&g), ["x.eml"]);
+        assert!(detect_listing("<html><title>Welcome to nginx!</title></html>").is_none());
+        assert!(detect_listing("").is_none());
+    }
+
+    #[test]
+    fn hostile_bodies_are_bounded() {
+        let many = "<title>Index of /</title>".to_owned() + &"<a href=\"a@b.c/\">".repeat(5000);
+        assert_eq!(detect_listing(&many).unwrap().entries.len(), MAX_ENTRIES);
+        assert!(detect_listing("<title>index of /</title><a href=\"unterminated").is_some());
+        assert!(detect_listing("<title>index of /</title>href=").is_some());
+        assert_eq!(percent_decode("a%4"), "a%4");
+        assert_eq!(percent_decode("a%40b%zz"), "a@b%zz");
+    }
+
+    /// Parsers of network input never panic: pseudo-random text built from the tokens they
+    /// look for, multi-byte characters and quotes (deterministic, no extra dependency).
+    #[test]
+    fn never_panics_on_arbitrary_text() {
+        let tokens = [
+            "href=",
+            "\"",
+            "'",
+            "<title>Index of ",
+            "<hr><pre>",
+            "%4",
+            "%40",
+            "@",
+            "/",
+            "é",
+            "日",
+            "\u{fffd}",
+            ">",
+            " ",
+            "[CAPABILITY ",
+            "AUTH=",
+            "CAPABILITY ",
+            "HTTP/1.1 ",
+            "200",
+            ":",
+            "[To Parent Directory]",
+            "cur/",
+            "..",
+            "?C=N;O=D",
+        ];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..3000 {
+            let mut s = String::new();
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(tokens[(x % tokens.len() as u64) as usize]);
+            }
+            if let Some(l) = detect_listing(&s) {
+                assert!(l.entries.len() <= MAX_ENTRIES);
+                let _ = mailbox_entries(&l);
+            }
+            let _ = (
+                status_code(&s),
+                header(&s),
+                is_git_head(&s),
+                status_page(&s),
+            );
+            let _ = percent_decode(&s);
+            let _ = crate::mailbox::imap_capabilities(&s);
+            let caps = vec![s.clone()];
+            let _ =
+                crate::mailbox::plaintext_login_methods(crate::model::MailboxProtocol::Imap, &caps);
+            let _ =
+                crate::mailbox::plaintext_login_methods(crate::model::MailboxProtocol::Pop3, &caps);
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    #[test]
+    fn status_lines_and_pages() {
+        assert_eq!(status_code("HTTP/1.1 200 OK"), Some(200));
+        assert_eq!(status_code("HTTP/1.0 404"), Some(404));
+        assert_eq!(status_code("SSH-2.0-OpenSSH"), None);
+        assert_eq!(status_code("HTTP/1.1 99999 x"), None);
+        assert_eq!(
+            header("Server: nginx/1.22.1"),
+            Some(("server".into(), "nginx/1.22.1"))
+        );
+        assert_eq!(header("bad line"), None);
+        assert!(is_git_head("ref: refs/heads/main\n"));
+        assert!(is_git_head("0123456789abcdef0123456789abcdef01234567"));
+        assert!(!is_git_head("<html>ref: refs/heads/main"));
+        assert_eq!(
+            status_page("Active connections: 1 \nserver accepts handled requests\n 1 1 1\n"),
+            Some("nginx stub_status")
+        );
+        assert_eq!(
+            status_page("<title>Apache Status</title><h1>Apache Server Status for x</h1>"),
+            Some("apache mod_status")
+        );
+        assert_eq!(status_page("<h1>Not Found</h1>"), None);
+    }
+}

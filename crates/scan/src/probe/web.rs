@@ -1,0 +1,438 @@
+//! The web probe: a handful of GET requests to one HTTP or HTTPS port, never a crawl.
+//!
+//! Sends: `GET /`, `GET <path>` for each configured path (mail stores, backups, webmail),
+//! `GET /.git/HEAD`, `GET /server-status`, `GET /server-info`; HTTP/1.1 with `Connection:
+//! close`, one connection per request, one after another, an identifying `User-Agent`.
+//! Redirects are followed only for `/`, only to the same host and scheme, at most
+//! [`MAX_REDIRECTS`] times. At most [`MAX_REQUESTS`] requests per port.
+//! Records: status line, `Server`, `X-Powered-By`, `Location`, `Content-Type`, the first
+//! 2 KiB of each body and the directory listing recognised in it (`core::http`).
+//! Statuses (of the first request): `success`; `connect-refused`/`connect-timeout`;
+//! `io-timeout`/`deadline`; `closed-early`; `protocol-mismatch`; `tls-failed`.
+//!
+//! Why a small HTTP/1.1 client over `net::LineConn` rather than reqwest: every byte then goes
+//! through the same address policy, connect timeout, per-step timeout, host deadline and
+//! session cap as the mail probes (a 50 MB body stops at the cap, by construction); the
+//! probe connects to exactly the IP being scanned with the `Host` it chooses, with no proxy
+//! environment, connection pool or redirect logic of its own to audit; TLS goes through the
+//! same certificate-recording `TlsClient`; and it adds no dependency to a build shared by
+//! two cores. We need GET with `Connection: close`, `Content-Length` and chunked bodies —
+//! about a hundred lines.
+
+use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use crate::net::{self, Limits, LineConn, NetError};
+use mxray_core::http;
+use mxray_core::model::{HttpExchange, ProbeStatus, TlsInfo, WebObservation};
+use std::net::SocketAddr;
+
+/// Requests per port, redirects included.
+pub const MAX_REQUESTS: usize = 10;
+/// Redirects followed for `/`.
+pub const MAX_REDIRECTS: usize = 2;
+/// Body bytes read per response.
+pub const MAX_BODY: usize = 256 * 1024;
+/// Header lines accepted per response.
+const MAX_HEADERS: usize = 100;
+/// Body bytes kept as an excerpt.
+const EXCERPT: usize = 2048;
+
+/// Paths probed besides `/` when none are configured.
+pub fn default_paths() -> Vec<String> {
+    ["/mail/", "/Maildir/", "/backup/", "/webmail/"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+/// Probes one HTTP or HTTPS port.
+#[derive(Clone, Debug)]
+pub struct WebProbe {
+    /// Port.
+    pub port: u16,
+    /// HTTPS.
+    pub https: bool,
+    /// Paths where mail stores, backups and webmail live.
+    pub paths: Vec<String>,
+}
+
+impl Probe for WebProbe {
+    fn name(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+        Box::pin(async move { ProbeOutput::Web(probe(cx, self).await) })
+    }
+}
+
+async fn probe(cx: &ProbeContext, p: &WebProbe) -> WebObservation {
+    let started = tokio::time::Instant::now();
+    let host = cx.names.first().cloned();
+    let mut obs = WebObservation {
+        port: p.port,
+        https: p.https,
+        host: host.clone(),
+        status: ProbeStatus::Success,
+        detail: None,
+        tls: None,
+        exchanges: Vec::new(),
+        elapsed_ms: 0,
+    };
+    let mut paths = vec!["/".to_owned()];
+    paths.extend(p.paths.iter().cloned());
+    paths.extend(["/.git/HEAD", "/server-status", "/server-info"].map(String::from));
+    let mut queue: std::collections::VecDeque<(String, usize)> =
+        paths.into_iter().map(|p| (p, 0)).collect();
+    while let Some((path, hops)) = queue.pop_front() {
+        if obs.exchanges.len() >= MAX_REQUESTS || tokio::time::Instant::now() >= cx.deadline {
+            break;
+        }
+        let (ex, tls, err) = request(cx, p, host.as_deref(), &path).await;
+        if obs.tls.is_none() {
+            obs.tls = tls;
+        }
+        if obs.exchanges.is_empty()
+            && let Some(e) = &err
+            && ex.status_code.is_none()
+        {
+            obs.status = e.status();
+            obs.detail = Some(e.to_string());
+            obs.exchanges.push(ex);
+            break;
+        }
+        if matches!(err, Some(NetError::Deadline)) {
+            obs.exchanges.push(ex);
+            break;
+        }
+        if path == "/"
+            && hops < MAX_REDIRECTS
+            && matches!(ex.status_code, Some(301 | 302 | 303 | 307 | 308))
+            && let Some(next) = ex
+                .location
+                .as_deref()
+                .and_then(|l| same_host(l, p.https, host.as_deref()))
+        {
+            queue.push_front((next, hops + 1));
+        }
+        obs.exchanges.push(ex);
+    }
+    obs.elapsed_ms = started.elapsed().as_millis() as u64;
+    obs
+}
+
+/// The path of a redirect target on the same scheme and host, if it is one.
+fn same_host(location: &str, https: bool, host: Option<&str>) -> Option<String> {
+    if location.starts_with('/') && !location.starts_with("//") {
+        return Some(location.to_owned());
+    }
+    let scheme = if https { "https://" } else { "http://" };
+    let rest = location.strip_prefix(scheme)?;
+    let (h, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
+    (Some(h) == host).then_some(path)
+}
+
+async fn request(
+    cx: &ProbeContext,
+    p: &WebProbe,
+    host: Option<&str>,
+    path: &str,
+) -> (HttpExchange, Option<TlsInfo>, Option<NetError>) {
+    let mut ex = HttpExchange {
+        path: path.to_owned(),
+        status_code: None,
+        status_line: None,
+        server: None,
+        powered_by: None,
+        location: None,
+        content_type: None,
+        body_bytes: 0,
+        truncated: false,
+        excerpt: String::new(),
+        listing: None,
+        error: None,
+    };
+    let addr = SocketAddr::new(cx.ip, p.port);
+    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
+        Ok(s) => s,
+        Err(e) => {
+            ex.error = Some(e.to_string());
+            return (ex, None, Some(e));
+        }
+    };
+    let limits = Limits {
+        max_session: MAX_BODY + 64 * 1024,
+        ..cx.limits
+    };
+    let mut conn = LineConn::new(Box::new(tcp), limits, cx.deadline);
+    let mut tls = None;
+    if p.https {
+        let io = conn.take_io().expect("fresh connection has a stream");
+        match cx.tls.handshake(io, host, cx.deadline).await {
+            Ok((io, info)) => {
+                conn.put_io(io);
+                tls = Some(info);
+            }
+            Err(e) => {
+                ex.error = Some(e.to_string());
+                return (ex, None, Some(e));
+            }
+        }
+    }
+    let err = exchange(cx, &mut conn, host, addr, &mut ex).await.err();
+    if let Some(e) = &err {
+        ex.error = Some(e.to_string());
+    }
+    let _ = conn.close().await;
+    (ex, tls, err)
+}
+
+async fn exchange(
+    cx: &ProbeContext,
+    conn: &mut LineConn,
+    host: Option<&str>,
+    addr: SocketAddr,
+    ex: &mut HttpExchange,
+) -> Result<(), NetError> {
+    let host_header = host.map_or_else(|| addr.to_string(), str::to_owned);
+    for line in [
+        format!("GET {} HTTP/1.1", ex.path),
+        format!("Host: {host_header}"),
+        format!(
+            "User-Agent: mxray/{} (mail-server security scanner; +{})",
+            env!("CARGO_PKG_VERSION"),
+            cx.ehlo_name
+        ),
+        "Accept: */*".to_owned(),
+        "Connection: close".to_owned(),
+        String::new(),
+    ] {
+        conn.send(&line).await?;
+    }
+    let status = conn.read_line().await?;
+    ex.status_code = http::status_code(&status);
+    ex.status_line = Some(status);
+    if ex.status_code.is_none() {
+        return Err(NetError::Io("not an HTTP status line".into()));
+    }
+    let (mut chunked, mut length) = (false, None::<usize>);
+    for n in 0.. {
+        if n >= MAX_HEADERS {
+            return Err(NetError::Io(format!(
+                "more than {MAX_HEADERS} header lines"
+            )));
+        }
+        let l = conn.read_line().await?;
+        if l.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = http::header(&l) {
+            let v = Some(value.to_owned());
+            match name.as_str() {
+                "server" => ex.server = v,
+                "x-powered-by" => ex.powered_by = v,
+                "location" => ex.location = v,
+                "content-type" => ex.content_type = v,
+                "content-length" => length = value.parse().ok(),
+                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+                _ => {}
+            }
+        }
+    }
+    let mut body = Vec::new();
+    let r = if chunked {
+        read_chunked(conn, &mut body).await
+    } else {
+        read_plain(conn, length, &mut body).await
+    };
+    ex.body_bytes = body.len() as u64;
+    ex.truncated = body.len() >= MAX_BODY || matches!(r, Err(NetError::SessionTooLong(_)));
+    let text = String::from_utf8_lossy(&body);
+    let mut cut = EXCERPT.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    ex.excerpt = text[..cut].to_owned();
+    ex.listing = http::detect_listing(&text);
+    match r {
+        Err(NetError::SessionTooLong(_)) => Ok(()),
+        other => other,
+    }
+}
+
+async fn read_plain(
+    conn: &mut LineConn,
+    length: Option<usize>,
+    body: &mut Vec<u8>,
+) -> Result<(), NetError> {
+    let want = length.unwrap_or(usize::MAX).min(MAX_BODY);
+    while body.len() < want {
+        let chunk = conn.read_raw(want - body.len()).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(())
+}
+
+async fn read_chunked(conn: &mut LineConn, body: &mut Vec<u8>) -> Result<(), NetError> {
+    while body.len() < MAX_BODY {
+        let size_line = conn.read_line().await?;
+        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| NetError::Io("bad chunk size".into()))?;
+        if size == 0 {
+            return Ok(());
+        }
+        let mut left = size;
+        while left > 0 && body.len() < MAX_BODY {
+            let chunk = conn.read_raw(left.min(MAX_BODY - body.len())).await?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            left -= chunk.len();
+            body.extend_from_slice(&chunk);
+        }
+        if left == 0 {
+            conn.read_line().await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Policy;
+    use mxray_core::addr::AddressClass;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn cx(ip: std::net::IpAddr) -> ProbeContext {
+        ProbeContext {
+            ip,
+            names: vec!["www.example.test".into()],
+            local_domain: None,
+            ehlo_name: "mxray-test.invalid".into(),
+            policy: Policy {
+                allowed_classes: vec![AddressClass::Loopback],
+                ..Policy::default()
+            },
+            limits: Limits {
+                step_timeout: Duration::from_secs(5),
+                ..Limits::default()
+            },
+            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+            tls: crate::tls::TlsClient::new(),
+        }
+    }
+
+    /// A server that answers every request with a 50 MB body (as fast as it can write).
+    #[tokio::test]
+    async fn fifty_megabyte_body_stops_at_the_cap() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let s2 = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let served = s2.clone();
+                tokio::spawn(async move {
+                    let mut req = [0u8; 1024];
+                    let _ = s.read(&mut req).await;
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nServer: big/1.0\r\nContent-Length: 52428800\r\n\r\n").await;
+                    let block = vec![b'x'; 64 * 1024];
+                    for _ in 0..800 {
+                        if s.write_all(&block).await.is_err() {
+                            return;
+                        }
+                        served.fetch_add(block.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        let p = WebProbe {
+            port: addr.port(),
+            https: false,
+            paths: vec![],
+        };
+        let obs = probe(&cx(addr.ip()), &p).await;
+        assert_eq!(obs.status, ProbeStatus::Success);
+        assert_eq!(
+            obs.exchanges.len(),
+            4,
+            "/, .git/HEAD, server-status, server-info"
+        );
+        for e in &obs.exchanges {
+            assert_eq!(e.status_code, Some(200));
+            assert!(e.truncated, "{e:?}");
+            assert_eq!(e.body_bytes, MAX_BODY as u64);
+            assert_eq!(e.excerpt.len(), EXCERPT);
+        }
+        assert_eq!(obs.exchanges[0].server.as_deref(), Some("big/1.0"));
+    }
+
+    #[tokio::test]
+    async fn chunked_listing_and_same_host_redirects() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = vec![0u8; 2048];
+                    let n = s.read(&mut req).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&req[..n]).to_string();
+                    let resp = if req.starts_with("GET / ") {
+                        "HTTP/1.1 301 Moved\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 0\r\n\r\n".to_owned()
+                    } else if req.starts_with("GET /mail/ ") {
+                        let body = "<title>Index of /mail/</title><hr><pre><a href=\"bob%40example.test/\">b</a>";
+                        format!(
+                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                            body.len()
+                        )
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
+                    };
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        let p = WebProbe {
+            port: addr.port(),
+            https: false,
+            paths: vec!["/mail/".into()],
+        };
+        let obs = probe(&cx(addr.ip()), &p).await;
+        let paths: Vec<&str> = obs.exchanges.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/",
+                "/mail/",
+                "/.git/HEAD",
+                "/server-status",
+                "/server-info"
+            ],
+            "no redirect to another host"
+        );
+        let l = obs.exchanges[1].listing.as_ref().expect("listing");
+        assert_eq!(l.entries, ["bob%40example.test/"]);
+        assert_eq!(same_host("/next", false, None).as_deref(), Some("/next"));
+        assert_eq!(
+            same_host("http://www.example.test/a", false, Some("www.example.test")).as_deref(),
+            Some("/a")
+        );
+        assert_eq!(
+            same_host(
+                "https://www.example.test/a",
+                false,
+                Some("www.example.test")
+            ),
+            None
+        );
+        assert_eq!(same_host("//evil.test/", false, None), None);
+    }
+}
