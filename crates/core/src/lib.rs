@@ -21,6 +21,7 @@ pub mod model;
 pub mod relay;
 pub mod sanitize;
 pub mod smtp;
+pub mod spf;
 pub mod target;
 
 pub use finding::{Finding, Severity};

@@ -1,0 +1,3 @@
+//! mxray-core's integration tests (one binary per crate).
+
+mod spf_suite;
