@@ -17,6 +17,7 @@
 pub mod addr;
 pub mod checks;
 pub mod finding;
+pub mod mailauth;
 pub mod model;
 pub mod relay;
 pub mod sanitize;

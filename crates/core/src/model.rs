@@ -127,6 +127,9 @@ pub struct DomainObservation {
     pub hosts: Vec<MailHost>,
     /// Addresses found but not contacted.
     pub skipped: Vec<SkippedAddress>,
+    /// SPF and other mail-authentication DNS answers (`None`: not gathered).
+    #[serde(default)]
+    pub mail_auth: Option<crate::mailauth::MailAuthObservation>,
 }
 
 impl DomainObservation {

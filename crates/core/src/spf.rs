@@ -1188,3 +1188,200 @@ mod tests {
         assert!(!is_spf_record(b"v=spf10"));
     }
 }
+
+/// What a linter wants to know about a domain's SPF set-up, gathered by walking its record,
+/// includes and redirects (RFC 7208 §4.6.4 counts through both).
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct SpfLint {
+    /// The SPF records among the domain's TXT records, verbatim.
+    pub spf_records: Vec<String>,
+    /// Why the TXT lookup gave no reliable answer.
+    pub lookup_error: Option<String>,
+    /// Total size of the domain's TXT RRset on the wire, in bytes (answer section only).
+    pub txt_wire_bytes: usize,
+    /// The syntax error of the domain's record, if any.
+    pub error: Option<SpfError>,
+    /// The qualifier of the top record's `all` (following redirects), if any.
+    pub all: Option<Qualifier>,
+    /// Whether the top record has a `redirect=` (so no `all` is needed).
+    pub redirect: bool,
+    /// DNS-querying terms counted through includes and redirects.
+    pub dns_terms: u32,
+    /// Void lookups (NXDOMAIN or no data) seen in the walk.
+    pub void_lookups: u32,
+    /// Void lookup targets, for evidence.
+    pub void_names: Vec<String>,
+    /// Records (by domain) that use `ptr`.
+    pub ptr_in: Vec<String>,
+    /// Includes and redirects that lead nowhere: (target, why).
+    pub broken: Vec<(String, String)>,
+}
+
+/// Walks `domain`'s SPF record and everything it includes (literal domain-specs only; terms
+/// with macros depend on the sender and are not followed). At most 40 records are visited.
+pub async fn lint<D: SpfDns>(dns: &D, domain: &str) -> SpfLint {
+    let domain = normalise(domain);
+    let mut out = SpfLint::default();
+    match dns.txt(&domain).await {
+        Lookup::Found(v) => {
+            out.txt_wire_bytes = v
+                .iter()
+                .map(|t| 12 + t.len() + t.len().div_ceil(255).max(1))
+                .sum();
+            out.spf_records = v
+                .iter()
+                .filter(|t| is_spf_record(t))
+                .map(|t| crate::sanitize::lossy(t))
+                .collect();
+        }
+        Lookup::NxDomain | Lookup::NoData => {}
+        Lookup::Unknown(r) => out.lookup_error = Some(r),
+    }
+    let [record] = out.spf_records.as_slice() else {
+        return out;
+    };
+    let rec = match parse(record) {
+        Ok(r) => r,
+        Err(e) => {
+            out.error = Some(e);
+            return out;
+        }
+    };
+    out.redirect = rec.redirect.is_some();
+    let mut queue: Vec<(String, SpfRecord, bool)> = vec![(domain.clone(), rec, true)];
+    let mut visited = vec![domain];
+    while let Some((name, rec, top)) = queue.pop() {
+        if rec
+            .directives
+            .iter()
+            .any(|d| d.mechanism == Mechanism::Ptr(None))
+            || rec
+                .directives
+                .iter()
+                .any(|d| matches!(d.mechanism, Mechanism::Ptr(Some(_))))
+        {
+            out.ptr_in.push(name.clone());
+        }
+        if top {
+            out.all = rec
+                .directives
+                .iter()
+                .find(|d| d.mechanism == Mechanism::All)
+                .map(|d| d.qualifier);
+        }
+        let mut follow: Vec<(String, bool)> = Vec::new();
+        for d in &rec.directives {
+            if d.mechanism.queries_dns() {
+                out.dns_terms += 1;
+            }
+            let literal = |m: &Option<MacroString>| match m {
+                None => Some(name.clone()),
+                Some(m) => literal_domain(m),
+            };
+            match &d.mechanism {
+                Mechanism::Include(m) => {
+                    if let Some(t) = literal_domain(m) {
+                        follow.push((t, false));
+                    }
+                }
+                Mechanism::A(m, ..) => {
+                    if let Some(t) = literal(m) {
+                        let (a, aaaa) = (dns.a(&t).await, dns.aaaa(&t).await);
+                        if is_void(&a) && is_void(&aaaa) {
+                            out.void_lookups += 1;
+                            out.void_names.push(format!("a:{t}"));
+                        }
+                    }
+                }
+                Mechanism::Mx(m, ..) => {
+                    if let Some(t) = literal(m)
+                        && is_void(&dns.mx(&t).await)
+                    {
+                        out.void_lookups += 1;
+                        out.void_names.push(format!("mx:{t}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(r) = &rec.redirect {
+            out.dns_terms += 1;
+            if let Some(t) = literal_domain(r) {
+                follow.push((
+                    t,
+                    top && !rec.directives.iter().any(|d| d.mechanism == Mechanism::All),
+                ));
+            }
+        }
+        for (target, inherit_all) in follow {
+            if visited.contains(&target) || visited.len() >= 40 {
+                continue;
+            }
+            visited.push(target.clone());
+            let txt = dns.txt(&target).await;
+            let spf: Vec<String> = txt
+                .found()
+                .into_iter()
+                .flatten()
+                .filter(|t| is_spf_record(t))
+                .map(|t| crate::sanitize::lossy(t))
+                .collect();
+            let why = match (&txt, spf.as_slice()) {
+                (Lookup::Unknown(r), _) => Some(format!("lookup failed ({r})")),
+                (Lookup::NxDomain, _) => Some("NXDOMAIN".to_owned()),
+                (_, []) => Some("no SPF record".to_owned()),
+                (_, [one]) => match parse(one) {
+                    Ok(r) => {
+                        queue.push((target.clone(), r, inherit_all));
+                        None
+                    }
+                    Err(e) => Some(e.to_string()),
+                },
+                (_, many) => Some(format!("{} SPF records", many.len())),
+            };
+            if is_void(&txt) {
+                out.void_lookups += 1;
+                out.void_names.push(format!("include:{target}"));
+            }
+            if let Some(why) = why {
+                out.broken.push((target, why));
+            }
+        }
+    }
+    out
+}
+
+fn is_void<T>(l: &Lookup<Vec<T>>) -> bool {
+    matches!(l, Lookup::NxDomain | Lookup::NoData)
+}
+
+/// The domain a macro-free domain-spec names.
+fn literal_domain(m: &MacroString) -> Option<String> {
+    match m.parts.as_slice() {
+        [MacroPart::Literal(l)] => Some(normalise(l)),
+        _ => None,
+    }
+}
+
+/// `record` with its `all` term set to `-all` (added at the end if it has none and no
+/// redirect): the one-line fix for `+all`, `?all`, `~all` and a missing `all`.
+pub fn with_fail_all(record: &str) -> String {
+    let mut terms: Vec<String> = record
+        .split(' ')
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let mut found = false;
+    for t in terms.iter_mut() {
+        let body = t.trim_start_matches(['+', '-', '~', '?']);
+        if body.eq_ignore_ascii_case("all") {
+            *t = "-all".into();
+            found = true;
+        }
+    }
+    if !found {
+        terms.retain(|t| !t.to_ascii_lowercase().starts_with("redirect="));
+        terms.push("-all".into());
+    }
+    terms.join(" ")
+}

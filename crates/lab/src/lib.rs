@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+mod mailauth;
 pub mod smtp;
 
 pub use dns::{DnsServer, Fault, Zone};
@@ -214,6 +215,7 @@ impl Lab {
             domain: "no-such-domain.mxray.test".into(),
             shows: "NXDOMAIN",
         });
+        mailauth::add(&mut zone, ip(10), &mut domains);
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
         }

@@ -3,6 +3,7 @@
 
 mod harness;
 mod lab_scan;
+mod mail_auth;
 mod operator;
 mod postfix;
 mod safety;

@@ -155,6 +155,7 @@ mod tests {
             mx_mode: mode,
             hosts,
             skipped: vec![],
+            mail_auth: None,
         }
     }
     fn ids(f: &[Finding]) -> Vec<&str> {

@@ -7,6 +7,7 @@
 mod dns;
 mod relay;
 mod smtp;
+mod spf;
 mod tls;
 
 use crate::finding::Finding;
@@ -21,7 +22,9 @@ pub struct Clock {
 
 /// Every finding about a domain's own DNS and mail-host set-up.
 pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
-    dns::check(obs)
+    let mut out = dns::check(obs);
+    out.extend(spf::check(obs));
+    out
 }
 
 /// Every finding about one host and its services.
