@@ -78,6 +78,19 @@ pub(crate) fn add(zone: &mut Zone, mx_ip: IpAddr, domains: &mut Vec<LabDomain>) 
             "SPF that does not list the domain's own MX",
         ),
     ];
+    zone.txt(
+        "_dmarc.spf-good.mxray.test",
+        "v=DMARC1; p=reject; rua=mailto:dmarc@spf-good.mxray.test",
+    );
+    zone.txt(
+        "_dmarc.spf-softfail.mxray.test",
+        "v=DMARC1; p=none; sp=none",
+    );
+    zone.txt(
+        "_dmarc.spf-pass-all.mxray.test",
+        "v=DMARC1; p=reject; sp=none; pct=50",
+    );
+    zone.txt("_dmarc.spf-ptr.mxray.test", "v=DMARC1; p=block");
     for n in 1..=10 {
         zone.txt(&format!("inc{n}.spf-lookups.mxray.test"), "v=spf1 -all");
     }

@@ -122,6 +122,12 @@ pub async fn gather(dns: &Dns, policy: &Policy, obs: &DomainObservation) -> Mail
             let _ = spf::check_host(&rec, &q).await;
         }
     }
+    // DMARC at the domain and at its organisational domain (RFC 7489 §6.6.3).
+    let _ = rec.txt(&format!("_dmarc.{}", obs.domain)).await;
+    let org = mxray_core::dmarc::org_domain(&obs.domain);
+    if org != obs.domain {
+        let _ = rec.txt(&format!("_dmarc.{org}")).await;
+    }
     MailAuthObservation {
         dns: rec.log.into_inner().unwrap_or_else(|e| e.into_inner()),
     }

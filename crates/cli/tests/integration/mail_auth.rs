@@ -17,6 +17,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("spf-include-gone", "spf.include_unresolvable", "high"),
     ("spf-long", "spf.record_too_long", "low"),
     ("spf-mx-fail", "spf.mx_not_authorised", "medium"),
+    ("spf-none", "dmarc.missing", "medium"),
+    ("spf-softfail", "dmarc.policy_none", "medium"),
+    ("spf-pass-all", "dmarc.subdomain_weaker", "low"),
+    ("spf-pass-all", "dmarc.pct_partial", "low"),
+    ("spf-ptr", "dmarc.syntax_error", "high"),
 ];
 
 fn spf_ids(line: &serde_json::Value) -> Vec<String> {
@@ -25,7 +30,7 @@ fn spf_ids(line: &serde_json::Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|f| f["id"].as_str())
-        .filter(|id| id.starts_with("spf."))
+        .filter(|id| id.starts_with("spf.") || id.starts_with("dmarc."))
         .map(str::to_owned)
         .collect()
 }
@@ -131,4 +136,5 @@ async fn check_shows_spf_findings_with_the_corrected_record() {
     );
     let r = run("spf-good.mxray.test").await;
     assert!(!r.stdout.contains("spf."), "{}", r.stdout);
+    assert!(!r.stdout.contains("dmarc."), "{}", r.stdout);
 }

@@ -4,6 +4,7 @@
 //! during a scan and later on stored observations (`mxray check --scan`), and is tested with
 //! plain values.
 
+mod dmarc;
 mod dns;
 mod relay;
 mod smtp;
@@ -24,6 +25,7 @@ pub struct Clock {
 pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
     let mut out = dns::check(obs);
     out.extend(spf::check(obs));
+    out.extend(dmarc::check(obs));
     out
 }
 
