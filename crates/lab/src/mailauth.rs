@@ -91,6 +91,12 @@ pub(crate) fn add(zone: &mut Zone, mx_ip: IpAddr, domains: &mut Vec<LabDomain>) 
         "v=DMARC1; p=reject; sp=none; pct=50",
     );
     zone.txt("_dmarc.spf-ptr.mxray.test", "v=DMARC1; p=block");
+    zone.txt("_mta-sts.spf-good.mxray.test", "v=STSv1; id=20261124");
+    zone.txt(
+        "_smtp._tls.spf-good.mxray.test",
+        "v=TLSRPTv1; rua=mailto:tls@spf-good.mxray.test",
+    );
+    zone.txt("_mta-sts.spf-softfail.mxray.test", "v=STSv1;");
     for n in 1..=10 {
         zone.txt(&format!("inc{n}.spf-lookups.mxray.test"), "v=spf1 -all");
     }

@@ -128,6 +128,9 @@ pub async fn gather(dns: &Dns, policy: &Policy, obs: &DomainObservation) -> Mail
     if org != obs.domain {
         let _ = rec.txt(&format!("_dmarc.{org}")).await;
     }
+    // MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3) records.
+    let _ = rec.txt(&format!("_mta-sts.{}", obs.domain)).await;
+    let _ = rec.txt(&format!("_smtp._tls.{}", obs.domain)).await;
     MailAuthObservation {
         dns: rec.log.into_inner().unwrap_or_else(|e| e.into_inner()),
     }

@@ -22,6 +22,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("spf-pass-all", "dmarc.subdomain_weaker", "low"),
     ("spf-pass-all", "dmarc.pct_partial", "low"),
     ("spf-ptr", "dmarc.syntax_error", "high"),
+    ("spf-none", "mta_sts.missing", "info"),
+    ("spf-none", "tlsrpt.missing", "info"),
+    ("spf-softfail", "mta_sts.invalid", "low"),
 ];
 
 fn spf_ids(line: &serde_json::Value) -> Vec<String> {
@@ -30,7 +33,11 @@ fn spf_ids(line: &serde_json::Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|f| f["id"].as_str())
-        .filter(|id| id.starts_with("spf.") || id.starts_with("dmarc."))
+        .filter(|id| {
+            ["spf.", "dmarc.", "mta_sts.", "tlsrpt."]
+                .iter()
+                .any(|p| id.starts_with(p))
+        })
         .map(str::to_owned)
         .collect()
 }

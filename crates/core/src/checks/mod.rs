@@ -10,6 +10,7 @@ mod relay;
 mod smtp;
 mod spf;
 mod tls;
+mod transport;
 
 use crate::finding::Finding;
 use crate::model::{DomainObservation, HostObservation};
@@ -26,6 +27,7 @@ pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
     let mut out = dns::check(obs);
     out.extend(spf::check(obs));
     out.extend(dmarc::check(obs));
+    out.extend(transport::check(obs));
     out
 }
 
