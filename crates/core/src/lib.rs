@@ -16,6 +16,7 @@
 
 pub mod addr;
 pub mod checks;
+pub mod dkim;
 pub mod dmarc;
 pub mod finding;
 pub mod mailauth;

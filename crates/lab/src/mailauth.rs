@@ -97,6 +97,11 @@ pub(crate) fn add(zone: &mut Zone, mx_ip: IpAddr, domains: &mut Vec<LabDomain>) 
         "v=TLSRPTv1; rua=mailto:tls@spf-good.mxray.test",
     );
     zone.txt("_mta-sts.spf-softfail.mxray.test", "v=STSv1;");
+    let key = include_str!("dkim-1024.b64").trim();
+    zone.txt(
+        "default._domainkey.spf-good.mxray.test",
+        &format!("v=DKIM1; k=rsa; p={key}"),
+    );
     for n in 1..=10 {
         zone.txt(&format!("inc{n}.spf-lookups.mxray.test"), "v=spf1 -all");
     }

@@ -131,6 +131,10 @@ pub async fn gather(dns: &Dns, policy: &Policy, obs: &DomainObservation) -> Mail
     // MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3) records.
     let _ = rec.txt(&format!("_mta-sts.{}", obs.domain)).await;
     let _ = rec.txt(&format!("_smtp._tls.{}", obs.domain)).await;
+    // DKIM keys at the common selectors.
+    for sel in mxray_core::dkim::selectors(mxray_core::dkim::DEFAULT_SELECTORS) {
+        let _ = rec.txt(&format!("{sel}._domainkey.{}", obs.domain)).await;
+    }
     MailAuthObservation {
         dns: rec.log.into_inner().unwrap_or_else(|e| e.into_inner()),
     }

@@ -25,6 +25,8 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("spf-none", "mta_sts.missing", "info"),
     ("spf-none", "tlsrpt.missing", "info"),
     ("spf-softfail", "mta_sts.invalid", "low"),
+    ("spf-good", "dkim.short_key", "low"),
+    ("spf-none", "dkim.none_found", "info"),
 ];
 
 fn spf_ids(line: &serde_json::Value) -> Vec<String> {

@@ -4,6 +4,7 @@
 //! during a scan and later on stored observations (`mxray check --scan`), and is tested with
 //! plain values.
 
+mod dkim;
 mod dmarc;
 mod dns;
 mod relay;
@@ -28,6 +29,7 @@ pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
     out.extend(spf::check(obs));
     out.extend(dmarc::check(obs));
     out.extend(transport::check(obs));
+    out.extend(dkim::check(obs));
     out
 }
 
