@@ -97,6 +97,14 @@ pub(crate) fn add(zone: &mut Zone, mx_ip: IpAddr, domains: &mut Vec<LabDomain>) 
         "v=TLSRPTv1; rua=mailto:tls@spf-good.mxray.test",
     );
     zone.txt("_mta-sts.spf-softfail.mxray.test", "v=STSv1;");
+    zone.add(
+        "spf-good.mxray.test",
+        RData::CAA(hickory_proto::rr::rdata::CAA::new_issue(
+            false,
+            Some(hickory_proto::rr::Name::from_ascii("ca.mxray.test").expect("name")),
+            vec![],
+        )),
+    );
     let key = include_str!("dkim-1024.b64").trim();
     zone.txt(
         "default._domainkey.spf-good.mxray.test",

@@ -55,6 +55,7 @@ impl Recorder<'_> {
                 "A" => conv(self.dns.a(&key).await, Ipv4Addr::to_string),
                 "AAAA" => conv(self.dns.aaaa(&key).await, Ipv6Addr::to_string),
                 "MX" => conv(self.dns.mx(&key).await, |m| m.exchange.clone()),
+                "CAA" => self.dns.caa(&key).await,
                 _ => match key.parse::<IpAddr>() {
                     Ok(ip) => self.dns.ptr(ip).await,
                     Err(_) => Lookup::Unknown("not an address".into()),
@@ -135,6 +136,8 @@ pub async fn gather(dns: &Dns, policy: &Policy, obs: &DomainObservation) -> Mail
     for sel in mxray_core::dkim::selectors(mxray_core::dkim::DEFAULT_SELECTORS) {
         let _ = rec.txt(&format!("{sel}._domainkey.{}", obs.domain)).await;
     }
+    // CAA at the domain (RFC 8659; the tree climb to parents is not done yet).
+    let _ = rec.ask(&obs.domain, "CAA").await;
     MailAuthObservation {
         dns: rec.log.into_inner().unwrap_or_else(|e| e.into_inner()),
     }

@@ -330,3 +330,20 @@ impl Dns {
         })
     }
 }
+
+impl Dns {
+    /// CAA records of `name` (RFC 8659), in presentation form (`0 issue "ca.example"`).
+    pub async fn caa(&self, name: &str) -> Lookup<Vec<String>> {
+        let Ok(n) = fqdn(name) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&n, RecordType::CAA).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::CAA(c) => Some(c.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+}

@@ -27,6 +27,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("spf-softfail", "mta_sts.invalid", "low"),
     ("spf-good", "dkim.short_key", "low"),
     ("spf-none", "dkim.none_found", "info"),
+    ("spf-none", "caa.missing", "info"),
 ];
 
 fn spf_ids(line: &serde_json::Value) -> Vec<String> {

@@ -81,6 +81,19 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
             ),
         }
     }
+    let caa = ma.answer(d, "CAA");
+    if matches!(caa, Lookup::NxDomain | Lookup::NoData) {
+        out.push(
+            Finding::new(
+                "caa.missing",
+                Severity::Info,
+                Subject::Domain(d.clone()),
+                "No CAA record: any certificate authority may issue certificates for the domain",
+                format!("Publish CAA records at {d} naming the CAs you use, e.g. {d} CAA 0 issue \"letsencrypt.org\"."),
+            )
+            .with_evidence([format!("CAA {d}: {}", caa.describe())]),
+        );
+    }
     out
 }
 
