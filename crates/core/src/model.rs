@@ -136,6 +136,9 @@ pub struct DomainObservation {
     /// The domain's name servers and the per-domain questions asked of them.
     #[serde(default)]
     pub nameservers: Option<NsObservation>,
+    /// SPF and other mail-authentication DNS answers (`None`: not gathered).
+    #[serde(default)]
+    pub mail_auth: Option<crate::mailauth::MailAuthObservation>,
 }
 
 impl DomainObservation {

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+mod mailauth;
 pub mod sim;
 pub mod smtp;
 
@@ -324,6 +325,7 @@ impl Lab {
             });
         }
         dnsbl_zones(&mut zone, ip);
+        mailauth::add(&mut zone, ip(10), &mut domains);
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
         }

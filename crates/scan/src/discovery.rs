@@ -25,6 +25,7 @@ pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObse
         dnsbl: Vec::new(),
         web_host: None,
         nameservers: None,
+        mail_auth: None,
     };
     match &mx {
         Lookup::Found(records) => {
@@ -67,6 +68,9 @@ pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObse
         }
         Lookup::NxDomain => obs.mx_mode = MxMode::None,
         Lookup::Unknown(_) => obs.mx_mode = MxMode::Unknown,
+    }
+    if !matches!(obs.mx, Lookup::NxDomain) {
+        obs.mail_auth = Some(crate::mailauth::gather(dns, policy, &obs).await);
     }
     for h in &obs.hosts {
         for ip in h.addresses.found().into_iter().flatten() {

@@ -8,6 +8,7 @@
 
 pub mod discovery;
 pub mod engine;
+pub mod mailauth;
 pub mod net;
 pub mod pace;
 pub mod probe;

@@ -335,3 +335,70 @@ impl Dns {
         (a, txt)
     }
 }
+
+/// Questions for mail authentication (SPF and friends).
+impl Dns {
+    /// TXT records of `name`, each the concatenation of its character-strings (RFC 7208 §3.3).
+    pub async fn txt(&self, name: &str) -> Lookup<Vec<Vec<u8>>> {
+        let Ok(n) = fqdn(name) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&n, RecordType::TXT).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::TXT(t) => {
+                        Some(t.txt_data.iter().flat_map(|s| s.iter().copied()).collect())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// A records of `name`.
+    pub async fn a(&self, name: &str) -> Lookup<Vec<std::net::Ipv4Addr>> {
+        let Ok(n) = fqdn(name) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&n, RecordType::A).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
+    /// AAAA records of `name`.
+    pub async fn aaaa(&self, name: &str) -> Lookup<Vec<std::net::Ipv6Addr>> {
+        let Ok(n) = fqdn(name) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&n, RecordType::AAAA).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::AAAA(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+}
+
+impl Dns {
+    /// CAA records of `name` (RFC 8659), in presentation form (`0 issue "ca.example"`).
+    pub async fn caa(&self, name: &str) -> Lookup<Vec<String>> {
+        let Ok(n) = fqdn(name) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask(&n, RecordType::CAA).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::CAA(c) => Some(c.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+}

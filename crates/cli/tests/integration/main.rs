@@ -4,6 +4,7 @@
 mod exposure;
 mod harness;
 mod lab_scan;
+mod mail_auth;
 mod mmdb;
 mod operator;
 mod postfix;

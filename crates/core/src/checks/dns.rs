@@ -158,6 +158,7 @@ mod tests {
             dnsbl: vec![],
             web_host: None,
             nameservers: None,
+            mail_auth: None,
         }
     }
     fn ids(f: &[Finding]) -> Vec<&str> {

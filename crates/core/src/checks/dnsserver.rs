@@ -176,6 +176,7 @@ mod tests {
             hosts: vec![],
             skipped: vec![],
             dnsbl: vec![],
+            mail_auth: None,
             web_host: None,
             nameservers: Some(NsObservation {
                 ns: Lookup::Found(vec!["ns1.example.jp".into()]),

@@ -4,6 +4,8 @@
 //! during a scan and later on stored observations (`mxray check --scan`), and is tested with
 //! plain values.
 
+mod dkim;
+mod dmarc;
 mod dns;
 mod dnsserver;
 mod mailbox;
@@ -11,8 +13,10 @@ mod relay;
 mod reputation;
 mod smtp;
 pub mod software;
+mod spf;
 mod ssh;
 mod tls;
+mod transport;
 mod web;
 
 pub use crate::date::{unix_date, unix_datetime};
@@ -31,6 +35,10 @@ pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
     let mut out = dns::check(obs);
     out.extend(reputation::check_domain(obs));
     out.extend(dnsserver::check_domain(obs));
+    out.extend(spf::check(obs));
+    out.extend(dmarc::check(obs));
+    out.extend(transport::check(obs));
+    out.extend(dkim::check(obs));
     out
 }
 

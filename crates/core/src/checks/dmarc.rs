@@ -1,0 +1,129 @@
+//! DMARC lint (RFC 7489) over the `_dmarc` TXT answers discovery recorded.
+
+use crate::dmarc::{self, strength};
+use crate::finding::{Finding, Severity, Subject};
+use crate::model::{DomainObservation, Lookup};
+
+/// Every DMARC finding about the domain.
+pub fn check(obs: &DomainObservation) -> Vec<Finding> {
+    let Some(ma) = &obs.mail_auth else {
+        return Vec::new();
+    };
+    let d = &obs.domain;
+    let subject = || Subject::Domain(d.clone());
+    let org = dmarc::org_domain(d);
+    let mut at = format!("_dmarc.{d}");
+    let mut answer = ma.answer(&at, "TXT");
+    let records = |a: &Lookup<Vec<String>>| -> Vec<String> {
+        a.found()
+            .into_iter()
+            .flatten()
+            .filter(|t| dmarc::is_dmarc_record(t))
+            .cloned()
+            .collect()
+    };
+    if records(&answer).is_empty() && org != *d && !answer.is_unknown() {
+        at = format!("_dmarc.{org}");
+        answer = ma.answer(&at, "TXT");
+    }
+    if let Lookup::Unknown(r) = &answer {
+        return vec![
+            Finding::new(
+                "dmarc.lookup_failed",
+                Severity::Low,
+                subject(),
+                "DMARC could not be checked: the TXT lookup gave no reliable answer",
+                "Make the domain's name servers answer TXT queries for _dmarc.",
+            )
+            .with_evidence([format!("TXT {at}: unknown ({r})")]),
+        ];
+    }
+    let recs = records(&answer);
+    let rec = match recs.as_slice() {
+        [] => {
+            return vec![
+                Finding::new(
+                    "dmarc.missing",
+                    Severity::Medium,
+                    subject(),
+                    "No DMARC record: receivers have no policy for mail that fails SPF and DKIM",
+                    format!("Publish a TXT record at _dmarc.{d}: \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{d}\", then move to p=quarantine or p=reject."),
+                )
+                .with_evidence([format!("TXT _dmarc.{d}: no record starting with v=DMARC1")]),
+            ];
+        }
+        [one] => one.clone(),
+        many => {
+            return vec![
+                Finding::new(
+                    "dmarc.multiple_records",
+                    Severity::High,
+                    subject(),
+                    "More than one DMARC record: receivers ignore DMARC for the domain",
+                    format!("Keep exactly one TXT record at {at}."),
+                )
+                .with_evidence(many.iter().map(|r| format!("TXT {at}: {r}"))),
+            ];
+        }
+    };
+    let ev = format!("TXT {at}: {rec}");
+    let parsed = match dmarc::parse(&rec) {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![
+                Finding::new(
+                    "dmarc.syntax_error",
+                    Severity::High,
+                    subject(),
+                    format!("DMARC record is invalid: {e}"),
+                    format!("Correct the record at {at} (RFC 7489 §6.3)."),
+                )
+                .with_evidence([ev, format!("error: {e}")]),
+            ];
+        }
+    };
+    let mut out = Vec::new();
+    if parsed.policy() == "none" {
+        out.push(
+            Finding::new(
+                "dmarc.policy_none",
+                Severity::Medium,
+                subject(),
+                "DMARC p=none: monitoring only, forged mail is still delivered",
+                format!("Once reports show legitimate mail passes, set p=quarantine, then p=reject, at {at}."),
+            )
+            .with_evidence([ev.clone()]),
+        );
+    }
+    if strength(parsed.subdomain_policy()) < strength(parsed.policy()) {
+        out.push(
+            Finding::new(
+                "dmarc.subdomain_weaker",
+                Severity::Low,
+                subject(),
+                format!(
+                    "DMARC sp={} is weaker than p={}: subdomains can be forged more easily",
+                    parsed.subdomain_policy(),
+                    parsed.policy()
+                ),
+                format!("Set sp={} (or remove sp) at {at}.", parsed.policy()),
+            )
+            .with_evidence([ev.clone()]),
+        );
+    }
+    if let Some(p) = parsed.pct()
+        && p < 100
+    {
+        out.push(
+            Finding::new(
+                "dmarc.pct_partial",
+                Severity::Low,
+                subject(),
+                format!("DMARC pct={p}: the policy applies to only {p}% of failing mail"),
+                format!("Remove pct= (default 100) at {at}."),
+            )
+            .with_evidence([ev]),
+        );
+    }
+    out
+}
