@@ -5,7 +5,7 @@
 //! rustls speaks TLS 1.2 and 1.3 only; a server limited to older versions fails the handshake,
 //! which is reported as such.
 
-use crate::net::{Io, NetError};
+use crate::net::{Io, LineConn, NetError};
 use mxray_core::model::{CertInfo, CertProblem, TlsInfo};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -104,6 +104,31 @@ impl TlsClient {
             .build()
             .expect("webpki roots are non-empty and valid");
         Self { provider, strict }
+    }
+
+    /// Turns a line conversation into TLS in place (implicit TLS at connect, or after a
+    /// STARTTLS/STLS reply): plaintext the server sent ahead is discarded and noted, the
+    /// outcome is noted in the transcript, and on failure the connection is unusable.
+    pub async fn upgrade(
+        &self,
+        conn: &mut LineConn,
+        name: Option<&str>,
+    ) -> Result<TlsInfo, NetError> {
+        if conn.pending() > 0 {
+            conn.note("server sent data before the TLS handshake");
+        }
+        let io = conn.take_io().ok_or(NetError::Closed)?;
+        match self.handshake(io, name, conn.deadline()).await {
+            Ok((io, info)) => {
+                conn.note(format!("TLS {} {}", info.version, info.cipher));
+                conn.put_io(io);
+                Ok(info)
+            }
+            Err(e) => {
+                conn.note(format!("TLS handshake failed: {e}"));
+                Err(e)
+            }
+        }
     }
 
     /// Runs a handshake over `io`, verifying against `name` (the MX host name) when given.

@@ -95,16 +95,12 @@ async fn probe(cx: &ProbeContext, p: &MailboxProbe) -> MailboxObservation {
     ));
     let name = cx.names.first().map(String::as_str);
     if p.implicit_tls {
-        let io = conn.take_io().expect("fresh connection has a stream");
-        match cx.tls.handshake(io, name, cx.deadline).await {
-            Ok((io, info)) => {
-                conn.note(format!("TLS {} {}", info.version, info.cipher));
+        match cx.tls.upgrade(&mut conn, name).await {
+            Ok(info) => {
                 obs.tls = Some(info);
                 obs.starttls = StartTls::Established;
-                conn.put_io(io);
             }
             Err(e) => {
-                conn.note(format!("TLS handshake failed: {e}"));
                 obs.status = ProbeStatus::TlsFailed;
                 obs.detail = Some(e.to_string());
                 obs.transcript = conn.into_transcript();
@@ -132,22 +128,13 @@ async fn upgrade(
     obs: &mut MailboxObservation,
     name: Option<&str>,
 ) -> Result<bool, Fail> {
-    if conn.pending() > 0 {
-        conn.note("server sent data after the STARTTLS reply, before the handshake");
-    }
-    let io = conn
-        .take_io()
-        .ok_or((ProbeStatus::ClosedEarly, "stream gone".to_owned()))?;
-    match cx.tls.handshake(io, name, conn.deadline()).await {
-        Ok((io, info)) => {
-            conn.note(format!("TLS {} {}", info.version, info.cipher));
-            conn.put_io(io);
+    match cx.tls.upgrade(conn, name).await {
+        Ok(info) => {
             obs.tls = Some(info);
             obs.starttls = StartTls::Established;
             Ok(true)
         }
         Err(e) => {
-            conn.note(format!("TLS handshake failed: {e}"));
             obs.starttls = StartTls::HandshakeFailed(e.to_string());
             Ok(false)
         }

@@ -167,16 +167,12 @@ async fn probe(cx: &ProbeContext, port: u16, implicit_tls: bool) -> SmtpObservat
     conn.note(format!("connected to {addr}"));
     let name = cx.names.first().map(String::as_str);
     if implicit_tls {
-        let io = conn.take_io().expect("fresh connection has a stream");
-        match cx.tls.handshake(io, name, cx.deadline).await {
-            Ok((io, info)) => {
-                conn.note(format!("TLS {} {}", info.version, info.cipher));
+        match cx.tls.upgrade(&mut conn, name).await {
+            Ok(info) => {
                 obs.tls = Some(info);
                 obs.starttls = StartTls::Established;
-                conn.put_io(io);
             }
             Err(e) => {
-                conn.note(format!("TLS handshake failed: {e}"));
                 obs.status = ProbeStatus::TlsFailed;
                 obs.detail = Some(e.to_string());
                 obs.transcript = conn.into_transcript();
@@ -220,16 +216,8 @@ async fn dialogue(
         if offers_starttls {
             let r = command(conn, "STARTTLS").await.map_err(fail)?;
             if r.code == 220 {
-                if conn.pending() > 0 {
-                    conn.note("server sent data after the STARTTLS reply, before the handshake");
-                }
-                let io = conn
-                    .take_io()
-                    .ok_or((ProbeStatus::ClosedEarly, "stream gone".to_owned()))?;
-                match cx.tls.handshake(io, name, conn.deadline()).await {
-                    Ok((io, info)) => {
-                        conn.note(format!("TLS {} {}", info.version, info.cipher));
-                        conn.put_io(io);
+                match cx.tls.upgrade(conn, name).await {
+                    Ok(info) => {
                         obs.tls = Some(info);
                         obs.starttls = StartTls::Established;
                         let again = command(conn, &format!("EHLO {}", cx.ehlo_name))
@@ -240,7 +228,6 @@ async fn dialogue(
                         }
                     }
                     Err(e) => {
-                        conn.note(format!("TLS handshake failed: {e}"));
                         obs.starttls = StartTls::HandshakeFailed(e.to_string());
                         // The connection is unusable after a failed handshake; the probe
                         // itself succeeded in learning that.

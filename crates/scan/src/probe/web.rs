@@ -170,12 +170,8 @@ async fn request(
     let mut conn = LineConn::new(Box::new(tcp), limits, cx.deadline);
     let mut tls = None;
     if p.https {
-        let io = conn.take_io().expect("fresh connection has a stream");
-        match cx.tls.handshake(io, host, cx.deadline).await {
-            Ok((io, info)) => {
-                conn.put_io(io);
-                tls = Some(info);
-            }
+        match cx.tls.upgrade(&mut conn, host).await {
+            Ok(info) => tls = Some(info),
             Err(e) => {
                 ex.error = Some(e.to_string());
                 return (ex, None, Some(e));
