@@ -1,13 +1,19 @@
-//! mxray's storage: scans, observations, findings, in SQLite (WAL mode).
+//! mxray's storage: scans, observations, findings, in SQLite (WAL mode) or PostgreSQL.
 //!
-//! Writes come from one writer (the caller batches them), so SQLite never sees competing
-//! writers within one scan. Observations are JSON documents; the columns reports filter on
+//! One store, two backends (see `backend.rs`): every query is written once in SQL both accept.
+//! Writes come from one writer per process (the caller batches them), so SQLite never sees
+//! competing writers within one scan; several workers share a PostgreSQL survey (`survey.rs`). Observations are JSON documents; the columns reports filter on
 //! (scan, domain, ip, check, severity) are real columns with indexes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod backend;
 mod software;
 mod stats;
+mod survey;
+
+pub use backend::{Backend, redact};
+pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
 
 pub use software::{StoredMatch, UnknownBanner};
 
@@ -15,15 +21,13 @@ use futures::TryStreamExt;
 use mxray_core::finding::{Finding, Severity, Subject};
 use mxray_core::model::{DomainObservation, HostObservation, SCHEMA_VERSION};
 use mxray_core::target::InputError;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Row, SqlSafeStr};
+use sqlx::AnyPool;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The finding columns, as a literal so queries stay `&'static str` (sqlx audits dynamic SQL).
 macro_rules! finding_select {
@@ -74,7 +78,10 @@ impl StoreError {
     fn from_sqlx(e: sqlx::Error, path: &str) -> Self {
         let msg = e.to_string();
         let lower = msg.to_ascii_lowercase();
-        if lower.contains("database is locked") || lower.contains("database is busy") {
+        if lower.contains("database is locked")
+            || lower.contains("database is busy")
+            || lower.contains("lock timeout")
+        {
             Self::Locked {
                 path: path.to_owned(),
             }
@@ -167,27 +174,10 @@ pub struct DomainReport {
 /// The store.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    /// The `--db` value as it may be shown (no password).
     path: String,
-}
-
-fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            "init".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/sqlite/0001_init.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            2,
-            "software".into(),
-            MigrationType::Simple,
-            include_str!("../migrations/sqlite/0002_software.sql").into_sql_str(),
-            false,
-        ),
-    ])
+    backend: Backend,
 }
 
 /// Now, Unix seconds.
@@ -209,38 +199,21 @@ fn severity_from(n: i64) -> Severity {
 }
 
 impl Store {
-    /// Opens (creating if needed) a SQLite database file and brings its schema up to date.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let shown = path.display().to_string();
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|e| match StoreError::from_sqlx(e, &shown) {
-                StoreError::Backend(reason) => StoreError::Open {
-                    path: shown.clone(),
-                    reason,
-                },
-                other => other,
-            })?;
-        migrator().run(&pool).await.map_err(|e| {
-            let msg = e.to_string();
-            if msg.to_ascii_lowercase().contains("locked") {
-                StoreError::Locked {
-                    path: shown.clone(),
-                }
-            } else {
-                StoreError::Migration(msg)
-            }
-        })?;
-        Ok(Self { pool, path: shown })
+    /// Opens a store: a SQLite file (created if needed) or a `postgres://` URL; brings its
+    /// schema up to date.
+    pub async fn open(db: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let spec = db.as_ref().to_string_lossy().into_owned();
+        let (pool, backend) = backend::connect(&spec).await?;
+        Ok(Self {
+            pool,
+            path: redact(&spec),
+            backend,
+        })
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     fn err(&self, e: sqlx::Error) -> StoreError {
@@ -249,7 +222,7 @@ impl Store {
 
     /// Records the start of a scan.
     pub async fn begin_scan(&self, params: &serde_json::Value) -> Result<ScanId, StoreError> {
-        let row = sqlx::query("INSERT INTO scans (started_at, status, params, schema_version) VALUES (?, 'running', ?, ?) RETURNING id")
+        let row = sqlx::query("INSERT INTO scans (started_at, status, params, schema_version) VALUES ($1, 'running', $2, $3) RETURNING id")
             .bind(now())
             .bind(params.to_string())
             .bind(i64::from(SCHEMA_VERSION))
@@ -261,7 +234,7 @@ impl Store {
 
     /// Marks a scan finished (or interrupted).
     pub async fn finish_scan(&self, id: ScanId, status: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE scans SET finished_at = ?, status = ? WHERE id = ?")
+        sqlx::query("UPDATE scans SET finished_at = $1, status = $2 WHERE id = $3")
             .bind(now())
             .bind(status)
             .bind(id)
@@ -280,16 +253,55 @@ impl Store {
 
     /// Writes a batch in one transaction: all of it or nothing.
     pub async fn write(&self, scan: ScanId, items: &[Item]) -> Result<(), StoreError> {
+        self.write_as(scan, None, items).await.map(|_| ())
+    }
+
+    /// Writes a survey worker's batch: in the same transaction, each domain's claim is
+    /// marked done and each host's claim too. An item whose claim this worker no longer holds
+    /// (its lease ran out and another worker took it) is dropped, so nothing committed is
+    /// ever committed twice. Returns `(domains, hosts)` committed.
+    pub async fn write_claimed(
+        &self,
+        scan: ScanId,
+        worker: &str,
+        items: &[Item],
+    ) -> Result<(u64, u64), StoreError> {
+        self.write_as(scan, Some(worker), items).await
+    }
+
+    async fn write_as(
+        &self,
+        scan: ScanId,
+        worker: Option<&str>,
+        items: &[Item],
+    ) -> Result<(u64, u64), StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let (mut domains, mut hosts) = (0u64, 0u64);
+        // Hosts of this batch whose claim was lost: their software rows go with them.
+        let mut lost: Vec<IpAddr> = Vec::new();
         for item in items {
             match item {
+                Item::Domain { obs, .. }
+                    if !self
+                        .commit_target(&mut tx, scan, worker, &obs.domain)
+                        .await? => {}
+                Item::Excluded(domain)
+                    if !self.commit_target(&mut tx, scan, worker, domain).await? => {}
+                Item::Host { obs, .. }
+                    if !self.commit_host(&mut tx, scan, worker, obs.ip).await? =>
+                {
+                    lost.push(obs.ip);
+                }
+                Item::Software { ip, .. } if lost.contains(ip) => {}
                 Item::Domain { obs, ips, findings } => {
+                    domains += 1;
                     let json = serde_json::to_string(obs)
                         .map_err(|e| StoreError::Backend(e.to_string()))?;
                     let mode = serde_json::to_value(obs.mx_mode)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned));
-                    sqlx::query("INSERT OR REPLACE INTO domains (scan_id, domain, status, mx_mode, observation) VALUES (?, ?, 'scanned', ?, ?)")
+                    sqlx::query("INSERT INTO domains (scan_id, domain, status, mx_mode, observation) VALUES ($1, $2, 'scanned', $3, $4) \
+                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = excluded.mx_mode, observation = excluded.observation")
                         .bind(scan)
                         .bind(&obs.domain)
                         .bind(mode)
@@ -298,7 +310,7 @@ impl Store {
                         .await
                         .map_err(|e| self.err(e))?;
                     for ip in ips {
-                        sqlx::query("INSERT OR IGNORE INTO domain_hosts (scan_id, domain, ip) VALUES (?, ?, ?)")
+                        sqlx::query("INSERT INTO domain_hosts (scan_id, domain, ip) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                             .bind(scan)
                             .bind(&obs.domain)
                             .bind(ip.to_string())
@@ -313,7 +325,9 @@ impl Store {
                     }
                 }
                 Item::Excluded(domain) => {
-                    sqlx::query("INSERT OR REPLACE INTO domains (scan_id, domain, status) VALUES (?, ?, 'excluded')")
+                    domains += 1;
+                    sqlx::query("INSERT INTO domains (scan_id, domain, status) VALUES ($1, $2, 'excluded') \
+                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = NULL, observation = NULL")
                         .bind(scan)
                         .bind(domain)
                         .execute(&mut *tx)
@@ -321,11 +335,13 @@ impl Store {
                         .map_err(|e| self.err(e))?;
                 }
                 Item::Host { obs, findings } => {
+                    hosts += 1;
                     let json = serde_json::to_string(obs)
                         .map_err(|e| StoreError::Backend(e.to_string()))?;
                     let ip = obs.ip.to_string();
                     sqlx::query(
-                        "INSERT OR REPLACE INTO hosts (scan_id, ip, observation) VALUES (?, ?, ?)",
+                        "INSERT INTO hosts (scan_id, ip, observation) VALUES ($1, $2, $3) \
+                         ON CONFLICT (scan_id, ip) DO UPDATE SET observation = excluded.observation",
                     )
                     .bind(scan)
                     .bind(&ip)
@@ -345,7 +361,7 @@ impl Store {
                         .map_err(|e| self.err(e))?;
                 }
                 Item::InputError(e) => {
-                    sqlx::query("INSERT INTO input_errors (scan_id, line, text, reason) VALUES (?, ?, ?, ?)")
+                    sqlx::query("INSERT INTO input_errors (scan_id, line, text, reason) VALUES ($1, $2, $3, $4)")
                         .bind(scan)
                         .bind(e.line as i64)
                         .bind(&e.text)
@@ -356,7 +372,12 @@ impl Store {
                 }
             }
         }
-        tx.commit().await.map_err(|e| self.err(e))
+        if let Some(worker) = worker {
+            self.count_worker(&mut tx, scan, worker, domains, hosts)
+                .await?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok((domains, hosts))
     }
 
     /// All scans, newest first.
@@ -397,13 +418,14 @@ impl Store {
         scan: ScanId,
         domain: &str,
     ) -> Result<Option<DomainReport>, StoreError> {
-        let Some(row) =
-            sqlx::query("SELECT status, observation FROM domains WHERE scan_id = ? AND domain = ?")
-                .bind(scan)
-                .bind(domain)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?
+        let Some(row) = sqlx::query(
+            "SELECT status, observation FROM domains WHERE scan_id = $1 AND domain = $2",
+        )
+        .bind(scan)
+        .bind(domain)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
         else {
             return Ok(None);
         };
@@ -412,7 +434,7 @@ impl Store {
             .get::<Option<&str>, _>(1)
             .and_then(|j| serde_json::from_str(j).ok());
         let hosts: Vec<HostObservation> = sqlx::query(
-            "SELECT h.observation FROM hosts h JOIN domain_hosts d ON d.scan_id = h.scan_id AND d.ip = h.ip WHERE d.scan_id = ? AND d.domain = ? ORDER BY h.ip",
+            "SELECT h.observation FROM hosts h JOIN domain_hosts d ON d.scan_id = h.scan_id AND d.ip = h.ip WHERE d.scan_id = $1 AND d.domain = $2 ORDER BY h.ip",
         )
         .bind(scan)
         .bind(domain)
@@ -445,7 +467,7 @@ impl Store {
         domain: &str,
     ) -> Result<Vec<StoredFinding>, StoreError> {
         let rows = sqlx::query(finding_select!(
-            "WHERE scan_id = ?1 AND (domain = ?2 OR ip IN (SELECT ip FROM domain_hosts WHERE scan_id = ?1 AND domain = ?2)) ORDER BY severity DESC, check_id, subject"
+            "WHERE scan_id = $1 AND (domain = $2 OR ip IN (SELECT ip FROM domain_hosts WHERE scan_id = $1 AND domain = $2)) ORDER BY severity DESC, check_id, subject"
         ))
         .bind(scan)
         .bind(domain)
@@ -458,7 +480,7 @@ impl Store {
     /// Every finding of a scan.
     pub async fn findings(&self, scan: ScanId) -> Result<Vec<StoredFinding>, StoreError> {
         let rows = sqlx::query(finding_select!(
-            "WHERE scan_id = ? ORDER BY severity DESC, check_id, subject"
+            "WHERE scan_id = $1 ORDER BY severity DESC, check_id, subject"
         ))
         .bind(scan)
         .fetch_all(&self.pool)
@@ -487,7 +509,7 @@ impl Store {
 
     /// Domain names of a scan with their status, streaming.
     pub async fn domains(&self, scan: ScanId) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query("SELECT domain, status FROM domains WHERE scan_id = ? ORDER BY domain")
+        sqlx::query("SELECT domain, status FROM domains WHERE scan_id = $1 ORDER BY domain")
             .bind(scan)
             .fetch(&self.pool)
             .map_ok(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
@@ -498,7 +520,7 @@ impl Store {
 
     /// Host observations of a scan.
     pub async fn hosts(&self, scan: ScanId) -> Result<Vec<HostObservation>, StoreError> {
-        let rows = sqlx::query("SELECT observation FROM hosts WHERE scan_id = ? ORDER BY ip")
+        let rows = sqlx::query("SELECT observation FROM hosts WHERE scan_id = $1 ORDER BY ip")
             .bind(scan)
             .fetch_all(&self.pool)
             .await
@@ -512,7 +534,7 @@ impl Store {
     /// Addresses used by a domain.
     pub async fn domain_ips(&self, scan: ScanId, domain: &str) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(
-            "SELECT ip FROM domain_hosts WHERE scan_id = ? AND domain = ? ORDER BY ip",
+            "SELECT ip FROM domain_hosts WHERE scan_id = $1 AND domain = $2 ORDER BY ip",
         )
         .bind(scan)
         .bind(domain)
@@ -527,7 +549,7 @@ impl Store {
         scan: ScanId,
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT line, text, reason FROM input_errors WHERE scan_id = ? ORDER BY line",
+            "SELECT line, text, reason FROM input_errors WHERE scan_id = $1 ORDER BY line",
         )
         .bind(scan)
         .fetch_all(&self.pool)
@@ -542,7 +564,7 @@ impl Store {
     /// (domains scanned, domains excluded, hosts probed) of a scan.
     pub async fn counts(&self, scan: ScanId) -> Result<(i64, i64, i64), StoreError> {
         let r = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM domains WHERE scan_id = ?1 AND status = 'scanned'), (SELECT COUNT(*) FROM domains WHERE scan_id = ?1 AND status = 'excluded'), (SELECT COUNT(*) FROM hosts WHERE scan_id = ?1)",
+            "SELECT (SELECT COUNT(*) FROM domains WHERE scan_id = $1 AND status = 'scanned'), (SELECT COUNT(*) FROM domains WHERE scan_id = $1 AND status = 'excluded'), (SELECT COUNT(*) FROM hosts WHERE scan_id = $1)",
         )
         .bind(scan)
         .fetch_one(&self.pool)
@@ -562,7 +584,7 @@ impl Store {
 
     /// Marks a scan running again (resume).
     pub async fn reopen_scan(&self, id: ScanId) -> Result<(), StoreError> {
-        sqlx::query("UPDATE scans SET status = 'running', finished_at = NULL WHERE id = ?")
+        sqlx::query("UPDATE scans SET status = 'running', finished_at = NULL WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -575,7 +597,7 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        sqlx::query_scalar("SELECT domain FROM domains WHERE scan_id = ?")
+        sqlx::query_scalar("SELECT domain FROM domains WHERE scan_id = $1")
             .bind(scan)
             .fetch(&self.pool)
             .try_collect()
@@ -588,7 +610,7 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<std::collections::HashSet<IpAddr>, StoreError> {
-        let ips: Vec<String> = sqlx::query_scalar("SELECT ip FROM hosts WHERE scan_id = ?")
+        let ips: Vec<String> = sqlx::query_scalar("SELECT ip FROM hosts WHERE scan_id = $1")
             .bind(scan)
             .fetch_all(&self.pool)
             .await
@@ -604,7 +626,7 @@ impl Store {
     ) -> Result<Vec<(IpAddr, String, String)>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.ip, MIN(d.domain), MIN(dom.observation) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
-             WHERE d.scan_id = ?1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = ?1) GROUP BY d.ip",
+             WHERE d.scan_id = $1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = $1) GROUP BY d.ip",
         )
         .bind(scan)
         .fetch_all(&self.pool)
@@ -616,7 +638,7 @@ impl Store {
                 let ip: IpAddr = r.get::<String, _>(0).parse().ok()?;
                 let obs: Option<DomainObservation> = r
                     .get::<Option<String>, _>(2)
-                    .and_then(|j| serde_json::from_str(&j).ok());
+                    .and_then(|j: String| serde_json::from_str(&j).ok());
                 let name = obs
                     .and_then(|o| {
                         o.hosts
@@ -632,10 +654,17 @@ impl Store {
 
     /// How the first SMTP probe of each host ended: `(status, hosts)`, most common first.
     pub async fn host_outcomes(&self, scan: ScanId) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT COALESCE(json_extract(observation, '$.smtp[0].status'), 'not-probed') AS s, COUNT(*) AS n \
-             FROM hosts WHERE scan_id = ? GROUP BY s ORDER BY n DESC, s",
-        )
+        // The one query that reads inside the JSON, in each backend's own syntax.
+        let rows = sqlx::query(match self.backend {
+            Backend::Sqlite => {
+                "SELECT COALESCE(json_extract(observation, '$.smtp[0].status'), 'not-probed') AS s, COUNT(*) AS n \
+                 FROM hosts WHERE scan_id = $1 GROUP BY s ORDER BY n DESC, s"
+            }
+            Backend::Postgres => {
+                "SELECT COALESCE(observation::jsonb #>> '{smtp,0,status}', 'not-probed') AS s, COUNT(*) AS n \
+                 FROM hosts WHERE scan_id = $1 GROUP BY s ORDER BY n DESC, s"
+            }
+        })
         .bind(scan)
         .fetch_all(&self.pool)
         .await
@@ -649,14 +678,14 @@ impl Store {
         scan: ScanId,
     ) -> Result<Vec<(String, Severity, i64, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT check_id, MAX(sev), SUM(n), SUM(d) FROM ( \
+            "SELECT check_id, MAX(sev), CAST(SUM(n) AS BIGINT), CAST(SUM(d) AS BIGINT) FROM ( \
                SELECT check_id, MAX(severity) AS sev, COUNT(*) AS n, COUNT(DISTINCT domain) AS d \
-               FROM findings WHERE scan_id = ?1 AND domain IS NOT NULL GROUP BY check_id \
+               FROM findings WHERE scan_id = $1 AND domain IS NOT NULL GROUP BY check_id \
              UNION ALL \
                SELECT f.check_id, MAX(f.severity), COUNT(DISTINCT f.id), COUNT(DISTINCT dh.domain) \
                FROM findings f JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip \
-               WHERE f.scan_id = ?1 AND f.ip IS NOT NULL GROUP BY f.check_id \
-             ) GROUP BY check_id ORDER BY 2 DESC, 3 DESC, 1",
+               WHERE f.scan_id = $1 AND f.ip IS NOT NULL GROUP BY f.check_id \
+             ) AS per_check GROUP BY check_id ORDER BY 2 DESC, 3 DESC, 1",
         )
         .bind(scan)
         .fetch_all(&self.pool)
@@ -670,7 +699,7 @@ impl Store {
 
     /// Every domain → address link of a scan.
     pub async fn links(&self, scan: ScanId) -> Result<Vec<(String, String)>, StoreError> {
-        sqlx::query("SELECT domain, ip FROM domain_hosts WHERE scan_id = ? ORDER BY domain, ip")
+        sqlx::query("SELECT domain, ip FROM domain_hosts WHERE scan_id = $1 ORDER BY domain, ip")
             .bind(scan)
             .fetch(&self.pool)
             .map_ok(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
@@ -686,7 +715,7 @@ impl Store {
     ) -> impl futures::Stream<Item = Result<(String, String, Option<String>), StoreError>> + '_
     {
         sqlx::query(
-            "SELECT domain, status, observation FROM domains WHERE scan_id = ? ORDER BY domain",
+            "SELECT domain, status, observation FROM domains WHERE scan_id = $1 ORDER BY domain",
         )
         .bind(scan)
         .fetch(&self.pool)
@@ -706,14 +735,14 @@ impl Store {
         scan: ScanId,
     ) -> Result<Vec<(String, String, Option<DomainObservation>)>, StoreError> {
         sqlx::query(
-            "SELECT domain, status, observation FROM domains WHERE scan_id = ? ORDER BY domain",
+            "SELECT domain, status, observation FROM domains WHERE scan_id = $1 ORDER BY domain",
         )
         .bind(scan)
         .fetch(&self.pool)
         .map_ok(|r| {
             let obs = r
                 .get::<Option<String>, _>(2)
-                .and_then(|j| serde_json::from_str(&j).ok());
+                .and_then(|j: String| serde_json::from_str(&j).ok());
             (r.get::<String, _>(0), r.get::<String, _>(1), obs)
         })
         .try_collect()
@@ -727,7 +756,7 @@ impl Store {
     }
 }
 
-fn row_to_finding(r: &sqlx::sqlite::SqliteRow) -> StoredFinding {
+fn row_to_finding(r: &AnyRow) -> StoredFinding {
     let kind: String = r.get(2);
     let name: String = r.get(3);
     let subject = match kind.as_str() {
@@ -750,7 +779,7 @@ fn row_to_finding(r: &sqlx::sqlite::SqliteRow) -> StoredFinding {
 }
 
 async fn insert_finding(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     scan: ScanId,
     domain: Option<&str>,
     ip: Option<&str>,
@@ -761,7 +790,7 @@ async fn insert_finding(
         Subject::Host(_) => "host",
         Subject::Service(_) => "service",
     };
-    sqlx::query("INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
         .bind(scan)
         .bind(domain)
         .bind(ip)

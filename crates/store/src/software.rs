@@ -49,7 +49,7 @@ pub struct UnknownBanner {
 
 impl Store {
     pub(crate) async fn write_software(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         scan: ScanId,
         ip: &IpAddr,
         fp: &HostFingerprint,
@@ -57,7 +57,8 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let ip = ip.to_string();
         for s in &fp.software {
-            sqlx::query("INSERT OR REPLACE INTO software (scan_id, ip, port, source, product, name, version, build, os_hint, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO software (scan_id, ip, port, source, product, name, version, build, os_hint, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                          ON CONFLICT (scan_id, ip, port, product) DO UPDATE SET source = excluded.source, name = excluded.name, version = excluded.version, build = excluded.build, os_hint = excluded.os_hint, evidence = excluded.evidence")
                 .bind(scan)
                 .bind(&ip)
                 .bind(i64::from(s.port))
@@ -72,7 +73,8 @@ impl Store {
                 .await?;
         }
         if let Some(os) = &fp.os {
-            sqlx::query("INSERT OR REPLACE INTO host_os (scan_id, ip, os, confidence, basis) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO host_os (scan_id, ip, os, confidence, basis) VALUES ($1, $2, $3, $4, $5) \
+                          ON CONFLICT (scan_id, ip) DO UPDATE SET os = excluded.os, confidence = excluded.confidence, basis = excluded.basis")
                 .bind(scan)
                 .bind(&ip)
                 .bind(&os.name)
@@ -81,13 +83,13 @@ impl Store {
                 .execute(&mut **tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM unknown_banners WHERE scan_id = ? AND ip = ?")
+        sqlx::query("DELETE FROM unknown_banners WHERE scan_id = $1 AND ip = $2")
             .bind(scan)
             .bind(&ip)
             .execute(&mut **tx)
             .await?;
         for u in &fp.unknown {
-            sqlx::query("INSERT INTO unknown_banners (scan_id, ip, port, source, text) VALUES (?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO unknown_banners (scan_id, ip, port, source, text) VALUES ($1, $2, $3, $4, $5)")
                 .bind(scan)
                 .bind(&ip)
                 .bind(i64::from(u.port))
@@ -109,7 +111,7 @@ impl Store {
         let mut new = 0;
         for a in advisories {
             let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM advisories WHERE id = ? AND product = ?")
+                sqlx::query_scalar("SELECT 1 FROM advisories WHERE id = $1 AND product = $2")
                     .bind(&a.id)
                     .bind(&a.product)
                     .fetch_optional(&mut *tx)
@@ -120,7 +122,8 @@ impl Store {
             if origin == "builtin" && exists.is_some() {
                 continue;
             }
-            sqlx::query("INSERT OR REPLACE INTO advisories (id, product, severity, summary, data, origin, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO advisories (id, product, severity, summary, data, origin, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                          ON CONFLICT (id, product) DO UPDATE SET severity = excluded.severity, summary = excluded.summary, data = excluded.data, origin = excluded.origin, imported_at = excluded.imported_at")
                 .bind(&a.id)
                 .bind(&a.product)
                 .bind(severity_num(a.severity))
@@ -150,7 +153,7 @@ impl Store {
 
     /// Software stored for a scan, per host.
     pub async fn software(&self, scan: ScanId) -> Result<Vec<(IpAddr, Software)>, StoreError> {
-        let rows = sqlx::query("SELECT ip, port, source, product, name, version, build, os_hint, evidence FROM software WHERE scan_id = ? ORDER BY ip, port, product")
+        let rows = sqlx::query("SELECT ip, port, source, product, name, version, build, os_hint, evidence FROM software WHERE scan_id = $1 ORDER BY ip, port, product")
             .bind(scan)
             .fetch_all(&self.pool)
             .await
@@ -207,18 +210,41 @@ impl Store {
         scan: ScanId,
         advisory: &str,
     ) -> Result<Vec<StoredMatch>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.advisory_id, m.scan_id, m.ip, m.port, m.product, m.version, m.build, m.status, m.severity \
-             FROM advisory_matches m WHERE m.scan_id = ?1 AND (m.advisory_id = ?2 OR m.advisory_id IN \
-               (SELECT a.id FROM advisories a, json_each(a.data, '$.aliases') j WHERE j.value = ?2)) \
-             ORDER BY m.status, m.ip, m.port",
-        )
-        .bind(scan)
-        .bind(advisory)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        self.with_context(rows).await
+        // The advisory's id, or any advisory listing it as an alias (resolved here rather
+        // than with a backend's JSON functions, so the query is the same on both).
+        let mut ids: Vec<String> = self
+            .advisories()
+            .await?
+            .into_iter()
+            .filter(|a| a.id == advisory || a.aliases.iter().any(|x| x == advisory))
+            .map(|a| a.id)
+            .collect();
+        ids.push(advisory.to_owned());
+        ids.sort();
+        ids.dedup();
+        let mut rows = Vec::new();
+        for id in &ids {
+            rows.extend(
+                sqlx::query(
+                    "SELECT m.advisory_id, m.scan_id, m.ip, m.port, m.product, m.version, m.build, m.status, m.severity \
+                     FROM advisory_matches m WHERE m.scan_id = $1 AND m.advisory_id = $2",
+                )
+                .bind(scan)
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?,
+            );
+        }
+        let mut out = self.with_context(rows).await?;
+        out.sort_by(|a, b| {
+            (a.status.as_str(), a.ip.as_str(), a.port).cmp(&(
+                b.status.as_str(),
+                b.ip.as_str(),
+                b.port,
+            ))
+        });
+        Ok(out)
     }
 
     /// Matches not shown by `mxray alerts` before (a host, port, product and version already
@@ -229,7 +255,7 @@ impl Store {
             "SELECT m.advisory_id, m.scan_id, m.ip, m.port, m.product, m.version, m.build, m.status, m.severity \
              FROM advisory_matches m WHERE m.alerted = 0 AND NOT EXISTS (SELECT 1 FROM advisory_matches o \
                WHERE o.alerted = 1 AND o.advisory_id = m.advisory_id AND o.ip = m.ip AND o.port = m.port \
-               AND o.product = m.product AND o.version = m.version AND o.build IS m.build) \
+               AND o.product = m.product AND o.version = m.version AND o.build IS NOT DISTINCT FROM m.build) \
              ORDER BY m.severity DESC, m.advisory_id, m.ip, m.port, m.scan_id",
         )
         .fetch_all(&mut *tx)
@@ -265,29 +291,36 @@ impl Store {
 
     async fn with_context(
         &self,
-        rows: Vec<sqlx::sqlite::SqliteRow>,
+        rows: Vec<sqlx::any::AnyRow>,
     ) -> Result<Vec<StoredMatch>, StoreError> {
         let mut out = Vec::new();
         for r in rows {
             let scan: ScanId = r.get(1);
             let ip: String = r.get(2);
             let domains: Vec<String> = sqlx::query_scalar(
-                "SELECT domain FROM domain_hosts WHERE scan_id = ? AND ip = ? ORDER BY domain",
+                "SELECT domain FROM domain_hosts WHERE scan_id = $1 AND ip = $2 ORDER BY domain",
             )
             .bind(scan)
             .bind(&ip)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-            let ptr: Vec<String> = sqlx::query_scalar(
-                "SELECT j.value FROM hosts h, json_each(h.observation, '$.ptr.value') j \
-                 WHERE h.scan_id = ? AND h.ip = ? AND json_extract(h.observation, '$.ptr.status') = 'found'",
-            )
-            .bind(scan)
-            .bind(&ip)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+            let obs: Option<String> =
+                sqlx::query_scalar("SELECT observation FROM hosts WHERE scan_id = $1 AND ip = $2")
+                    .bind(scan)
+                    .bind(&ip)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            let ptr: Vec<String> = obs
+                .and_then(|j: String| {
+                    serde_json::from_str::<mxray_core::model::HostObservation>(&j).ok()
+                })
+                .and_then(|h| match h.ptr {
+                    mxray_core::model::Lookup::Found(names) => Some(names),
+                    _ => None,
+                })
+                .unwrap_or_default();
             out.push(StoredMatch {
                 advisory: r.get(0),
                 scan,
@@ -311,7 +344,7 @@ impl Store {
         scan: ScanId,
     ) -> Result<Vec<(String, String, f64, Vec<String>)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT ip, os, confidence, basis FROM host_os WHERE scan_id = ? ORDER BY ip",
+            "SELECT ip, os, confidence, basis FROM host_os WHERE scan_id = $1 ORDER BY ip",
         )
         .bind(scan)
         .fetch_all(&self.pool)
@@ -336,7 +369,7 @@ impl Store {
         scan: Option<ScanId>,
     ) -> Result<Vec<UnknownBanner>, StoreError> {
         let rows = sqlx::query(
-            "SELECT source, text, COUNT(*) AS n FROM unknown_banners WHERE ?1 IS NULL OR scan_id = ?1 \
+            "SELECT source, text, COUNT(*) AS n FROM unknown_banners WHERE $1 IS NULL OR scan_id = $1 \
              GROUP BY source, text ORDER BY n DESC, source, text",
         )
         .bind(scan)
@@ -355,13 +388,13 @@ impl Store {
 }
 
 async fn insert_matches(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     scan: ScanId,
     ip: &str,
     matches: &[Match],
 ) -> Result<(), sqlx::Error> {
     for m in matches {
-        sqlx::query("INSERT OR IGNORE INTO advisory_matches (advisory_id, scan_id, ip, port, product, version, build, status, severity, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO advisory_matches (advisory_id, scan_id, ip, port, product, version, build, status, severity, found_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING")
             .bind(&m.advisory)
             .bind(scan)
             .bind(ip)

@@ -10,11 +10,11 @@ impl Store {
         let rows = sqlx::query(
             // Two plain joins rather than one OR-join: with the OR, SQLite scans all links per
             // finding (measured at 200,000 domains in the summary query; see BENCHMARKS.md).
-            "SELECT domain, check_id FROM findings WHERE scan_id = ?1 AND domain IS NOT NULL \
+            "SELECT domain, check_id FROM findings WHERE scan_id = $1 AND domain IS NOT NULL \
              UNION \
              SELECT dh.domain, f.check_id FROM findings f \
                JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip \
-             WHERE f.scan_id = ?1 AND f.ip IS NOT NULL ORDER BY 1, 2",
+             WHERE f.scan_id = $1 AND f.ip IS NOT NULL ORDER BY 1, 2",
         )
         .bind(scan)
         .fetch_all(&self.pool)

@@ -1,0 +1,350 @@
+//! The store's story, told to both backends: SQLite always, PostgreSQL when .ci/run provides
+//! one (`MXRAY_TEST_POSTGRES`, a server URL; under CI its absence fails the test). The same
+//! writes must read back the same, and the survey claims must behave the same.
+
+use mxray_core::finding::{Finding, Severity, Subject};
+use mxray_core::model::{DomainObservation, HostObservation};
+use mxray_core::target::Domain;
+use mxray_store::{Backend, Item, Store};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// A fresh store of each backend available here.
+async fn stores(tag: &str) -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = vec![(
+        Store::open(dir.path().join("story.db")).await.unwrap(),
+        Some(dir),
+    )];
+    match std::env::var("MXRAY_TEST_POSTGRES") {
+        Ok(server) => {
+            use sqlx::Connection;
+            let name = format!("mxray_store_{tag}_{}", std::process::id());
+            let mut c = sqlx::PgConnection::connect(&server).await.unwrap();
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            }
+            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+            let store = Store::open(format!("{base}/{name}")).await.unwrap();
+            assert_eq!(store.backend(), Backend::Postgres);
+            out.push((store, None));
+        }
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must provide PostgreSQL and set MXRAY_TEST_POSTGRES"
+            );
+            eprintln!("SKIPPED: the PostgreSQL half of the store story (see .ci/run)");
+        }
+    }
+    out
+}
+
+fn domain_obs(d: &str) -> DomainObservation {
+    serde_json::from_value(serde_json::json!({
+        "domain": d,
+        "mx": {"status": "found", "value": [{"preference": 10, "exchange": format!("mx.{d}")}]},
+        "mx_mode": "explicit",
+        "hosts": [],
+        "skipped": [],
+    }))
+    .expect("domain observation")
+}
+
+fn host_obs(ip: &str, status: &str) -> HostObservation {
+    serde_json::from_value(serde_json::json!({
+        "ip": ip,
+        "class": "public",
+        "ptr": {"status": "found", "value": ["mx.example.", "mail.example."]},
+        "fcrdns": true,
+        "smtp": [{
+            "port": 25, "implicit_tls": false, "status": status, "detail": null,
+            "greeting": null, "helo_fallback": false, "capabilities": null,
+            "starttls": {"result": "not-tried"}, "tls": null, "capabilities_tls": null,
+            "vrfy": null, "expn": null, "transcript": [], "elapsed_ms": 5
+        }],
+        "relay": null,
+        "elapsed_ms": 7,
+    }))
+    .expect("host observation")
+}
+
+fn finding(id: &str, sev: Severity, subject: Subject) -> Finding {
+    Finding {
+        id: id.into(),
+        severity: sev,
+        subject,
+        title: format!("{id} title, with 'quotes' and ünïcode"),
+        evidence: vec!["line one".into(), "=HYPERLINK(\"x\")".into()],
+        fix: "do the right thing".into(),
+    }
+}
+
+#[tokio::test]
+async fn writes_read_back_the_same_on_every_backend() {
+    for (store, _dir) in stores("story").await {
+        let which = format!("{:?}", store.backend());
+        let scan = store
+            .begin_scan(&serde_json::json!({"input": "x"}))
+            .await
+            .unwrap();
+        let ip: IpAddr = "192.0.2.25".parse().unwrap();
+        let bad = mxray_core::target::DomainList::new().push("not a domain!");
+        let mxray_core::target::Line::Invalid(input_error) = bad else {
+            panic!("expected an invalid line")
+        };
+        let items = vec![
+            Item::Domain {
+                obs: domain_obs("a.example"),
+                ips: vec![ip],
+                findings: vec![finding(
+                    "dmarc.missing",
+                    Severity::Medium,
+                    Subject::Domain("a.example".into()),
+                )],
+            },
+            Item::Domain {
+                obs: domain_obs("b.example"),
+                ips: vec![ip],
+                findings: vec![],
+            },
+            Item::Excluded("x.example".into()),
+            Item::Host {
+                obs: host_obs("192.0.2.25", "success"),
+                findings: vec![finding(
+                    "smtp.open_relay",
+                    Severity::Critical,
+                    Subject::Service("192.0.2.25:25".into()),
+                )],
+            },
+            Item::InputError(input_error),
+        ];
+        store.write(scan, &items).await.unwrap();
+        // Writing the same domain again replaces it rather than adding a row.
+        store.write(scan, &items[1..2]).await.unwrap();
+
+        assert_eq!(store.counts(scan).await.unwrap(), (2, 1, 1), "{which}");
+        let rep = store
+            .domain_report(scan, "a.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(!rep.excluded);
+        assert_eq!(rep.hosts.len(), 1, "{which}");
+        assert_eq!(rep.hosts[0], host_obs("192.0.2.25", "success"), "{which}");
+        assert_eq!(
+            rep.findings
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect::<Vec<_>>(),
+            ["smtp.open_relay", "dmarc.missing"],
+            "{which}: worst first, host findings included"
+        );
+        assert_eq!(rep.findings[0].evidence[1], "=HYPERLINK(\"x\")", "{which}");
+        assert!(rep.findings[0].title.contains("ünïcode"), "{which}");
+        assert!(
+            store
+                .domain_report(scan, "x.example")
+                .await
+                .unwrap()
+                .unwrap()
+                .excluded
+        );
+        assert_eq!(
+            store.finding_counts(scan).await.unwrap(),
+            vec![
+                ("smtp.open_relay".to_owned(), Severity::Critical, 1, 2),
+                ("dmarc.missing".to_owned(), Severity::Medium, 1, 1),
+            ],
+            "{which}: the relay hurts both domains on that host"
+        );
+        assert_eq!(
+            store.host_outcomes(scan).await.unwrap(),
+            vec![("success".to_owned(), 1)],
+            "{which}: read inside the JSON"
+        );
+        assert_eq!(
+            store.links(scan).await.unwrap(),
+            vec![
+                ("a.example".to_owned(), "192.0.2.25".to_owned()),
+                ("b.example".to_owned(), "192.0.2.25".to_owned())
+            ]
+        );
+        assert_eq!(store.input_errors(scan).await.unwrap().len(), 1);
+        assert_eq!(store.domains(scan).await.unwrap().len(), 3);
+        assert!(store.pending_hosts(scan).await.unwrap().is_empty());
+        assert_eq!(store.done_hosts(scan).await.unwrap().len(), 1);
+        assert_eq!(store.domain_checks(scan).await.unwrap().len(), 3, "{which}");
+        let unfinished = store.unfinished_scan().await.unwrap();
+        assert_eq!(unfinished.map(|s| s.id), Some(scan));
+        store.finish_scan(scan, "finished").await.unwrap();
+        assert!(store.unfinished_scan().await.unwrap().is_none());
+        assert_eq!(store.scan(None).await.unwrap().status, "finished");
+        store.close().await;
+    }
+}
+
+fn domains(n: usize) -> Vec<(i64, Domain)> {
+    (0..n)
+        .map(|i| {
+            (
+                i as i64 + 1,
+                Domain::parse(&format!("t{i}.example")).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn survey_claims_are_exclusive_expire_and_commit_once() {
+    for (store, _dir) in stores("claims").await {
+        let which = format!("{:?}", store.backend());
+        let scan = store.create_survey(&serde_json::json!({})).await.unwrap();
+        assert_eq!(store.add_targets(scan, &domains(10)).await.unwrap(), 10);
+        assert_eq!(
+            store.add_targets(scan, &domains(10)).await.unwrap(),
+            0,
+            "{which}"
+        );
+        assert_eq!(store.latest_survey().await.unwrap(), Some(scan));
+        for w in ["w1", "w2"] {
+            store.register_worker(scan, w).await.unwrap();
+        }
+        let lease = 60_000;
+        let a = store.claim_targets(scan, "w1", 4, lease).await.unwrap();
+        let b = store.claim_targets(scan, "w2", 4, lease).await.unwrap();
+        assert_eq!(
+            a.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4],
+            "{which}"
+        );
+        assert_eq!(
+            b.iter().map(|c| c.seq).collect::<Vec<_>>(),
+            [5, 6, 7, 8],
+            "{which}"
+        );
+        assert_eq!(
+            store
+                .claim_targets(scan, "w1", 10, lease)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(
+            store
+                .claim_targets(scan, "w2", 10, lease)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.targets_held_by_others(scan, "w1").await.unwrap(), 4);
+
+        // A worker cannot commit what another holds.
+        let item = |d: &str| Item::Domain {
+            obs: domain_obs(d),
+            ips: vec![],
+            findings: vec![],
+        };
+        assert_eq!(
+            store
+                .write_claimed(scan, "w2", &[item("t0.example")])
+                .await
+                .unwrap(),
+            (0, 0),
+            "{which}"
+        );
+        assert_eq!(
+            store
+                .write_claimed(scan, "w1", &[item("t0.example"), item("t1.example")])
+                .await
+                .unwrap(),
+            (2, 0)
+        );
+        // ...nor commit twice.
+        assert_eq!(
+            store
+                .write_claimed(scan, "w1", &[item("t0.example")])
+                .await
+                .unwrap(),
+            (0, 0),
+            "{which}"
+        );
+
+        // w2 stops renewing: once its lease runs out, w1 takes its targets; w2's late
+        // commit is then dropped.
+        store.release_claims(scan, "w1").await.unwrap();
+        let short = store.claim_targets(scan, "w1", 2, 1).await.unwrap();
+        assert_eq!(
+            short.len(),
+            2,
+            "{which}: released targets are claimable at once"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let taken = store.claim_targets(scan, "w2", 10, lease).await.unwrap();
+        assert_eq!(taken.len(), 2 + 2, "{which}: two expired, two released");
+        assert_eq!(
+            store
+                .write_claimed(scan, "w1", &[item(&short[0].domain)])
+                .await
+                .unwrap(),
+            (0, 0),
+            "{which}"
+        );
+
+        // Hosts: one worker per address; the same worker may ask again; done stays done.
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        assert!(store.claim_host(scan, "w1", ip, lease).await.unwrap());
+        assert!(
+            !store.claim_host(scan, "w2", ip, lease).await.unwrap(),
+            "{which}"
+        );
+        assert!(store.claim_host(scan, "w1", ip, lease).await.unwrap());
+        let host = Item::Host {
+            obs: host_obs("192.0.2.9", "success"),
+            findings: vec![],
+        };
+        assert_eq!(
+            store
+                .write_claimed(scan, "w2", std::slice::from_ref(&host))
+                .await
+                .unwrap(),
+            (0, 0)
+        );
+        assert_eq!(
+            store.write_claimed(scan, "w1", &[host]).await.unwrap(),
+            (0, 1)
+        );
+        assert!(!store.claim_host(scan, "w2", ip, 1).await.unwrap());
+        let exp: IpAddr = "192.0.2.10".parse().unwrap();
+        assert!(store.claim_host(scan, "w1", exp, 1).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            store.claim_host(scan, "w2", exp, lease).await.unwrap(),
+            "{which}: expired"
+        );
+        store.renew_leases(scan, "w2", lease).await.unwrap();
+
+        let st = store.survey_status(scan).await.unwrap();
+        assert_eq!(
+            (st.total, st.done, st.double_commits),
+            (10, 2, 0),
+            "{which}"
+        );
+        // w2 holds its first four, the two released by w1 and the two whose lease ran out.
+        assert_eq!(st.claimed, 8, "{which}: {st:?}");
+        let w2 = st.workers.iter().find(|w| w.worker == "w2").unwrap();
+        assert_eq!(w2.holding, 8, "{which}");
+        assert!(st.reclaimed >= 2, "{which}: {st:?}");
+        assert!(!st.complete());
+        let w1 = st.workers.iter().find(|w| w.worker == "w1").unwrap();
+        assert_eq!((w1.domains, w1.hosts), (2, 1), "{which}");
+        store.close().await;
+    }
+}
