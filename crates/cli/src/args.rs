@@ -46,6 +46,12 @@ pub enum Command {
         /// and hosts already stored are not scanned again.
         #[arg(long)]
         resume: bool,
+        /// Scan only shard K of N of the list (by a fixed hash of each name): N machines
+        /// each run `--shard 1/N` … `--shard N/N` over the same list, with no shared
+        /// database. The simpler option; `survey` + `worker` balance load and survive a
+        /// machine dying.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<mxray_core::target::Shard>,
     },
     /// Check one domain and print a verdict with evidence and fixes.
     #[command(after_help = EXIT_HELP)]
@@ -69,7 +75,7 @@ pub enum Command {
         /// Scan id (default: the newest).
         #[arg(long)]
         scan: Option<i64>,
-        /// Database file.
+        /// Database: a SQLite file, or a postgres:// URL.
         #[arg(long, default_value = "mxray.db")]
         db: PathBuf,
         /// Output file (default: standard output).
@@ -87,7 +93,7 @@ pub enum Command {
         /// Language.
         #[arg(long, value_enum, default_value = "en")]
         lang: ReportLang,
-        /// Database file.
+        /// Database: a SQLite file, or a postgres:// URL.
         #[arg(long, default_value = "mxray.db")]
         db: PathBuf,
         /// Output file.
@@ -100,7 +106,7 @@ pub enum Command {
         old: i64,
         /// The newer scan id.
         new: i64,
-        /// Database file.
+        /// Database: a SQLite file, or a postgres:// URL.
         #[arg(long, default_value = "mxray.db")]
         db: PathBuf,
         /// Output format.
@@ -161,6 +167,56 @@ pub enum Command {
     Alerts(crate::cmd::software::AlertsArgs),
     /// Software, versions and OS guesses per host, with the banners they came from.
     Software(crate::cmd::software::SoftwareArgs),
+    /// Surveys shared by several workers through one database (PostgreSQL for several
+    /// machines): create one from a domain list, see where it stands.
+    Survey {
+        #[command(subcommand)]
+        action: SurveyAction,
+    },
+    /// Work on a survey: claim batches of its targets, scan them, commit the results with the
+    /// claims. Start any number, on any machines, against the same --db.
+    #[command(after_help = EXIT_HELP)]
+    Worker {
+        #[command(flatten)]
+        scan: ScanArgs,
+        /// Survey (scan) id (default: the newest survey in --db).
+        #[arg(long)]
+        survey: Option<i64>,
+        /// This worker's name in `survey status` (default: host name and process id).
+        #[arg(long)]
+        name: Option<String>,
+        /// Targets claimed at a time.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+        /// Seconds a claim lasts without this worker's heartbeat; after that (the worker
+        /// died), other workers take its targets over.
+        #[arg(long, default_value_t = 120.0)]
+        lease: f64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SurveyAction {
+    /// Load a domain list (one per line) as a new survey's targets.
+    Create {
+        /// Domain list file, or '-' for standard input.
+        file: String,
+        /// Database: a postgres:// URL (several machines) or a SQLite file (one machine).
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+    },
+    /// Progress, rate, ETA and per-worker counts.
+    Status {
+        /// Database: a postgres:// URL or a SQLite file.
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+        /// Survey id (default: the newest).
+        #[arg(long)]
+        survey: Option<i64>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -193,7 +249,7 @@ pub struct ScanArgs {
     /// DNS resolver to ask, IP:PORT (default: the system's resolvers).
     #[arg(long, value_name = "IP:PORT")]
     pub resolver: Option<SocketAddr>,
-    /// SQLite database file.
+    /// Database: a SQLite file, or a postgres://user@host/db URL.
     #[arg(long, default_value = "mxray.db")]
     pub db: PathBuf,
     /// Hosts probed at once.

@@ -9,6 +9,7 @@ mod progress;
 mod reputation;
 mod run;
 mod software;
+mod survey;
 
 use clap::Parser;
 use std::process::ExitCode;

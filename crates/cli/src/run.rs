@@ -5,7 +5,7 @@ use crate::progress::Reporter;
 use anyhow::Context;
 use futures::StreamExt;
 use mxray_core::checks::{self, Clock};
-use mxray_core::target::{Domain, DomainList, InputError, Line};
+use mxray_core::target::{Domain, DomainList, InputError, Line, Shard};
 use mxray_scan::resolve::Dns;
 use mxray_scan::{Engine, Event, PendingHost, Progress, ScanConfig, Seed};
 use mxray_store::{Item, ScanId, Store};
@@ -41,9 +41,10 @@ const MAX_INPUT_LINE: u64 = 4096;
 
 /// Reads lines on a blocking thread: domains go to the engine (bounded channel, so a huge
 /// list is never held in memory), bad lines to the writer.
-fn spawn_reader(
+pub(crate) fn spawn_reader(
     path: String,
     skip: Arc<HashSet<String>>,
+    shard: Option<Shard>,
     domains: mpsc::Sender<Domain>,
     errors: mpsc::UnboundedSender<InputError>,
     duplicates: Arc<AtomicU64>,
@@ -86,6 +87,7 @@ fn spawn_reader(
                     duplicates.fetch_add(1, Ordering::Relaxed);
                 }
                 Line::Domain(d) if skip.contains(d.as_str()) => {}
+                Line::Domain(d) if shard.is_some_and(|s| !s.contains(&d)) => {}
                 Line::Domain(d) => {
                     if domains.blocking_send(d).is_err() {
                         return Ok(());
@@ -118,17 +120,11 @@ fn count_lines(path: &str) -> Option<u64> {
     Some(n)
 }
 
-/// Runs a whole scan and stores it.
-pub async fn scan(
-    cfg: ScanConfig,
+/// The resolver, checked to answer before anything is stored.
+pub(crate) async fn resolver(
+    cfg: &ScanConfig,
     resolver: Option<std::net::SocketAddr>,
-    db: &std::path::Path,
-    params: serde_json::Value,
-    source: Source,
-    quiet: bool,
-    resume: bool,
-) -> anyhow::Result<Outcome> {
-    let run_started = std::time::Instant::now();
+) -> anyhow::Result<Dns> {
     let dns = Dns::new(
         resolver,
         cfg.limits.step_timeout.min(Duration::from_secs(5)),
@@ -137,13 +133,30 @@ pub async fn scan(
         let who = resolver.map_or_else(|| "the system resolver".to_owned(), |r| r.to_string());
         anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");
     }
+    Ok(dns)
+}
+
+/// Runs a whole scan and stores it. With `shard`, only the domains of that shard.
+#[allow(clippy::too_many_arguments)]
+pub async fn scan(
+    cfg: ScanConfig,
+    resolver_addr: Option<std::net::SocketAddr>,
+    db: &std::path::Path,
+    params: serde_json::Value,
+    source: Source,
+    quiet: bool,
+    resume: bool,
+    shard: Option<Shard>,
+) -> anyhow::Result<Outcome> {
+    let run_started = std::time::Instant::now();
+    let dns = resolver(&cfg, resolver_addr).await?;
     let store = Store::open(db).await?;
     let software = crate::software::SoftwareCx::load(&store, &params).await?;
     let (scan, skip, seed) = if resume {
         let Some(info) = store.unfinished_scan().await? else {
             anyhow::bail!(
                 "{} holds no unfinished scan to resume; run without --resume",
-                db.display()
+                mxray_store::redact(&db.to_string_lossy())
             );
         };
         if info.params.get("input") != params.get("input") {
@@ -168,6 +181,7 @@ pub async fn scan(
                     domain,
                 })
                 .collect(),
+            gate: None,
         };
         if !quiet {
             eprintln!(
@@ -188,16 +202,17 @@ pub async fn scan(
     };
     let skip = Arc::new(skip);
     let (dom_tx, dom_rx) = mpsc::channel::<Domain>(1024);
-    let (err_tx, mut err_rx) = mpsc::unbounded_channel::<InputError>();
+    let (err_tx, err_rx) = mpsc::unbounded_channel::<InputError>();
     let duplicates = Arc::new(AtomicU64::new(0));
     let total = match &source {
-        Source::Lines(p) => count_lines(p),
+        Source::Lines(p) => count_lines(p).map(|n| shard.map_or(n, |s| n.div_ceil(s.n))),
         Source::One(_) => Some(1),
     };
     let reader = match source {
         Source::Lines(path) => Some(spawn_reader(
             path,
             skip.clone(),
+            shard,
             dom_tx,
             err_tx,
             duplicates.clone(),
@@ -212,7 +227,7 @@ pub async fn scan(
     let progress = Arc::new(Progress::default());
     let reporter = Reporter::start(progress.clone(), total, quiet);
     let engine = Engine::new(cfg, dns);
-    let (ev_tx, mut ev_rx) = mpsc::channel::<Event>(1024);
+    let (ev_tx, ev_rx) = mpsc::channel::<Event>(1024);
     let domains =
         futures::stream::unfold(
             dom_rx,
@@ -223,15 +238,94 @@ pub async fn scan(
         async move { engine.resume(domains.boxed(), ev_tx, progress, seed).await }
     });
 
+    let mut input_errors = 0u64;
+    let ended = commit_events(
+        &store,
+        scan,
+        None,
+        &software,
+        ev_rx,
+        Some(err_rx),
+        &reporter,
+        &mut input_errors,
+    )
+    .await;
+    reporter.finish();
+    match ended {
+        Ended::Finished => {}
+        Ended::Interrupted => {
+            run.abort();
+            store.finish_scan(scan, "interrupted").await?;
+            anyhow::bail!(
+                "interrupted; scan {scan} keeps what was stored; continue it with --resume"
+            );
+        }
+        Ended::Failed(e) => {
+            run.abort();
+            let _ = store.finish_scan(scan, "interrupted").await;
+            return Err(e.context(format!(
+                "scan {scan} stopped; everything written before this point is kept"
+            )));
+        }
+    }
+    run.await.context("scan engine failed")?;
+    if let Some(r) = reader {
+        r.join()
+            .map_err(|_| anyhow::anyhow!("input reader crashed"))??;
+    }
+    store.finish_scan(scan, "finished").await?;
+    let timings = (
+        progress.discovery_ms.load(Ordering::Relaxed),
+        progress.hosts_ms.load(Ordering::Relaxed),
+        run_started.elapsed().as_millis() as u64,
+    );
+    Ok(Outcome {
+        store,
+        scan,
+        input_errors,
+        duplicates: duplicates.load(Ordering::Relaxed),
+        timings,
+    })
+}
+
+/// How a run of the commit loop ended.
+pub(crate) enum Ended {
+    /// The engine and the input are done; everything is stored.
+    Finished,
+    /// Ctrl-C: what was committed stays.
+    Interrupted,
+    /// The store refused a write (disk full, locked): what was committed before stays.
+    Failed(anyhow::Error),
+}
+
+/// Turns engine events into findings and stores them in batches (one transaction each, at
+/// most 256 items or 250 ms apart). With `worker`, each batch also commits the survey
+/// claims of what it holds.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn commit_events(
+    store: &Store,
+    scan: ScanId,
+    worker: Option<&str>,
+    software: &crate::software::SoftwareCx,
+    mut ev_rx: mpsc::Receiver<Event>,
+    err_rx: Option<mpsc::UnboundedReceiver<InputError>>,
+    reporter: &Reporter,
+    input_errors: &mut u64,
+) -> Ended {
     let clock = Clock {
         now: mxray_store::now(),
     };
     let mut batch: Vec<Item> = Vec::with_capacity(256);
-    let mut input_errors = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut events_open = true;
-    let mut errors_open = true;
-    let mut failure: Option<anyhow::Error> = None;
+    let mut errors_open = err_rx.is_some();
+    let (_keep, mut err_rx) = match err_rx {
+        Some(rx) => (None, rx),
+        None => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), rx)
+        }
+    };
     let mut last_flush = tokio::time::Instant::now();
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -255,7 +349,7 @@ pub async fn scan(
             },
             e = err_rx.recv(), if errors_open => match e {
                 Some(e) => {
-                    input_errors += 1;
+                    *input_errors += 1;
                     reporter.warn(&e.to_string());
                     batch.push(Item::InputError(e));
                 }
@@ -263,6 +357,7 @@ pub async fn scan(
             },
             _ = tick.tick() => {}
             _ = &mut ctrl_c, if !interrupted => {
+                // Stop taking events; the batch in hand is still committed below.
                 interrupted = true;
                 events_open = false;
                 errors_open = false;
@@ -271,42 +366,19 @@ pub async fn scan(
         let due = last_flush.elapsed() >= Duration::from_millis(250);
         if batch.len() >= 256 || (!batch.is_empty() && due) || (!events_open && !errors_open) {
             last_flush = tokio::time::Instant::now();
-            if let Err(e) = store.write(scan, &batch).await {
-                failure = Some(e.into());
-                break;
+            let written = match worker {
+                None => store.write(scan, &batch).await,
+                Some(w) => store.write_claimed(scan, w, &batch).await.map(|_| ()),
+            };
+            if let Err(e) = written {
+                return Ended::Failed(e.into());
             }
             batch.clear();
         }
     }
-    reporter.finish();
     if interrupted {
-        run.abort();
-        store.finish_scan(scan, "interrupted").await?;
-        anyhow::bail!("interrupted; scan {scan} keeps what was stored; continue it with --resume");
+        Ended::Interrupted
+    } else {
+        Ended::Finished
     }
-    if let Some(e) = failure {
-        run.abort();
-        let _ = store.finish_scan(scan, "interrupted").await;
-        return Err(e.context(format!(
-            "scan {scan} stopped; everything written before this point is kept"
-        )));
-    }
-    run.await.context("scan engine failed")?;
-    if let Some(r) = reader {
-        r.join()
-            .map_err(|_| anyhow::anyhow!("input reader crashed"))??;
-    }
-    store.finish_scan(scan, "finished").await?;
-    let timings = (
-        progress.discovery_ms.load(Ordering::Relaxed),
-        progress.hosts_ms.load(Ordering::Relaxed),
-        run_started.elapsed().as_millis() as u64,
-    );
-    Ok(Outcome {
-        store,
-        scan,
-        input_errors,
-        duplicates: duplicates.load(Ordering::Relaxed),
-        timings,
-    })
 }

@@ -290,6 +290,42 @@ impl Exclusions {
     }
 }
 
+/// A stateless split of a domain list between machines that share no database: worker K of
+/// N takes the domains whose FNV-1a hash is K-1 modulo N. Every machine reads the same list;
+/// together the shards cover it exactly once. The hash is fixed (not Rust's randomised
+/// `DefaultHasher`), so the split is the same on every machine and every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1-based index.
+    pub k: u64,
+    /// Number of shards.
+    pub n: u64,
+}
+
+impl Shard {
+    /// Whether the domain belongs to this shard.
+    pub fn contains(&self, d: &Domain) -> bool {
+        hash64(d.as_str()) % self.n == self.k - 1
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--shard takes K/N with 1 <= K <= N (e.g. 2/3), not {s:?}");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u64, u64) = (
+            k.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if k == 0 || n == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Self { k, n })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +400,28 @@ mod tests {
         assert!(e.excludes_ip("2001:db8::25".parse().unwrap()));
         let bad = Exclusions::parse("ok.example\nnot valid!\n").unwrap_err();
         assert_eq!(bad.line, 2);
+    }
+
+    #[test]
+    fn shards_split_a_list_exactly_once() {
+        let domains: Vec<Domain> = (0..3000)
+            .map(|i| Domain::parse(&format!("d{i}.example")).unwrap())
+            .collect();
+        let shards: Vec<Shard> = (1..=3).map(|k| format!("{k}/3").parse().unwrap()).collect();
+        let mut sizes = Vec::new();
+        for d in &domains {
+            assert_eq!(shards.iter().filter(|s| s.contains(d)).count(), 1, "{d:?}");
+        }
+        for s in &shards {
+            sizes.push(domains.iter().filter(|d| s.contains(d)).count());
+        }
+        // Roughly even: each shard within 15% of a third.
+        assert!(
+            sizes.iter().all(|&n| (850..=1150).contains(&n)),
+            "{sizes:?}"
+        );
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
     }
 }

@@ -102,7 +102,7 @@ fn behaviour(r: f64, rng: &mut Rng) -> Option<Behaviour> {
 impl Simulation {
     /// Builds and starts the network. Binding 2,000 loopback addresses needs no privilege.
     pub async fn start(o: SimOptions) -> std::io::Result<Self> {
-        let mut rng = Rng(o.seed.max(1) * 0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng(o.seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let ip = |i: usize| {
             IpAddr::V4(Ipv4Addr::new(
                 o.net[0],

@@ -224,13 +224,23 @@ pub struct Engine {
     slots: Arc<tokio::sync::Semaphore>,
 }
 
-/// State carried over from an interrupted scan.
+/// State carried over from an interrupted scan, or shared with other workers of a survey.
 #[derive(Debug, Default)]
 pub struct Seed {
     /// Addresses already probed and stored.
     pub probed: HashSet<IpAddr>,
     /// Addresses linked to stored domains but not probed yet.
     pub pending: Vec<PendingHost>,
+    /// Asked before an address is queued for the first time: false means another worker of
+    /// the survey probes it (the domain still links to it).
+    pub gate: Option<Arc<dyn HostGate>>,
+}
+
+/// Decides which of several survey workers probes an address, so that each address is probed
+/// once and only one worker ever connects to it (the per-IP caps then hold across workers).
+pub trait HostGate: Send + Sync + std::fmt::Debug {
+    /// True if this worker may probe `ip`.
+    fn claim(&self, ip: IpAddr) -> futures::future::BoxFuture<'_, bool>;
 }
 
 /// A host to probe on resume.
@@ -303,6 +313,7 @@ impl Engine {
             }
         }
         let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::new(Mutex::new(known));
+        let gate = seed.gate;
         let ns_locks = discovery::NsLocks::default();
         let discovery = {
             let sink = sink.clone();
@@ -315,6 +326,7 @@ impl Engine {
                         let ns_locks = ns_locks.clone();
                         let host_tx = host_tx.clone();
                         let progress = progress.clone();
+                        let gate = gate.clone();
                         async move {
                             if this.cfg.policy.exclusions.excludes_domain(&d) {
                                 return Event::Excluded(d);
@@ -389,7 +401,11 @@ impl Engine {
                                 // first domain that led to it.
                                 let fresh =
                                     seen.lock().map(|mut s| s.insert(job.ip)).unwrap_or(false);
-                                if fresh {
+                                let ours = match (&gate, fresh) {
+                                    (Some(g), true) => g.claim(job.ip).await,
+                                    _ => fresh,
+                                };
+                                if ours {
                                     progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
                                     let _ = host_tx.unbounded_send(job);
                                 }

@@ -17,5 +17,6 @@ pub mod resolve;
 pub mod tls;
 
 pub use engine::{
-    Engine, Event, MailboxPort, PendingHost, Progress, Role, ScanConfig, Seed, SmtpPort, WebPort,
+    Engine, Event, HostGate, MailboxPort, PendingHost, Progress, Role, ScanConfig, Seed, SmtpPort,
+    WebPort,
 };

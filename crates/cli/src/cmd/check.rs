@@ -22,6 +22,7 @@ pub async fn run(
         Source::One(d.clone()),
         true,
         false,
+        None,
     )
     .await?;
     let report = out

@@ -56,6 +56,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         Source::Lines(list.display().to_string()),
         false,
         false,
+        None,
     )
     .await;
     let _ = std::fs::remove_file(&list);

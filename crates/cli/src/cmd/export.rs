@@ -18,13 +18,7 @@ pub async fn run(
     output: Option<PathBuf>,
     bom: bool,
 ) -> anyhow::Result<u8> {
-    if !db.exists() {
-        anyhow::bail!(
-            "database {} does not exist; run `mxray scan` first or pass --db",
-            db.display()
-        );
-    }
-    let store = Store::open(&db).await?;
+    let store = super::report::open(&db).await?;
     let info = store.scan(scan).await.map_err(|e| match scan {
         None => anyhow::anyhow!("database {} holds no scan yet", db.display()),
         Some(_) => e.into(),

@@ -10,6 +10,7 @@ mod scan;
 mod simulate;
 pub mod software;
 pub(crate) mod stats;
+mod survey;
 
 use crate::args::Command;
 
@@ -21,7 +22,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             scan,
             fail_on,
             resume,
-        } => scan::run(file, scan, fail_on, resume).await,
+            shard,
+        } => scan::run(file, scan, fail_on, resume, shard).await,
         Command::Check {
             domain,
             scan,
@@ -66,5 +68,13 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Affected(a) => software::affected(a).await,
         Command::Alerts(a) => software::alerts(a).await,
         Command::Software(a) => software::software(a).await,
+        Command::Survey { action } => survey::run(action).await,
+        Command::Worker {
+            scan,
+            survey,
+            name,
+            batch,
+            lease,
+        } => survey::worker(scan, survey, name, batch, lease).await,
     }
 }

@@ -12,8 +12,11 @@ use std::path::PathBuf;
 /// Transcript lines shown per host.
 const TRANSCRIPT_LINES: usize = 60;
 
+/// Opens a database that must already hold scans (a SQLite file that exists, or a
+/// PostgreSQL URL).
 pub async fn open(db: &std::path::Path) -> anyhow::Result<Store> {
-    if !db.exists() {
+    let spec = db.to_string_lossy();
+    if mxray_store::Backend::of(&spec) == mxray_store::Backend::Sqlite && !db.exists() {
         anyhow::bail!(
             "database {} does not exist; run `mxray scan` first or pass --db",
             db.display()

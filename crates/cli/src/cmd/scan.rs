@@ -7,10 +7,14 @@ pub async fn run(
     args: ScanArgs,
     fail_on: Option<Severity>,
     resume: bool,
+    shard: Option<mxray_core::target::Shard>,
 ) -> anyhow::Result<u8> {
     let cfg = args.config()?;
     let mut params = args.record();
     params["input"] = serde_json::Value::String(file.clone());
+    if let Some(s) = shard {
+        params["shard"] = format!("{}/{}", s.k, s.n).into();
+    }
     let out = run::scan(
         cfg,
         args.resolver,
@@ -19,6 +23,7 @@ pub async fn run(
         Source::Lines(file),
         false,
         resume,
+        shard,
     )
     .await?;
     let (domains, excluded, hosts) = out.store.counts(out.scan).await?;
@@ -44,11 +49,8 @@ pub async fn run(
     for (id, sev, n, d) in &counts {
         println!("{:<9} {:<30} {n:>8} {d:>8}", sev.to_string(), id);
     }
-    println!(
-        "stored in {}; see `mxray export --db {} --format jsonl`",
-        args.db.display(),
-        args.db.display()
-    );
+    let db = mxray_store::redact(&args.db.to_string_lossy());
+    println!("stored in {db}; see `mxray export --db {db} --format jsonl`");
     out.store.close().await;
     Ok(match (fail_on, worst) {
         (Some(t), Some(w)) if w >= t => 1,

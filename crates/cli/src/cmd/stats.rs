@@ -269,13 +269,7 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<u8> {
     let Some(by) = args.by else {
         anyhow::bail!("stats needs --by provider|software|os|finding|dnsbl");
     };
-    if !args.db.exists() {
-        anyhow::bail!(
-            "database {} does not exist; run `mxray scan` first or pass --db",
-            args.db.display()
-        );
-    }
-    let store = Store::open(&args.db).await?;
+    let store = super::report::open(&args.db).await?;
     let info = store.scan(args.scan).await.map_err(|e| match args.scan {
         None => anyhow::anyhow!("database {} holds no scan yet", args.db.display()),
         Some(_) => e.into(),

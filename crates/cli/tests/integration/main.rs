@@ -13,3 +13,4 @@ mod reputation;
 mod resume;
 mod safety;
 mod software;
+mod survey;
