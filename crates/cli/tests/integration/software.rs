@@ -355,3 +355,303 @@ async fn affected_and_alerts_from_stored_data() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("signature file"), "{}", r.stderr);
 }
+
+// ------------------------------------------------------------------ software where users look
+
+/// Serves `lines` (raw bytes) to every connection on `addr`, after reading one request when
+/// `read_first` (HTTP); returns the port.
+async fn serve(addr: SocketAddr, reply: Vec<u8>, read_first: bool) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                if read_first {
+                    // The whole request head: closing with unread bytes would reset the
+                    // connection and could discard the reply.
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                }
+                let _ = s.write_all(&reply).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+fn http_reply(headers: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nok")
+        .into_bytes()
+}
+
+/// `mxray check` prints each host's software, versions, OS guess and advisories (escaped);
+/// the JSON Lines export carries them on host lines, `export --format csv --table software`
+/// one row per product per host per domain (formula-safe), and `stats --by software|os`
+/// counts domains and hosts from the fingerprint tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn software_in_check_export_and_stats() {
+    const N: [u8; 3] = [127, 77, 51];
+    let at = |last: u8| IpAddr::V4(Ipv4Addr::new(N[0], N[1], N[2], last));
+    let (a, b) = (at(40), at(41));
+    let lab = lab(
+        N,
+        vec![
+            ("fp-a.mxray.test".into(), "mx-a.mxray.test".into(), a),
+            ("fp-a2.mxray.test".into(), "mx-a2.mxray.test".into(), a),
+            ("fp-b.mxray.test".into(), "mx-b.mxray.test".into(), b),
+        ],
+    )
+    .await;
+    let local = vec!["mxray.test".to_owned()];
+    let _exim = SmtpServer::start(
+        SocketAddr::new(a, lab.smtp_port),
+        Behaviour::Product("ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000".into()),
+        "mx-a.mxray.test",
+        local.clone(),
+    )
+    .await
+    .expect("exim-like server");
+    let _postfix = SmtpServer::start(
+        SocketAddr::new(b, lab.smtp_port),
+        Behaviour::Product("ESMTP Postfix (Debian/GNU)".into()),
+        "mx-b.mxray.test",
+        local,
+    )
+    .await
+    .expect("postfix-like server");
+    let ssh = serve(
+        SocketAddr::new(a, 0),
+        b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),
+        false,
+    )
+    .await;
+    let http = serve(
+        SocketAddr::new(a, 0),
+        http_reply("Server: nginx/1.22.1\r\nX-Powered-By: PHP/8.2.1-+1+2\r\n"),
+        true,
+    )
+    .await;
+    // The same port on b: a hostile, unknown Server header.
+    serve(
+        SocketAddr::new(b, http),
+        http_reply("Server: evil\x1b[2Jbox\r\n"),
+        true,
+    )
+    .await;
+
+    let dir = temp();
+    let db = dir.path().join("fp.db");
+    let dbs = db.display().to_string();
+    let ports: Vec<String> = [
+        format!("smtp={}", lab.smtp_port),
+        format!("ssh={ssh}"),
+        format!("http={http}"),
+        "https=2443".into(),
+        "pop3=2110".into(),
+        "imap=2143".into(),
+        "pop3s=2995".into(),
+        "imaps=2993".into(),
+        "dns=2053".into(),
+    ]
+    .into_iter()
+    .flat_map(|p| ["--port".to_owned(), p])
+    .collect();
+    let common = |mut v: Vec<String>| {
+        v.extend([
+            "--resolver".to_owned(),
+            lab.dns.addr.to_string(),
+            "--allow-loopback".into(),
+            "--no-relay-test".into(),
+            "--no-dnsbl".into(),
+            "--timeout".into(),
+            "5".into(),
+            "--db".into(),
+            dbs.clone(),
+        ]);
+        v.extend(ports.iter().cloned());
+        v
+    };
+
+    // check, text: the software block, escaped.
+    let r = mxray_async(common(vec!["check".into(), "fp-a.mxray.test".into()])).await;
+    assert!(r.code <= 1, "{}", r.stderr);
+    let out = &r.stdout;
+    let block = out
+        .split("Software:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no software block: {out}"));
+    for want in [
+        &format!("{a}  OS guess: Debian 12 (confidence "),
+        &format!("{}  Exim 4.96  [smtp-greeting]", lab.smtp_port),
+        "advisory CVE-2023-42115 (critical): affected",
+        &format!("{ssh}  OpenSSH 9.2p1 (Debian-2+deb12u3)  [ssh-ident]"),
+        &format!("{http}  nginx 1.22.1  [http-server]"),
+        &format!("{http}  PHP 8.2.1 (+1+2)  [http-powered-by]"),
+    ] {
+        assert!(block.contains(want), "{want:?} not in:\n{out}");
+    }
+    // check, JSON: the same per host.
+    let r = mxray_async(common(vec![
+        "check".into(),
+        "fp-b.mxray.test".into(),
+        "--format".into(),
+        "json".into(),
+    ]))
+    .await;
+    let v: Value = serde_json::from_str(&r.stdout).expect("check JSON");
+    let sw = &v["software"][0];
+    assert_eq!(sw["ip"], b.to_string(), "{v}");
+    assert_eq!(sw["software"][0]["product"], "postfix");
+    assert!(sw["software"][0]["version"].is_null());
+    assert_eq!(sw["os"]["name"], "Debian");
+    assert_eq!(sw["unknown_banners"][0]["text"], "evil\u{1b}[2Jbox");
+    // check, text: the hostile header shown neutralised.
+    let r = mxray_async(common(vec!["check".into(), "fp-b.mxray.test".into()])).await;
+    assert!(
+        r.stdout
+            .contains("Postfix (version not disclosed)  [smtp-greeting]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("unidentified [http-server]: evil"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "raw escape: {}", r.stdout);
+
+    // A survey of the three domains.
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "fp-a.mxray.test\nfp-a2.mxray.test\nfp-b.mxray.test\n",
+    );
+    let r = mxray_async(common(vec!["scan".into(), list.display().to_string()])).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ex = Export::read(&db);
+    let ha = ex.host(&a.to_string()).expect("host a");
+    let products: Vec<&str> = ha["software"]["software"]
+        .as_array()
+        .expect("software on the host line")
+        .iter()
+        .map(|s| s["product"].as_str().unwrap())
+        .collect();
+    let mut sorted = products.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["exim", "nginx", "openssh", "php"]);
+    assert_eq!(ha["software"]["os"]["name"], "Debian 12");
+    assert!(
+        ha["software"]["advisories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["advisory"] == "CVE-2023-42115" && m["status"] == "affected"),
+        "{}",
+        ha["software"]
+    );
+
+    // CSV, software table.
+    let csv_path = dir.path().join("sw.csv");
+    let r = mxray(&[
+        "export",
+        "--format",
+        "csv",
+        "--table",
+        "software",
+        "--db",
+        &dbs,
+        "-o",
+        &csv_path.display().to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let headers = rd.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).expect(n);
+    let recs: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    for rec in &recs {
+        for cell in rec.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "formula-like {cell:?}"
+            );
+            assert!(!cell.contains('\u{1b}'), "control character in {cell:?}");
+        }
+    }
+    let exim_domains: Vec<&str> = recs
+        .iter()
+        .filter(|r| &r[col("product")] == "exim")
+        .map(|r| &r[col("domain")])
+        .collect();
+    assert_eq!(
+        exim_domains,
+        ["fp-a.mxray.test", "fp-a2.mxray.test"],
+        "{text}"
+    );
+    let php = recs
+        .iter()
+        .find(|r| &r[col("product")] == "php")
+        .expect("php row");
+    assert_eq!(&php[col("version")], "8.2.1");
+    assert_eq!(&php[col("build")], "'+1+2", "neutralised build cell");
+    assert_eq!(&php[col("os")], "Debian 12");
+    let exim = recs.iter().find(|r| &r[col("product")] == "exim").unwrap();
+    assert!(
+        exim[col("advisories")].contains("CVE-2023-42115 (critical, affected)"),
+        "{text}"
+    );
+    // JSON Lines cannot take a CSV table.
+    let r = mxray(&[
+        "export", "--format", "jsonl", "--table", "software", "--db", &dbs,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+
+    // stats --by software / os, from the fingerprint tables.
+    let stats = |by: &str| {
+        let r = mxray(&["stats", "--by", by, "--db", &dbs, "--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).expect("stats JSON");
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().to_owned(),
+                    r["domains"].as_u64().unwrap(),
+                    r["hosts"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let sw = stats("software");
+    for want in [
+        ("Exim 4.96", 2, 1),
+        ("OpenSSH 9.2p1", 2, 1),
+        ("nginx 1.22.1", 2, 1),
+        ("PHP 8.2.1", 2, 1),
+        ("Postfix (version not disclosed)", 1, 1),
+    ] {
+        assert!(
+            sw.contains(&(want.0.to_owned(), want.1, want.2)),
+            "{want:?} not in {sw:?}"
+        );
+    }
+    assert_eq!(sw.len(), 5, "{sw:?}");
+    assert_eq!(
+        stats("os"),
+        [("Debian 12".to_owned(), 2, 1), ("Debian".to_owned(), 1, 1)]
+    );
+    let r = mxray(&["stats", "--by", "software", "--db", &dbs]);
+    assert!(r.stdout.contains("hosts"), "{}", r.stdout);
+    assert!(r.stdout.contains("Exim 4.96"), "{}", r.stdout);
+}
