@@ -655,3 +655,314 @@ async fn software_in_check_export_and_stats() {
     assert!(r.stdout.contains("hosts"), "{}", r.stdout);
     assert!(r.stdout.contains("Exim 4.96"), "{}", r.stdout);
 }
+
+// ------------------------------------------------------------------ real servers from Debian
+
+/// What a command prints (stdout and stderr together: `nginx -v` and `ssh -V` use stderr).
+fn installed(cmd: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?} failed");
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s.trim().to_owned()
+}
+
+/// The Debian release this machine (and so every server from its packages) runs: `12` from
+/// `/etc/debian_version` (`12.13`).
+fn debian_release() -> String {
+    let v = std::fs::read_to_string("/etc/debian_version").expect("a Debian machine");
+    v.trim().split('.').next().unwrap_or("").to_owned()
+}
+
+/// `mxray software --format json` for the newest scan, per host.
+fn stored_software(db: &std::path::Path) -> Value {
+    json(&mxray(&[
+        "software",
+        "--db",
+        &db.display().to_string(),
+        "--format",
+        "json",
+    ]))
+}
+
+fn host_of<'a>(sw: &'a Value, ip: &str) -> Option<&'a Value> {
+    sw["hosts"].as_array()?.iter().find(|h| h["ip"] == ip)
+}
+
+/// `(port, product, version, build, os_hint)` of one product found on a host.
+type Product = (u64, String, Option<String>, Option<String>, Option<String>);
+
+/// Each product found on a host, sorted.
+fn products(sw: &Value, ip: &str) -> Vec<Product> {
+    let s = |v: &Value| v.as_str().map(str::to_owned);
+    let mut out: Vec<_> = host_of(sw, ip)
+        .and_then(|h| h["software"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            (
+                x["port"].as_u64().unwrap_or(0),
+                s(&x["product"]).unwrap_or_default(),
+                s(&x["version"]),
+                s(&x["build"]),
+                s(&x["os_hint"]),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn real(var: &str, script: &str) -> bool {
+    real_part(var, &format!("a real server ({script})"))
+}
+
+/// Debian's Postfix: the stock banner (`$myhostname ESMTP $mail_name (Debian/GNU)`) names the
+/// product and Debian but no version; the open-relay listener of `.ci/postfix.sh` adds
+/// `$mail_version`, as some operators do, and then the installed version is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_postfix_fingerprints_to_the_installed_version() {
+    if !real("MXRAY_TEST_POSTFIX", ".ci/postfix.sh") {
+        return;
+    }
+    let version = installed("postconf", &["-d", "-h", "mail_version"]);
+    assert!(version.starts_with('3'), "postconf said {version:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 52],
+        vec![
+            ("mxray-closed.lab", "mxray-closed.lab", "127.0.25.1"),
+            ("mxray-open.lab", "mxray-open.lab", "127.0.25.2"),
+        ],
+        vec![],
+        vec![],
+    )
+    .await;
+    let (_dir, db, ex) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-closed.lab", "mxray-open.lab"],
+        &["smtp=2525"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    let debian = Some("Debian".to_owned());
+    assert_eq!(
+        products(&sw, "127.0.25.1"),
+        [(2525, "postfix".to_owned(), None, None, debian.clone())],
+        "{sw}"
+    );
+    let greeting = ex.host("127.0.25.1").unwrap()["observation"]["smtp"][0]["greeting"]["lines"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !greeting.contains(&version),
+        "stock banner hides the version: {greeting}"
+    );
+    assert_eq!(
+        products(&sw, "127.0.25.2"),
+        [(2525, "postfix".to_owned(), Some(version), None, debian)],
+        "{sw}"
+    );
+    assert_eq!(host_of(&sw, "127.0.25.2").unwrap()["os"]["name"], "Debian");
+}
+
+/// Debian's Dovecot: every POP3/IMAP port (clear and implicit TLS) fingerprints as Dovecot on
+/// Debian. Its shipped `login_greeting` (`Dovecot (Debian) ready.`) carries no version, so
+/// none is stored: asserted against the version `dovecot --version` reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_dovecot_fingerprints_without_a_version() {
+    if !real("MXRAY_TEST_DOVECOT", ".ci/dovecot.sh") {
+        return;
+    }
+    let version = installed("dovecot", &["--version"]);
+    let upstream = version.split_whitespace().next().unwrap_or("").to_owned();
+    assert!(upstream.starts_with("2."), "dovecot said {version:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 53],
+        vec![(
+            "mxray-dovecot-fp.lab",
+            "imap.mxray-dovecot-fp.lab",
+            "127.0.110.1",
+        )],
+        vec![],
+        vec![],
+    )
+    .await;
+    let (_dir, db, ex) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-dovecot-fp.lab"],
+        &["pop3=1110", "imap=1143", "pop3s=1995", "imaps=1993"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    let debian = Some("Debian".to_owned());
+    let want: Vec<_> = [1110, 1143, 1993, 1995]
+        .into_iter()
+        .map(|p| (p, "dovecot".to_owned(), None, None, debian.clone()))
+        .collect();
+    assert_eq!(products(&sw, "127.0.110.1"), want, "{sw}");
+    for m in ex.host("127.0.110.1").unwrap()["observation"]["mailbox"]
+        .as_array()
+        .unwrap()
+    {
+        let g = m["greeting"].as_str().unwrap_or("");
+        assert!(g.contains("Dovecot (Debian) ready"), "{m}");
+        assert!(!g.contains(&upstream), "greeting discloses {upstream}: {g}");
+    }
+    assert_eq!(host_of(&sw, "127.0.110.1").unwrap()["os"]["name"], "Debian");
+}
+
+/// Debian's nginx with `server_tokens on` (its default) discloses the installed version on
+/// HTTP and HTTPS; with `server_tokens off` only the product.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_nginx_fingerprints_to_the_installed_version() {
+    if !real("MXRAY_TEST_NGINX", ".ci/nginx.sh") {
+        return;
+    }
+    let v = installed("nginx", &["-v"]);
+    let version = v
+        .rsplit("nginx/")
+        .next()
+        .and_then(|x| x.split_whitespace().next())
+        .unwrap_or("")
+        .to_owned();
+    assert!(version.starts_with("1."), "nginx -v said {v:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 54],
+        vec![],
+        vec![],
+        vec![
+            ("www.mxray-nginx-fp-open.lab", "127.0.80.1"),
+            ("www.mxray-nginx-fp-clean.lab", "127.0.80.2"),
+        ],
+    )
+    .await;
+    let (_dir, db, _) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-nginx-fp-open.lab", "mxray-nginx-fp-clean.lab"],
+        &["http=8080", "https=8443"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    let at = |v: Option<String>| {
+        [8080, 8443]
+            .into_iter()
+            .map(|p| (p, "nginx".to_owned(), v.clone(), None, None))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(products(&sw, "127.0.80.1"), at(Some(version)), "{sw}");
+    assert_eq!(products(&sw, "127.0.80.2"), at(None), "{sw}");
+}
+
+/// Debian's BIND answers `version.bind` with its full package version unless told
+/// `version none;`: product, upstream version and Debian build as `named -v` reports them,
+/// and the Debian release from the build. The hidden instance yields no software at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_bind_fingerprints_to_the_installed_version() {
+    if !real("MXRAY_TEST_BIND", ".ci/bind.sh") {
+        return;
+    }
+    // `BIND 9.18.41-1~deb12u1-Debian (Extended Support Version) <id:…>`
+    let v = installed("named", &["-v"]);
+    let full = v.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let (version, build) = full.split_once('-').expect("a Debian build");
+    assert!(version.starts_with("9."), "named -v said {v:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 55],
+        vec![],
+        vec![
+            (
+                "mxray-bind-fp-open.lab",
+                "ns.mxray-bind-open.lab",
+                "127.0.53.1",
+            ),
+            (
+                "mxray-bind-fp-closed.lab",
+                "ns.mxray-bind-closed.lab",
+                "127.0.53.2",
+            ),
+        ],
+        vec![],
+    )
+    .await;
+    let (_dir, db, _) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-bind-fp-open.lab", "mxray-bind-fp-closed.lab"],
+        &["dns=5300"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    assert_eq!(
+        products(&sw, "127.0.53.1"),
+        [(
+            5300,
+            "bind".to_owned(),
+            Some(version.to_owned()),
+            Some(build.to_owned()),
+            Some("Debian".to_owned())
+        )],
+        "{sw}"
+    );
+    let release = debian_release();
+    if build.contains(&format!("deb{release}u")) {
+        assert_eq!(
+            host_of(&sw, "127.0.53.1").unwrap()["os"]["name"],
+            format!("Debian {release}"),
+            "{sw}"
+        );
+    }
+    assert!(host_of(&sw, "127.0.53.2").is_none(), "{sw}");
+}
+
+/// Debian's OpenSSH (`.ci/sshd.sh`): the identification string gives product, version and
+/// Debian build exactly as `ssh -V` reports them, and the OS guess the Debian release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_openssh_fingerprints_to_the_installed_version_and_debian() {
+    if !real("MXRAY_TEST_SSHD", ".ci/sshd.sh") {
+        return;
+    }
+    // `OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.x …`
+    let v = installed("ssh", &["-V"]);
+    let first = v.split(',').next().unwrap_or("");
+    let (version, build) = first
+        .trim_start_matches("OpenSSH_")
+        .split_once(' ')
+        .expect("a Debian build");
+    assert!(!version.is_empty(), "ssh -V said {v:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 56],
+        vec![("mxray-sshd.lab", "mx.mxray-sshd.lab", "127.0.22.1")],
+        vec![],
+        vec![],
+    )
+    .await;
+    let (_dir, db, ex) =
+        crate::exposure::scan_keep(&lab, &["mxray-sshd.lab"], &["ssh=2222"], &[]).await;
+    let ident = ex.host("127.0.22.1").unwrap()["observation"]["ssh"]["identification"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ident, format!("SSH-2.0-{first}"));
+    let sw = stored_software(&db);
+    assert_eq!(
+        products(&sw, "127.0.22.1"),
+        [(
+            2222,
+            "openssh".to_owned(),
+            Some(version.to_owned()),
+            Some(build.to_owned()),
+            Some("Debian".to_owned())
+        )],
+        "{sw}"
+    );
+    let os = &host_of(&sw, "127.0.22.1").unwrap()["os"];
+    assert_eq!(os["name"], format!("Debian {}", debian_release()), "{sw}");
+    assert!(os["confidence"].as_f64().unwrap() > 0.5, "{os}");
+}
