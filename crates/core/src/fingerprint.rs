@@ -75,12 +75,15 @@ impl Source {
     }
 
     /// The service the text came from; texts of one service on one port identify one program.
+    /// `X-Powered-By` names the application runtime behind the web server, another program
+    /// than the one `Server` names: a known PHP must not hide an unknown `Server`.
     pub fn service(self) -> &'static str {
         match self {
             Self::SmtpGreeting | Self::SmtpEhlo | Self::SmtpHelp => "smtp",
             Self::Pop3Greeting => "pop3",
             Self::ImapGreeting => "imap",
-            Self::HttpServer | Self::HttpPoweredBy => "http",
+            Self::HttpServer => "http",
+            Self::HttpPoweredBy => "http-app",
             Self::DnsVersion => "dns",
             Self::SshIdent => "ssh",
         }
@@ -753,6 +756,30 @@ mod tests {
                 .any(|s| s.product == "nginx" && s.port == 443)
         );
         assert_eq!(fp.os.expect("os").name, "Ubuntu 22.04");
+    }
+
+    /// `Server` and `X-Powered-By` name different programs: each is unknown on its own.
+    #[test]
+    fn server_and_powered_by_are_identified_apart() {
+        let sigs = Signatures::builtin();
+        let on80 = |source, text: &str| Evidence {
+            source,
+            port: 80,
+            text: text.into(),
+        };
+        let fp = sigs.fingerprint(&[
+            on80(Source::HttpServer, "cloudflare"),
+            on80(Source::HttpPoweredBy, "PHP/8.2.26"),
+        ]);
+        assert_eq!(fp.software.len(), 1);
+        assert_eq!(fp.software[0].product, "php");
+        assert_eq!(kinds(&fp.unknown), [(Source::HttpServer, 80, "cloudflare")]);
+        let fp = sigs.fingerprint(&[
+            on80(Source::HttpServer, "nginx/1.22.1"),
+            on80(Source::HttpPoweredBy, "Express"),
+        ]);
+        assert_eq!(fp.software[0].product, "nginx");
+        assert_eq!(kinds(&fp.unknown), [(Source::HttpPoweredBy, 80, "Express")]);
     }
 
     #[test]
