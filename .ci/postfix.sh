@@ -6,6 +6,9 @@
 #       127.0.25.1:2525  closed relay "mxray-closed.lab" (mynetworks excludes loopback:
 #                        RCPT to an outside domain gets "554 5.7.1 ... Relay access denied")
 #       127.0.25.2:2525  open relay   "mxray-open.lab"   (mynetworks = 0.0.0.0/0)
+#   The closed listener greets with Debian's stock banner (`$myhostname ESMTP $mail_name
+#   (Debian/GNU)`: no version); the open one adds `$mail_version`, as some operators do, so
+#   the fingerprint tests see a real Postfix version.
 #   .ci/postfix.sh stop DIR     stop exactly that instance
 #
 # Layout of DIR: conf/ (config_directory: main.cf, master.cf), spool/ (queue_directory),
@@ -214,6 +217,7 @@ $CLOSED:$PORT    inet  n       -      n      -      -       smtpd
 $OPEN:$PORT    inet  n       -      n      -      -       smtpd
   -o myhostname=mxray-open.lab
   -o mynetworks=0.0.0.0/0
+  -o { smtpd_banner = \$myhostname ESMTP \$mail_name \$mail_version (Debian/GNU) }
 pickup           unix  n       -      n      60     1       pickup
 cleanup          unix  n       -      n      -      0       cleanup
 qmgr             unix  n       -      n      300    1       qmgr

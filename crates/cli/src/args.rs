@@ -84,6 +84,9 @@ pub enum Command {
         /// CSV: start with a UTF-8 byte-order mark so Excel reads UTF-8.
         #[arg(long)]
         bom: bool,
+        /// CSV: which table (JSON Lines always carries both, on the domain and host lines).
+        #[arg(long, value_enum, default_value = "findings")]
+        table: ExportTable,
     },
     /// Write a self-contained offline HTML report (charts, domains, hosts, evidence, fixes).
     Report {
@@ -225,6 +228,14 @@ pub enum ExportFormat {
     Jsonl,
     /// One row per finding per domain, safe for spreadsheets.
     Csv,
+}
+
+#[derive(Clone, Copy, Debug, Eq, PartialEq, ValueEnum)]
+pub enum ExportTable {
+    /// One row per finding per domain.
+    Findings,
+    /// One row per product per host per domain: version, build, OS guess, advisories.
+    Software,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

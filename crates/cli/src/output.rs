@@ -1,12 +1,15 @@
 //! Human output: verdicts and summaries. Every piece of server-supplied text passes through
 //! `sanitize::for_terminal` before it reaches the terminal.
 
+use mxray_core::advisory::Match;
 use mxray_core::finding::{Finding, Severity};
+use mxray_core::fingerprint::HostFingerprint;
 use mxray_core::model::{Lookup, MxMode};
 use mxray_core::sanitize::for_terminal as clean;
 use mxray_store::{DomainReport, StoredFinding};
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::net::IpAddr;
 
 fn label(s: Severity) -> &'static str {
     match s {
@@ -35,8 +38,49 @@ pub fn severity_counts(findings: &[Finding]) -> String {
     }
 }
 
-/// The readable verdict for one domain.
-pub fn verdict(r: &DomainReport) -> String {
+/// A host's software for the verdict: the OS guess, each product and version with the port
+/// and evidence kind it came from, and the advisories matching it. Every piece of text is
+/// neutralised (versions and builds are cut out of banners).
+pub fn software(ip: IpAddr, fp: &HostFingerprint, matches: &[Match]) -> Vec<String> {
+    let mut out = Vec::new();
+    let os = match &fp.os {
+        Some(o) => format!("{} (confidence {:.2})", clean(&o.name), o.confidence),
+        None => "unknown".to_owned(),
+    };
+    out.push(format!("  {ip}  OS guess: {os}"));
+    for s in &fp.software {
+        out.push(format!(
+            "    {:>5}  {}  [{}]",
+            s.port,
+            clean(&crate::software::shown(s)),
+            s.source
+        ));
+        for m in matches
+            .iter()
+            .filter(|m| m.port == s.port && m.product == s.product)
+        {
+            out.push(format!(
+                "           advisory {} ({}): {}",
+                clean(&m.advisory),
+                m.severity,
+                m.status.describe()
+            ));
+        }
+    }
+    for u in &fp.unknown {
+        let text: String = u.text.chars().take(120).collect();
+        out.push(format!(
+            "    {:>5}  unidentified [{}]: {}",
+            u.port,
+            u.source,
+            clean(&text)
+        ));
+    }
+    out
+}
+
+/// The readable verdict for one domain, with the software found on its hosts.
+pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<Match>)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "mxray check {}", clean(&r.domain));
     if r.excluded {
@@ -134,6 +178,21 @@ pub fn verdict(r: &DomainReport) -> String {
                     rel.verdict.as_str(),
                     clean(&rel.reason)
                 );
+            }
+        }
+        let shown: Vec<_> = fingerprints
+            .iter()
+            .filter(|(ip, fp, _)| {
+                r.hosts.iter().any(|h| h.ip == *ip)
+                    && (fp.os.is_some() || !fp.software.is_empty() || !fp.unknown.is_empty())
+            })
+            .collect();
+        if !shown.is_empty() {
+            let _ = writeln!(out, "Software:");
+            for (ip, fp, m) in shown {
+                for l in software(*ip, fp, m) {
+                    let _ = writeln!(out, "{l}");
+                }
             }
         }
     }

@@ -94,3 +94,34 @@ impl SoftwareCx {
         )
     }
 }
+
+/// A host's fingerprint as it appears in `check --format json` and on the export's host
+/// lines: `{os, software, unknown_banners, advisories}` (server text verbatim: JSON escapes
+/// it; terminals and CSV neutralise it where they print it).
+pub fn host_json(
+    fp: &fingerprint::HostFingerprint,
+    matches: &[advisory::Match],
+) -> serde_json::Value {
+    serde_json::json!({
+        "os": fp.os,
+        "software": fp.software,
+        "unknown_banners": fp.unknown,
+        "advisories": matches,
+    })
+}
+
+/// `Postfix 3.7.11 (Debian-1)`: display name, version and build of one product.
+pub fn shown(s: &fingerprint::Software) -> String {
+    let mut out = s.name.clone();
+    match &s.version {
+        Some(v) => {
+            out.push(' ');
+            out.push_str(v);
+        }
+        None => out.push_str(" (version not disclosed)"),
+    }
+    if let Some(b) = &s.build {
+        out.push_str(&format!(" ({b})"));
+    }
+    out
+}

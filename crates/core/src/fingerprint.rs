@@ -10,7 +10,7 @@
 //! Evidence is a flat list of `(source kind, port, text)` items so that every probe adds its
 //! texts the same way: see [`EXTRACTORS`].
 
-use crate::model::HostObservation;
+use crate::model::{ChaosAnswer, HostObservation, MailboxProtocol};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -37,6 +37,8 @@ pub enum Source {
     ImapGreeting,
     /// An HTTP `Server` header value.
     HttpServer,
+    /// An HTTP `X-Powered-By` header value (the application runtime behind the server).
+    HttpPoweredBy,
     /// A CHAOS TXT `version.bind` answer.
     DnsVersion,
     /// An SSH identification string (`SSH-2.0-…`).
@@ -45,13 +47,14 @@ pub enum Source {
 
 impl Source {
     /// Every source kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::SmtpGreeting,
         Self::SmtpEhlo,
         Self::SmtpHelp,
         Self::Pop3Greeting,
         Self::ImapGreeting,
         Self::HttpServer,
+        Self::HttpPoweredBy,
         Self::DnsVersion,
         Self::SshIdent,
     ];
@@ -65,18 +68,22 @@ impl Source {
             Self::Pop3Greeting => "pop3-greeting",
             Self::ImapGreeting => "imap-greeting",
             Self::HttpServer => "http-server",
+            Self::HttpPoweredBy => "http-powered-by",
             Self::DnsVersion => "dns-version",
             Self::SshIdent => "ssh-ident",
         }
     }
 
     /// The service the text came from; texts of one service on one port identify one program.
+    /// `X-Powered-By` names the application runtime behind the web server, another program
+    /// than the one `Server` names: a known PHP must not hide an unknown `Server`.
     pub fn service(self) -> &'static str {
         match self {
             Self::SmtpGreeting | Self::SmtpEhlo | Self::SmtpHelp => "smtp",
             Self::Pop3Greeting => "pop3",
             Self::ImapGreeting => "imap",
             Self::HttpServer => "http",
+            Self::HttpPoweredBy => "http-app",
             Self::DnsVersion => "dns",
             Self::SshIdent => "ssh",
         }
@@ -109,14 +116,32 @@ pub struct Evidence {
 /// to [`EXTRACTORS`].
 pub type Extractor = fn(&HostObservation, &mut Vec<Evidence>);
 
-/// Every evidence extractor, in order.
-pub const EXTRACTORS: &[Extractor] = &[smtp_evidence];
+/// Every evidence extractor, in order: one per kind of observation in [`HostObservation`].
+pub const EXTRACTORS: &[Extractor] = &[
+    smtp_evidence,
+    mailbox_evidence,
+    web_evidence,
+    dns_evidence,
+    ssh_evidence,
+];
+
+/// Evidence texts are kept (and stored) up to this many bytes; the probes' line caps already
+/// bound them at 4 KiB, this keeps the software tables small whatever a server sends.
+pub const MAX_STORED_EVIDENCE: usize = 1024;
+
+/// Distinct `Server` / `X-Powered-By` values kept per port (a proxy may route paths to
+/// different back ends; a hostile server may vary the header on every request).
+const MAX_HEADER_VALUES: usize = 3;
 
 /// Every text of a host observation that can identify software.
 pub fn evidence(obs: &HostObservation) -> Vec<Evidence> {
     let mut out = Vec::new();
     for x in EXTRACTORS {
         x(obs, &mut out);
+    }
+    for e in &mut out {
+        let end = cut(&e.text, MAX_STORED_EVIDENCE).len();
+        e.text.truncate(end);
     }
     out
 }
@@ -144,6 +169,89 @@ fn smtp_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
                 text: t.text.clone(),
             });
         }
+    }
+}
+
+/// POP3 and IMAP greetings (`+OK Dovecot (Debian) ready.`, `* OK [CAPABILITY …] … ready`),
+/// clear and implicit-TLS ports alike. The CAPABILITY items name no product and the probe
+/// sends no IMAP `ID`, so the greeting is the only text.
+fn mailbox_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
+    for m in &obs.mailbox {
+        let Some(g) = m.greeting.as_deref().filter(|g| !g.trim().is_empty()) else {
+            continue;
+        };
+        let source = match m.protocol {
+            MailboxProtocol::Pop3 => Source::Pop3Greeting,
+            MailboxProtocol::Imap => Source::ImapGreeting,
+        };
+        out.push(Evidence {
+            source,
+            port: m.port,
+            text: g.to_owned(),
+        });
+    }
+}
+
+/// `Server` and `X-Powered-By` of every HTTP and HTTPS port, each distinct value once per
+/// port (at most [`MAX_HEADER_VALUES`]), in the order the requests were made.
+fn web_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
+    for w in &obs.web {
+        let servers = w.exchanges.iter().filter_map(|x| x.server.as_deref());
+        push_distinct(out, Source::HttpServer, w.port, servers);
+        let powered = w.exchanges.iter().filter_map(|x| x.powered_by.as_deref());
+        push_distinct(out, Source::HttpPoweredBy, w.port, powered);
+    }
+}
+
+fn push_distinct<'a>(
+    out: &mut Vec<Evidence>,
+    source: Source,
+    port: u16,
+    values: impl Iterator<Item = &'a str>,
+) {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values.map(str::trim).filter(|v| !v.is_empty()) {
+        if seen.contains(&v) {
+            continue;
+        }
+        if seen.len() == MAX_HEADER_VALUES {
+            break;
+        }
+        seen.push(v);
+        out.push(Evidence {
+            source,
+            port,
+            text: v.to_owned(),
+        });
+    }
+}
+
+/// The `version.bind` CHAOS TXT answer, when it is text. `hostname.bind` names a host, not
+/// software: it is left out, so it never counts as an unknown banner either.
+fn dns_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
+    if let Some(d) = &obs.dns_server
+        && let ChaosAnswer::Text(t) = &d.version_bind
+        && !t.trim().is_empty()
+    {
+        out.push(Evidence {
+            source: Source::DnsVersion,
+            port: d.port,
+            text: t.clone(),
+        });
+    }
+}
+
+/// The SSH identification line (`SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`); the lines a
+/// server may send before it are free text and left out.
+fn ssh_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
+    if let Some(s) = &obs.ssh
+        && let Some(id) = s.identification.as_deref().filter(|t| !t.trim().is_empty())
+    {
+        out.push(Evidence {
+            source: Source::SshIdent,
+            port: s.port,
+            text: id.to_owned(),
+        });
     }
 }
 
@@ -395,10 +503,15 @@ impl Signatures {
 }
 
 fn capped(s: &str) -> &str {
-    if s.len() <= MAX_EVIDENCE_LEN {
+    cut(s, MAX_EVIDENCE_LEN)
+}
+
+/// The first `max` bytes of `s`, cut on a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
         return s;
     }
-    let mut end = MAX_EVIDENCE_LEN;
+    let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -526,6 +639,255 @@ mod tests {
             port: 1,
             text: text.into(),
         }
+    }
+
+    /// A host observation as the store holds it: the required fields plus `extra`.
+    fn host(extra: serde_json::Value) -> HostObservation {
+        let mut v = serde_json::json!({
+            "ip": "192.0.2.25", "class": "public",
+            "ptr": {"status": "nx-domain"}, "fcrdns": null,
+            "smtp": [], "relay": null, "elapsed_ms": 0,
+        });
+        for (k, x) in extra.as_object().expect("object") {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).expect("a valid host observation")
+    }
+
+    fn kinds(evs: &[Evidence]) -> Vec<(Source, u16, &str)> {
+        evs.iter()
+            .map(|e| (e.source, e.port, e.text.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn mailbox_greetings_are_evidence_per_protocol_and_port() {
+        let obs = host(serde_json::json!({"mailbox": [
+            {"protocol": "pop3", "port": 110, "implicit_tls": false, "status": "success",
+             "greeting": "+OK Dovecot (Debian) ready.", "capabilities": ["USER", "STLS"]},
+            {"protocol": "imap", "port": 143, "implicit_tls": false, "status": "success",
+             "greeting": "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED] Dovecot (Debian) ready.",
+             "capabilities": ["IMAP4rev1", "STARTTLS"]},
+            {"protocol": "imap", "port": 993, "implicit_tls": true, "status": "success",
+             "greeting": "* OK [CAPABILITY IMAP4rev1 ACL] imap.example.org Cyrus IMAP v3.6.1-Debian-3.6.1-4 server ready"},
+            {"protocol": "pop3", "port": 995, "implicit_tls": true, "status": "tls-failed"},
+            {"protocol": "pop3", "port": 1110, "implicit_tls": false, "status": "success",
+             "greeting": "  "}
+        ]}));
+        let evs = evidence(&obs);
+        assert_eq!(
+            kinds(&evs),
+            [
+                (Source::Pop3Greeting, 110, "+OK Dovecot (Debian) ready."),
+                (
+                    Source::ImapGreeting,
+                    143,
+                    "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS LOGINDISABLED] Dovecot (Debian) ready."
+                ),
+                (
+                    Source::ImapGreeting,
+                    993,
+                    "* OK [CAPABILITY IMAP4rev1 ACL] imap.example.org Cyrus IMAP v3.6.1-Debian-3.6.1-4 server ready"
+                ),
+            ]
+        );
+        let fp = Signatures::builtin().fingerprint(&evs);
+        let got: Vec<(&str, u16, Option<&str>)> = fp
+            .software
+            .iter()
+            .map(|s| (s.product.as_str(), s.port, s.version.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("dovecot", 110, None),
+                ("dovecot", 143, None),
+                ("cyrus", 993, Some("3.6.1"))
+            ]
+        );
+        assert_eq!(fp.os.expect("os").name, "Debian");
+    }
+
+    #[test]
+    fn web_headers_are_evidence_once_per_value_and_port() {
+        let exchange = |path: &str, server: Option<&str>, powered: Option<&str>| {
+            serde_json::json!({"path": path, "status_code": 200, "server": server,
+                               "powered_by": powered})
+        };
+        let obs = host(serde_json::json!({"web": [
+            {"port": 80, "https": false, "status": "success", "exchanges": [
+                exchange("/", Some("Apache/2.4.52 (Ubuntu)"), Some("PHP/8.1.2-1ubuntu2.14")),
+                exchange("/.git/HEAD", Some("Apache/2.4.52 (Ubuntu)"), None),
+                exchange("/server-status", Some(" Apache/2.4.52 (Ubuntu) "), None),
+            ]},
+            {"port": 443, "https": true, "status": "success", "exchanges": [
+                exchange("/", Some("nginx/1.22.1"), None),
+                exchange("/a", Some("a"), None),
+                exchange("/b", Some("b"), None),
+                exchange("/c", Some("c"), None),
+            ]},
+            {"port": 8080, "https": false, "status": "connect-refused", "exchanges": []}
+        ]}));
+        let evs = evidence(&obs);
+        assert_eq!(
+            kinds(&evs),
+            [
+                (Source::HttpServer, 80, "Apache/2.4.52 (Ubuntu)"),
+                (Source::HttpPoweredBy, 80, "PHP/8.1.2-1ubuntu2.14"),
+                (Source::HttpServer, 443, "nginx/1.22.1"),
+                (Source::HttpServer, 443, "a"),
+                (Source::HttpServer, 443, "b"),
+            ],
+            "distinct values, at most {MAX_HEADER_VALUES} per port"
+        );
+        let fp = Signatures::builtin().fingerprint(&evs);
+        let php = fp
+            .software
+            .iter()
+            .find(|s| s.product == "php")
+            .expect("php");
+        assert_eq!(
+            (php.version.as_deref(), php.build.as_deref(), php.port),
+            (Some("8.1.2"), Some("1ubuntu2.14"), 80)
+        );
+        assert!(
+            fp.software
+                .iter()
+                .any(|s| s.product == "nginx" && s.port == 443)
+        );
+        assert_eq!(fp.os.expect("os").name, "Ubuntu 22.04");
+    }
+
+    /// `Server` and `X-Powered-By` name different programs: each is unknown on its own.
+    #[test]
+    fn server_and_powered_by_are_identified_apart() {
+        let sigs = Signatures::builtin();
+        let on80 = |source, text: &str| Evidence {
+            source,
+            port: 80,
+            text: text.into(),
+        };
+        let fp = sigs.fingerprint(&[
+            on80(Source::HttpServer, "cloudflare"),
+            on80(Source::HttpPoweredBy, "PHP/8.2.26"),
+        ]);
+        assert_eq!(fp.software.len(), 1);
+        assert_eq!(fp.software[0].product, "php");
+        assert_eq!(kinds(&fp.unknown), [(Source::HttpServer, 80, "cloudflare")]);
+        let fp = sigs.fingerprint(&[
+            on80(Source::HttpServer, "nginx/1.22.1"),
+            on80(Source::HttpPoweredBy, "Express"),
+        ]);
+        assert_eq!(fp.software[0].product, "nginx");
+        assert_eq!(kinds(&fp.unknown), [(Source::HttpPoweredBy, 80, "Express")]);
+    }
+
+    #[test]
+    fn version_bind_is_evidence_and_hostname_bind_is_not() {
+        let dns = |version: serde_json::Value| {
+            host(serde_json::json!({"roles": ["dns"], "dns_server": {
+                "port": 53, "status": "success", "version_bind": version,
+                "hostname_bind": {"result": "text", "value": "ns1.example.org"},
+                "recursion": null}}))
+        };
+        let evs = evidence(&dns(
+            serde_json::json!({"result": "text", "value": "9.18.33-1~deb12u2-Debian"}),
+        ));
+        assert_eq!(
+            kinds(&evs),
+            [(Source::DnsVersion, 53, "9.18.33-1~deb12u2-Debian")]
+        );
+        let fp = Signatures::builtin().fingerprint(&evs);
+        assert_eq!(fp.software[0].product, "bind");
+        assert_eq!(fp.software[0].version.as_deref(), Some("9.18.33"));
+        assert_eq!(fp.os.expect("os").name, "Debian 12");
+        // Hidden (`version none;`), refused, or no answer: nothing, and the host name is
+        // never taken for an unknown banner.
+        for v in [
+            serde_json::json!({"result": "refused", "value": "REFUSED"}),
+            serde_json::json!({"result": "no-answer", "value": "timeout"}),
+            serde_json::json!({"result": "text", "value": ""}),
+        ] {
+            let evs = evidence(&dns(v));
+            assert!(evs.is_empty(), "{evs:?}");
+        }
+        // A custom string is kept as an unknown banner.
+        let fp = Signatures::builtin().fingerprint(&evidence(&dns(
+            serde_json::json!({"result": "text", "value": "go away"}),
+        )));
+        assert!(fp.software.is_empty());
+        assert_eq!(kinds(&fp.unknown), [(Source::DnsVersion, 53, "go away")]);
+    }
+
+    #[test]
+    fn ssh_identification_is_evidence_and_pre_banner_lines_are_not() {
+        let obs = host(serde_json::json!({"ssh": {
+            "port": 22, "status": "success",
+            "identification": "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6",
+            "pre_banner": ["Welcome to Apache/2.4.1 land"]}}));
+        let evs = evidence(&obs);
+        assert_eq!(
+            kinds(&evs),
+            [(
+                Source::SshIdent,
+                22,
+                "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6"
+            )]
+        );
+        let fp = Signatures::builtin().fingerprint(&evs);
+        assert_eq!(fp.software[0].product, "openssh");
+        assert_eq!(fp.software[0].build.as_deref(), Some("Ubuntu-3ubuntu0.6"));
+        assert_eq!(fp.os.expect("os").name, "Ubuntu 22.04");
+        let none = host(serde_json::json!({"ssh": {"port": 22, "status": "connect-refused"}}));
+        assert!(evidence(&none).is_empty());
+    }
+
+    /// Every service of one host feeds one fingerprint and one OS guess.
+    #[test]
+    fn all_services_of_a_host_combine() {
+        let obs = host(serde_json::json!({
+            "smtp": [{"port": 25, "implicit_tls": false, "status": "success", "detail": null,
+                      "greeting": {"code": 220, "lines": ["mx.example.org ESMTP Postfix (Debian/GNU)"]},
+                      "helo_fallback": false, "capabilities": null,
+                      "starttls": {"result": "not-offered"}, "tls": null,
+                      "capabilities_tls": null, "vrfy": null, "expn": null,
+                      "transcript": [], "elapsed_ms": 1}],
+            "mailbox": [{"protocol": "imap", "port": 143, "implicit_tls": false,
+                         "status": "success", "greeting": "* OK Dovecot (Debian) ready."}],
+            "web": [{"port": 80, "https": false, "status": "success",
+                     "exchanges": [{"path": "/", "server": "nginx/1.22.1"}]}],
+            "ssh": {"port": 22, "status": "success",
+                    "identification": "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"}
+        }));
+        let fp = Signatures::builtin().fingerprint(&evidence(&obs));
+        let mut products: Vec<&str> = fp.software.iter().map(|s| s.product.as_str()).collect();
+        products.sort_unstable();
+        assert_eq!(products, ["dovecot", "nginx", "openssh", "postfix"]);
+        let os = fp.os.expect("os");
+        assert_eq!(os.name, "Debian 12");
+        assert!(os.basis.len() >= 3, "{os:?}");
+        assert!(fp.unknown.is_empty(), "{:?}", fp.unknown);
+    }
+
+    #[test]
+    fn evidence_is_bounded_and_verbatim() {
+        let long = format!("nginx/1.22.1 \u{1b}[2J{}", "é".repeat(4000));
+        let obs = host(serde_json::json!({"web": [{"port": 80, "https": false,
+            "status": "success", "exchanges": [{"path": "/", "server": long}]}]}));
+        let evs = evidence(&obs);
+        assert_eq!(evs.len(), 1);
+        assert!(
+            evs[0].text.len() <= MAX_STORED_EVIDENCE,
+            "{}",
+            evs[0].text.len()
+        );
+        assert!(evs[0].text.len() > MAX_STORED_EVIDENCE - 4);
+        assert!(
+            evs[0].text.starts_with("nginx/1.22.1 \u{1b}[2J"),
+            "escape kept verbatim"
+        );
+        let sw = Signatures::builtin().identify(&evs[0]).expect("nginx");
+        assert_eq!(sw.version.as_deref(), Some("1.22.1"));
     }
 
     /// Every test banner in the shipped file fingerprints as declared.

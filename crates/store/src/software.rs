@@ -4,8 +4,8 @@
 //! in the caller, so new advisories can be matched against stored scans without the network.
 
 use crate::{ScanId, Store, StoreError, now, severity_from, severity_num};
-use mxray_core::advisory::{Advisory, Match};
-use mxray_core::fingerprint::{HostFingerprint, Software, Source};
+use mxray_core::advisory::{Advisory, Match, MatchStatus};
+use mxray_core::fingerprint::{Evidence, HostFingerprint, OsGuess, Software, Source};
 use sqlx::Row;
 use std::net::IpAddr;
 
@@ -363,6 +363,82 @@ impl Store {
             .collect())
     }
 
+    /// Every host's fingerprint in a scan (software, OS guess, and the texts no signature
+    /// knew) with the advisory matches stored for it, ordered by address. Three whole-scan
+    /// queries, whatever the number of hosts (exports of 200,000 domains use it).
+    pub async fn fingerprints(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(IpAddr, HostFingerprint, Vec<Match>)>, StoreError> {
+        use std::collections::BTreeMap;
+        let mut hosts: BTreeMap<IpAddr, (HostFingerprint, Vec<Match>)> = BTreeMap::new();
+        for (ip, sw) in self.software(scan).await? {
+            hosts.entry(ip).or_default().0.software.push(sw);
+        }
+        for (ip, os, confidence, basis) in self.host_os(scan).await? {
+            let Ok(ip) = ip.parse::<IpAddr>() else {
+                continue;
+            };
+            hosts.entry(ip).or_default().0.os = Some(OsGuess {
+                name: os,
+                confidence,
+                basis,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT ip, port, source, text FROM unknown_banners WHERE scan_id = $1 \
+             ORDER BY ip, port, source",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        for r in &rows {
+            let (Ok(ip), Some(source), Ok(port)) = (
+                r.get::<String, _>(0).parse::<IpAddr>(),
+                Source::parse(r.get::<&str, _>(2)),
+                u16::try_from(r.get::<i64, _>(1)),
+            ) else {
+                continue;
+            };
+            hosts.entry(ip).or_default().0.unknown.push(Evidence {
+                source,
+                port,
+                text: r.get(3),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT ip, advisory_id, severity, product, version, build, port, status \
+             FROM advisory_matches WHERE scan_id = $1 ORDER BY ip, severity DESC, advisory_id, port",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        for r in &rows {
+            let (Ok(ip), Ok(port)) = (
+                r.get::<String, _>(0).parse::<IpAddr>(),
+                u16::try_from(r.get::<i64, _>(6)),
+            ) else {
+                continue;
+            };
+            let status = match r.get::<&str, _>(7) {
+                "affected" => MatchStatus::Affected,
+                _ => MatchStatus::PossiblyAffected,
+            };
+            hosts.entry(ip).or_default().1.push(Match {
+                advisory: r.get(1),
+                severity: severity_from(r.get(2)),
+                product: r.get(3),
+                version: r.get(4),
+                build: r.get(5),
+                port,
+                status,
+            });
+        }
+        Ok(hosts.into_iter().map(|(ip, (fp, m))| (ip, fp, m)).collect())
+    }
+
     /// Unknown banners, most frequent first (one scan, or all).
     pub async fn unknown_banners(
         &self,
@@ -416,7 +492,6 @@ mod tests {
     use super::*;
     use crate::Item;
     use mxray_core::Severity;
-    use mxray_core::advisory::MatchStatus;
 
     fn m(id: &str, version: &str, build: Option<&str>) -> Match {
         Match {
@@ -497,6 +572,120 @@ mod tests {
             ("A-2", None, s2)
         );
         assert_eq!(store.match_count().await.unwrap(), 4);
+    }
+
+    fn sw(product: &str, version: Option<&str>, port: u16) -> Software {
+        Software {
+            product: product.into(),
+            name: product.to_uppercase(),
+            version: version.map(Into::into),
+            build: None,
+            os_hint: None,
+            source: Source::SmtpGreeting,
+            port,
+            evidence: format!("220 x ESMTP {product}"),
+        }
+    }
+
+    /// The whole-scan fingerprint and survey queries read back what was written, with the
+    /// domains linked to each host (portable SQL: `$n` placeholders, no JSON functions).
+    #[tokio::test]
+    async fn fingerprints_and_links_read_back_per_host() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).await.expect("open");
+        let scan = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let domain = |name: &str, ips: Vec<IpAddr>| Item::Domain {
+            obs: serde_json::from_value(serde_json::json!({
+                "domain": name, "mx": {"status": "no-data"}, "mx_mode": "none",
+                "hosts": [], "skipped": []}))
+            .expect("domain observation"),
+            ips,
+            findings: vec![],
+        };
+        let fp_a = HostFingerprint {
+            software: vec![sw("exim", Some("4.96"), 25), sw("openssh", None, 22)],
+            os: Some(OsGuess {
+                name: "Debian 12".into(),
+                confidence: 0.9,
+                basis: vec!["SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3".into()],
+            }),
+            unknown: vec![Evidence {
+                source: Source::HttpServer,
+                port: 80,
+                text: "secret-server".into(),
+            }],
+        };
+        let fp_b = HostFingerprint {
+            software: vec![sw("exim", Some("4.96"), 25)],
+            ..HostFingerprint::default()
+        };
+        store
+            .write(
+                scan,
+                &[
+                    domain("one.example", vec![a]),
+                    domain("two.example", vec![a, b]),
+                    Item::Software {
+                        ip: a,
+                        fp: fp_a.clone(),
+                        matches: vec![m("A-1", "4.96", None)],
+                    },
+                    Item::Software {
+                        ip: b,
+                        fp: fp_b.clone(),
+                        matches: vec![],
+                    },
+                ],
+            )
+            .await
+            .expect("write");
+        let got = store.fingerprints(scan).await.unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].0, a);
+        let mut want_a = fp_a.software.clone();
+        want_a.sort_by_key(|s| s.port);
+        assert_eq!(got[0].1.software, want_a);
+        assert_eq!(got[0].1.os, fp_a.os);
+        assert_eq!(got[0].1.unknown, fp_a.unknown);
+        assert_eq!(got[0].2, [m("A-1", "4.96", None)]);
+        assert_eq!((got[1].0, &got[1].1, got[1].2.len()), (b, &fp_b, 0));
+
+        let links = store.software_links(scan).await.unwrap();
+        let exim: Vec<(&str, Option<&str>)> = links
+            .iter()
+            .filter(|l| l.0 == "exim")
+            .map(|l| (l.3.as_str(), l.4.as_deref()))
+            .collect();
+        assert_eq!(
+            exim,
+            [
+                ("192.0.2.1", Some("one.example")),
+                ("192.0.2.1", Some("two.example")),
+                ("192.0.2.2", Some("two.example"))
+            ]
+        );
+        assert!(links.iter().any(|l| l.0 == "openssh" && l.2.is_none()));
+        let os = store.os_links(scan).await.unwrap();
+        assert_eq!(
+            os,
+            [
+                (
+                    "Debian 12".to_owned(),
+                    "192.0.2.1".to_owned(),
+                    Some("one.example".to_owned())
+                ),
+                (
+                    "Debian 12".to_owned(),
+                    "192.0.2.1".to_owned(),
+                    Some("two.example".to_owned())
+                ),
+            ]
+        );
+        // Another scan sees none of it.
+        let other = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        assert!(store.fingerprints(other).await.unwrap().is_empty());
+        assert!(store.software_links(other).await.unwrap().is_empty());
     }
 
     #[tokio::test]

@@ -22,4 +22,48 @@ impl Store {
         .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+
+    /// Every product found in a scan with the host it runs on and each domain using that
+    /// host (`None` for a host no domain links to): `(product, name, version, ip, domain)`.
+    /// Read from the fingerprint table, one round trip.
+    #[allow(clippy::type_complexity)]
+    pub async fn software_links(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(String, String, Option<String>, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.product, s.name, s.version, s.ip, dh.domain FROM software s \
+             LEFT JOIN domain_hosts dh ON dh.scan_id = s.scan_id AND dh.ip = s.ip \
+             WHERE s.scan_id = $1 ORDER BY s.product, s.version, s.ip, dh.domain",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .collect())
+    }
+
+    /// Every OS guess of a scan with its host and each domain using that host:
+    /// `(os, ip, domain)`. Read from the fingerprint table, one round trip.
+    pub async fn os_links(
+        &self,
+        scan: ScanId,
+    ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT o.os, o.ip, dh.domain FROM host_os o \
+             LEFT JOIN domain_hosts dh ON dh.scan_id = o.scan_id AND dh.ip = o.ip \
+             WHERE o.scan_id = $1 ORDER BY o.os, o.ip, dh.domain",
+        )
+        .bind(scan)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
 }

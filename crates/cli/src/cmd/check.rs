@@ -30,8 +30,15 @@ pub async fn run(
         .domain_report(out.scan, d.as_str())
         .await?
         .context("the scan stored nothing for this domain")?;
+    let fingerprints: Vec<_> = out
+        .store
+        .fingerprints(out.scan)
+        .await?
+        .into_iter()
+        .filter(|(ip, _, _)| report.hosts.iter().any(|h| h.ip == *ip))
+        .collect();
     match format {
-        CheckFormat::Text => print!("{}", output::verdict(&report)),
+        CheckFormat::Text => print!("{}", output::verdict(&report, &fingerprints)),
         CheckFormat::Json => {
             let v = serde_json::json!({
                 "schema": mxray_core::model::SCHEMA_VERSION,
@@ -42,6 +49,14 @@ pub async fn run(
                 "observation": report.obs,
                 "hosts": report.hosts,
                 "findings": report.findings,
+                "software": fingerprints
+                    .iter()
+                    .map(|(ip, fp, m)| {
+                        let mut v = crate::software::host_json(fp, m);
+                        v["ip"] = ip.to_string().into();
+                        v
+                    })
+                    .collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }

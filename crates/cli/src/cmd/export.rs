@@ -1,6 +1,6 @@
 //! `mxray export`: JSON Lines (docs/schema.md) or spreadsheet-safe CSV.
 
-use crate::args::ExportFormat;
+use crate::args::{ExportFormat, ExportTable};
 use anyhow::Context;
 use futures::StreamExt;
 use mxray_core::finding::Finding;
@@ -17,7 +17,13 @@ pub async fn run(
     db: PathBuf,
     output: Option<PathBuf>,
     bom: bool,
+    table: ExportTable,
 ) -> anyhow::Result<u8> {
+    if matches!(format, ExportFormat::Jsonl) && table != ExportTable::Findings {
+        anyhow::bail!(
+            "--table applies to --format csv; JSON Lines carries software on every host line"
+        );
+    }
     let store = super::report::open(&db).await?;
     let info = store.scan(scan).await.map_err(|e| match scan {
         None => anyhow::anyhow!("database {} holds no scan yet", db.display()),
@@ -31,7 +37,10 @@ pub async fn run(
     };
     match format {
         ExportFormat::Jsonl => jsonl(&store, &info, &mut out).await?,
-        ExportFormat::Csv => csv_rows(&store, &info, &mut out, bom).await?,
+        ExportFormat::Csv => match table {
+            ExportTable::Findings => csv_rows(&store, &info, &mut out, bom).await?,
+            ExportTable::Software => csv_software(&store, &info, &mut out, bom).await?,
+        },
     }
     out.flush()?;
     store.close().await;
@@ -76,9 +85,18 @@ async fn jsonl(
         });
         writeln!(out, "{line}")?;
     }
+    let mut fingerprints: HashMap<std::net::IpAddr, serde_json::Value> = store
+        .fingerprints(info.id)
+        .await?
+        .into_iter()
+        .map(|(ip, fp, m)| (ip, crate::software::host_json(&fp, &m)))
+        .collect();
     for host in store.hosts(info.id).await? {
         let ip = host.ip.to_string();
-        let line = serde_json::json!({ "type": "host", "scan": info.id, "ip": ip, "observation": host, "findings": by_ip.get(&ip).unwrap_or(&Vec::new()) });
+        let sw = fingerprints
+            .remove(&host.ip)
+            .unwrap_or_else(|| crate::software::host_json(&Default::default(), &[]));
+        let line = serde_json::json!({ "type": "host", "scan": info.id, "ip": ip, "observation": host, "findings": by_ip.get(&ip).unwrap_or(&Vec::new()), "software": sw });
         writeln!(out, "{line}")?;
     }
     for (line_no, text, reason) in store.input_errors(info.id).await? {
@@ -139,6 +157,74 @@ async fn csv_rows(
                 f.fix.clone(),
             ];
             w.write_record(cells.iter().map(|c| for_csv_cell_keep_newlines(c)))?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One row per product per host per domain using the host (a host no domain links to gets
+/// one row with an empty domain); every cell neutralised against formula injection.
+async fn csv_software(
+    store: &Store,
+    info: &mxray_store::ScanInfo,
+    out: &mut dyn Write,
+    bom: bool,
+) -> anyhow::Result<()> {
+    if bom {
+        out.write_all("\u{feff}".as_bytes())?;
+    }
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "scan",
+        "domain",
+        "ip",
+        "port",
+        "source",
+        "product",
+        "name",
+        "version",
+        "build",
+        "os",
+        "os_confidence",
+        "advisories",
+        "evidence",
+    ])?;
+    let mut domains_of: HashMap<String, Vec<String>> = HashMap::new();
+    for (domain, ip) in store.links(info.id).await? {
+        domains_of.entry(ip).or_default().push(domain);
+    }
+    let unlinked = vec![String::new()];
+    for (ip, fp, matches) in store.fingerprints(info.id).await? {
+        let ip_s = ip.to_string();
+        let domains = domains_of.get(&ip_s).unwrap_or(&unlinked);
+        for domain in domains {
+            for s in &fp.software {
+                let advisories: Vec<String> = matches
+                    .iter()
+                    .filter(|m| m.port == s.port && m.product == s.product)
+                    .map(|m| format!("{} ({}, {})", m.advisory, m.severity, m.status.as_str()))
+                    .collect();
+                let cells = [
+                    info.id.to_string(),
+                    domain.clone(),
+                    ip_s.clone(),
+                    s.port.to_string(),
+                    s.source.to_string(),
+                    s.product.clone(),
+                    s.name.clone(),
+                    s.version.clone().unwrap_or_default(),
+                    s.build.clone().unwrap_or_default(),
+                    fp.os.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+                    fp.os
+                        .as_ref()
+                        .map(|o| format!("{:.2}", o.confidence))
+                        .unwrap_or_default(),
+                    advisories.join("; "),
+                    s.evidence.clone(),
+                ];
+                w.write_record(cells.iter().map(|c| for_csv_cell(c)))?;
+            }
         }
     }
     w.flush()?;

@@ -36,7 +36,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             db,
             output,
             bom,
-        } => export::run(format, scan, db, output, bom).await,
+            table,
+        } => export::run(format, scan, db, output, bom, table).await,
         Command::Demo { db } => demo::run(db).await,
         Command::Report {
             scan,

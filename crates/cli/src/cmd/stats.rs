@@ -3,8 +3,10 @@
 //! relays by provider", as the 2002 co.jp survey printed them).
 //!
 //! Every table is one key function over the scan's domains ([`group`]); a domain counts once
-//! per key it has. The provider, software and OS of a domain are those of its primary mail
-//! host (the first probed address of its most preferred MX).
+//! per key it has. The provider of a domain is that of its primary mail host (the first
+//! probed address of its most preferred MX). Software (product and version) and OS come from
+//! the fingerprint tables (`software`, `host_os`) of every host the domain uses — mail, web
+//! and name-server addresses alike — and those rows also count hosts.
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -46,9 +48,10 @@ pub enum By {
     /// Who runs the primary mail host (AS from --asn-db, else PTR / MX-name domain, marked
     /// heuristic).
     Provider,
-    /// SMTP software of the primary mail host.
+    /// Products and versions on the domain's hosts (fingerprints: SMTP, POP3/IMAP, web,
+    /// DNS, SSH).
     Software,
-    /// Operating system of the primary mail host.
+    /// OS guesses of the domain's hosts (fingerprints).
     Os,
     /// Finding ids.
     Finding,
@@ -80,6 +83,8 @@ pub struct Row {
     /// All the scan's domains with this key (with --finding: how many of the group's
     /// domains have the finding).
     pub group_domains: Option<u64>,
+    /// Hosts with this key among the selected domains' hosts (software and OS only).
+    pub hosts: Option<u64>,
 }
 
 /// A whole table.
@@ -136,6 +141,7 @@ where
                 share,
                 cumulative: (!multi).then_some(cum.min(1.0)),
                 group_domains: None,
+                hosts: None,
             }
         })
         .collect();
@@ -143,6 +149,7 @@ where
 }
 
 struct Domain {
+    name: String,
     obs: Option<DomainObservation>,
     ips: Vec<String>,
     checks: BTreeSet<String>,
@@ -183,57 +190,69 @@ fn provider_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String 
     }
 }
 
-/// The product named in an SMTP greeting: a known product name, else the word after
-/// `ESMTP`/`SMTP`. (Issue 5's fingerprints will replace this with product and version.)
-pub fn greeting_product(greeting: &str) -> Option<String> {
-    const KNOWN: [&str; 14] = [
-        "Postfix",
-        "Exim",
-        "Sendmail",
-        "Microsoft ESMTP MAIL Service",
-        "qmail",
-        "OpenSMTPD",
-        "Haraka",
-        "MailEnable",
-        "IceWarp",
-        "Zimbra",
-        "Kerio",
-        "hMailServer",
-        "MDaemon",
-        "Courier",
-    ];
-    let lower = greeting.to_ascii_lowercase();
-    if let Some(k) = KNOWN
-        .iter()
-        .find(|k| lower.contains(&k.to_ascii_lowercase()))
-    {
-        return Some((*k).to_owned());
+/// What a domain has no fingerprint key for: none of its hosts was identified.
+const NONE_IDENTIFIED: &str = "(none identified)";
+
+/// `Postfix 3.7.11`, or `Postfix (version not disclosed)`: the software key.
+fn software_label(name: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("{name} {v}"),
+        None => format!("{name} (version not disclosed)"),
     }
-    let words: Vec<&str> = greeting.split_whitespace().collect();
-    let at = words
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("ESMTP") || w.eq_ignore_ascii_case("SMTP"))?;
-    let next = words.get(at + 1)?;
-    let token: String = next
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        .take(40)
-        .collect();
-    (!token.is_empty()).then_some(token)
 }
 
-fn software_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String {
-    let Some(h) = d.primary(hosts) else {
-        return "(no mail host probed)".into();
-    };
-    let greeting = h
-        .smtp
-        .iter()
-        .find_map(|s| s.greeting.as_ref())
-        .and_then(|g| g.lines.first());
-    match greeting {
-        None => "(no SMTP greeting)".into(),
-        Some(line) => greeting_product(line).unwrap_or_else(|| "(unidentified)".into()),
+/// Fingerprint keys per domain and the hosts behind each key, from `(key, ip, domain)` rows.
+#[derive(Default)]
+struct Fingerprints {
+    of_domain: HashMap<String, BTreeSet<String>>,
+    hosts_of_key: HashMap<String, Vec<(String, Option<String>)>>,
+    identified_hosts: BTreeSet<String>,
+}
+
+impl Fingerprints {
+    fn from_rows(rows: impl IntoIterator<Item = (String, String, Option<String>)>) -> Self {
+        let mut f = Self::default();
+        for (key, ip, domain) in rows {
+            if let Some(d) = &domain {
+                f.of_domain
+                    .entry(d.clone())
+                    .or_default()
+                    .insert(key.clone());
+            }
+            f.identified_hosts.insert(ip.clone());
+            f.hosts_of_key.entry(key).or_default().push((ip, domain));
+        }
+        f
+    }
+
+    fn keys(&self, d: &Domain) -> Vec<String> {
+        match self.of_domain.get(&d.name) {
+            Some(k) if !k.is_empty() => k.iter().cloned().collect(),
+            _ => vec![NONE_IDENTIFIED.to_owned()],
+        }
+    }
+
+    /// Distinct hosts with `key` used by one of `selected` (for the none-identified row: the
+    /// selected domains' hosts without any fingerprint).
+    fn hosts(&self, key: &str, selected: &BTreeSet<&str>, domains: &[&Domain]) -> u64 {
+        if key == NONE_IDENTIFIED {
+            let ips: BTreeSet<&str> = domains
+                .iter()
+                .filter(|d| !self.of_domain.contains_key(&d.name))
+                .flat_map(|d| d.ips.iter().map(String::as_str))
+                .filter(|ip| !self.identified_hosts.contains(*ip))
+                .collect();
+            return ips.len() as u64;
+        }
+        let ips: BTreeSet<&str> = self
+            .hosts_of_key
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|(_, d)| d.as_deref().is_some_and(|d| selected.contains(d)))
+            .map(|(ip, _)| ip.as_str())
+            .collect();
+        ips.len() as u64
     }
 }
 
@@ -316,11 +335,21 @@ async fn build(store: &Store, scan: i64, by: By, finding: Option<&str>) -> anyho
             None => None,
         };
         domains.push(Domain {
+            name: name.clone(),
             ips: links.remove(&name).unwrap_or_default(),
             checks: checks.remove(&name).unwrap_or_default(),
             obs,
         });
     }
+    let fps = match by {
+        By::Software => {
+            Fingerprints::from_rows(store.software_links(scan).await?.into_iter().map(
+                |(_, name, version, ip, d)| (software_label(&name, version.as_deref()), ip, d),
+            ))
+        }
+        By::Os => Fingerprints::from_rows(store.os_links(scan).await?),
+        _ => Fingerprints::default(),
+    };
     let scan_domains = domains.len() as u64;
     let selected: Vec<&Domain> = domains
         .iter()
@@ -330,21 +359,26 @@ async fn build(store: &Store, scan: i64, by: By, finding: Option<&str>) -> anyho
     let keys = |d: &Domain| -> Vec<String> {
         match by {
             By::Provider => vec![provider_key(d, &hosts)],
-            By::Software => vec![software_key(d, &hosts)],
-            By::Os => Vec::new(),
+            By::Software | By::Os => fps.keys(d),
             By::Finding => d.checks.iter().cloned().collect(),
             By::Dnsbl => dnsbl_keys(d, &hosts),
         }
     };
-    let multi = matches!(by, By::Finding | By::Dnsbl);
+    // A domain's hosts can run several products and OSes: multi-key.
+    let multi = matches!(by, By::Finding | By::Dnsbl | By::Software | By::Os);
     let (_, mut rows) = group(selected.iter().map(|d| keys(d)), multi);
     let selected_n = selected.len() as u64;
     match by {
-        By::Os => {
-            note = Some("no fingerprint data in this scan: OS comes from host fingerprints (issue 5), not recorded by this version".to_owned());
-        }
-        By::Software => {
-            note = Some("software from the SMTP greeting's product token (no fingerprint data in this scan)".to_owned());
+        By::Software | By::Os => {
+            let names: BTreeSet<&str> = selected.iter().map(|d| d.name.as_str()).collect();
+            for r in &mut rows {
+                r.hosts = Some(fps.hosts(&r.key, &names, &selected));
+            }
+            note = Some(if fps.identified_hosts.is_empty() {
+                "no host of this scan was fingerprinted (banners in `mxray stats --unknown-banners`)".to_owned()
+            } else {
+                "from host fingerprints of every host a domain uses (mail, web, name servers); a domain counts once per key, `hosts` counts each host once".to_owned()
+            });
         }
         By::Provider => {
             let heuristic = domains
@@ -438,6 +472,7 @@ fn text_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
         .unwrap_or(0)
         .clamp(8, 60);
     let group_col = t.rows.iter().any(|r| r.group_domains.is_some());
+    let hosts_col = t.rows.iter().any(|r| r.hosts.is_some());
     write!(
         out,
         "{:>4}  {:<width$}  {:>8}  {:>7}  {:>7}",
@@ -447,6 +482,9 @@ fn text_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
         "share",
         "cumul."
     )?;
+    if hosts_col {
+        write!(out, "  {:>7}", "hosts")?;
+    }
     if group_col {
         write!(out, "  {:>18}", "of the group")?;
     }
@@ -462,6 +500,13 @@ fn text_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
             pct(r.share),
             r.cumulative.map(pct).unwrap_or_else(|| "-".into())
         )?;
+        if hosts_col {
+            write!(
+                out,
+                "  {:>7}",
+                r.hosts.map(|h| h.to_string()).unwrap_or_default()
+            )?;
+        }
         if let Some(g) = r.group_domains {
             let share = if g == 0 {
                 0.0
@@ -500,6 +545,7 @@ fn csv_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
         "group_domains",
         "selected",
         "scan_domains",
+        "hosts",
     ])?;
     for r in &t.rows {
         w.write_record([
@@ -514,6 +560,7 @@ fn csv_out(t: &Table, out: &mut dyn Write) -> anyhow::Result<()> {
             r.group_domains.map(|g| g.to_string()).unwrap_or_default(),
             t.selected.to_string(),
             t.scan_domains.to_string(),
+            r.hosts.map(|h| h.to_string()).unwrap_or_default(),
         ])?;
     }
     w.flush()?;
@@ -545,21 +592,54 @@ mod tests {
         assert_eq!(rows[0].cumulative, None);
     }
 
-    #[test]
-    fn greeting_products() {
-        let cases = [
-            ("mx.example.jp ESMTP Postfix (Debian/GNU)", Some("Postfix")),
-            ("mail.example.com ESMTP Exim 4.96 Mon, 1 Jan", Some("Exim")),
-            (
-                "host Microsoft ESMTP MAIL Service ready",
-                Some("Microsoft ESMTP MAIL Service"),
-            ),
-            ("mx ESMTP Foo-Mail/2.1 ready", Some("Foo-Mail")),
-            ("welcome", None),
-            ("mx ESMTP", None),
-        ];
-        for (g, want) in cases {
-            assert_eq!(greeting_product(g).as_deref(), want, "{g}");
+    fn domain(name: &str, ips: &[&str]) -> Domain {
+        Domain {
+            name: name.into(),
+            obs: None,
+            ips: ips.iter().map(|s| (*s).to_owned()).collect(),
+            checks: BTreeSet::new(),
         }
+    }
+
+    #[test]
+    fn fingerprint_keys_count_domains_and_hosts() {
+        let row = |k: &str, ip: &str, d: Option<&str>| {
+            (k.to_owned(), ip.to_owned(), d.map(str::to_owned))
+        };
+        let fps = Fingerprints::from_rows([
+            row("Postfix 3.7.11", "192.0.2.1", Some("a.example")),
+            row("Postfix 3.7.11", "192.0.2.1", Some("b.example")),
+            row("Postfix 3.7.11", "192.0.2.2", Some("c.example")),
+            row("OpenSSH 9.2p1", "192.0.2.1", Some("a.example")),
+            row("OpenSSH 9.2p1", "192.0.2.1", Some("b.example")),
+            row("nginx 1.22.1", "192.0.2.9", None),
+        ]);
+        let ds = [
+            domain("a.example", &["192.0.2.1"]),
+            domain("b.example", &["192.0.2.1"]),
+            domain("c.example", &["192.0.2.2"]),
+            domain("d.example", &["192.0.2.3", "192.0.2.4"]),
+        ];
+        let (total, rows) = group(ds.iter().map(|d| fps.keys(d)), true);
+        assert_eq!(total, 4);
+        let got: Vec<(&str, u64)> = rows.iter().map(|r| (r.key.as_str(), r.domains)).collect();
+        assert_eq!(
+            got,
+            [
+                ("Postfix 3.7.11", 3),
+                ("OpenSSH 9.2p1", 2),
+                (NONE_IDENTIFIED, 1)
+            ]
+        );
+        let all: Vec<&Domain> = ds.iter().collect();
+        let names: BTreeSet<&str> = all.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(fps.hosts("Postfix 3.7.11", &names, &all), 2);
+        assert_eq!(fps.hosts("OpenSSH 9.2p1", &names, &all), 1);
+        assert_eq!(fps.hosts(NONE_IDENTIFIED, &names, &all), 2);
+        // Only c.example selected (e.g. --finding): one Postfix host, no OpenSSH.
+        let only_c: BTreeSet<&str> = ["c.example"].into();
+        assert_eq!(fps.hosts("Postfix 3.7.11", &only_c, &all[2..3]), 1);
+        assert_eq!(fps.hosts("OpenSSH 9.2p1", &only_c, &all[2..3]), 0);
+        assert_eq!(software_label("BIND", None), "BIND (version not disclosed)");
     }
 }

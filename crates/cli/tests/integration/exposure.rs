@@ -25,7 +25,7 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-async fn lab_with(
+pub(crate) async fn lab_with(
     net: [u8; 3],
     extra: Vec<(&str, &str, &str)>,
     extra_ns: Vec<(&str, &str, &str)>,
@@ -54,6 +54,16 @@ async fn lab_with(
 /// Scans `domains` with every port moved to where the test servers listen (or where nothing
 /// does) and returns the export.
 async fn scan(lab: &Lab, domains: &[&str], ports: &[&str], extra: &[&str]) -> Export {
+    scan_keep(lab, domains, ports, extra).await.2
+}
+
+/// [`scan`], keeping the database (and the folder holding it) for more commands.
+pub(crate) async fn scan_keep(
+    lab: &Lab,
+    domains: &[&str],
+    ports: &[&str],
+    extra: &[&str],
+) -> (tempfile::TempDir, std::path::PathBuf, Export) {
     let dir = temp();
     let db = dir.path().join("x.db");
     let list = write(dir.path(), "d.txt", &domains.join("\n"));
@@ -91,7 +101,8 @@ async fn scan(lab: &Lab, domains: &[&str], ports: &[&str], extra: &[&str]) -> Ex
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let r = mxray_async(args).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    Export::read(&db)
+    let ex = Export::read(&db);
+    (dir, db, ex)
 }
 
 fn findings_on<'a>(line: &'a Value, id: &str, subject: &str) -> Vec<&'a Value> {

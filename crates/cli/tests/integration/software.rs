@@ -355,3 +355,614 @@ async fn affected_and_alerts_from_stored_data() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("signature file"), "{}", r.stderr);
 }
+
+// ------------------------------------------------------------------ software where users look
+
+/// Serves `lines` (raw bytes) to every connection on `addr`, after reading one request when
+/// `read_first` (HTTP); returns the port.
+async fn serve(addr: SocketAddr, reply: Vec<u8>, read_first: bool) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                if read_first {
+                    // The whole request head: closing with unread bytes would reset the
+                    // connection and could discard the reply.
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                }
+                let _ = s.write_all(&reply).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+fn http_reply(headers: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nok")
+        .into_bytes()
+}
+
+/// `mxray check` prints each host's software, versions, OS guess and advisories (escaped);
+/// the JSON Lines export carries them on host lines, `export --format csv --table software`
+/// one row per product per host per domain (formula-safe), and `stats --by software|os`
+/// counts domains and hosts from the fingerprint tables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn software_in_check_export_and_stats() {
+    const N: [u8; 3] = [127, 77, 51];
+    let at = |last: u8| IpAddr::V4(Ipv4Addr::new(N[0], N[1], N[2], last));
+    let (a, b) = (at(40), at(41));
+    let lab = lab(
+        N,
+        vec![
+            ("fp-a.mxray.test".into(), "mx-a.mxray.test".into(), a),
+            ("fp-a2.mxray.test".into(), "mx-a2.mxray.test".into(), a),
+            ("fp-b.mxray.test".into(), "mx-b.mxray.test".into(), b),
+        ],
+    )
+    .await;
+    let local = vec!["mxray.test".to_owned()];
+    let _exim = SmtpServer::start(
+        SocketAddr::new(a, lab.smtp_port),
+        Behaviour::Product("ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000".into()),
+        "mx-a.mxray.test",
+        local.clone(),
+    )
+    .await
+    .expect("exim-like server");
+    let _postfix = SmtpServer::start(
+        SocketAddr::new(b, lab.smtp_port),
+        Behaviour::Product("ESMTP Postfix (Debian/GNU)".into()),
+        "mx-b.mxray.test",
+        local,
+    )
+    .await
+    .expect("postfix-like server");
+    let ssh = serve(
+        SocketAddr::new(a, 0),
+        b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),
+        false,
+    )
+    .await;
+    let http = serve(
+        SocketAddr::new(a, 0),
+        http_reply("Server: nginx/1.22.1\r\nX-Powered-By: PHP/8.2.1-+1+2\r\n"),
+        true,
+    )
+    .await;
+    // The same port on b: a hostile, unknown Server header.
+    serve(
+        SocketAddr::new(b, http),
+        http_reply("Server: evil\x1b[2Jbox\r\n"),
+        true,
+    )
+    .await;
+
+    let dir = temp();
+    let db = dir.path().join("fp.db");
+    let dbs = db.display().to_string();
+    let ports: Vec<String> = [
+        format!("smtp={}", lab.smtp_port),
+        format!("ssh={ssh}"),
+        format!("http={http}"),
+        "https=2443".into(),
+        "pop3=2110".into(),
+        "imap=2143".into(),
+        "pop3s=2995".into(),
+        "imaps=2993".into(),
+        "dns=2053".into(),
+    ]
+    .into_iter()
+    .flat_map(|p| ["--port".to_owned(), p])
+    .collect();
+    let common = |mut v: Vec<String>| {
+        v.extend([
+            "--resolver".to_owned(),
+            lab.dns.addr.to_string(),
+            "--allow-loopback".into(),
+            "--no-relay-test".into(),
+            "--no-dnsbl".into(),
+            "--timeout".into(),
+            "5".into(),
+            "--db".into(),
+            dbs.clone(),
+        ]);
+        v.extend(ports.iter().cloned());
+        v
+    };
+
+    // check, text: the software block, escaped.
+    let r = mxray_async(common(vec!["check".into(), "fp-a.mxray.test".into()])).await;
+    assert!(r.code <= 1, "{}", r.stderr);
+    let out = &r.stdout;
+    let block = out
+        .split("Software:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no software block: {out}"));
+    for want in [
+        &format!("{a}  OS guess: Debian 12 (confidence "),
+        &format!("{}  Exim 4.96  [smtp-greeting]", lab.smtp_port),
+        "advisory CVE-2023-42115 (critical): affected",
+        &format!("{ssh}  OpenSSH 9.2p1 (Debian-2+deb12u3)  [ssh-ident]"),
+        &format!("{http}  nginx 1.22.1  [http-server]"),
+        &format!("{http}  PHP 8.2.1 (+1+2)  [http-powered-by]"),
+    ] {
+        assert!(block.contains(want), "{want:?} not in:\n{out}");
+    }
+    // check, JSON: the same per host.
+    let r = mxray_async(common(vec![
+        "check".into(),
+        "fp-b.mxray.test".into(),
+        "--format".into(),
+        "json".into(),
+    ]))
+    .await;
+    let v: Value = serde_json::from_str(&r.stdout).expect("check JSON");
+    let sw = &v["software"][0];
+    assert_eq!(sw["ip"], b.to_string(), "{v}");
+    assert_eq!(sw["software"][0]["product"], "postfix");
+    assert!(sw["software"][0]["version"].is_null());
+    assert_eq!(sw["os"]["name"], "Debian");
+    assert_eq!(sw["unknown_banners"][0]["text"], "evil\u{1b}[2Jbox");
+    // check, text: the hostile header shown neutralised.
+    let r = mxray_async(common(vec!["check".into(), "fp-b.mxray.test".into()])).await;
+    assert!(
+        r.stdout
+            .contains("Postfix (version not disclosed)  [smtp-greeting]"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("unidentified [http-server]: evil"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains('\u{1b}'), "raw escape: {}", r.stdout);
+
+    // A survey of the three domains.
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "fp-a.mxray.test\nfp-a2.mxray.test\nfp-b.mxray.test\n",
+    );
+    let r = mxray_async(common(vec!["scan".into(), list.display().to_string()])).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ex = Export::read(&db);
+    let ha = ex.host(&a.to_string()).expect("host a");
+    let products: Vec<&str> = ha["software"]["software"]
+        .as_array()
+        .expect("software on the host line")
+        .iter()
+        .map(|s| s["product"].as_str().unwrap())
+        .collect();
+    let mut sorted = products.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, ["exim", "nginx", "openssh", "php"]);
+    assert_eq!(ha["software"]["os"]["name"], "Debian 12");
+    assert!(
+        ha["software"]["advisories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["advisory"] == "CVE-2023-42115" && m["status"] == "affected"),
+        "{}",
+        ha["software"]
+    );
+
+    // CSV, software table.
+    let csv_path = dir.path().join("sw.csv");
+    let r = mxray(&[
+        "export",
+        "--format",
+        "csv",
+        "--table",
+        "software",
+        "--db",
+        &dbs,
+        "-o",
+        &csv_path.display().to_string(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let headers = rd.headers().unwrap().clone();
+    let col = |n: &str| headers.iter().position(|h| h == n).expect(n);
+    let recs: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    for rec in &recs {
+        for cell in rec.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "formula-like {cell:?}"
+            );
+            assert!(!cell.contains('\u{1b}'), "control character in {cell:?}");
+        }
+    }
+    let exim_domains: Vec<&str> = recs
+        .iter()
+        .filter(|r| &r[col("product")] == "exim")
+        .map(|r| &r[col("domain")])
+        .collect();
+    assert_eq!(
+        exim_domains,
+        ["fp-a.mxray.test", "fp-a2.mxray.test"],
+        "{text}"
+    );
+    let php = recs
+        .iter()
+        .find(|r| &r[col("product")] == "php")
+        .expect("php row");
+    assert_eq!(&php[col("version")], "8.2.1");
+    assert_eq!(&php[col("build")], "'+1+2", "neutralised build cell");
+    assert_eq!(&php[col("os")], "Debian 12");
+    let exim = recs.iter().find(|r| &r[col("product")] == "exim").unwrap();
+    assert!(
+        exim[col("advisories")].contains("CVE-2023-42115 (critical, affected)"),
+        "{text}"
+    );
+    // JSON Lines cannot take a CSV table.
+    let r = mxray(&[
+        "export", "--format", "jsonl", "--table", "software", "--db", &dbs,
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+
+    // stats --by software / os, from the fingerprint tables.
+    let stats = |by: &str| {
+        let r = mxray(&["stats", "--by", by, "--db", &dbs, "--format", "json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: Value = serde_json::from_str(&r.stdout).expect("stats JSON");
+        v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().unwrap().to_owned(),
+                    r["domains"].as_u64().unwrap(),
+                    r["hosts"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let sw = stats("software");
+    for want in [
+        ("Exim 4.96", 2, 1),
+        ("OpenSSH 9.2p1", 2, 1),
+        ("nginx 1.22.1", 2, 1),
+        ("PHP 8.2.1", 2, 1),
+        ("Postfix (version not disclosed)", 1, 1),
+    ] {
+        assert!(
+            sw.contains(&(want.0.to_owned(), want.1, want.2)),
+            "{want:?} not in {sw:?}"
+        );
+    }
+    assert_eq!(sw.len(), 5, "{sw:?}");
+    assert_eq!(
+        stats("os"),
+        [("Debian 12".to_owned(), 2, 1), ("Debian".to_owned(), 1, 1)]
+    );
+    let r = mxray(&["stats", "--by", "software", "--db", &dbs]);
+    assert!(r.stdout.contains("hosts"), "{}", r.stdout);
+    assert!(r.stdout.contains("Exim 4.96"), "{}", r.stdout);
+}
+
+// ------------------------------------------------------------------ real servers from Debian
+
+/// What a command prints (stdout and stderr together: `nginx -v` and `ssh -V` use stderr).
+fn installed(cmd: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?} failed");
+    let mut s = String::from_utf8_lossy(&out.stdout).into_owned();
+    s.push_str(&String::from_utf8_lossy(&out.stderr));
+    s.trim().to_owned()
+}
+
+/// The Debian release this machine (and so every server from its packages) runs: `12` from
+/// `/etc/debian_version` (`12.13`).
+fn debian_release() -> String {
+    let v = std::fs::read_to_string("/etc/debian_version").expect("a Debian machine");
+    v.trim().split('.').next().unwrap_or("").to_owned()
+}
+
+/// `mxray software --format json` for the newest scan, per host.
+fn stored_software(db: &std::path::Path) -> Value {
+    json(&mxray(&[
+        "software",
+        "--db",
+        &db.display().to_string(),
+        "--format",
+        "json",
+    ]))
+}
+
+fn host_of<'a>(sw: &'a Value, ip: &str) -> Option<&'a Value> {
+    sw["hosts"].as_array()?.iter().find(|h| h["ip"] == ip)
+}
+
+/// `(port, product, version, build, os_hint)` of one product found on a host.
+type Product = (u64, String, Option<String>, Option<String>, Option<String>);
+
+/// Each product found on a host, sorted.
+fn products(sw: &Value, ip: &str) -> Vec<Product> {
+    let s = |v: &Value| v.as_str().map(str::to_owned);
+    let mut out: Vec<_> = host_of(sw, ip)
+        .and_then(|h| h["software"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            (
+                x["port"].as_u64().unwrap_or(0),
+                s(&x["product"]).unwrap_or_default(),
+                s(&x["version"]),
+                s(&x["build"]),
+                s(&x["os_hint"]),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn real(var: &str, script: &str) -> bool {
+    real_part(var, &format!("a real server ({script})"))
+}
+
+/// Debian's Postfix: the stock banner (`$myhostname ESMTP $mail_name (Debian/GNU)`) names the
+/// product and Debian but no version; the open-relay listener of `.ci/postfix.sh` adds
+/// `$mail_version`, as some operators do, and then the installed version is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_postfix_fingerprints_to_the_installed_version() {
+    if !real("MXRAY_TEST_POSTFIX", ".ci/postfix.sh") {
+        return;
+    }
+    let version = installed("postconf", &["-d", "-h", "mail_version"]);
+    assert!(version.starts_with('3'), "postconf said {version:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 52],
+        vec![
+            ("mxray-closed.lab", "mxray-closed.lab", "127.0.25.1"),
+            ("mxray-open.lab", "mxray-open.lab", "127.0.25.2"),
+        ],
+        vec![],
+        vec![],
+    )
+    .await;
+    let (_dir, db, ex) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-closed.lab", "mxray-open.lab"],
+        &["smtp=2525"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    let debian = Some("Debian".to_owned());
+    assert_eq!(
+        products(&sw, "127.0.25.1"),
+        [(2525, "postfix".to_owned(), None, None, debian.clone())],
+        "{sw}"
+    );
+    let greeting = ex.host("127.0.25.1").unwrap()["observation"]["smtp"][0]["greeting"]["lines"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !greeting.contains(&version),
+        "stock banner hides the version: {greeting}"
+    );
+    assert_eq!(
+        products(&sw, "127.0.25.2"),
+        [(2525, "postfix".to_owned(), Some(version), None, debian)],
+        "{sw}"
+    );
+    assert_eq!(host_of(&sw, "127.0.25.2").unwrap()["os"]["name"], "Debian");
+}
+
+/// Debian's Dovecot: every POP3/IMAP port (clear and implicit TLS) fingerprints as Dovecot on
+/// Debian. Its shipped `login_greeting` (`Dovecot (Debian) ready.`) carries no version, so
+/// none is stored: asserted against the version `dovecot --version` reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_dovecot_fingerprints_without_a_version() {
+    if !real("MXRAY_TEST_DOVECOT", ".ci/dovecot.sh") {
+        return;
+    }
+    let version = installed("dovecot", &["--version"]);
+    let upstream = version.split_whitespace().next().unwrap_or("").to_owned();
+    assert!(upstream.starts_with("2."), "dovecot said {version:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 53],
+        vec![(
+            "mxray-dovecot-fp.lab",
+            "imap.mxray-dovecot-fp.lab",
+            "127.0.110.1",
+        )],
+        vec![],
+        vec![],
+    )
+    .await;
+    let (_dir, db, ex) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-dovecot-fp.lab"],
+        &["pop3=1110", "imap=1143", "pop3s=1995", "imaps=1993"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    let debian = Some("Debian".to_owned());
+    let want: Vec<_> = [1110, 1143, 1993, 1995]
+        .into_iter()
+        .map(|p| (p, "dovecot".to_owned(), None, None, debian.clone()))
+        .collect();
+    assert_eq!(products(&sw, "127.0.110.1"), want, "{sw}");
+    for m in ex.host("127.0.110.1").unwrap()["observation"]["mailbox"]
+        .as_array()
+        .unwrap()
+    {
+        let g = m["greeting"].as_str().unwrap_or("");
+        assert!(g.contains("Dovecot (Debian) ready"), "{m}");
+        assert!(!g.contains(&upstream), "greeting discloses {upstream}: {g}");
+    }
+    assert_eq!(host_of(&sw, "127.0.110.1").unwrap()["os"]["name"], "Debian");
+}
+
+/// Debian's nginx with `server_tokens on` (its default) discloses the installed version on
+/// HTTP and HTTPS; with `server_tokens off` only the product.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_nginx_fingerprints_to_the_installed_version() {
+    if !real("MXRAY_TEST_NGINX", ".ci/nginx.sh") {
+        return;
+    }
+    let v = installed("nginx", &["-v"]);
+    let version = v
+        .rsplit("nginx/")
+        .next()
+        .and_then(|x| x.split_whitespace().next())
+        .unwrap_or("")
+        .to_owned();
+    assert!(version.starts_with("1."), "nginx -v said {v:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 54],
+        vec![],
+        vec![],
+        vec![
+            ("www.mxray-nginx-fp-open.lab", "127.0.80.1"),
+            ("www.mxray-nginx-fp-clean.lab", "127.0.80.2"),
+        ],
+    )
+    .await;
+    let (_dir, db, _) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-nginx-fp-open.lab", "mxray-nginx-fp-clean.lab"],
+        &["http=8080", "https=8443"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    let at = |v: Option<String>| {
+        [8080, 8443]
+            .into_iter()
+            .map(|p| (p, "nginx".to_owned(), v.clone(), None, None))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(products(&sw, "127.0.80.1"), at(Some(version)), "{sw}");
+    assert_eq!(products(&sw, "127.0.80.2"), at(None), "{sw}");
+}
+
+/// Debian's BIND answers `version.bind` with its full package version unless told
+/// `version none;`: product, upstream version and Debian build as `named -v` reports them,
+/// and the Debian release from the build. The hidden instance yields no software at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_bind_fingerprints_to_the_installed_version() {
+    if !real("MXRAY_TEST_BIND", ".ci/bind.sh") {
+        return;
+    }
+    // `BIND 9.18.41-1~deb12u1-Debian (Extended Support Version) <id:…>`
+    let v = installed("named", &["-v"]);
+    let full = v.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let (version, build) = full.split_once('-').expect("a Debian build");
+    assert!(version.starts_with("9."), "named -v said {v:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 55],
+        vec![],
+        vec![
+            (
+                "mxray-bind-fp-open.lab",
+                "ns.mxray-bind-open.lab",
+                "127.0.53.1",
+            ),
+            (
+                "mxray-bind-fp-closed.lab",
+                "ns.mxray-bind-closed.lab",
+                "127.0.53.2",
+            ),
+        ],
+        vec![],
+    )
+    .await;
+    let (_dir, db, _) = crate::exposure::scan_keep(
+        &lab,
+        &["mxray-bind-fp-open.lab", "mxray-bind-fp-closed.lab"],
+        &["dns=5300"],
+        &[],
+    )
+    .await;
+    let sw = stored_software(&db);
+    assert_eq!(
+        products(&sw, "127.0.53.1"),
+        [(
+            5300,
+            "bind".to_owned(),
+            Some(version.to_owned()),
+            Some(build.to_owned()),
+            Some("Debian".to_owned())
+        )],
+        "{sw}"
+    );
+    let release = debian_release();
+    if build.contains(&format!("deb{release}u")) {
+        assert_eq!(
+            host_of(&sw, "127.0.53.1").unwrap()["os"]["name"],
+            format!("Debian {release}"),
+            "{sw}"
+        );
+    }
+    assert!(host_of(&sw, "127.0.53.2").is_none(), "{sw}");
+}
+
+/// Debian's OpenSSH (`.ci/sshd.sh`): the identification string gives product, version and
+/// Debian build exactly as `ssh -V` reports them, and the OS guess the Debian release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_openssh_fingerprints_to_the_installed_version_and_debian() {
+    if !real("MXRAY_TEST_SSHD", ".ci/sshd.sh") {
+        return;
+    }
+    // `OpenSSH_9.2p1 Debian-2+deb12u10, OpenSSL 3.0.x …`
+    let v = installed("ssh", &["-V"]);
+    let first = v.split(',').next().unwrap_or("");
+    let (version, build) = first
+        .trim_start_matches("OpenSSH_")
+        .split_once(' ')
+        .expect("a Debian build");
+    assert!(!version.is_empty(), "ssh -V said {v:?}");
+    let lab = crate::exposure::lab_with(
+        [127, 77, 56],
+        vec![("mxray-sshd.lab", "mx.mxray-sshd.lab", "127.0.22.1")],
+        vec![],
+        vec![],
+    )
+    .await;
+    let (_dir, db, ex) =
+        crate::exposure::scan_keep(&lab, &["mxray-sshd.lab"], &["ssh=2222"], &[]).await;
+    let ident = ex.host("127.0.22.1").unwrap()["observation"]["ssh"]["identification"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ident, format!("SSH-2.0-{first}"));
+    let sw = stored_software(&db);
+    assert_eq!(
+        products(&sw, "127.0.22.1"),
+        [(
+            2222,
+            "openssh".to_owned(),
+            Some(version.to_owned()),
+            Some(build.to_owned()),
+            Some("Debian".to_owned())
+        )],
+        "{sw}"
+    );
+    let os = &host_of(&sw, "127.0.22.1").unwrap()["os"];
+    assert_eq!(os["name"], format!("Debian {}", debian_release()), "{sw}");
+    assert!(os["confidence"].as_f64().unwrap() > 0.5, "{os}");
+}
