@@ -404,10 +404,27 @@ impl LineConn {
         self.read_total
     }
 
-    /// Ends the conversation politely if possible and returns the transcript.
+    /// Ends the conversation politely if possible and returns the transcript: closes our
+    /// side, then waits (at most a second, within the host deadline; 4 KiB read and dropped)
+    /// for the server to close its side. So the next connection to this address starts only
+    /// after the server has seen this one end: one connection per address at a time holds
+    /// as the server counts, not only as we do (a server that counts a connection until it
+    /// reads the close would otherwise see two for a moment).
     pub async fn close(mut self) -> Vec<TranscriptLine> {
         if let Some(mut io) = self.io.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+            let until = (Instant::now() + Duration::from_secs(1)).min(self.deadline);
+            let _ = tokio::time::timeout_at(until, async {
+                let _ = io.shutdown().await;
+                let mut sink = [0u8; 512];
+                let mut drained = 0;
+                while drained < 4096 {
+                    match io.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => drained += n,
+                    }
+                }
+            })
+            .await;
         }
         self.into_transcript()
     }
