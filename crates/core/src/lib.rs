@@ -26,6 +26,7 @@ pub mod http;
 pub mod mailauth;
 pub mod mailbox;
 pub mod model;
+pub mod mta_sts;
 pub mod relay;
 pub mod reputation;
 pub mod sanitize;
