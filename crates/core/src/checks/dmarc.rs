@@ -138,6 +138,11 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
             continue;
         }
         let target = name.split("._report._dmarc.").nth(1).unwrap_or("");
+        let addr: String = if addr.chars().count() > 100 {
+            format!("{}…", addr.chars().take(100).collect::<String>())
+        } else {
+            addr
+        };
         out.push(
             Finding::new(
                 "dmarc.report_unauthorised",

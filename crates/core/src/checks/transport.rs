@@ -147,7 +147,7 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
     if fetch.http_status != Some(200) {
         let why = match (fetch.http_status, &fetch.location) {
             (Some(code @ 300..=399), Some(l)) => {
-                format!("HTTP {code} redirect to {l}, never followed")
+                format!("HTTP {code} redirect to {}, never followed", cap(l))
             }
             (Some(code), _) => format!("HTTP {code}"),
             (None, _) => "no HTTP status".into(),
@@ -179,7 +179,7 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
             ];
         }
     };
-    ev.extend(body.lines().take(12).map(|l| format!("policy: {l}")));
+    ev.extend(body.lines().take(12).map(|l| format!("policy: {}", cap(l))));
     let mut out = Vec::new();
     match p.mode.as_str() {
         "testing" => out.push(
@@ -249,6 +249,16 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
     out
 }
 
+/// Server text in titles and evidence: at most 200 characters (the body itself stays whole
+/// in the observation).
+fn cap(s: &str) -> String {
+    if s.chars().count() > 200 {
+        format!("{}…", s.chars().take(200).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
 fn fetch_summary(f: &PolicyFetch) -> String {
     let mut s = match f.address {
         Some(ip) => format!("{ip}, "),
@@ -266,7 +276,7 @@ fn fetch_summary(f: &PolicyFetch) -> String {
         s.push_str(&format!(", HTTP {code}"));
     }
     if let Some(t) = &f.content_type {
-        s.push_str(&format!(", {t}"));
+        s.push_str(&format!(", {}", cap(t)));
     }
     if let Some(d) = &f.detail {
         s.push_str(&format!(" ({d})"));
@@ -367,5 +377,21 @@ mod tests {
             problem_detail: Some("invalid peer certificate: UnknownIssuer".into()),
         });
         assert_eq!(ids(bad_cert), ["mta_sts.policy_cert_invalid"]);
+    }
+
+    #[test]
+    fn server_text_in_evidence_is_capped() {
+        let long = format!(
+            "version: STSv1\nmode: testing\nmx: mx.ex.test\nmax_age: 604800\nx: {}\n",
+            "a".repeat(60_000)
+        );
+        let mut obs = domain(vec![]);
+        let f = fetch(Some(200), &long);
+        if let Some(m) = obs.mail_auth.as_mut() {
+            m.mta_sts_policy = Some(f.clone());
+        }
+        let found = policy(&obs, &f);
+        assert_eq!(found[0].id, "mta_sts.testing");
+        assert!(found[0].evidence.iter().all(|e| e.chars().count() < 300));
     }
 }
