@@ -168,10 +168,17 @@ max_age: 86400
     // DNSSEC: an island of security (no DS) and a zone whose validation fails.
     zone.mx("dnssec-island.mxray.test", 10, mx);
     signed(zone, "dnssec-island.mxray.test", false);
+    // Four more RSA-3072-sized keys: the DNSKEY answer (~1.8 KB) no longer fits the 1232-byte
+    // UDP limit, so the scanner must retry over TCP.
+    for n in 0..4u8 {
+        let mut key = vec![0x01, 0x00, 3, 8];
+        key.extend((0..400u16).map(|b| (b as u8).wrapping_add(n)));
+        zone.raw("dnssec-island.mxray.test", RecordType::DNSKEY, key);
+    }
     push(
         zone,
         "dnssec-island",
-        "DNSSEC-signed zone without a DS at the parent",
+        "DNSSEC-signed zone without a DS at the parent (DNSKEY answer too big for UDP)",
     );
     zone.mx("dnssec-bogus.mxray.test", 10, mx);
     signed(zone, "dnssec-bogus.mxray.test", true);

@@ -261,7 +261,7 @@ impl Dns {
         ad: bool,
         cd: bool,
     ) -> SecureLookup {
-        use hickory_resolver::proto::op::{Message, Query};
+        use hickory_resolver::proto::op::{Edns, Message, Query};
         let unknown = |why: &str| SecureLookup {
             answer: Lookup::Unknown(why.into()),
             authenticated: false,
@@ -280,6 +280,13 @@ impl Dns {
             q.metadata.authentic_data = ad;
             q.metadata.checking_disabled = cd;
             q.add_query(Query::query(name.clone(), rtype));
+            if ad {
+                // DNSKEY sets outgrow 512 bytes: announce 1232 (DNS flag day 2020), and
+                // retry over TCP when the answer is truncated anyway.
+                let mut edns = Edns::new();
+                edns.set_max_payload(1232);
+                q.set_edns(edns);
+            }
             let Ok(bytes) = q.to_vec() else {
                 return unknown("cannot encode query");
             };
@@ -303,33 +310,74 @@ impl Dns {
                 if from != server || resp.metadata.id != q.metadata.id {
                     continue;
                 }
-                if resp.metadata.truncation {
-                    return unknown("truncated UDP answer");
+                if !resp.metadata.truncation {
+                    return interpret(&resp, rtype);
                 }
-                let answer = match resp.metadata.response_code {
-                    ResponseCode::NXDomain => Lookup::NxDomain,
-                    ResponseCode::NoError => {
-                        let data: Vec<RData> = resp
-                            .answers
-                            .iter()
-                            .filter(|r| r.record_type() == rtype)
-                            .map(|r| r.data.clone())
-                            .collect();
-                        if data.is_empty() {
-                            Lookup::NoData
-                        } else {
-                            Lookup::Found(data)
-                        }
-                    }
-                    other => Lookup::Unknown(other.to_string()),
-                };
-                return SecureLookup {
-                    answer,
-                    authenticated: resp.metadata.authentic_data,
+                return match self.tcp_exchange(server, &bytes, q.metadata.id).await {
+                    Ok(full) => interpret(&full, rtype),
+                    Err(why) => unknown(&format!("truncated UDP answer; TCP: {why}")),
                 };
             }
         }
         unknown("timeout")
+    }
+
+    /// One query over TCP (RFC 7766), bounded by the timeout; the answer is at most 65535
+    /// bytes by its length prefix.
+    async fn tcp_exchange(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        id: u16,
+    ) -> Result<hickory_resolver::proto::op::Message, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let work = async {
+            let mut s = tokio::net::TcpStream::connect(server)
+                .await
+                .map_err(|e| e.to_string())?;
+            let len = u16::try_from(query.len()).map_err(|_| "query too long".to_owned())?;
+            let mut out = len.to_be_bytes().to_vec();
+            out.extend_from_slice(query);
+            s.write_all(&out).await.map_err(|e| e.to_string())?;
+            let n = s.read_u16().await.map_err(|e| e.to_string())?;
+            let mut buf = vec![0u8; usize::from(n)];
+            s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+            let m =
+                hickory_resolver::proto::op::Message::from_vec(&buf).map_err(|e| e.to_string())?;
+            if m.metadata.id == id {
+                Ok(m)
+            } else {
+                Err("answer to another query".to_owned())
+            }
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| "timeout".to_owned())?
+    }
+}
+
+/// The records of the asked type and the AD bit of a response.
+fn interpret(resp: &hickory_resolver::proto::op::Message, rtype: RecordType) -> SecureLookup {
+    let answer = match resp.metadata.response_code {
+        ResponseCode::NXDomain => Lookup::NxDomain,
+        ResponseCode::NoError => {
+            let data: Vec<RData> = resp
+                .answers
+                .iter()
+                .filter(|r| r.record_type() == rtype)
+                .map(|r| r.data.clone())
+                .collect();
+            if data.is_empty() {
+                Lookup::NoData
+            } else {
+                Lookup::Found(data)
+            }
+        }
+        other => Lookup::Unknown(other.to_string()),
+    };
+    SecureLookup {
+        answer,
+        authenticated: resp.metadata.authentic_data,
     }
 }
 

@@ -245,6 +245,13 @@ async fn transport_dnssec_and_dane_findings_in_the_export() {
     );
     assert!(!policy("sts-badcert.mxray.test")["tls"]["problem"].is_null());
     assert_eq!(policy("sts-unreachable.mxray.test")["status"], "no-address");
+    // The island's DNSKEY set does not fit one UDP answer: all five keys came over TCP.
+    let island = &ex.domain("dnssec-island.mxray.test")["observation"]["mail_auth"]["dnssec"];
+    assert_eq!(
+        island["dnskey"]["answer"]["value"].as_array().map(Vec::len),
+        Some(5),
+        "{island}"
+    );
     let mismatch = finding(ex.domain("sts-mismatch.mxray.test"), "mta_sts.mx_mismatch").unwrap();
     assert!(
         evidence(mismatch)
