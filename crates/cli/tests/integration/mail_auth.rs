@@ -412,3 +412,62 @@ async fn dkim_selectors_replace_the_default_list() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("not a DKIM selector"), "{}", r.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excluded_policy_hosts_and_mx_names_are_never_asked_or_contacted() {
+    let lab = lab([127, 77, 19], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("excluded.db");
+    let exclude = write(
+        dir.path(),
+        "exclude.txt",
+        "mta-sts.spf-good.mxray.test\nmx.dane-ok.mxray.test\n",
+    );
+    let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+    a.extend(lab_args(&lab, &db));
+    a.extend([
+        "--no-relay-test".to_owned(),
+        "--exclude".to_owned(),
+        exclude.display().to_string(),
+    ]);
+    let r = mxray_async(a).await;
+    assert!(
+        r.stdout.contains("mta_sts.policy_unreachable"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("excluded"), "{}", r.stdout);
+    // (`was_asked_about` matches substrings, and `_mta-sts.spf-good…` TXT is asked.)
+    let policy_host_asked = || {
+        lab.dns
+            .queries()
+            .iter()
+            .any(|(n, _)| n == "mta-sts.spf-good.mxray.test")
+    };
+    assert!(!policy_host_asked());
+    assert_eq!(lab.policy_hosts[0].requests(), 0, "no policy request");
+    // Control: without the exclusion the same host is asked and answers.
+    let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+    a.extend(lab_args(&lab, &dir.path().join("control.db")));
+    a.push("--no-relay-test".to_owned());
+    let r = mxray_async(a).await;
+    assert!(!r.stdout.contains("mta_sts."), "{}", r.stdout);
+    assert!(policy_host_asked());
+    assert_eq!(lab.policy_hosts[0].requests(), 1);
+    // An excluded MX name: no TLSA question about it (discovery does not resolve it, so no
+    // host is probed; the host stage skips excluded names too). Control: asked without.
+    let dane = |db: &str, exclude: Option<&std::path::Path>| {
+        let mut a = vec!["check".to_owned(), "dane-ok.mxray.test".to_owned()];
+        a.extend(lab_args(&lab, &dir.path().join(db)));
+        a.push("--no-relay-test".to_owned());
+        if let Some(e) = exclude {
+            a.extend(["--exclude".to_owned(), e.display().to_string()]);
+        }
+        mxray_async(a)
+    };
+    let _ = dane("dane.db", Some(&exclude)).await;
+    assert!(!lab.dns.was_asked_about("_25._tcp.mx.dane-ok"));
+    let r = dane("dane-control.db", None).await;
+    assert!(r.stdout.contains("dane.ok"), "{}", r.stdout);
+    assert!(lab.dns.was_asked_about("_25._tcp.mx.dane-ok"));
+}
