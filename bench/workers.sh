@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --locked --quiet
 BIN=$PWD/target/release/mxray
 OUT=${OUT:-$(mktemp -d /tmp/mxray-workers.XXXXXX)}
+mkdir -p "$OUT"
 echo "results in $OUT"
 if [ -z "${PG:-}" ]; then
   bash .ci/postgres.sh install

@@ -344,6 +344,50 @@ pub struct ScanArgs {
     /// Software signature file replacing the built-in one (format: data/fingerprints.toml).
     #[arg(long, value_name = "FILE")]
     pub signatures: Option<PathBuf>,
+    /// DKIM selectors asked, replacing the built-in list (data/dkim-selectors.txt): A,B,…
+    #[arg(long, value_name = "A,B,...")]
+    pub dkim_selectors: Option<String>,
+    /// File of DKIM selectors (one per line, '#' comments), replacing the built-in list.
+    #[arg(long, value_name = "FILE", conflicts_with = "dkim_selectors")]
+    pub dkim_selectors_file: Option<PathBuf>,
+    /// Extra trust anchors (PEM) besides Mozilla's roots, for certificate verification of
+    /// every TLS service and of MTA-STS policy hosts (your private CA; the lab's CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+/// At most this many DKIM selectors are asked per domain.
+const MAX_SELECTORS: usize = 100;
+
+/// Validates a DKIM selector list (a selector is one or more DNS labels).
+fn dkim_selectors(list: &[&str], from: &str) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for sel in list {
+        let sel = sel.trim().to_ascii_lowercase();
+        if sel.is_empty() {
+            continue;
+        }
+        let ok = sel.len() <= 200
+            && sel.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if !ok {
+            bail!("{from}: {sel:?} is not a DKIM selector (letters, digits, '-', '_', dots)");
+        }
+        if !out.contains(&sel) {
+            out.push(sel);
+        }
+    }
+    if out.is_empty() {
+        bail!("{from}: no selector given");
+    }
+    if out.len() > MAX_SELECTORS {
+        bail!("{from}: {} selectors, at most {MAX_SELECTORS}", out.len());
+    }
+    Ok(out)
 }
 
 fn secs(v: f64, what: &str) -> anyhow::Result<Duration> {
@@ -463,6 +507,27 @@ impl ScanArgs {
                 self.recursion_name
             );
         }
+        let dkim = match (&self.dkim_selectors, &self.dkim_selectors_file) {
+            (Some(list), _) => {
+                dkim_selectors(&list.split(',').collect::<Vec<_>>(), "--dkim-selectors")?
+            }
+            (None, Some(p)) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read DKIM selector file {}", p.display()))?;
+                let from = format!("--dkim-selectors-file {}", p.display());
+                dkim_selectors(&mxray_core::dkim::selectors(&text), &from)?
+            }
+            (None, None) => Vec::new(),
+        };
+        let tls = match &self.ca_file {
+            None => mxray_scan::tls::TlsClient::new(),
+            Some(p) => {
+                let pem = std::fs::read(p)
+                    .with_context(|| format!("cannot read CA file {}", p.display()))?;
+                mxray_scan::tls::TlsClient::with_pem_roots(&pem)
+                    .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", p.display()))?
+            }
+        };
         let exposure = !self.no_exposure;
         use mxray_core::model::MailboxProtocol::{Imap, Pop3};
         let mailbox = |protocol, port, implicit_tls| MailboxPort {
@@ -503,6 +568,11 @@ impl ScanArgs {
             dns_port: exposure.then_some(dns),
             recursion_name: self.recursion_name.clone(),
             ssh_port: exposure.then_some(ssh),
+            tls,
+            dkim_selectors: dkim,
+            // The policy host is a web server: `--port https=` moves it too.
+            mta_sts_port: https,
+            dane: true,
             concurrency: self.concurrency as usize,
             dns_concurrency: self.dns_concurrency as usize,
             limits: Limits {
@@ -556,6 +626,9 @@ impl ScanArgs {
             "dnsbl": crate::reputation::record(self),
             "asn_db": self.asn_db.as_ref().map(|p| p.display().to_string()),
             "signatures": self.signatures.as_ref().map(|p| p.display().to_string()),
+            "dkim_selectors": self.dkim_selectors,
+            "dkim_selectors_file": self.dkim_selectors_file.as_ref().map(|p| p.display().to_string()),
+            "ca_file": self.ca_file.as_ref().map(|p| p.display().to_string()),
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

@@ -78,6 +78,51 @@ pub fn parse(record: &str) -> Result<DmarcRecord, String> {
     Ok(rec)
 }
 
+/// At most this many report URIs are checked for external authorisation.
+pub const MAX_REPORT_URIS: usize = 10;
+
+/// The `mailto:` report destinations (`rua`, `ruf`) in another organisational domain than
+/// `policy_domain`, each with the name whose TXT record must authorise it (RFC 7489 §7.1):
+/// `(tag, address, <policy_domain>._report._dmarc.<target domain>)`.
+pub fn external_report_names(
+    policy_domain: &str,
+    rec: &DmarcRecord,
+) -> Vec<(&'static str, String, String)> {
+    let own = org_domain(policy_domain);
+    let mut out: Vec<(&'static str, String, String)> = Vec::new();
+    for tag in ["rua", "ruf"] {
+        for uri in rec.tag(tag).unwrap_or("").split(',') {
+            let uri = uri.trim();
+            let Some(addr) = uri
+                .get(..7)
+                .filter(|p| p.eq_ignore_ascii_case("mailto:"))
+                .map(|_| &uri[7..])
+            else {
+                continue;
+            };
+            // A size limit may follow the address: mailto:d@example.com!10m.
+            let addr = addr.split('!').next().unwrap_or("");
+            let Some((_, host)) = addr.rsplit_once('@') else {
+                continue;
+            };
+            let host = host.trim_end_matches('.').to_ascii_lowercase();
+            let valid = !host.is_empty()
+                && host.len() <= 200
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !valid || org_domain(&host) == own {
+                continue;
+            }
+            let name = format!("{policy_domain}._report._dmarc.{host}");
+            if out.len() < MAX_REPORT_URIS && !out.iter().any(|(_, _, n)| *n == name) {
+                out.push((tag, addr.to_owned(), name));
+            }
+        }
+    }
+    out
+}
+
 /// Policy strength for comparisons: none < quarantine < reject.
 pub fn strength(p: &str) -> u8 {
     match p {
@@ -112,5 +157,28 @@ mod tests {
             assert!(e.contains(err), "{rec}: {e}");
         }
         assert_eq!(org_domain("mail.example.co.uk"), "example.co.uk");
+    }
+
+    #[test]
+    fn external_report_destinations() {
+        let rec = parse("v=DMARC1; p=none; rua=mailto:d@example.com,mailto:x@reports.vendor.net!10m, https://x.test/; ruf=MAILTO:f@sub.example.com,mailto:f@vendor.net").unwrap();
+        let names = external_report_names("example.com", &rec);
+        assert_eq!(
+            names,
+            [
+                (
+                    "rua",
+                    "x@reports.vendor.net".to_owned(),
+                    "example.com._report._dmarc.reports.vendor.net".to_owned()
+                ),
+                (
+                    "ruf",
+                    "f@vendor.net".to_owned(),
+                    "example.com._report._dmarc.vendor.net".to_owned()
+                ),
+            ]
+        );
+        let own = parse("v=DMARC1; p=none; rua=mailto:d@example.com").unwrap();
+        assert!(external_report_names("example.com", &own).is_empty());
     }
 }

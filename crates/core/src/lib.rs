@@ -17,6 +17,7 @@
 pub mod addr;
 pub mod advisory;
 pub mod checks;
+pub mod dane;
 pub mod date;
 pub mod dkim;
 pub mod dmarc;
@@ -26,6 +27,7 @@ pub mod http;
 pub mod mailauth;
 pub mod mailbox;
 pub mod model;
+pub mod mta_sts;
 pub mod relay;
 pub mod reputation;
 pub mod sanitize;

@@ -13,6 +13,42 @@ pub struct MailAuthObservation {
     /// what `a`, `mx`, `ptr` and `exists` terms needed), verbatim.
     #[serde(default)]
     pub dns: Vec<DnsAnswer>,
+    /// The DKIM selectors asked (empty in scans made before the list was configurable: the
+    /// default list, `data/dkim-selectors.txt`).
+    #[serde(default)]
+    pub dkim_selectors: Vec<String>,
+    /// Whether the zone is signed and the resolver validates it (`None`: not asked).
+    #[serde(default)]
+    pub dnssec: Option<DnssecObservation>,
+    /// The MTA-STS policy fetch, when the `_mta-sts` record exists (`None`: not fetched).
+    #[serde(default)]
+    pub mta_sts_policy: Option<crate::mta_sts::PolicyFetch>,
+}
+
+/// A DNS answer with the resolver's AD bit (RFC 4035 §3.2.3, asked for with AD=1 in the
+/// query as RFC 6840 §5.7 allows).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct SecureAnswer {
+    /// The records, in a short presentation form.
+    pub answer: Lookup<Vec<String>>,
+    /// AD was set: the resolver validated the answer.
+    pub authenticated: bool,
+}
+
+/// DNSSEC as seen through the configured resolver.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DnssecObservation {
+    /// The zone asked: the domain, or its organisational domain when the domain has no
+    /// DNSKEY of its own.
+    pub zone: String,
+    /// DNSKEY at the zone apex.
+    pub dnskey: SecureAnswer,
+    /// DS for the zone (answered by the parent).
+    pub ds: SecureAnswer,
+    /// DNSKEY asked again with CD=1 (checking disabled), only when the first answer failed:
+    /// data now means a validating resolver rejected the zone (a broken chain).
+    #[serde(default)]
+    pub dnskey_unchecked: Option<SecureAnswer>,
 }
 
 /// One DNS question and its answer.

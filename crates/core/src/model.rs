@@ -263,6 +263,15 @@ pub struct CertInfo {
     pub key: String,
     /// SHA-256 of the DER, hex (for DANE and for telling certificates apart).
     pub sha256: String,
+    /// SHA-512 of the DER, hex (DANE selector 0, matching type 2); empty in older scans.
+    #[serde(default)]
+    pub sha512: String,
+    /// SHA-256 of the DER SubjectPublicKeyInfo, hex (DANE selector 1, matching type 1).
+    #[serde(default)]
+    pub spki_sha256: String,
+    /// SHA-512 of the DER SubjectPublicKeyInfo, hex (DANE selector 1, matching type 2).
+    #[serde(default)]
+    pub spki_sha512: String,
 }
 
 /// Why the certificate chain failed strict verification (Mozilla roots, the name used).
@@ -383,6 +392,9 @@ pub struct HostObservation {
     /// SSH identification (mail hosts).
     #[serde(default)]
     pub ssh: Option<SshObservation>,
+    /// DANE TLSA answers at `_25._tcp.<MX name>` for the MX names that led here.
+    #[serde(default)]
+    pub tlsa: Vec<crate::dane::TlsaLookup>,
 }
 
 /// A mailbox-access protocol.

@@ -30,6 +30,19 @@ pub struct Zone {
     records: HashMap<(String, RecordType), Vec<RData>>,
     names: HashSet<String>,
     faults: HashMap<String, Fault>,
+    /// Names at or under these answer with AD=1 when the query sets AD or DO.
+    secure: Vec<String>,
+    /// Names at or under these answer SERVFAIL unless the query sets CD (DS excepted).
+    bogus: Vec<String>,
+}
+
+fn under(name: &str, suffixes: &[String]) -> bool {
+    suffixes.iter().any(|s| {
+        name == s
+            || name
+                .strip_suffix(s.as_str())
+                .is_some_and(|p| p.ends_with('.'))
+    })
 }
 
 fn key(name: &str) -> String {
@@ -90,6 +103,30 @@ impl Zone {
         let owner = Name::from(ip).to_ascii();
         self.add(&owner, RData::PTR(PTR(name(target))))
     }
+    /// Answers for `suffix` and the names under it as a validating resolver would for a
+    /// signed zone with a chain of trust: AD=1 when the query asks (AD or DO set). The lab
+    /// signs nothing: DNSKEY, DS and RRSIG are served as data, the AD bit is the behaviour.
+    pub fn secure(&mut self, suffix: &str) -> &mut Self {
+        self.secure.push(key(suffix));
+        self
+    }
+    /// Answers for `suffix` and the names under it as a validating resolver does for a zone
+    /// whose validation fails (bogus): SERVFAIL, unless the query sets CD (checking
+    /// disabled). DS questions, answered by the parent zone, are not affected.
+    pub fn bogus(&mut self, suffix: &str) -> &mut Self {
+        self.bogus.push(key(suffix));
+        self
+    }
+    /// Adds a record of a type the lab has no typed data for (DNSKEY, DS), as raw RDATA.
+    pub fn raw(&mut self, owner: &str, rtype: RecordType, rdata: Vec<u8>) -> &mut Self {
+        self.add(
+            owner,
+            RData::Unknown {
+                code: rtype,
+                rdata: hickory_proto::rr::rdata::NULL::with(rdata),
+            },
+        )
+    }
     /// Makes a name misbehave.
     pub fn fault(&mut self, owner: &str, fault: Fault) -> &mut Self {
         self.faults.insert(key(owner), fault);
@@ -115,6 +152,18 @@ impl Zone {
                 return Some(resp);
             }
             None => {}
+        }
+        if under(&k, &self.bogus)
+            && q.query_type() != RecordType::DS
+            && !req.metadata.checking_disabled
+        {
+            resp.metadata.response_code = ResponseCode::ServFail;
+            resp.metadata.authoritative = false;
+            return Some(resp);
+        }
+        let dnssec_ok = req.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        if under(&k, &self.secure) && (req.metadata.authentic_data || dnssec_ok) {
+            resp.metadata.authentic_data = true;
         }
         if let Some(data) = self.records.get(&(k.clone(), q.query_type())) {
             for d in data {

@@ -11,12 +11,15 @@ pub mod dns;
 mod mailauth;
 pub mod sim;
 pub mod smtp;
+pub mod web;
 
 pub use dns::{DnsServer, Fault, Zone};
+pub use mailauth::LAB_CERT_SPKI_SHA256;
 pub use smtp::{Behaviour, SmtpServer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
+pub use web::{LAB_CA_PEM, PolicyServer};
 
 /// Lab settings.
 #[derive(Clone, Debug)]
@@ -161,6 +164,10 @@ pub struct Lab {
     pub domains: Vec<LabDomain>,
     /// Counters over all emulated servers together (they share one /24).
     pub network: Arc<smtp::Stats>,
+    /// The MTA-STS policy hosts (lab-CA certificate first, then the self-signed one).
+    pub policy_hosts: Vec<PolicyServer>,
+    /// Their HTTPS port (`--port https=` for the scanner, with `--ca-file` [`LAB_CA_PEM`]).
+    pub https_port: u16,
 }
 
 /// The emulated mail servers: (behaviour, last octet, label).
@@ -326,6 +333,33 @@ impl Lab {
         }
         dnsbl_zones(&mut zone, ip);
         mailauth::add(&mut zone, ip(10), &mut domains);
+        let (good, bad_cert) = mailauth::add_transport(&mut zone, ip, &mut domains);
+        for (octet, label) in mailauth::DANE_SERVERS {
+            servers.push(
+                SmtpServer::start_in_group(
+                    SocketAddr::new(ip(octet), smtp_port),
+                    Behaviour::Closed,
+                    &format!("mx.{label}.mxray.test"),
+                    vec!["mxray.test".to_owned()],
+                    Duration::ZERO,
+                    network.clone(),
+                )
+                .await?,
+            );
+        }
+        let first = PolicyServer::start(
+            SocketAddr::new(ip(mailauth::POLICY_HOST), 0),
+            web::Cert::LabCa,
+            good,
+        )
+        .await?;
+        let https_port = first.addr.port();
+        let second = PolicyServer::start(
+            SocketAddr::new(ip(mailauth::POLICY_HOST_BAD_CERT), https_port),
+            web::Cert::SelfSigned,
+            bad_cert,
+        )
+        .await?;
         for (domain, mx, addr) in &opts.extra {
             zone.mx(domain, 10, mx).addr(mx, *addr).ptr(*addr, mx);
         }
@@ -348,6 +382,8 @@ impl Lab {
             servers,
             domains,
             network,
+            policy_hosts: vec![first, second],
+            https_port,
         })
     }
 

@@ -14,7 +14,12 @@ use mxray_core::target::Domain;
 pub const MAX_MX: usize = 10;
 
 /// Discovers one domain's mail hosts.
-pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObservation {
+pub async fn discover(
+    dns: &Dns,
+    policy: &Policy,
+    mail_auth: &crate::mailauth::MailAuthContext,
+    domain: &Domain,
+) -> DomainObservation {
     let mx = dns.mx(domain.as_str()).await;
     let mut obs = DomainObservation {
         domain: domain.to_string(),
@@ -70,7 +75,7 @@ pub async fn discover(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObse
         Lookup::Unknown(_) => obs.mx_mode = MxMode::Unknown,
     }
     if !matches!(obs.mx, Lookup::NxDomain) {
-        obs.mail_auth = Some(crate::mailauth::gather(dns, policy, &obs).await);
+        obs.mail_auth = Some(crate::mailauth::gather(dns, policy, mail_auth, &obs).await);
     }
     for h in &obs.hosts {
         for ip in h.addresses.found().into_iter().flatten() {

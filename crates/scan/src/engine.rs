@@ -123,6 +123,14 @@ pub struct ScanConfig {
     pub recursion_name: String,
     /// SSH port probed on mail hosts; `None`: not probed.
     pub ssh_port: Option<u16>,
+    /// TLS client for every probe and the MTA-STS fetch (Mozilla roots plus `--ca-file`).
+    pub tls: TlsClient,
+    /// DKIM selectors asked (empty: the default list).
+    pub dkim_selectors: Vec<String>,
+    /// HTTPS port of MTA-STS policy hosts (443).
+    pub mta_sts_port: u16,
+    /// Ask TLSA at `_25._tcp.<MX name>` for each mail host (DANE).
+    pub dane: bool,
 }
 
 impl Default for ScanConfig {
@@ -177,6 +185,10 @@ impl Default for ScanConfig {
             dns_port: Some(53),
             recursion_name: "example.com".into(),
             ssh_port: Some(22),
+            tls: TlsClient::new(),
+            dkim_selectors: Vec::new(),
+            mta_sts_port: 443,
+            dane: true,
         }
     }
 }
@@ -220,6 +232,7 @@ pub struct Engine {
     cfg: Arc<ScanConfig>,
     dns: Dns,
     tls: TlsClient,
+    mail_auth: Arc<crate::mailauth::MailAuthContext>,
     nets: Arc<crate::pace::NetCap>,
     slots: Arc<tokio::sync::Semaphore>,
 }
@@ -258,6 +271,8 @@ pub struct PendingHost {
 struct HostJob {
     ip: IpAddr,
     names: Vec<String>,
+    /// The MX (or implicit-MX) names among `names`: their TLSA records are asked.
+    mx_names: Vec<String>,
     local_domain: String,
     roles: Vec<Role>,
 }
@@ -267,10 +282,19 @@ impl Engine {
     pub fn new(cfg: ScanConfig, dns: Dns) -> Self {
         let nets = Arc::new(crate::pace::NetCap::new(cfg.per_net_cap));
         let slots = Arc::new(tokio::sync::Semaphore::new(cfg.concurrency.max(1)));
+        let mail_auth = Arc::new(crate::mailauth::MailAuthContext {
+            dkim_selectors: cfg.dkim_selectors.clone(),
+            https_port: cfg.mta_sts_port,
+            limits: cfg.limits,
+            deadline: cfg.host_deadline,
+            tls: cfg.tls.clone(),
+            ehlo_name: cfg.ehlo_name.clone(),
+        });
         Self {
+            tls: cfg.tls.clone(),
             cfg: Arc::new(cfg),
             dns,
-            tls: TlsClient::new(),
+            mail_auth,
             nets,
             slots,
         }
@@ -305,6 +329,7 @@ impl Engine {
                 progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
                 let _ = host_tx.unbounded_send(HostJob {
                     ip: p.ip,
+                    mx_names: p.names.clone(),
                     names: p.names,
                     local_domain: p.domain,
                     // Resume re-queues hosts linked as mail hosts (domain_hosts).
@@ -331,8 +356,13 @@ impl Engine {
                             if this.cfg.policy.exclusions.excludes_domain(&d) {
                                 return Event::Excluded(d);
                             }
-                            let mut obs =
-                                discovery::discover(&this.dns, &this.cfg.policy, &d).await;
+                            let mut obs = discovery::discover(
+                                &this.dns,
+                                &this.cfg.policy,
+                                &this.mail_auth,
+                                &d,
+                            )
+                            .await;
                             obs.dnsbl = this
                                 .cfg
                                 .reputation
@@ -366,6 +396,7 @@ impl Engine {
                                         jobs.push(HostJob {
                                             ip,
                                             names: Vec::new(),
+                                            mx_names: Vec::new(),
                                             local_domain: obs.domain.clone(),
                                             roles: Vec::new(),
                                         });
@@ -377,6 +408,9 @@ impl Engine {
                                 }
                                 if !j.names.iter().any(|n| n == name) {
                                     j.names.push(name.to_owned());
+                                }
+                                if role == Role::Mail && !j.mx_names.iter().any(|n| n == name) {
+                                    j.mx_names.push(name.to_owned());
                                 }
                             };
                             for h in &obs.hosts {
@@ -487,6 +521,13 @@ impl Engine {
         let (mail, web) = (true, true);
         let roles: Vec<String> = job.roles.iter().map(|r| r.as_str().to_owned()).collect();
         let dns_role = job.roles.contains(&Role::Dns);
+        let tlsa = if self.cfg.dane {
+            tokio::time::timeout_at(deadline, self.tlsa(&job.mx_names))
+                .await
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let cx = ProbeContext {
             ip: job.ip,
             names: job.names,
@@ -597,7 +638,55 @@ impl Engine {
             web: web_obs,
             dns_server,
             ssh,
+            tlsa,
         }
+    }
+
+    /// TLSA at `_25._tcp.<name>` for each MX name (at most four), with the AD bit; each
+    /// name is asked once per scan (the resolver's secure cache), excluded names never.
+    async fn tlsa(&self, names: &[String]) -> Vec<mxray_core::dane::TlsaLookup> {
+        use hickory_resolver::proto::rr::{RData, RecordType};
+        use mxray_core::dane::{MAX_TLSA_DATA, Tlsa, TlsaLookup};
+        let mut out = Vec::new();
+        for host in names.iter().take(4) {
+            let name = format!("_25._tcp.{host}");
+            if self.cfg.policy.exclusions.excludes_name(host) {
+                continue;
+            }
+            let l = self.dns.secure(&name, RecordType::TLSA, false).await;
+            let answer = match l.answer {
+                Lookup::Found(v) => Lookup::Found(
+                    v.iter()
+                        .filter_map(|d| match d {
+                            RData::TLSA(t) => Some(Tlsa {
+                                usage: t.cert_usage.into(),
+                                selector: t.selector.into(),
+                                matching: t.matching.into(),
+                                data: crate::tls::hex(
+                                    &t.cert_data[..t.cert_data.len().min(MAX_TLSA_DATA)],
+                                ),
+                                data_sha256: crate::tls::hex(
+                                    ring::digest::digest(&ring::digest::SHA256, &t.cert_data)
+                                        .as_ref(),
+                                ),
+                            }),
+                            _ => None,
+                        })
+                        .take(16)
+                        .collect(),
+                ),
+                Lookup::NxDomain => Lookup::NxDomain,
+                Lookup::NoData => Lookup::NoData,
+                Lookup::Unknown(r) => Lookup::Unknown(r),
+            };
+            out.push(TlsaLookup {
+                host: host.clone(),
+                name,
+                answer,
+                authenticated: l.authenticated,
+            });
+        }
+        out
     }
 
     async fn forward_confirms(&self, ip: IpAddr, names: &[String], deadline: Instant) -> bool {
@@ -648,5 +737,6 @@ fn internal_error(ip: IpAddr, why: &str) -> HostObservation {
         web: Vec::new(),
         dns_server: None,
         ssh: None,
+        tlsa: Vec::new(),
     }
 }

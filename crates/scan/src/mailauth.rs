@@ -1,12 +1,20 @@
-//! Gathers the DNS answers mail-authentication checks need (SPF today): the domain's record,
-//! its includes and redirects, and what evaluating it for each mail-host address asks.
+//! Gathers what the mail-authentication checks need: the SPF record, its includes and
+//! redirects and what evaluating it for each mail-host address asks; DMARC (and the
+//! authorisation records of outside report destinations, RFC 7489 §7.1); DKIM keys at the
+//! configured selectors; MTA-STS and TLS-RPT records and the MTA-STS policy over HTTPS
+//! (RFC 8461 §3.3); CAA; DNSSEC (DNSKEY and DS with the resolver's AD bit).
 //! Every answer is recorded verbatim in a [`MailAuthObservation`] so the checks re-run it
-//! without the network. Excluded names are never asked (recorded as unknown).
+//! without the network. Excluded names are never asked (recorded as unknown), excluded or
+//! non-public addresses never contacted.
 
-use crate::net::Policy;
-use crate::resolve::Dns;
-use mxray_core::mailauth::{DnsAnswer, MailAuthObservation};
+use crate::net::{Limits, Policy};
+use crate::probe::ProbeContext;
+use crate::resolve::{Dns, SecureLookup};
+use crate::tls::TlsClient;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use mxray_core::mailauth::{DnsAnswer, DnssecObservation, MailAuthObservation, SecureAnswer};
 use mxray_core::model::{DomainObservation, Lookup};
+use mxray_core::mta_sts::{FetchStatus, MAX_POLICY, PolicyFetch};
 use mxray_core::sanitize;
 use mxray_core::spf::{self, SpfDns, SpfQuery};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,6 +22,36 @@ use std::sync::Mutex;
 
 /// Upper bound on recorded answers per domain (a hostile record cannot make us ask more).
 const MAX_ANSWERS: usize = 200;
+
+/// What gathering needs besides the resolver and the policy.
+#[derive(Clone, Debug)]
+pub struct MailAuthContext {
+    /// DKIM selectors asked (empty: the default list, `data/dkim-selectors.txt`).
+    pub dkim_selectors: Vec<String>,
+    /// HTTPS port of the MTA-STS policy host (443; tests use another).
+    pub https_port: u16,
+    /// Connection bounds for the policy fetch.
+    pub limits: Limits,
+    /// Everything of one policy fetch ends by this.
+    pub deadline: std::time::Duration,
+    /// TLS client (Mozilla roots plus `--ca-file`).
+    pub tls: TlsClient,
+    /// Names the scanner in the User-Agent.
+    pub ehlo_name: String,
+}
+
+impl Default for MailAuthContext {
+    fn default() -> Self {
+        Self {
+            dkim_selectors: Vec::new(),
+            https_port: 443,
+            limits: Limits::default(),
+            deadline: std::time::Duration::from_secs(30),
+            tls: TlsClient::new(),
+            ehlo_name: "mxray-scanner.invalid".into(),
+        }
+    }
+}
 
 /// A [`SpfDns`] over the real resolver that records (and caches) every answer.
 struct Recorder<'a> {
@@ -108,9 +146,13 @@ impl SpfDns for Recorder<'_> {
     }
 }
 
-/// Gathers the SPF answers for `obs.domain`: the lint walk and one `check_host()` per
-/// mail-host address (as `checks::spf` will replay them).
-pub async fn gather(dns: &Dns, policy: &Policy, obs: &DomainObservation) -> MailAuthObservation {
+/// Gathers the mail-authentication answers for `obs.domain` (see the module docs).
+pub async fn gather(
+    dns: &Dns,
+    policy: &Policy,
+    cx: &MailAuthContext,
+    obs: &DomainObservation,
+) -> MailAuthObservation {
     let rec = Recorder {
         dns,
         policy,
@@ -124,21 +166,226 @@ pub async fn gather(dns: &Dns, policy: &Policy, obs: &DomainObservation) -> Mail
         }
     }
     // DMARC at the domain and at its organisational domain (RFC 7489 §6.6.3).
-    let _ = rec.txt(&format!("_dmarc.{}", obs.domain)).await;
+    let mut dmarc_at = obs.domain.clone();
+    let mut dmarc = rec.ask(&format!("_dmarc.{}", obs.domain), "TXT").await;
     let org = mxray_core::dmarc::org_domain(&obs.domain);
-    if org != obs.domain {
-        let _ = rec.txt(&format!("_dmarc.{org}")).await;
+    let has_record = |l: &Lookup<Vec<String>>| {
+        l.found()
+            .into_iter()
+            .flatten()
+            .any(|t| mxray_core::dmarc::is_dmarc_record(t))
+    };
+    if org != obs.domain && !has_record(&dmarc) {
+        let at_org = rec.ask(&format!("_dmarc.{org}"), "TXT").await;
+        if !dmarc.is_unknown() {
+            dmarc_at = org;
+            dmarc = at_org;
+        }
+    }
+    // Outside report destinations must authorise the reports (RFC 7489 §7.1).
+    if let Some(records) = dmarc.found() {
+        let recs: Vec<&String> = records
+            .iter()
+            .filter(|t| mxray_core::dmarc::is_dmarc_record(t))
+            .collect();
+        if let [one] = recs.as_slice()
+            && let Ok(parsed) = mxray_core::dmarc::parse(one)
+        {
+            for (_, _, name) in mxray_core::dmarc::external_report_names(&dmarc_at, &parsed) {
+                let _ = rec.ask(&name, "TXT").await;
+            }
+        }
     }
     // MTA-STS (RFC 8461 §3.1) and TLS-RPT (RFC 8460 §3) records.
-    let _ = rec.txt(&format!("_mta-sts.{}", obs.domain)).await;
+    let sts = rec.ask(&format!("_mta-sts.{}", obs.domain), "TXT").await;
     let _ = rec.txt(&format!("_smtp._tls.{}", obs.domain)).await;
-    // DKIM keys at the common selectors.
-    for sel in mxray_core::dkim::selectors(mxray_core::dkim::DEFAULT_SELECTORS) {
+    // DKIM keys at the configured (or the common) selectors.
+    let selectors: Vec<String> = if cx.dkim_selectors.is_empty() {
+        mxray_core::dkim::selectors(mxray_core::dkim::DEFAULT_SELECTORS)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        cx.dkim_selectors.clone()
+    };
+    for sel in &selectors {
         let _ = rec.txt(&format!("{sel}._domainkey.{}", obs.domain)).await;
     }
     // CAA at the domain (RFC 8659; the tree climb to parents is not done yet).
     let _ = rec.ask(&obs.domain, "CAA").await;
+    let dnssec = dnssec(dns, policy, &obs.domain).await;
+    // Senders fetch the policy only when there is exactly one valid record (RFC 8461 §3.1).
+    let sts_records: Vec<&String> = sts
+        .found()
+        .into_iter()
+        .flatten()
+        .filter(|t| t.starts_with("v=STSv1"))
+        .collect();
+    let has_sts = matches!(sts_records.as_slice(), [one] if one.replace(' ', "").contains("id="));
+    let mta_sts_policy = if has_sts {
+        Some(fetch_policy(dns, policy, cx, &obs.domain).await)
+    } else {
+        None
+    };
     MailAuthObservation {
         dns: rec.log.into_inner().unwrap_or_else(|e| e.into_inner()),
+        dkim_selectors: if cx.dkim_selectors.is_empty() {
+            Vec::new()
+        } else {
+            selectors
+        },
+        dnssec,
+        mta_sts_policy,
     }
+}
+
+/// Short presentation of DNSSEC records (the crate reads DNSKEY and DS as raw data without
+/// its `dnssec` features, which would pull in a validator we do not use).
+fn render_secure(data: &RData) -> String {
+    let raw = match data {
+        RData::Unknown { rdata, .. } => rdata.anything.as_slice(),
+        other => return other.to_string(),
+    };
+    match data.record_type() {
+        RecordType::DNSKEY if raw.len() >= 4 => format!(
+            "flags {} protocol {} algorithm {} ({} key bytes)",
+            u16::from_be_bytes([raw[0], raw[1]]),
+            raw[2],
+            raw[3],
+            raw.len() - 4
+        ),
+        RecordType::DS if raw.len() >= 4 => format!(
+            "key tag {} algorithm {} digest type {} digest {}",
+            u16::from_be_bytes([raw[0], raw[1]]),
+            raw[2],
+            raw[3],
+            crate::tls::hex(&raw[4..raw.len().min(4 + 64)])
+        ),
+        t => format!("{t} ({} bytes)", raw.len()),
+    }
+}
+
+fn secure_answer(l: SecureLookup) -> SecureAnswer {
+    SecureAnswer {
+        answer: match l.answer {
+            Lookup::Found(v) => Lookup::Found(v.iter().take(16).map(render_secure).collect()),
+            Lookup::NxDomain => Lookup::NxDomain,
+            Lookup::NoData => Lookup::NoData,
+            Lookup::Unknown(r) => Lookup::Unknown(r),
+        },
+        authenticated: l.authenticated,
+    }
+}
+
+/// DNSKEY at the zone (the domain, else its organisational domain), DS at the parent, and
+/// DNSKEY again with CD=1 when the first answer failed.
+async fn dnssec(dns: &Dns, policy: &Policy, domain: &str) -> Option<DnssecObservation> {
+    let mut zone = domain.to_owned();
+    let mut dnskey = secure_answer(dns.secure(&zone, RecordType::DNSKEY, false).await);
+    let org = mxray_core::dmarc::org_domain(domain);
+    if matches!(dnskey.answer, Lookup::NoData)
+        && org != zone
+        && !policy.exclusions.excludes_name(&org)
+    {
+        zone = org;
+        dnskey = secure_answer(dns.secure(&zone, RecordType::DNSKEY, false).await);
+    }
+    let ds = secure_answer(dns.secure(&zone, RecordType::DS, false).await);
+    let dnskey_unchecked = if dnskey.answer.is_unknown() {
+        Some(secure_answer(
+            dns.secure(&zone, RecordType::DNSKEY, true).await,
+        ))
+    } else {
+        None
+    };
+    Some(DnssecObservation {
+        zone,
+        dnskey,
+        ds,
+        dnskey_unchecked,
+    })
+}
+
+/// Fetches `https://mta-sts.<domain>/.well-known/mta-sts.txt` (RFC 8461 §3.3): one GET to
+/// the first admitted address, at most [`MAX_POLICY`] bytes, no redirect followed; the
+/// certificate is checked strictly by the check (`tls.problem`), never trusted here.
+async fn fetch_policy(
+    dns: &Dns,
+    policy: &Policy,
+    cx: &MailAuthContext,
+    domain: &str,
+) -> PolicyFetch {
+    let host = format!("mta-sts.{domain}");
+    let port = if cx.https_port == 443 {
+        String::new()
+    } else {
+        format!(":{}", cx.https_port)
+    };
+    let path = "/.well-known/mta-sts.txt";
+    let mut out = PolicyFetch {
+        url: format!("https://{host}{port}{path}"),
+        addresses: Lookup::Unknown("not asked".into()),
+        address: None,
+        status: FetchStatus::NoAddress,
+        detail: None,
+        tls: None,
+        http_status: None,
+        content_type: None,
+        location: None,
+        body: None,
+        truncated: false,
+    };
+    if policy.exclusions.excludes_name(&host) {
+        out.status = FetchStatus::NotAdmitted;
+        out.detail = Some("excluded".into());
+        return out;
+    }
+    out.addresses = dns.addresses(&host).await;
+    let Some(found) = out.addresses.found() else {
+        out.detail = Some(format!("{host}: {}", out.addresses.describe()));
+        return out;
+    };
+    let Some(ip) = found.iter().copied().find(|ip| policy.admit(*ip).is_ok()) else {
+        out.status = FetchStatus::NotAdmitted;
+        out.detail =
+            Some("no address of the policy host may be contacted (excluded or not public)".into());
+        return out;
+    };
+    out.address = Some(ip);
+    let pcx = ProbeContext {
+        ip,
+        names: vec![host.clone()],
+        local_domain: None,
+        ehlo_name: cx.ehlo_name.clone(),
+        policy: policy.clone(),
+        limits: cx.limits,
+        deadline: tokio::time::Instant::now() + cx.deadline,
+        tls: cx.tls.clone(),
+    };
+    let (ex, tls, err, body) =
+        crate::probe::web::get(&pcx, cx.https_port, true, Some(&host), path, MAX_POLICY + 1).await;
+    out.tls = tls;
+    out.http_status = ex.status_code;
+    out.content_type = ex.content_type;
+    out.location = ex.location;
+    if ex.status_code.is_some() {
+        out.status = FetchStatus::Fetched;
+        out.truncated = body.len() > MAX_POLICY;
+        let keep = &body[..body.len().min(MAX_POLICY)];
+        out.body = Some(String::from_utf8_lossy(keep).into_owned());
+    } else {
+        out.status = match (&err, &out.tls) {
+            (Some(crate::net::NetError::Blocked), _) => FetchStatus::NotAdmitted,
+            (_, Some(_)) => FetchStatus::HttpError,
+            (Some(crate::net::NetError::Tls(_)), None) => FetchStatus::TlsFailed,
+            (Some(crate::net::NetError::Refused | crate::net::NetError::ConnectTimeout), None) => {
+                FetchStatus::ConnectFailed
+            }
+            _ => FetchStatus::HttpError,
+        };
+    }
+    if let Some(e) = err {
+        out.detail = Some(e.to_string());
+    }
+    out
 }

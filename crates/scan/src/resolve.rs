@@ -19,6 +19,22 @@ pub struct Dns {
     /// The first name server, for the questions hickory's resolver answers itself.
     server: Option<SocketAddr>,
     timeout: Duration,
+    /// Answers to [`Dns::secure`] questions, so each (name, type) is asked once per scan.
+    secure_cache: std::sync::Arc<std::sync::Mutex<SecureCache>>,
+}
+
+type SecureCache = std::collections::HashMap<(String, RecordType, bool), SecureLookup>;
+
+/// At most this many [`Dns::secure`] answers are cached (then questions are asked again).
+const SECURE_CACHE: usize = 65_536;
+
+/// An answer with the response's AD bit.
+#[derive(Clone, Debug)]
+pub struct SecureLookup {
+    /// The records of the asked type.
+    pub answer: Lookup<Vec<RData>>,
+    /// AD (authenticated data) was set: the resolver validated the answer with DNSSEC.
+    pub authenticated: bool,
 }
 
 /// The resolver could not be set up.
@@ -67,6 +83,7 @@ impl Dns {
             inner,
             server: first,
             timeout,
+            secure_cache: Default::default(),
         })
     }
 
@@ -206,9 +223,51 @@ impl Dns {
     /// One UDP question straight to the first name server, bypassing the resolver's cache and
     /// special cases. Bounded by the timeout; one retry on no answer.
     async fn ask_direct(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
-        use hickory_resolver::proto::op::{Message, Query};
+        self.ask_flagged(name, rtype, false, false).await.answer
+    }
+
+    /// A question with AD=1 (RFC 6840 §5.7: "tell me whether you validated it") and, when
+    /// `cd`, CD=1 (checking disabled: answer even if validation fails), straight to the first
+    /// name server; the response's AD bit is kept. Cached per scan by (name, type, cd).
+    pub async fn secure(&self, name: &str, rtype: RecordType, cd: bool) -> SecureLookup {
+        let Ok(n) = fqdn(name) else {
+            return SecureLookup {
+                answer: Lookup::Unknown("invalid name".into()),
+                authenticated: false,
+            };
+        };
+        let key = (n.to_ascii().to_ascii_lowercase(), rtype, cd);
+        if let Some(hit) = self
+            .secure_cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&key).cloned())
+        {
+            return hit;
+        }
+        let answer = self.ask_flagged(&n, rtype, true, cd).await;
+        if let Ok(mut c) = self.secure_cache.lock()
+            && c.len() < SECURE_CACHE
+        {
+            c.insert(key, answer.clone());
+        }
+        answer
+    }
+
+    async fn ask_flagged(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        ad: bool,
+        cd: bool,
+    ) -> SecureLookup {
+        use hickory_resolver::proto::op::{Edns, Message, Query};
+        let unknown = |why: &str| SecureLookup {
+            answer: Lookup::Unknown(why.into()),
+            authenticated: false,
+        };
         let Some(server) = self.server else {
-            return Lookup::Unknown("no name server configured".into());
+            return unknown("no name server configured");
         };
         let bind: SocketAddr = if server.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
@@ -218,12 +277,21 @@ impl Dns {
         for _ in 0..2 {
             let mut q = Message::query();
             q.metadata.recursion_desired = true;
+            q.metadata.authentic_data = ad;
+            q.metadata.checking_disabled = cd;
             q.add_query(Query::query(name.clone(), rtype));
+            if ad {
+                // DNSKEY sets outgrow 512 bytes: announce 1232 (DNS flag day 2020), and
+                // retry over TCP when the answer is truncated anyway.
+                let mut edns = Edns::new();
+                edns.set_max_payload(1232);
+                q.set_edns(edns);
+            }
             let Ok(bytes) = q.to_vec() else {
-                return Lookup::Unknown("cannot encode query".into());
+                return unknown("cannot encode query");
             };
             let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
-                return Lookup::Unknown("no UDP socket".into());
+                return unknown("no UDP socket");
             };
             if sock.send_to(&bytes, server).await.is_err() {
                 continue;
@@ -242,26 +310,74 @@ impl Dns {
                 if from != server || resp.metadata.id != q.metadata.id {
                     continue;
                 }
-                return match resp.metadata.response_code {
-                    ResponseCode::NXDomain => Lookup::NxDomain,
-                    ResponseCode::NoError => {
-                        let data: Vec<RData> = resp
-                            .answers
-                            .iter()
-                            .filter(|r| r.record_type() == rtype)
-                            .map(|r| r.data.clone())
-                            .collect();
-                        if data.is_empty() {
-                            Lookup::NoData
-                        } else {
-                            Lookup::Found(data)
-                        }
-                    }
-                    other => Lookup::Unknown(other.to_string()),
+                if !resp.metadata.truncation {
+                    return interpret(&resp, rtype);
+                }
+                return match self.tcp_exchange(server, &bytes, q.metadata.id).await {
+                    Ok(full) => interpret(&full, rtype),
+                    Err(why) => unknown(&format!("truncated UDP answer; TCP: {why}")),
                 };
             }
         }
-        Lookup::Unknown("timeout".into())
+        unknown("timeout")
+    }
+
+    /// One query over TCP (RFC 7766), bounded by the timeout; the answer is at most 65535
+    /// bytes by its length prefix.
+    async fn tcp_exchange(
+        &self,
+        server: SocketAddr,
+        query: &[u8],
+        id: u16,
+    ) -> Result<hickory_resolver::proto::op::Message, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let work = async {
+            let mut s = tokio::net::TcpStream::connect(server)
+                .await
+                .map_err(|e| e.to_string())?;
+            let len = u16::try_from(query.len()).map_err(|_| "query too long".to_owned())?;
+            let mut out = len.to_be_bytes().to_vec();
+            out.extend_from_slice(query);
+            s.write_all(&out).await.map_err(|e| e.to_string())?;
+            let n = s.read_u16().await.map_err(|e| e.to_string())?;
+            let mut buf = vec![0u8; usize::from(n)];
+            s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+            let m =
+                hickory_resolver::proto::op::Message::from_vec(&buf).map_err(|e| e.to_string())?;
+            if m.metadata.id == id {
+                Ok(m)
+            } else {
+                Err("answer to another query".to_owned())
+            }
+        };
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| "timeout".to_owned())?
+    }
+}
+
+/// The records of the asked type and the AD bit of a response.
+fn interpret(resp: &hickory_resolver::proto::op::Message, rtype: RecordType) -> SecureLookup {
+    let answer = match resp.metadata.response_code {
+        ResponseCode::NXDomain => Lookup::NxDomain,
+        ResponseCode::NoError => {
+            let data: Vec<RData> = resp
+                .answers
+                .iter()
+                .filter(|r| r.record_type() == rtype)
+                .map(|r| r.data.clone())
+                .collect();
+            if data.is_empty() {
+                Lookup::NoData
+            } else {
+                Lookup::Found(data)
+            }
+        }
+        other => Lookup::Unknown(other.to_string()),
+    };
+    SecureLookup {
+        answer,
+        authenticated: resp.metadata.authentic_data,
     }
 }
 

@@ -96,14 +96,41 @@ impl Default for TlsClient {
 impl TlsClient {
     /// Mozilla's roots (webpki-roots), ring as the only crypto provider.
     pub fn new() -> Self {
+        Self::with_extra_roots(&[]).expect("webpki roots alone are valid")
+    }
+
+    /// Mozilla's roots plus the operator's own trust anchors (`--ca-file`, DER), e.g. a
+    /// private CA or the lab's. Fails when an extra certificate is not a usable anchor.
+    pub fn with_extra_roots(extra: &[Vec<u8>]) -> Result<Self, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let roots = RootCertStore {
+        let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        for der in extra {
+            roots
+                .add(CertificateDer::from(der.clone()))
+                .map_err(|e| format!("not a usable trust anchor: {e}"))?;
+        }
         let strict = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
-            .expect("webpki roots are non-empty and valid");
-        Self { provider, strict }
+            .map_err(|e| e.to_string())?;
+        Ok(Self { provider, strict })
+    }
+
+    /// Mozilla's roots plus every certificate of a PEM file's text (`--ca-file`).
+    pub fn with_pem_roots(pem: &[u8]) -> Result<Self, String> {
+        use rustls::pki_types::pem::PemObject;
+        let mut extra = Vec::new();
+        for c in CertificateDer::pem_slice_iter(pem) {
+            extra.push(
+                c.map_err(|e| format!("not a PEM certificate: {e}"))?
+                    .to_vec(),
+            );
+        }
+        if extra.is_empty() {
+            return Err("no PEM certificate in it".into());
+        }
+        Self::with_extra_roots(&extra)
     }
 
     /// Turns a line conversation into TLS in place (implicit TLS at connect, or after a
@@ -219,9 +246,15 @@ fn classify(e: &rustls::Error) -> Option<CertProblem> {
 /// Extracts what a survey needs from a DER certificate. Unparseable certificates still get
 /// an entry (with the hash) so that "the server sent garbage" is visible.
 pub fn cert_info(der: &CertificateDer<'_>) -> CertInfo {
-    let sha256 = hex(ring::digest::digest(&ring::digest::SHA256, der.as_ref()).as_ref());
+    let digest = |alg, bytes: &[u8]| hex(ring::digest::digest(alg, bytes).as_ref());
+    let sha256 = digest(&ring::digest::SHA256, der.as_ref());
+    let sha512 = digest(&ring::digest::SHA512, der.as_ref());
     match x509_parser::parse_x509_certificate(der.as_ref()) {
         Ok((_, c)) => {
+            // DANE selector 1: the DER SubjectPublicKeyInfo as it appears in the certificate.
+            let spki = c.public_key().raw;
+            let spki_sha256 = digest(&ring::digest::SHA256, spki);
+            let spki_sha512 = digest(&ring::digest::SHA512, spki);
             let sans = c
                 .subject_alternative_name()
                 .ok()
@@ -267,6 +300,9 @@ pub fn cert_info(der: &CertificateDer<'_>) -> CertInfo {
                 serial: c.raw_serial_as_string(),
                 key,
                 sha256,
+                sha512,
+                spki_sha256,
+                spki_sha512,
             }
         }
         Err(e) => CertInfo {
@@ -279,10 +315,14 @@ pub fn cert_info(der: &CertificateDer<'_>) -> CertInfo {
             serial: String::new(),
             key: String::new(),
             sha256,
+            sha512,
+            spki_sha256: String::new(),
+            spki_sha512: String::new(),
         },
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

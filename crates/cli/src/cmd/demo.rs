@@ -19,6 +19,8 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         lab.domains.len()
     );
     let _ = std::fs::remove_file(&db);
+    let ca = std::env::temp_dir().join(format!("mxray-demo-ca-{}.pem", std::process::id()));
+    std::fs::write(&ca, mxray_lab::LAB_CA_PEM)?;
     let args = ScanArgs {
         resolver: Some(lab.dns.addr),
         db: db.clone(),
@@ -28,7 +30,10 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         host_deadline: 8.0,
         exclude: None,
         ehlo_name: "mxray-demo.invalid".into(),
-        ports: vec![format!("smtp={}", lab.smtp_port)],
+        ports: vec![
+            format!("smtp={}", lab.smtp_port),
+            format!("https={}", lab.https_port),
+        ],
         submission: false,
         smtps: false,
         no_relay_test: false,
@@ -47,9 +52,14 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         dnsbl_rate: Some(0),
         asn_db: None,
         signatures: None,
+        dkim_selectors: None,
+        dkim_selectors_file: None,
+        ca_file: Some(ca.clone()),
     };
+    let config = args.config();
+    let _ = std::fs::remove_file(&ca);
     let out = run::scan(
-        args.config()?,
+        config?,
         args.resolver,
         &db,
         args.record(),

@@ -79,10 +79,20 @@ pub fn scan_args(
     a
 }
 
-/// The usual scan options against a lab (block lists answered by the lab DNS, so unthrottled).
+/// The usual scan options against a lab (block lists answered by the lab DNS, so unthrottled;
+/// the MTA-STS policy hosts on the lab's HTTPS port, trusted through the lab CA).
 pub fn lab_args(lab: &Lab, db: &Path) -> Vec<String> {
     let mut a = scan_args(lab.dns.addr, lab.smtp_port, "2", "10", db);
-    a.extend(["--dnsbl-rate".to_owned(), "0".to_owned()]);
+    let ca = db.with_extension("lab-ca.pem");
+    std::fs::write(&ca, mxray_lab::LAB_CA_PEM).expect("write the lab CA");
+    a.extend([
+        "--dnsbl-rate".to_owned(),
+        "0".to_owned(),
+        "--port".to_owned(),
+        format!("https={}", lab.https_port),
+        "--ca-file".to_owned(),
+        ca.display().to_string(),
+    ]);
     a
 }
 

@@ -148,3 +148,326 @@ async fn check_shows_spf_findings_with_the_corrected_record() {
     assert!(!r.stdout.contains("spf."), "{}", r.stdout);
     assert!(!r.stdout.contains("dmarc."), "{}", r.stdout);
 }
+
+/// (lab domain, finding that must be there, severity) for DMARC report authorisation,
+/// MTA-STS policies and DNSSEC: domain findings.
+const TRANSPORT: &[(&str, &str, &str)] = &[
+    ("dmarc-rua-ext", "dmarc.report_unauthorised", "low"),
+    ("sts-testing", "mta_sts.testing", "low"),
+    ("sts-testing", "mta_sts.max_age_short", "low"),
+    ("sts-mismatch", "mta_sts.mx_mismatch", "high"),
+    ("sts-invalid", "mta_sts.policy_invalid", "medium"),
+    ("sts-none", "mta_sts.mode_none", "info"),
+    ("sts-unreachable", "mta_sts.policy_unreachable", "medium"),
+    ("sts-badcert", "mta_sts.policy_cert_invalid", "medium"),
+    ("dnssec-island", "dnssec.no_ds", "medium"),
+    ("dnssec-bogus", "dnssec.bogus", "high"),
+    ("dane-insecure", "dnssec.not_validated", "info"),
+    ("dmarc-rua-ok", "dnssec.unsigned", "info"),
+];
+
+/// Lab domains whose absence of a finding is asserted (the control for each case).
+const CLEAN: &[(&str, &str)] = &[
+    ("dmarc-rua-ok", "dmarc.report_unauthorised"),
+    ("spf-good", "mta_sts."),
+    ("dane-ok", "dnssec."),
+    ("sts-testing", "mta_sts.mx_mismatch"),
+    ("sts-mismatch", "mta_sts.testing"),
+];
+
+fn ids_with(line: &serde_json::Value, prefix: &str) -> Vec<String> {
+    line["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["id"].as_str())
+        .filter(|id| id.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_dnssec_and_dane_findings_in_the_export() {
+    let lab = lab([127, 77, 16], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("transport.db");
+    let list: String = lab
+        .domains
+        .iter()
+        .filter(|d| {
+            [
+                "sts-",
+                "dmarc-rua-",
+                "dnssec-",
+                "dane-",
+                "spf-good",
+                "closed.",
+            ]
+            .iter()
+            .any(|p| d.domain.starts_with(p))
+        })
+        .map(|d| format!("{}\n", d.domain))
+        .collect();
+    let file = write(dir.path(), "domains.txt", &list);
+    let mut args = vec!["scan".to_owned(), file.display().to_string()];
+    args.extend(lab_args(&lab, &db));
+    args.push("--no-relay-test".into());
+    let r = mxray_async(args).await;
+    assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
+    let ex = Export::read(&db);
+
+    for (label, id, severity) in TRANSPORT {
+        let line = ex.domain(&format!("{label}.mxray.test"));
+        let f = finding(line, id)
+            .unwrap_or_else(|| panic!("{label}: no {id} in {:?}", ids_with(line, "")));
+        assert_eq!(f["severity"], *severity, "{label}: {f}");
+        assert!(!f["fix"].as_str().unwrap_or("").is_empty(), "{label}: fix");
+        assert!(!evidence(f).is_empty(), "{label}: evidence");
+    }
+    for (label, prefix) in CLEAN {
+        let line = ex.domain(&format!("{label}.mxray.test"));
+        assert_eq!(
+            ids_with(line, prefix),
+            Vec::<String>::new(),
+            "{label}: {prefix}"
+        );
+    }
+    // The policy really went through certificate validation: the lab-CA host passed, the
+    // self-signed one failed, and the bodies are stored verbatim.
+    let policy = |d: &str| ex.domain(d)["observation"]["mail_auth"]["mta_sts_policy"].clone();
+    let good = policy("spf-good.mxray.test");
+    assert_eq!(good["status"], "fetched", "{good}");
+    assert_eq!(good["http_status"], 200);
+    assert!(good["tls"]["problem"].is_null(), "{good}");
+    assert!(
+        good["body"].as_str().unwrap().contains("mode: enforce"),
+        "{good}"
+    );
+    assert!(!policy("sts-badcert.mxray.test")["tls"]["problem"].is_null());
+    assert_eq!(policy("sts-unreachable.mxray.test")["status"], "no-address");
+    // The island's DNSKEY set does not fit one UDP answer: all five keys came over TCP.
+    let island = &ex.domain("dnssec-island.mxray.test")["observation"]["mail_auth"]["dnssec"];
+    assert_eq!(
+        island["dnskey"]["answer"]["value"].as_array().map(Vec::len),
+        Some(5),
+        "{island}"
+    );
+    let mismatch = finding(ex.domain("sts-mismatch.mxray.test"), "mta_sts.mx_mismatch").unwrap();
+    assert!(
+        evidence(mismatch)
+            .iter()
+            .any(|e| e == "MX 10 closed-mx.mxray.test"),
+        "{mismatch}"
+    );
+    let unauth = finding(
+        ex.domain("dmarc-rua-ext.mxray.test"),
+        "dmarc.report_unauthorised",
+    )
+    .unwrap();
+    assert!(
+        evidence(unauth).iter().any(|e| e.starts_with(
+            "TXT dmarc-rua-ext.mxray.test._report._dmarc.reports.elsewhere.test: NXDOMAIN"
+        )),
+        "{unauth}"
+    );
+
+    // DANE, on each MX host: (last octet, finding, severity).
+    for (octet, id, severity) in [
+        (60, "dane.ok", "info"),
+        (61, "dane.mismatch", "high"),
+        (62, "dane.unsigned", "low"),
+        (10, "dane.missing", "info"),
+    ] {
+        let ip = format!("127.77.16.{octet}");
+        let host = ex.host(&ip).unwrap_or_else(|| panic!("{ip} probed"));
+        let f = finding(host, id)
+            .unwrap_or_else(|| panic!("{ip}: no {id} in {:?}", ids_with(host, "dane.")));
+        assert_eq!(f["severity"], severity, "{ip}: {f}");
+        assert_eq!(ids_with(host, "dane.").len(), 1, "{ip}: one DANE finding");
+    }
+    let ok = ex.host("127.77.16.60").unwrap();
+    let cert = &ok["observation"]["smtp"][0]["tls"]["chain"][0];
+    assert_eq!(cert["spki_sha256"], mxray_lab::LAB_CERT_SPKI_SHA256);
+    assert_eq!(cert["sha512"].as_str().unwrap().len(), 128);
+    assert_eq!(ok["observation"]["tlsa"][0]["authenticated"], true);
+    let bad = finding(ex.host("127.77.16.61").unwrap(), "dane.mismatch").unwrap();
+    assert!(
+        evidence(bad)
+            .iter()
+            .any(|e| e.contains(&format!("SPKI SHA-256 {}", mxray_lab::LAB_CERT_SPKI_SHA256))),
+        "{bad}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_transport_findings_with_fixes() {
+    let lab = lab([127, 77, 17], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("check.db");
+    let run = |domain: &str, extra: &[&str]| {
+        let mut a = vec!["check".to_owned(), domain.to_owned()];
+        a.extend(lab_args(&lab, &db));
+        a.push("--no-relay-test".into());
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        mxray_async(a)
+    };
+    let r = run("dane-bad.mxray.test", &[]).await;
+    assert_eq!(r.code, 1, "high ≥ high: {}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("dane.mismatch"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("publish the new TLSA before rotating certificates"),
+        "{}",
+        r.stdout
+    );
+    let r = run("dane-ok.mxray.test", &[]).await;
+    assert!(r.stdout.contains("dane.ok"), "{}", r.stdout);
+    assert!(!r.stdout.contains("dane.mismatch"), "{}", r.stdout);
+
+    let r = run("sts-mismatch.mxray.test", &[]).await;
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("fix: Add \"mx: closed-mx.mxray.test\" to the policy at https://mta-sts.sts-mismatch.mxray.test:"),
+        "{}",
+        r.stdout
+    );
+    let r = run("dnssec-bogus.mxray.test", &[]).await;
+    assert!(r.stdout.contains("dnssec.bogus"), "{}", r.stdout);
+    let r = run("dmarc-rua-ext.mxray.test", &[]).await;
+    assert!(
+        r.stdout.contains("fix: Ask the operator of reports.elsewhere.test to publish \"v=DMARC1\" at dmarc-rua-ext.mxray.test._report._dmarc.reports.elsewhere.test"),
+        "{}",
+        r.stdout
+    );
+
+    // Without the lab CA the same policy host fails validation: the trust anchor matters.
+    let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+    let with_ca = lab_args(&lab, &db);
+    let ca_at = with_ca.iter().position(|s| s == "--ca-file").unwrap();
+    a.extend(
+        with_ca
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != ca_at && *i != ca_at + 1)
+            .map(|(_, s)| s.clone()),
+    );
+    a.push("--no-relay-test".into());
+    let r = mxray_async(a).await;
+    assert!(
+        r.stdout.contains("mta_sts.policy_cert_invalid"),
+        "{}",
+        r.stdout
+    );
+    let r = run("spf-good.mxray.test", &[]).await;
+    assert!(!r.stdout.contains("mta_sts."), "{}", r.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dkim_selectors_replace_the_default_list() {
+    let lab = lab([127, 77, 18], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("dkim.db");
+    let sel_file = write(dir.path(), "selectors.txt", "# ours\nlab2026\n");
+    let run = |extra: Vec<String>| {
+        let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+        a.extend(lab_args(&lab, &db));
+        a.push("--no-relay-test".into());
+        a.extend(extra);
+        mxray_async(a)
+    };
+    let r = run(vec![]).await;
+    assert!(r.stdout.contains("dkim.short_key"), "{}", r.stdout);
+    assert!(!r.stdout.contains("lab2026"), "{}", r.stdout);
+    for extra in [
+        vec!["--dkim-selectors".to_owned(), "lab2026,other".to_owned()],
+        vec![
+            "--dkim-selectors-file".to_owned(),
+            sel_file.display().to_string(),
+        ],
+    ] {
+        let r = run(extra.clone()).await;
+        assert!(
+            r.stdout.contains("DKIM key lab2026 is in testing mode"),
+            "{extra:?}: {}",
+            r.stdout
+        );
+        assert!(
+            r.stdout
+                .contains("fix: Remove t=y from lab2026._domainkey.spf-good.mxray.test."),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            !r.stdout.contains("DKIM key default"),
+            "{extra:?}: {}",
+            r.stdout
+        );
+    }
+    let r = run(vec![
+        "--dkim-selectors".to_owned(),
+        "bad selector".to_owned(),
+    ])
+    .await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not a DKIM selector"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn excluded_policy_hosts_and_mx_names_are_never_asked_or_contacted() {
+    let lab = lab([127, 77, 19], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("excluded.db");
+    let exclude = write(
+        dir.path(),
+        "exclude.txt",
+        "mta-sts.spf-good.mxray.test\nmx.dane-ok.mxray.test\n",
+    );
+    let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+    a.extend(lab_args(&lab, &db));
+    a.extend([
+        "--no-relay-test".to_owned(),
+        "--exclude".to_owned(),
+        exclude.display().to_string(),
+    ]);
+    let r = mxray_async(a).await;
+    assert!(
+        r.stdout.contains("mta_sts.policy_unreachable"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("excluded"), "{}", r.stdout);
+    // (`was_asked_about` matches substrings, and `_mta-sts.spf-good…` TXT is asked.)
+    let policy_host_asked = || {
+        lab.dns
+            .queries()
+            .iter()
+            .any(|(n, _)| n == "mta-sts.spf-good.mxray.test")
+    };
+    assert!(!policy_host_asked());
+    assert_eq!(lab.policy_hosts[0].requests(), 0, "no policy request");
+    // Control: without the exclusion the same host is asked and answers.
+    let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+    a.extend(lab_args(&lab, &dir.path().join("control.db")));
+    a.push("--no-relay-test".to_owned());
+    let r = mxray_async(a).await;
+    assert!(!r.stdout.contains("mta_sts."), "{}", r.stdout);
+    assert!(policy_host_asked());
+    assert_eq!(lab.policy_hosts[0].requests(), 1);
+    // An excluded MX name: no TLSA question about it (discovery does not resolve it, so no
+    // host is probed; the host stage skips excluded names too). Control: asked without.
+    let dane = |db: &str, exclude: Option<&std::path::Path>| {
+        let mut a = vec!["check".to_owned(), "dane-ok.mxray.test".to_owned()];
+        a.extend(lab_args(&lab, &dir.path().join(db)));
+        a.push("--no-relay-test".to_owned());
+        if let Some(e) = exclude {
+            a.extend(["--exclude".to_owned(), e.display().to_string()]);
+        }
+        mxray_async(a)
+    };
+    let _ = dane("dane.db", Some(&exclude)).await;
+    assert!(!lab.dns.was_asked_about("_25._tcp.mx.dane-ok"));
+    let r = dane("dane-control.db", None).await;
+    assert!(r.stdout.contains("dane.ok"), "{}", r.stdout);
+    assert!(lab.dns.was_asked_about("_25._tcp.mx.dane-ok"));
+}

@@ -314,7 +314,10 @@ async fn a_lab_scan_stored_in_postgres_reads_back_like_sqlite() {
     let mut results = Vec::new();
     for db in [pg.clone(), sqlite.display().to_string()] {
         let mut args = vec!["scan".to_owned(), list.display().to_string()];
-        args.extend(lab_args(&lab, std::path::Path::new(&db)));
+        // The lab's options (its CA file goes beside the SQLite file), then this --db.
+        args.extend(lab_args(&lab, &sqlite));
+        let at = args.iter().position(|a| a == "--db").expect("--db") + 1;
+        args[at] = db.clone();
         let r = mxray_async(args).await;
         assert_eq!(r.code, 0, "{db}: {}", r.stderr);
         let stats = mxray(&["stats", "--db", &db, "--by", "finding"]);

@@ -18,7 +18,13 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut found = 0;
     let mut unknown = false;
-    for sel in dkim::selectors(DEFAULT_SELECTORS) {
+    let configured: Vec<&str> = ma.dkim_selectors.iter().map(String::as_str).collect();
+    let list = if configured.is_empty() {
+        dkim::selectors(DEFAULT_SELECTORS)
+    } else {
+        configured
+    };
+    for &sel in &list {
         let name = format!("{sel}._domainkey.{d}");
         let answer = ma.answer(&name, "TXT");
         unknown |= answer.is_unknown();
@@ -78,11 +84,41 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
                     "Sign outgoing mail with DKIM and publish the key at <selector>._domainkey.{d}."
                 ),
             )
-            .with_evidence([format!(
-                "selectors tried: {}",
-                dkim::selectors(DEFAULT_SELECTORS).join(", ")
-            )]),
+            .with_evidence([format!("selectors tried: {}", list.join(", "))]),
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::domain;
+    use crate::model::Lookup;
+
+    #[test]
+    fn configured_selectors_replace_the_default_list() {
+        let mut obs = domain(vec![
+            (
+                "mine._domainkey.ex.test",
+                "TXT",
+                Lookup::Found(vec!["v=DKIM1; k=rsa; p=".to_owned()]),
+            ),
+            ("other._domainkey.ex.test", "TXT", Lookup::NxDomain),
+        ]);
+        // Default list: "mine" is not asked, and the answers are not recorded.
+        let ids: Vec<String> = check(&obs).into_iter().map(|f| f.id).collect();
+        assert!(ids.is_empty(), "{ids:?}");
+        if let Some(m) = obs.mail_auth.as_mut() {
+            m.dkim_selectors = vec!["mine".into()];
+        }
+        let ids: Vec<String> = check(&obs).into_iter().map(|f| f.id).collect();
+        assert_eq!(ids, ["dkim.key_revoked"]);
+        if let Some(m) = obs.mail_auth.as_mut() {
+            m.dkim_selectors = vec!["other".into()];
+        }
+        let f = check(&obs);
+        assert_eq!(f[0].id, "dkim.none_found");
+        assert_eq!(f[0].evidence, ["selectors tried: other"]);
+    }
 }

@@ -122,8 +122,95 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
                 format!("DMARC pct={p}: the policy applies to only {p}% of failing mail"),
                 format!("Remove pct= (default 100) at {at}."),
             )
-            .with_evidence([ev]),
+            .with_evidence([ev.clone()]),
+        );
+    }
+    // RFC 7489 §7.1: a report destination in another domain must agree to receive them.
+    let policy_domain = at.strip_prefix("_dmarc.").unwrap_or(d);
+    for (tag, addr, name) in dmarc::external_report_names(policy_domain, &parsed) {
+        let answer = ma.answer(&name, "TXT");
+        let authorised = answer
+            .found()
+            .into_iter()
+            .flatten()
+            .any(|t| dmarc::is_dmarc_record(t));
+        if authorised || answer.is_unknown() {
+            continue;
+        }
+        let target = name.split("._report._dmarc.").nth(1).unwrap_or("");
+        let addr: String = if addr.chars().count() > 100 {
+            format!("{}…", addr.chars().take(100).collect::<String>())
+        } else {
+            addr
+        };
+        out.push(
+            Finding::new(
+                "dmarc.report_unauthorised",
+                Severity::Low,
+                subject(),
+                format!("DMARC {tag} sends reports to {addr}, but {target} has not authorised them: receivers drop those reports"),
+                format!("Ask the operator of {target} to publish \"v=DMARC1\" at {name}, or send {tag} reports to an address in {policy_domain}."),
+            )
+            .with_evidence([ev.clone(), format!("TXT {name}: {}", describe(&answer))]),
         );
     }
     out
+}
+
+fn describe(l: &Lookup<Vec<String>>) -> String {
+    match l {
+        Lookup::Found(v) => format!("{} TXT record(s), none starting with v=DMARC1", v.len()),
+        other => other.describe(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::test_support::domain;
+
+    #[test]
+    fn report_authorisation_table() {
+        let rec = "v=DMARC1; p=reject; rua=mailto:d@ex.test,mailto:r@vendor.test; ruf=mailto:f@other.test";
+        for (vendor, other, want) in [
+            (Lookup::NoData, Lookup::NxDomain, 2),
+            (
+                Lookup::Found(vec!["v=DMARC1".to_owned()]),
+                Lookup::NxDomain,
+                1,
+            ),
+            (
+                Lookup::Found(vec!["v=DMARC1;".to_owned()]),
+                Lookup::Found(vec!["v=DMARC1".to_owned()]),
+                0,
+            ),
+            (
+                Lookup::Found(vec!["hello".to_owned()]),
+                Lookup::Unknown("timeout".into()),
+                1,
+            ),
+        ] {
+            let obs = domain(vec![
+                ("_dmarc.ex.test", "TXT", Lookup::Found(vec![rec.to_owned()])),
+                ("ex.test._report._dmarc.vendor.test", "TXT", vendor.clone()),
+                ("ex.test._report._dmarc.other.test", "TXT", other.clone()),
+            ]);
+            let f: Vec<Finding> = check(&obs)
+                .into_iter()
+                .filter(|f| f.id == "dmarc.report_unauthorised")
+                .collect();
+            assert_eq!(f.len(), want, "{vendor:?} {other:?}: {f:?}");
+        }
+        // Not recorded (an old scan): nothing concluded.
+        let obs = domain(vec![(
+            "_dmarc.ex.test",
+            "TXT",
+            Lookup::Found(vec![rec.to_owned()]),
+        )]);
+        assert!(
+            check(&obs)
+                .iter()
+                .all(|f| f.id != "dmarc.report_unauthorised")
+        );
+    }
 }

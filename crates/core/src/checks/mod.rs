@@ -4,9 +4,11 @@
 //! during a scan and later on stored observations (`mxray check --scan`), and is tested with
 //! plain values.
 
+mod dane;
 mod dkim;
 mod dmarc;
 mod dns;
+mod dnssec;
 mod dnsserver;
 mod mailbox;
 mod relay;
@@ -39,6 +41,7 @@ pub fn domain(obs: &DomainObservation) -> Vec<Finding> {
     out.extend(dmarc::check(obs));
     out.extend(transport::check(obs));
     out.extend(dkim::check(obs));
+    out.extend(dnssec::check(obs));
     out
 }
 
@@ -67,10 +70,51 @@ pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     if let Some(r) = &obs.relay {
         out.extend(relay::check(obs.ip, r));
     }
+    out.extend(dane::check(obs));
     out
 }
 
 /// `ip:port` in the form used for service subjects (`[v6]:port` for IPv6).
 pub(crate) fn service(ip: std::net::IpAddr, port: u16) -> crate::finding::Subject {
     crate::finding::Subject::Service(std::net::SocketAddr::new(ip, port).to_string())
+}
+
+/// Observations for the checks' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::mailauth::{DnsAnswer, MailAuthObservation};
+    use crate::model::{DomainObservation, Lookup, MailHost, MxMode};
+
+    /// `ex.test` with MX `mx.ex.test` (192.0.2.1) and these recorded answers.
+    pub fn domain(answers: Vec<(&str, &str, Lookup<Vec<String>>)>) -> DomainObservation {
+        DomainObservation {
+            domain: "ex.test".into(),
+            mx: Lookup::Found(vec![crate::model::Mx {
+                preference: 10,
+                exchange: "mx.ex.test".into(),
+            }]),
+            mx_mode: MxMode::Explicit,
+            hosts: vec![MailHost {
+                name: "mx.ex.test".into(),
+                preference: 10,
+                addresses: Lookup::Found(vec!["192.0.2.1".parse().expect("ip")]),
+                excluded: false,
+            }],
+            skipped: vec![],
+            dnsbl: vec![],
+            web_host: None,
+            nameservers: None,
+            mail_auth: Some(MailAuthObservation {
+                dns: answers
+                    .into_iter()
+                    .map(|(n, t, a)| DnsAnswer {
+                        name: n.into(),
+                        rtype: t.into(),
+                        answer: a,
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+        }
+    }
 }

@@ -151,6 +151,7 @@ mod tests {
             web: Vec::new(),
             dns_server: None,
             ssh: None,
+            tlsa: Vec::new(),
             reputation: Box::new(HostReputation {
                 dnsbl: queries,
                 provider: None,

@@ -263,7 +263,10 @@ mod tests {
             dnsbl: vec![],
             web_host: None,
             nameservers: None,
-            mail_auth: Some(MailAuthObservation { dns }),
+            mail_auth: Some(MailAuthObservation {
+                dns,
+                ..Default::default()
+            }),
         }
     }
 

@@ -141,6 +141,22 @@ async fn request(
     host: Option<&str>,
     path: &str,
 ) -> (HttpExchange, Option<TlsInfo>, Option<NetError>) {
+    let (ex, tls, err, _) = get(cx, p.port, p.https, host, path, MAX_BODY).await;
+    (ex, tls, err)
+}
+
+/// One `GET` to `cx.ip`, with the `Host` (and SNI) given, reading at most `max_body` body
+/// bytes (`truncated` is set when the body reached the cap). Returns the exchange, the TLS
+/// session, the error that ended it early, and the body bytes read. Redirects are recorded
+/// (`location`), never followed. Used by the web probe and the MTA-STS policy fetch.
+pub async fn get(
+    cx: &ProbeContext,
+    port: u16,
+    https: bool,
+    host: Option<&str>,
+    path: &str,
+    max_body: usize,
+) -> (HttpExchange, Option<TlsInfo>, Option<NetError>, Vec<u8>) {
     let mut ex = HttpExchange {
         path: path.to_owned(),
         status_code: None,
@@ -155,35 +171,38 @@ async fn request(
         listing: None,
         error: None,
     };
-    let addr = SocketAddr::new(cx.ip, p.port);
+    let addr = SocketAddr::new(cx.ip, port);
     let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
         Ok(s) => s,
         Err(e) => {
             ex.error = Some(e.to_string());
-            return (ex, None, Some(e));
+            return (ex, None, Some(e), Vec::new());
         }
     };
     let limits = Limits {
-        max_session: MAX_BODY + 64 * 1024,
+        max_session: max_body + 64 * 1024,
         ..cx.limits
     };
     let mut conn = LineConn::new(Box::new(tcp), limits, cx.deadline);
     let mut tls = None;
-    if p.https {
+    if https {
         match cx.tls.upgrade(&mut conn, host).await {
             Ok(info) => tls = Some(info),
             Err(e) => {
                 ex.error = Some(e.to_string());
-                return (ex, None, Some(e));
+                return (ex, None, Some(e), Vec::new());
             }
         }
     }
-    let err = exchange(cx, &mut conn, host, addr, &mut ex).await.err();
+    let mut body = Vec::new();
+    let err = exchange(cx, &mut conn, host, addr, &mut ex, &mut body, max_body)
+        .await
+        .err();
     if let Some(e) = &err {
         ex.error = Some(e.to_string());
     }
     let _ = conn.close().await;
-    (ex, tls, err)
+    (ex, tls, err, body)
 }
 
 async fn exchange(
@@ -192,6 +211,8 @@ async fn exchange(
     host: Option<&str>,
     addr: SocketAddr,
     ex: &mut HttpExchange,
+    body: &mut Vec<u8>,
+    max_body: usize,
 ) -> Result<(), NetError> {
     let host_header = host.map_or_else(|| addr.to_string(), str::to_owned);
     for line in [
@@ -238,15 +259,14 @@ async fn exchange(
             }
         }
     }
-    let mut body = Vec::new();
     let r = if chunked {
-        read_chunked(conn, &mut body).await
+        read_chunked(conn, body, max_body).await
     } else {
-        read_plain(conn, length, &mut body).await
+        read_plain(conn, length, body, max_body).await
     };
     ex.body_bytes = body.len() as u64;
-    ex.truncated = body.len() >= MAX_BODY || matches!(r, Err(NetError::SessionTooLong(_)));
-    let text = String::from_utf8_lossy(&body);
+    ex.truncated = body.len() >= max_body || matches!(r, Err(NetError::SessionTooLong(_)));
+    let text = String::from_utf8_lossy(body);
     let mut cut = EXCERPT.min(text.len());
     while !text.is_char_boundary(cut) {
         cut -= 1;
@@ -263,8 +283,9 @@ async fn read_plain(
     conn: &mut LineConn,
     length: Option<usize>,
     body: &mut Vec<u8>,
+    max_body: usize,
 ) -> Result<(), NetError> {
-    let want = length.unwrap_or(usize::MAX).min(MAX_BODY);
+    let want = length.unwrap_or(usize::MAX).min(max_body);
     while body.len() < want {
         let chunk = conn.read_raw(want - body.len()).await?;
         if chunk.is_empty() {
@@ -275,8 +296,12 @@ async fn read_plain(
     Ok(())
 }
 
-async fn read_chunked(conn: &mut LineConn, body: &mut Vec<u8>) -> Result<(), NetError> {
-    while body.len() < MAX_BODY {
+async fn read_chunked(
+    conn: &mut LineConn,
+    body: &mut Vec<u8>,
+    max_body: usize,
+) -> Result<(), NetError> {
+    while body.len() < max_body {
         let size_line = conn.read_line().await?;
         let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
             .map_err(|_| NetError::Io("bad chunk size".into()))?;
@@ -284,8 +309,8 @@ async fn read_chunked(conn: &mut LineConn, body: &mut Vec<u8>) -> Result<(), Net
             return Ok(());
         }
         let mut left = size;
-        while left > 0 && body.len() < MAX_BODY {
-            let chunk = conn.read_raw(left.min(MAX_BODY - body.len())).await?;
+        while left > 0 && body.len() < max_body {
+            let chunk = conn.read_raw(left.min(max_body - body.len())).await?;
             if chunk.is_empty() {
                 return Ok(());
             }
@@ -369,6 +394,40 @@ mod tests {
             assert_eq!(e.excerpt.len(), EXCERPT);
         }
         assert_eq!(obs.exchanges[0].server.as_deref(), Some("big/1.0"));
+    }
+
+    /// `get` (the MTA-STS policy fetch) stops at its own cap and never follows a redirect.
+    #[tokio::test]
+    async fn get_caps_the_body_and_records_redirects() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut req = vec![0u8; 2048];
+                    let n = s.read(&mut req).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&req[..n]).to_string();
+                    let resp = if req.starts_with("GET /big ") {
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{}",
+                            "y".repeat(5000)
+                        )
+                    } else {
+                        "HTTP/1.1 302 Found\r\nLocation: https://evil.test/policy\r\nContent-Length: 0\r\n\r\n".to_owned()
+                    };
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        let c = cx(addr.ip());
+        let (ex, _, err, body) = get(&c, addr.port(), false, Some("h.test"), "/big", 1001).await;
+        assert_eq!(err, None);
+        assert_eq!(body.len(), 1001);
+        assert!(ex.truncated);
+        let (ex, _, _, body) = get(&c, addr.port(), false, Some("h.test"), "/p", 1001).await;
+        assert_eq!(ex.status_code, Some(302));
+        assert_eq!(ex.location.as_deref(), Some("https://evil.test/policy"));
+        assert!(body.is_empty());
     }
 
     #[tokio::test]
