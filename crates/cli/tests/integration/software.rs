@@ -771,13 +771,16 @@ async fn real_postfix_fingerprints_to_the_installed_version() {
 }
 
 /// Debian's Dovecot: every POP3/IMAP port (clear and implicit TLS) fingerprints as Dovecot on
-/// Debian. Its shipped `login_greeting` (`Dovecot (Debian) ready.`) carries no version, so
-/// none is stored: asserted against the version `dovecot --version` reports.
+/// Debian. Its shipped `login_greeting` (`Dovecot (Debian) ready.`) carries no version, but
+/// `.ci/dovecot.sh` sets `imap_id_send = name * version *`, so the IMAP ports (clear and
+/// implicit TLS) answer `ID NIL` with the version `dovecot --version` reports; POP3 has no ID
+/// and stays without one. See: issue 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_dovecot_fingerprints_without_a_version() {
+async fn real_dovecot_fingerprints_to_the_installed_version_through_imap_id() {
     if !real("MXRAY_TEST_DOVECOT", ".ci/dovecot.sh") {
         return;
     }
+    // `2.3.19.1 (9b53102964)`
     let version = installed("dovecot", &["--version"]);
     let upstream = version.split_whitespace().next().unwrap_or("").to_owned();
     assert!(upstream.starts_with("2."), "dovecot said {version:?}");
@@ -801,11 +804,24 @@ async fn real_dovecot_fingerprints_without_a_version() {
     .await;
     let sw = stored_software(&db);
     let debian = Some("Debian".to_owned());
-    let want: Vec<_> = [1110, 1143, 1993, 1995]
-        .into_iter()
-        .map(|p| (p, "dovecot".to_owned(), None, None, debian.clone()))
-        .collect();
+    let want: Vec<_> = [
+        (1110, None),
+        (1143, Some(upstream.clone())),
+        (1993, Some(upstream.clone())),
+        (1995, None),
+    ]
+    .into_iter()
+    .map(|(p, v)| (p, "dovecot".to_owned(), v, None, debian.clone()))
+    .collect();
     assert_eq!(products(&sw, "127.0.110.1"), want, "{sw}");
+    let imap_sources: Vec<&str> = host_of(&sw, "127.0.110.1").unwrap()["software"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["port"] == 1143 || x["port"] == 1993)
+        .map(|x| x["source"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(imap_sources, ["imap-id", "imap-id"], "{sw}");
     for m in ex.host("127.0.110.1").unwrap()["observation"]["mailbox"]
         .as_array()
         .unwrap()
@@ -813,6 +829,16 @@ async fn real_dovecot_fingerprints_without_a_version() {
         let g = m["greeting"].as_str().unwrap_or("");
         assert!(g.contains("Dovecot (Debian) ready"), "{m}");
         assert!(!g.contains(&upstream), "greeting discloses {upstream}: {g}");
+        if m["protocol"] == "imap" {
+            assert_eq!(
+                m["imap_id"]["fields"],
+                serde_json::json!([{"key": "name", "value": "Dovecot"},
+                                   {"key": "version", "value": upstream}]),
+                "{m}"
+            );
+        } else {
+            assert!(m["imap_id"].is_null(), "{m}");
+        }
     }
     assert_eq!(host_of(&sw, "127.0.110.1").unwrap()["os"]["name"], "Debian");
 }
