@@ -658,6 +658,166 @@ async fn software_in_check_export_and_stats() {
 
 // ------------------------------------------------------------------ real servers from Debian
 
+/// A scripted IMAP server on `addr` for every connection: `greeting`, `caps` after
+/// CAPABILITY, `id` (raw bytes) after `ID NIL`; returns the port.
+async fn serve_imap(
+    addr: SocketAddr,
+    greeting: &'static str,
+    caps: &'static str,
+    id: Vec<u8>,
+) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let id = id.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut lines = BufReader::new(r).lines();
+                if w.write_all(format!("{greeting}\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let (tag, cmd) = l.split_once(' ').unwrap_or((&l, ""));
+                    let reply: Vec<u8> = match cmd.to_ascii_uppercase().as_str() {
+                        "CAPABILITY" => format!("* CAPABILITY {caps}\r\n{tag} OK\r\n").into(),
+                        "ID NIL" => {
+                            let mut r = id.clone();
+                            r.extend_from_slice(format!("{tag} OK\r\n").as_bytes());
+                            r
+                        }
+                        "LOGOUT" => format!("* BYE\r\n{tag} OK\r\n").into(),
+                        _ => format!("{tag} BAD\r\n").into(),
+                    };
+                    if w.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// IMAP ID end to end, without a real server: a Cyrus-like ID gives product, version and
+/// Debian build in the stored software; a hostile ID (60 pairs, a 2 KiB value, terminal
+/// escapes) is stored bounded and verbatim, and printed neutralised. See: issue 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_id_fingerprints_and_hostile_id_stays_bounded() {
+    const N: [u8; 3] = [127, 77, 57];
+    let at = |last: u8| IpAddr::V4(Ipv4Addr::new(N[0], N[1], N[2], last));
+    let (cyrus, hostile) = (at(40), at(41));
+    let lab = lab(
+        N,
+        vec![
+            (
+                "id-cyrus.mxray.test".into(),
+                "mx-c.mxray.test".into(),
+                cyrus,
+            ),
+            (
+                "id-hostile.mxray.test".into(),
+                "mx-h.mxray.test".into(),
+                hostile,
+            ),
+        ],
+    )
+    .await;
+    let port = serve_imap(
+        SocketAddr::new(cyrus, 0),
+        "* OK [CAPABILITY IMAP4rev1 ID] imap.example.org server ready",
+        "IMAP4rev1 ID AUTH=PLAIN",
+        b"* ID (\"name\" \"Cyrus IMAPD\" \"version\" \"3.6.1-Debian-3.6.1-4\" \"vendor\" \"Project Cyrus\" \"os\" \"Linux\")\r\n".to_vec(),
+    )
+    .await;
+    let mut id = format!("* ID (\"big\" \"{}\"", "A".repeat(2048)).into_bytes();
+    for i in 0..60 {
+        id.extend_from_slice(format!(" \"k{i}\" \"\x1b[2Jv{i}\"").as_bytes());
+    }
+    id.extend_from_slice(b")\r\n");
+    serve_imap(
+        SocketAddr::new(hostile, port),
+        "* OK hostile ready",
+        "IMAP4rev1 ID",
+        id,
+    )
+    .await;
+    let dir = temp();
+    let db = dir.path().join("id.db");
+    let dbs = db.display().to_string();
+    let common = |mut v: Vec<String>| {
+        v.extend(
+            [
+                "--resolver",
+                &lab.dns.addr.to_string(),
+                "--allow-loopback",
+                "--no-relay-test",
+                "--no-dnsbl",
+                "--timeout",
+                "5",
+                "--db",
+                &dbs,
+                "--port",
+                &format!("smtp={}", lab.smtp_port),
+                "--port",
+                &format!("imap={port}"),
+            ]
+            .map(str::to_owned),
+        );
+        v
+    };
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "id-cyrus.mxray.test\nid-hostile.mxray.test\n",
+    );
+    let r = mxray_async(common(vec!["scan".into(), list.display().to_string()])).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sw = stored_software(&db);
+    assert_eq!(
+        products(&sw, &cyrus.to_string()),
+        [(
+            u64::from(port),
+            "cyrus".to_owned(),
+            Some("3.6.1".to_owned()),
+            Some("Debian-3.6.1-4".to_owned()),
+            Some("Debian".to_owned())
+        )],
+        "{sw}"
+    );
+    assert_eq!(
+        host_of(&sw, &cyrus.to_string()).unwrap()["software"][0]["source"],
+        "imap-id"
+    );
+    let ex = Export::read(&db);
+    let m = &ex.host(&hostile.to_string()).expect("hostile host")["observation"]["mailbox"];
+    let imap = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["protocol"] == "imap")
+        .expect("imap observation");
+    assert_eq!(imap["status"], "success", "{imap}");
+    let fields = imap["imap_id"]["fields"].as_array().expect("ID fields");
+    assert_eq!(fields.len(), 30, "at most 30 pairs");
+    assert_eq!(imap["imap_id"]["truncated"], true);
+    assert_eq!(
+        fields[0]["value"].as_str().map(str::len),
+        Some(1024),
+        "value cut"
+    );
+    assert_eq!(fields[1]["value"], "\u{1b}[2Jv0", "stored verbatim");
+    assert!(host_of(&sw, &hostile.to_string()).is_none(), "{sw}");
+    // Printed neutralised: no raw escape reaches the terminal.
+    let r = mxray_async(common(vec!["check".into(), "id-hostile.mxray.test".into()])).await;
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert!(!r.stdout.contains('\u{1b}'), "raw escape: {}", r.stdout);
+}
+
 /// What a command prints (stdout and stderr together: `nginx -v` and `ssh -V` use stderr).
 fn installed(cmd: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(cmd)
