@@ -3,6 +3,8 @@
 #   127.0.110.1  plaintext login allowed without TLS (disable_plaintext_auth = no)
 #   127.0.110.2  TLS only (ssl = required, disable_plaintext_auth = yes: LOGINDISABLED)
 # each with POP3 1110, IMAP 1143, POP3S 1995, IMAPS 1993 and a self-signed certificate.
+# Both answer IMAP ID (RFC 2971) with their name and version (`imap_id_send`), which the
+# greeting (`Dovecot (Debian) ready.`) never shows: the fingerprint test reads it from there.
 # The addresses are NOT added to lo: clients then connect from 127.0.0.1, and Dovecot does
 # not treat them as local (it considers a client secure when its address equals the server's).
 # Usage: dovecot.sh install | start DIR | stop DIR
@@ -27,6 +29,7 @@ ssl_cert = <$d/cert.pem
 ssl_key = <$d/key.pem
 disable_plaintext_auth = $disable
 auth_mechanisms = plain login
+imap_id_send = name * version *
 mail_location = maildir:$d/$name/mail/%u
 passdb {
   driver = passwd-file

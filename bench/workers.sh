@@ -25,7 +25,7 @@ fi
 SIM=$!
 cleanup() {
   kill -TERM "$SIM" 2>/dev/null || true
-  [ -n "${PGDIR:-}" ] && bash .ci/postgres.sh stop "$PGDIR"
+  if [ -n "${PGDIR:-}" ]; then bash .ci/postgres.sh stop "$PGDIR"; fi
 }
 trap cleanup EXIT
 for _ in $(seq 1 120); do grep -q "simulation ready" "$OUT/sim.log" 2>/dev/null && break; sleep 0.5; done

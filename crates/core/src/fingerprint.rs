@@ -10,6 +10,7 @@
 //! Evidence is a flat list of `(source kind, port, text)` items so that every probe adds its
 //! texts the same way: see [`EXTRACTORS`].
 
+use crate::mailbox;
 use crate::model::{ChaosAnswer, HostObservation, MailboxProtocol};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,8 @@ pub enum Source {
     Pop3Greeting,
     /// An IMAP greeting (`* OK …`).
     ImapGreeting,
+    /// An IMAP `ID` response (RFC 2971), rendered `name "Dovecot" version "2.3.19.1" …`.
+    ImapId,
     /// An HTTP `Server` header value.
     HttpServer,
     /// An HTTP `X-Powered-By` header value (the application runtime behind the server).
@@ -47,12 +50,13 @@ pub enum Source {
 
 impl Source {
     /// Every source kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::SmtpGreeting,
         Self::SmtpEhlo,
         Self::SmtpHelp,
         Self::Pop3Greeting,
         Self::ImapGreeting,
+        Self::ImapId,
         Self::HttpServer,
         Self::HttpPoweredBy,
         Self::DnsVersion,
@@ -67,6 +71,7 @@ impl Source {
             Self::SmtpHelp => "smtp-help",
             Self::Pop3Greeting => "pop3-greeting",
             Self::ImapGreeting => "imap-greeting",
+            Self::ImapId => "imap-id",
             Self::HttpServer => "http-server",
             Self::HttpPoweredBy => "http-powered-by",
             Self::DnsVersion => "dns-version",
@@ -81,7 +86,7 @@ impl Source {
         match self {
             Self::SmtpGreeting | Self::SmtpEhlo | Self::SmtpHelp => "smtp",
             Self::Pop3Greeting => "pop3",
-            Self::ImapGreeting => "imap",
+            Self::ImapGreeting | Self::ImapId => "imap",
             Self::HttpServer => "http",
             Self::HttpPoweredBy => "http-app",
             Self::DnsVersion => "dns",
@@ -173,22 +178,32 @@ fn smtp_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
 }
 
 /// POP3 and IMAP greetings (`+OK Dovecot (Debian) ready.`, `* OK [CAPABILITY …] … ready`),
-/// clear and implicit-TLS ports alike. The CAPABILITY items name no product and the probe
-/// sends no IMAP `ID`, so the greeting is the only text.
+/// clear and implicit-TLS ports alike, then the IMAP `ID` response when the server gave
+/// one with at least one pair (rendered by [`mailbox::imap_id_text`]: `name "Dovecot"
+/// version "2.3.19.1"`), which names the version where the greeting does not. The
+/// CAPABILITY items name no product.
 fn mailbox_evidence(obs: &HostObservation, out: &mut Vec<Evidence>) {
     for m in &obs.mailbox {
-        let Some(g) = m.greeting.as_deref().filter(|g| !g.trim().is_empty()) else {
-            continue;
-        };
-        let source = match m.protocol {
-            MailboxProtocol::Pop3 => Source::Pop3Greeting,
-            MailboxProtocol::Imap => Source::ImapGreeting,
-        };
-        out.push(Evidence {
-            source,
-            port: m.port,
-            text: g.to_owned(),
-        });
+        if let Some(g) = m.greeting.as_deref().filter(|g| !g.trim().is_empty()) {
+            let source = match m.protocol {
+                MailboxProtocol::Pop3 => Source::Pop3Greeting,
+                MailboxProtocol::Imap => Source::ImapGreeting,
+            };
+            out.push(Evidence {
+                source,
+                port: m.port,
+                text: g.to_owned(),
+            });
+        }
+        if m.protocol == MailboxProtocol::Imap
+            && let Some(id) = m.imap_id.as_ref().filter(|id| !id.fields.is_empty())
+        {
+            out.push(Evidence {
+                source: Source::ImapId,
+                port: m.port,
+                text: mailbox::imap_id_text(&id.fields),
+            });
+        }
     }
 }
 
@@ -469,15 +484,20 @@ impl Signatures {
                 }
             }
             // One entry per (product, port): the greeting and the EHLO line of one Postfix
-            // are one program; keep the one that told the most.
+            // are one program; keep the one that told the most, and the OS hint of the
+            // other if it has none (Dovecot's greeting names the OS, its ID the version).
             match software
                 .iter_mut()
                 .find(|s| s.product == sw.product && s.port == sw.port)
             {
                 Some(prev) => {
-                    if prev.version.is_none() && sw.version.is_some() {
-                        *prev = sw;
-                    }
+                    let os_hint = if prev.version.is_none() && sw.version.is_some() {
+                        let earlier = std::mem::replace(prev, sw);
+                        earlier.os_hint
+                    } else {
+                        sw.os_hint
+                    };
+                    prev.os_hint = prev.os_hint.take().or(os_hint);
                 }
                 None => software.push(sw),
             }
@@ -704,6 +724,103 @@ mod tests {
                 ("dovecot", 143, None),
                 ("cyrus", 993, Some("3.6.1"))
             ]
+        );
+        assert_eq!(fp.os.expect("os").name, "Debian");
+    }
+
+    /// The IMAP ID response is evidence of its own (`imap-id`), and the version it names
+    /// joins the OS hint of the greeting on one entry per port. See: issue 5.
+    #[test]
+    fn imap_id_gives_the_version_the_greeting_hides() {
+        let id = |pairs: serde_json::Value| {
+            serde_json::json!({"protocol": "imap", "port": 143, "implicit_tls": false,
+                "status": "success", "greeting": "* OK [CAPABILITY IMAP4rev1 ID] Dovecot (Debian) ready.",
+                "imap_id": {"fields": pairs}})
+        };
+        let obs = host(serde_json::json!({"mailbox": [
+            id(serde_json::json!([{"key": "name", "value": "Dovecot"},
+                                  {"key": "os", "value": null},
+                                  {"key": "version", "value": "2.3.19.1"}])),
+            {"protocol": "pop3", "port": 110, "implicit_tls": false, "status": "success",
+             "greeting": "+OK Dovecot (Debian) ready.",
+             "imap_id": {"fields": [{"key": "name", "value": "ignored: not IMAP"}]}},
+            {"protocol": "imap", "port": 993, "implicit_tls": true, "status": "success",
+             "greeting": "* OK ready", "imap_id": {"fields": [], "error": "no ID response"}}
+        ]}));
+        let evs = evidence(&obs);
+        assert_eq!(
+            kinds(&evs),
+            [
+                (
+                    Source::ImapGreeting,
+                    143,
+                    "* OK [CAPABILITY IMAP4rev1 ID] Dovecot (Debian) ready."
+                ),
+                (
+                    Source::ImapId,
+                    143,
+                    r#"name "Dovecot" version "2.3.19.1" os NIL"#
+                ),
+                (Source::Pop3Greeting, 110, "+OK Dovecot (Debian) ready."),
+                (Source::ImapGreeting, 993, "* OK ready"),
+            ]
+        );
+        let fp = Signatures::builtin().fingerprint(&evs);
+        let got: Vec<_> = fp
+            .software
+            .iter()
+            .map(|s| {
+                (
+                    s.product.as_str(),
+                    s.port,
+                    s.source,
+                    s.version.as_deref(),
+                    s.os_hint.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "dovecot",
+                    143,
+                    Source::ImapId,
+                    Some("2.3.19.1"),
+                    Some("Debian")
+                ),
+                ("dovecot", 110, Source::Pop3Greeting, None, Some("Debian")),
+            ]
+        );
+        assert_eq!(
+            kinds(&fp.unknown),
+            [(Source::ImapGreeting, 993, "* OK ready")]
+        );
+        // An ID naming nothing known leaves the greeting's product alone, and is not an
+        // unknown banner of its own (one service, one port).
+        let obs = host(serde_json::json!({"mailbox": [id(serde_json::json!([
+            {"key": "name", "value": "Frobnicator \u{1b}[2J"}]))]}));
+        let fp = Signatures::builtin().fingerprint(&evidence(&obs));
+        assert_eq!(fp.software.len(), 1);
+        assert_eq!(fp.software[0].version, None);
+        assert!(fp.unknown.is_empty(), "{:?}", fp.unknown);
+        // Cyrus: product, version and Debian build from the ID alone.
+        let obs = host(
+            serde_json::json!({"mailbox": [{"protocol": "imap", "port": 143,
+            "implicit_tls": false, "status": "success", "greeting": "* OK server ready",
+            "imap_id": {"fields": [{"key": "name", "value": "Cyrus IMAPD"},
+                                   {"key": "version", "value": "3.6.1-Debian-3.6.1-4"},
+                                   {"key": "vendor", "value": "Project Cyrus"}]}}]}),
+        );
+        let fp = Signatures::builtin().fingerprint(&evidence(&obs));
+        let sw = &fp.software[0];
+        assert_eq!(
+            (
+                sw.product.as_str(),
+                sw.version.as_deref(),
+                sw.build.as_deref()
+            ),
+            ("cyrus", Some("3.6.1"), Some("Debian-3.6.1-4"))
         );
         assert_eq!(fp.os.expect("os").name, "Debian");
     }

@@ -447,6 +447,10 @@ pub struct MailboxObservation {
     /// Capabilities after STLS / STARTTLS.
     #[serde(default)]
     pub capabilities_tls: Option<Vec<String>>,
+    /// The answer to IMAP `ID NIL` (RFC 2971), sent only when the last capability list read
+    /// advertised `ID`; `None` when not asked or not answered.
+    #[serde(default)]
+    pub imap_id: Option<ImapId>,
     /// The dialogue, capped.
     #[serde(default)]
     pub transcript: Vec<TranscriptLine>,
@@ -457,6 +461,34 @@ pub struct MailboxObservation {
 
 fn not_tried() -> StartTls {
     StartTls::NotTried
+}
+
+/// A server's `* ID (…)` response (RFC 2971), parsed by `mailbox::imap_id`. Every key and
+/// value is attacker text: verbatim (escape on output), cut to
+/// [`crate::mailbox::MAX_ID_KEY`] / [`crate::mailbox::MAX_ID_VALUE`] bytes, at most
+/// [`crate::mailbox::MAX_ID_FIELDS`] pairs.
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+pub struct ImapId {
+    /// Field-value pairs in the server's order; empty for `ID NIL`.
+    #[serde(default)]
+    pub fields: Vec<ImapIdField>,
+    /// Pairs were dropped or keys / values cut to the caps.
+    #[serde(default)]
+    pub truncated: bool,
+    /// Why parsing stopped early (a literal, bad syntax), with the byte offset; the pairs
+    /// before it are kept.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// One `"field" "value"` pair of an IMAP ID response; `NIL` values are `None`.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct ImapIdField {
+    /// The field name, verbatim (RFC 2971 names are case-insensitive: `name`, `version`, …).
+    pub key: String,
+    /// The value, verbatim; `None` for `NIL`.
+    #[serde(default)]
+    pub value: Option<String>,
 }
 
 /// A directory listing recognised in an HTTP body.

@@ -58,6 +58,87 @@ pub struct HostEntry {
     pub findings: Vec<Finding>,
     /// Domains using it.
     pub domains: usize,
+    /// Software fingerprinted on its ports (`Store::fingerprints`), one per product and port.
+    pub software: Vec<SoftwareEntry>,
+    /// The OS guess combining its banners.
+    pub os: Option<OsEntry>,
+}
+
+/// One product found on a host's port. Version and build come from server text.
+#[derive(Clone, Debug, Default)]
+pub struct SoftwareEntry {
+    /// Port.
+    pub port: u16,
+    /// Product key (`dovecot`), groups the summary.
+    pub product: String,
+    /// Display name (`Dovecot`).
+    pub name: String,
+    /// Upstream version, when disclosed.
+    pub version: Option<String>,
+    /// Distribution build (`Debian-2+deb12u3`).
+    pub build: Option<String>,
+    /// Which text told (`imap-id`, `smtp-greeting`, …).
+    pub source: String,
+}
+
+/// A host's OS guess.
+#[derive(Clone, Debug, Default)]
+pub struct OsEntry {
+    /// `Debian 12`, `Windows`, …
+    pub name: String,
+    /// 0.0 ..= 1.0.
+    pub confidence: f64,
+}
+
+impl OsEntry {
+    /// Confidence in whole percent, for display.
+    fn percent(&self) -> u32 {
+        (self.confidence.clamp(0.0, 1.0) * 100.0).round() as u32
+    }
+}
+
+/// One row of the summary's software table: a product and version, and how many hosts run it.
+struct SoftwareRow {
+    name: String,
+    version: Option<String>,
+    hosts: u64,
+}
+
+/// Most rows of the summary's software table.
+const MAX_SOFTWARE_ROWS: usize = 20;
+
+/// Hosts per (product name, version or none).
+type VersionCounts = BTreeMap<(String, Option<String>), u64>;
+
+/// Per host, each product once with each version it disclosed; a product whose version no
+/// port disclosed counts once as version-less. Returns `(hosts per product name, hosts per
+/// (name, version))`.
+fn software_counts(hosts: &[HostEntry]) -> (BTreeMap<String, u64>, VersionCounts) {
+    let mut by_product: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_version: VersionCounts = BTreeMap::new();
+    for h in hosts {
+        let mut names: Vec<&str> = h.software.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            *by_product.entry(name.to_owned()).or_default() += 1;
+            let mut versions: Vec<Option<&String>> = h
+                .software
+                .iter()
+                .filter(|s| s.name == name && s.version.is_some())
+                .map(|s| s.version.as_ref())
+                .collect();
+            versions.sort_unstable();
+            versions.dedup();
+            if versions.is_empty() {
+                versions.push(None);
+            }
+            for v in versions {
+                *by_version.entry((name.to_owned(), v.cloned())).or_default() += 1;
+            }
+        }
+    }
+    (by_product, by_version)
 }
 
 /// Most domain sections and table rows written; the rest are in the database.
@@ -116,6 +197,7 @@ struct Page<'a> {
     rows: Vec<Row<'a>>,
     details: Vec<(&'a DomainEntry, String, Vec<FindingView<'a>>)>,
     hosts: Vec<(&'a HostEntry, Vec<FindingView<'a>>)>,
+    software_rows: Vec<SoftwareRow>,
     truncated: bool,
 }
 
@@ -263,15 +345,32 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         .into_iter()
         .map(|(p, n)| (p, n, "#8b0000"))
         .collect();
-    let mut by_software: BTreeMap<String, u64> = BTreeMap::new();
-    for h in &input.hosts {
-        if let Some(g) = h.greeting.as_ref().filter(|g| g.starts_with("220")) {
-            *by_software.entry(product(g)).or_default() += 1;
+    // Software by product from the fingerprints; a scan stored before fingerprints existed
+    // falls back to the product word of SMTP greetings.
+    let (by_product, by_version) = software_counts(&input.hosts);
+    let fingerprinted = !by_product.is_empty();
+    let (software_title, software_note, by_software) = if fingerprinted {
+        (t.software, t.software_note, by_product)
+    } else {
+        let mut by_word: BTreeMap<String, u64> = BTreeMap::new();
+        for h in &input.hosts {
+            if let Some(g) = h.greeting.as_ref().filter(|g| g.starts_with("220")) {
+                *by_word.entry(product(g)).or_default() += 1;
+            }
         }
-    }
+        (t.software_greeting, t.software_greeting_note, by_word)
+    };
     let software_items = top(by_software, 10)
         .into_iter()
         .map(|(p, n)| (p, n, "#3b7dd8"))
+        .collect();
+    let software_rows = top(by_version, MAX_SOFTWARE_ROWS)
+        .into_iter()
+        .map(|((name, version), hosts)| SoftwareRow {
+            name,
+            version,
+            hosts,
+        })
         .collect();
     let charts = vec![
         Chart::new("chart-severity", t.by_severity, "", sev_items),
@@ -289,8 +388,8 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         ),
         Chart::new(
             "chart-software",
-            t.software,
-            t.software_note,
+            software_title,
+            software_note,
             software_items,
         ),
     ];
@@ -356,6 +455,7 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         rows,
         details,
         hosts,
+        software_rows,
         truncated: input.domains.len() > MAX_ROWS
             || input.domains_total > input.domains.len()
             || input.hosts.len() > MAX_HOSTS,
@@ -400,6 +500,18 @@ mod tests {
                 transcript: vec![format!("S: {hostile}")],
                 findings: vec![f],
                 domains: 1,
+                software: vec![SoftwareEntry {
+                    port: 25,
+                    product: "evil".into(),
+                    name: "Evil <i>MTA</i>".into(),
+                    version: Some("1.0".into()),
+                    build: Some("<script>alert(2)</script>".into()),
+                    source: "smtp-greeting".into(),
+                }],
+                os: Some(OsEntry {
+                    name: "<b>OS</b>".into(),
+                    confidence: 0.5,
+                }),
             }],
             domains_total: 1,
             hosts_total: 1,
@@ -421,6 +533,9 @@ mod tests {
                 "escaped text visible"
             );
             assert!(html.contains("&#34;&#62;&#60;img src=x onerror=alert(1)&#62;"));
+            assert!(!html.contains("<i>MTA</i>") && !html.contains("<b>OS</b>"));
+            assert!(html.contains("Evil &#60;i&#62;MTA&#60;/i&#62; 1.0 (&#60;script&#62;alert(2)"));
+            assert!(html.contains("&#60;b&#62;OS&#60;/b&#62;"));
             assert_eq!(
                 html.matches("<script").count(),
                 1,
@@ -446,6 +561,126 @@ mod tests {
                 && ja.contains("第三者中継")
         );
         assert!(ja.contains("緊急"));
+    }
+
+    fn sw(port: u16, name: &str, version: Option<&str>, source: &str) -> SoftwareEntry {
+        SoftwareEntry {
+            port,
+            product: name.to_ascii_lowercase(),
+            name: name.into(),
+            version: version.map(Into::into),
+            build: None,
+            source: source.into(),
+        }
+    }
+
+    /// The text between `start` and the next `end` after it.
+    fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+        let from = html.find(start).unwrap_or_else(|| panic!("no {start}"));
+        let rest = &html[from..];
+        &rest[..rest.find(end).expect("closed")]
+    }
+
+    #[test]
+    fn software_per_host_and_by_product() {
+        let mut input = input();
+        let host = |ip: &str, software: Vec<SoftwareEntry>, os: Option<OsEntry>| HostEntry {
+            ip: ip.into(),
+            software,
+            os,
+            ..HostEntry::default()
+        };
+        input.hosts = vec![
+            host(
+                "192.0.2.10",
+                vec![
+                    sw(25, "Postfix", None, "smtp-greeting"),
+                    sw(110, "Dovecot", None, "pop3-greeting"),
+                    sw(143, "Dovecot", Some("2.3.19.1"), "imap-id"),
+                ],
+                Some(OsEntry {
+                    name: "Debian".into(),
+                    confidence: 0.834,
+                }),
+            ),
+            host(
+                "192.0.2.11",
+                vec![sw(110, "Dovecot", None, "pop3-greeting")],
+                None,
+            ),
+            host("192.0.2.12", vec![], None),
+        ];
+        for (lang, title, hidden, os) in [
+            (
+                Lang::En,
+                "Software by product",
+                "version not disclosed",
+                "OS guess",
+            ),
+            (
+                Lang::Ja,
+                "製品別のソフトウェア",
+                "バージョン非公開",
+                "OS の推定",
+            ),
+        ] {
+            let html = render(&input, lang);
+            let chart = between(
+                &html,
+                "<div class=\"chart\" id=\"chart-software\">",
+                "</svg>",
+            );
+            assert!(chart.contains(title), "{chart}");
+            assert!(chart.contains(">Dovecot</text>"), "{chart}");
+            assert!(chart.contains(">Postfix</text>"), "{chart}");
+            let table = between(&html, "<table id=\"software-table\"", "</table>");
+            let rows: Vec<&str> = table
+                .lines()
+                .filter(|l| l.starts_with("<tr><td>"))
+                .collect();
+            assert_eq!(
+                rows,
+                [
+                    format!(
+                        "<tr><td>Dovecot</td><td><span class=\"muted\">{hidden}</span></td><td>1</td></tr>"
+                    ),
+                    "<tr><td>Dovecot</td><td><code>2.3.19.1</code></td><td>1</td></tr>".to_owned(),
+                    format!(
+                        "<tr><td>Postfix</td><td><span class=\"muted\">{hidden}</span></td><td>1</td></tr>"
+                    ),
+                ],
+                "one host per product and version; a product whose version one port disclosed is not counted again as hidden"
+            );
+            let h10 = between(&html, "id=\"h-192.0.2.10\"", "</section>");
+            assert!(h10.contains("<code>Dovecot 2.3.19.1</code>"), "{h10}");
+            assert!(h10.contains("imap-id"), "{h10}");
+            assert_eq!(h10.matches("class=\"sw-line\"").count(), 3, "{h10}");
+            assert!(h10.contains(&format!("<b>{os}:</b> Debian")), "{h10}");
+            assert!(h10.contains(" 83%)"), "{h10}");
+            let h12 = between(&html, "id=\"h-192.0.2.12\"", "</section>");
+            assert!(
+                !h12.contains("sw-line") && !h12.contains("os-line"),
+                "{h12}"
+            );
+        }
+        // A scan without fingerprints: the greeting-word chart, no software table.
+        let mut old = input;
+        for h in &mut old.hosts {
+            h.software.clear();
+            h.greeting = Some("220 mx ESMTP Exim 4.96".into());
+        }
+        let html = render(&old, Lang::En);
+        let chart = between(
+            &html,
+            "<div class=\"chart\" id=\"chart-software\">",
+            "</svg>",
+        );
+        assert!(
+            chart.contains("Mail software seen in SMTP greetings"),
+            "{chart}"
+        );
+        assert!(chart.contains(">Exim</text>"), "{chart}");
+        assert!(!html.contains("software-table"));
     }
 
     #[test]

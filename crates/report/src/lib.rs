@@ -14,7 +14,7 @@ pub mod diff;
 mod html;
 mod i18n;
 
-pub use html::{DomainEntry, HostEntry, ReportInput, render};
+pub use html::{DomainEntry, HostEntry, OsEntry, ReportInput, SoftwareEntry, render};
 pub use i18n::Lang;
 
 /// The organisation a host name belongs to, by registrable domain (Public Suffix List):

@@ -4,7 +4,7 @@ use crate::args::ReportLang;
 use anyhow::Context;
 use mxray_core::finding::Finding;
 use mxray_core::model::Lookup;
-use mxray_report::{DomainEntry, HostEntry, Lang, ReportInput};
+use mxray_report::{DomainEntry, HostEntry, Lang, OsEntry, ReportInput, SoftwareEntry};
 use mxray_store::{ScanId, Store};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,6 +65,14 @@ fn visible_controls(mut input: ReportInput) -> ReportInput {
         h.relay = h.relay.as_deref().map(v);
         h.ptr = h.ptr.as_deref().map(v);
         h.transcript = h.transcript.iter().map(|l| v(l)).collect();
+        for s in &mut h.software {
+            s.name = v(&s.name);
+            s.version = s.version.as_deref().map(v);
+            s.build = s.build.as_deref().map(v);
+        }
+        if let Some(o) = &mut h.os {
+            o.name = v(&o.name);
+        }
     }
     input
 }
@@ -119,6 +127,31 @@ pub async fn run(
             }
         })
         .collect();
+    // Software and OS guess per host, from the fingerprint tables (one whole-scan query each).
+    let mut fingerprints: HashMap<String, (Vec<SoftwareEntry>, Option<OsEntry>)> = store
+        .fingerprints(info.id)
+        .await?
+        .into_iter()
+        .map(|(ip, fp, _)| {
+            let software = fp
+                .software
+                .into_iter()
+                .map(|s| SoftwareEntry {
+                    port: s.port,
+                    product: s.product,
+                    name: s.name,
+                    version: s.version,
+                    build: s.build,
+                    source: s.source.as_str().to_owned(),
+                })
+                .collect();
+            let os = fp.os.map(|o| OsEntry {
+                name: o.name,
+                confidence: o.confidence,
+            });
+            (ip.to_string(), (software, os))
+        })
+        .collect();
     let hosts: Vec<HostEntry> = store
         .hosts(info.id)
         .await?
@@ -144,7 +177,10 @@ pub async fn run(
                         .map(|l| l.render()),
                 );
             }
+            let (software, os) = fingerprints.remove(&ip).unwrap_or_default();
             HostEntry {
+                software,
+                os,
                 ptr: h.ptr.found().and_then(|n| n.first().cloned()),
                 greeting: first
                     .and_then(|s| s.greeting.as_ref())

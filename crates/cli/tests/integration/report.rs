@@ -2,6 +2,8 @@
 //! by .ci/run; MXRAY_TEST_CHROMIUM=1), with a hostile banner in the scan. And `mxray diff`.
 
 use crate::harness::*;
+use mxray_lab::{Behaviour, SmtpServer};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Command;
 
 /// `--dump-dom` of a local file with the network-free flags from shared/NOTES.md; returns the
@@ -165,4 +167,86 @@ async fn diff_shows_what_regressed_and_what_was_fixed() {
     let r = mxray(&["diff", "1", "9", "--db", &db.display().to_string()]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no scan 9"), "{}", r.stderr);
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let from = html.find(start).unwrap_or_else(|| panic!("no {start}"));
+    let rest = &html[from..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+/// The report shows each host's fingerprinted software, version and OS guess, and counts
+/// products on the summary, from the stored fingerprint tables; an unknown banner gives no
+/// software line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_shows_software_per_host_and_by_product() {
+    let exim = IpAddr::V4(Ipv4Addr::new(127, 77, 16, 30));
+    let lab = lab(
+        [127, 77, 16],
+        vec![("exim.mxray.test".into(), "exim-mx.mxray.test".into(), exim)],
+    )
+    .await;
+    let _exim = SmtpServer::start(
+        SocketAddr::new(exim, lab.smtp_port),
+        Behaviour::Product("ESMTP Exim 4.96 Ubuntu Tue, 24 Nov 2026 10:00:00 +0000".into()),
+        "exim-mx.mxray.test",
+        vec!["mxray.test".to_owned()],
+    )
+    .await
+    .expect("exim-like server");
+    let dir = temp();
+    let db = dir.path().join("sw.db");
+    let list = write(dir.path(), "d.txt", "exim.mxray.test\nclosed.mxray.test\n");
+    let mut args = vec![
+        "scan".to_owned(),
+        list.display().to_string(),
+        "--no-relay-test".into(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let r = mxray_async(args).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for (lang, chart_title, os_label) in [
+        ("en", "Software by product", "OS guess"),
+        ("ja", "製品別のソフトウェア", "OS の推定"),
+    ] {
+        let html = dir.path().join(format!("report-{lang}.html"));
+        let r = mxray(&[
+            "report",
+            "--db",
+            &db.display().to_string(),
+            "--lang",
+            lang,
+            "-o",
+            &html.display().to_string(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let html = std::fs::read_to_string(&html).unwrap();
+        let host = between(&html, &format!("id=\"h-{exim}\""), "</section>");
+        assert!(host.contains("<code>Exim 4.96</code>"), "{host}");
+        assert!(host.contains("smtp-greeting"), "{host}");
+        assert!(
+            host.contains(&format!("<b>{os_label}:</b> Ubuntu")),
+            "{host}"
+        );
+        let table = between(&html, "<table id=\"software-table\"", "</table>");
+        assert!(
+            table.contains("<tr><td>Exim</td><td><code>4.96</code></td><td>1</td></tr>"),
+            "{table}"
+        );
+        let chart = between(&html, "id=\"chart-software\"", "</svg>");
+        assert!(
+            chart.contains(chart_title) && chart.contains(">Exim</text>"),
+            "{chart}"
+        );
+        // The lab's closed server says only `mxray-lab`: no software line for it.
+        let closed = Ipv4Addr::new(127, 77, 16, 10); // the lab's `closed` server
+        let other = between(&html, &format!("id=\"h-{closed}\""), "</section>");
+        assert!(!other.contains("sw-line"), "{other}");
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "only the report's own script"
+        );
+    }
 }

@@ -658,6 +658,166 @@ async fn software_in_check_export_and_stats() {
 
 // ------------------------------------------------------------------ real servers from Debian
 
+/// A scripted IMAP server on `addr` for every connection: `greeting`, `caps` after
+/// CAPABILITY, `id` (raw bytes) after `ID NIL`; returns the port.
+async fn serve_imap(
+    addr: SocketAddr,
+    greeting: &'static str,
+    caps: &'static str,
+    id: Vec<u8>,
+) -> u16 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            let id = id.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = s.into_split();
+                let mut lines = BufReader::new(r).lines();
+                if w.write_all(format!("{greeting}\r\n").as_bytes())
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                while let Ok(Some(l)) = lines.next_line().await {
+                    let (tag, cmd) = l.split_once(' ').unwrap_or((&l, ""));
+                    let reply: Vec<u8> = match cmd.to_ascii_uppercase().as_str() {
+                        "CAPABILITY" => format!("* CAPABILITY {caps}\r\n{tag} OK\r\n").into(),
+                        "ID NIL" => {
+                            let mut r = id.clone();
+                            r.extend_from_slice(format!("{tag} OK\r\n").as_bytes());
+                            r
+                        }
+                        "LOGOUT" => format!("* BYE\r\n{tag} OK\r\n").into(),
+                        _ => format!("{tag} BAD\r\n").into(),
+                    };
+                    if w.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// IMAP ID end to end, without a real server: a Cyrus-like ID gives product, version and
+/// Debian build in the stored software; a hostile ID (60 pairs, a 2 KiB value, terminal
+/// escapes) is stored bounded and verbatim, and printed neutralised. See: issue 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_id_fingerprints_and_hostile_id_stays_bounded() {
+    const N: [u8; 3] = [127, 77, 57];
+    let at = |last: u8| IpAddr::V4(Ipv4Addr::new(N[0], N[1], N[2], last));
+    let (cyrus, hostile) = (at(40), at(41));
+    let lab = lab(
+        N,
+        vec![
+            (
+                "id-cyrus.mxray.test".into(),
+                "mx-c.mxray.test".into(),
+                cyrus,
+            ),
+            (
+                "id-hostile.mxray.test".into(),
+                "mx-h.mxray.test".into(),
+                hostile,
+            ),
+        ],
+    )
+    .await;
+    let port = serve_imap(
+        SocketAddr::new(cyrus, 0),
+        "* OK [CAPABILITY IMAP4rev1 ID] imap.example.org server ready",
+        "IMAP4rev1 ID AUTH=PLAIN",
+        b"* ID (\"name\" \"Cyrus IMAPD\" \"version\" \"3.6.1-Debian-3.6.1-4\" \"vendor\" \"Project Cyrus\" \"os\" \"Linux\")\r\n".to_vec(),
+    )
+    .await;
+    let mut id = format!("* ID (\"big\" \"{}\"", "A".repeat(2048)).into_bytes();
+    for i in 0..60 {
+        id.extend_from_slice(format!(" \"k{i}\" \"\x1b[2Jv{i}\"").as_bytes());
+    }
+    id.extend_from_slice(b")\r\n");
+    serve_imap(
+        SocketAddr::new(hostile, port),
+        "* OK hostile ready",
+        "IMAP4rev1 ID",
+        id,
+    )
+    .await;
+    let dir = temp();
+    let db = dir.path().join("id.db");
+    let dbs = db.display().to_string();
+    let common = |mut v: Vec<String>| {
+        v.extend(
+            [
+                "--resolver",
+                &lab.dns.addr.to_string(),
+                "--allow-loopback",
+                "--no-relay-test",
+                "--no-dnsbl",
+                "--timeout",
+                "5",
+                "--db",
+                &dbs,
+                "--port",
+                &format!("smtp={}", lab.smtp_port),
+                "--port",
+                &format!("imap={port}"),
+            ]
+            .map(str::to_owned),
+        );
+        v
+    };
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "id-cyrus.mxray.test\nid-hostile.mxray.test\n",
+    );
+    let r = mxray_async(common(vec!["scan".into(), list.display().to_string()])).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sw = stored_software(&db);
+    assert_eq!(
+        products(&sw, &cyrus.to_string()),
+        [(
+            u64::from(port),
+            "cyrus".to_owned(),
+            Some("3.6.1".to_owned()),
+            Some("Debian-3.6.1-4".to_owned()),
+            Some("Debian".to_owned())
+        )],
+        "{sw}"
+    );
+    assert_eq!(
+        host_of(&sw, &cyrus.to_string()).unwrap()["software"][0]["source"],
+        "imap-id"
+    );
+    let ex = Export::read(&db);
+    let m = &ex.host(&hostile.to_string()).expect("hostile host")["observation"]["mailbox"];
+    let imap = m
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["protocol"] == "imap")
+        .expect("imap observation");
+    assert_eq!(imap["status"], "success", "{imap}");
+    let fields = imap["imap_id"]["fields"].as_array().expect("ID fields");
+    assert_eq!(fields.len(), 30, "at most 30 pairs");
+    assert_eq!(imap["imap_id"]["truncated"], true);
+    assert_eq!(
+        fields[0]["value"].as_str().map(str::len),
+        Some(1024),
+        "value cut"
+    );
+    assert_eq!(fields[1]["value"], "\u{1b}[2Jv0", "stored verbatim");
+    assert!(host_of(&sw, &hostile.to_string()).is_none(), "{sw}");
+    // Printed neutralised: no raw escape reaches the terminal.
+    let r = mxray_async(common(vec!["check".into(), "id-hostile.mxray.test".into()])).await;
+    assert!(r.code <= 1, "{}", r.stderr);
+    assert!(!r.stdout.contains('\u{1b}'), "raw escape: {}", r.stdout);
+}
+
 /// What a command prints (stdout and stderr together: `nginx -v` and `ssh -V` use stderr).
 fn installed(cmd: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(cmd)
@@ -771,13 +931,16 @@ async fn real_postfix_fingerprints_to_the_installed_version() {
 }
 
 /// Debian's Dovecot: every POP3/IMAP port (clear and implicit TLS) fingerprints as Dovecot on
-/// Debian. Its shipped `login_greeting` (`Dovecot (Debian) ready.`) carries no version, so
-/// none is stored: asserted against the version `dovecot --version` reports.
+/// Debian. Its shipped `login_greeting` (`Dovecot (Debian) ready.`) carries no version, but
+/// `.ci/dovecot.sh` sets `imap_id_send = name * version *`, so the IMAP ports (clear and
+/// implicit TLS) answer `ID NIL` with the version `dovecot --version` reports; POP3 has no ID
+/// and stays without one. See: issue 5.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn real_dovecot_fingerprints_without_a_version() {
+async fn real_dovecot_fingerprints_to_the_installed_version_through_imap_id() {
     if !real("MXRAY_TEST_DOVECOT", ".ci/dovecot.sh") {
         return;
     }
+    // `2.3.19.1 (9b53102964)`
     let version = installed("dovecot", &["--version"]);
     let upstream = version.split_whitespace().next().unwrap_or("").to_owned();
     assert!(upstream.starts_with("2."), "dovecot said {version:?}");
@@ -801,11 +964,24 @@ async fn real_dovecot_fingerprints_without_a_version() {
     .await;
     let sw = stored_software(&db);
     let debian = Some("Debian".to_owned());
-    let want: Vec<_> = [1110, 1143, 1993, 1995]
-        .into_iter()
-        .map(|p| (p, "dovecot".to_owned(), None, None, debian.clone()))
-        .collect();
+    let want: Vec<_> = [
+        (1110, None),
+        (1143, Some(upstream.clone())),
+        (1993, Some(upstream.clone())),
+        (1995, None),
+    ]
+    .into_iter()
+    .map(|(p, v)| (p, "dovecot".to_owned(), v, None, debian.clone()))
+    .collect();
     assert_eq!(products(&sw, "127.0.110.1"), want, "{sw}");
+    let imap_sources: Vec<&str> = host_of(&sw, "127.0.110.1").unwrap()["software"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["port"] == 1143 || x["port"] == 1993)
+        .map(|x| x["source"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(imap_sources, ["imap-id", "imap-id"], "{sw}");
     for m in ex.host("127.0.110.1").unwrap()["observation"]["mailbox"]
         .as_array()
         .unwrap()
@@ -813,6 +989,16 @@ async fn real_dovecot_fingerprints_without_a_version() {
         let g = m["greeting"].as_str().unwrap_or("");
         assert!(g.contains("Dovecot (Debian) ready"), "{m}");
         assert!(!g.contains(&upstream), "greeting discloses {upstream}: {g}");
+        if m["protocol"] == "imap" {
+            assert_eq!(
+                m["imap_id"]["fields"],
+                serde_json::json!([{"key": "name", "value": "Dovecot"},
+                                   {"key": "version", "value": upstream}]),
+                "{m}"
+            );
+        } else {
+            assert!(m["imap_id"].is_null(), "{m}");
+        }
     }
     assert_eq!(host_of(&sw, "127.0.110.1").unwrap()["os"]["name"], "Debian");
 }

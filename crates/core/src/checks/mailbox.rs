@@ -124,6 +124,7 @@ mod tests {
             starttls,
             tls: None,
             capabilities_tls: None,
+            imap_id: None,
             transcript: vec![TranscriptLine {
                 ms: 0,
                 dir: Dir::Server,

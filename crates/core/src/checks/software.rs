@@ -10,7 +10,7 @@
 use crate::Severity;
 use crate::advisory::{Advisory, MatchStatus, matches};
 use crate::finding::Finding;
-use crate::fingerprint::{HostFingerprint, Software};
+use crate::fingerprint::{HostFingerprint, Software, Source};
 use std::net::IpAddr;
 
 fn shown(sw: &Software) -> String {
@@ -32,13 +32,19 @@ pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<F
         let subject = super::service(ip, sw.port);
         let banner = format!("{}: {}", sw.source, sw.evidence);
         if sw.version.is_some() {
+            // The IMAP ID answer is configured apart from the greeting.
+            let fix = if sw.source == Source::ImapId {
+                "Answer IMAP ID without the version (Dovecot: imap_id_send = name *; Cyrus: imapidresponse: no; Courier: IMAP_ID_FIELDS=0); keep the software current."
+            } else {
+                "Remove the version from the banner (e.g. smtpd_banner, server_tokens off, ServerTokens Prod, version \"none\" in BIND); keep the software current."
+            };
             out.push(
                 Finding::new(
                     "software.version_disclosed",
                     Severity::Info,
                     subject.clone(),
                     format!("{} discloses its version", shown(sw)),
-                    "Remove the version from the banner (e.g. smtpd_banner, server_tokens off, ServerTokens Prod, version \"none\" in BIND); keep the software current.",
+                    fix,
                 )
                 .with_evidence([banner.clone()]),
             );
@@ -176,5 +182,18 @@ mod tests {
             &adv,
         );
         assert!(hidden.is_empty());
+        assert!(vuln[0].fix.contains("smtpd_banner"), "{}", vuln[0].fix);
+        // A version told by IMAP ID: the fix names the ID settings, the evidence the pairs.
+        let id = check(
+            ip,
+            &fp(&[(Source::ImapId, 143, r#"name "Dovecot" version "2.3.19.1""#)]),
+            &adv,
+        );
+        assert_eq!(id[0].id, "software.version_disclosed");
+        assert!(id[0].fix.contains("imap_id_send"), "{}", id[0].fix);
+        assert_eq!(
+            id[0].evidence,
+            [r#"imap-id: name "Dovecot" version "2.3.19.1""#]
+        );
     }
 }

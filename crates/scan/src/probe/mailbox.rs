@@ -2,10 +2,14 @@
 //! `AUTHENTICATE`).
 //!
 //! Sends: POP3 `CAPA`, `STLS` when offered, `CAPA` inside TLS, `QUIT`; IMAP `a1 CAPABILITY`,
-//! `a2 STARTTLS` when offered, `a3 CAPABILITY` inside TLS, `a4 LOGOUT`.
+//! `a2 STARTTLS` when offered, `a3 CAPABILITY` inside TLS, `a4 ID NIL` (RFC 2971) when the
+//! last capability list read advertises `ID`, `a5 LOGOUT`.
 //! Records: greeting, capabilities before and after TLS, the TLS session and certificate
-//! chain, the transcript. Whether a password could travel in clear text is decided by a check
-//! from the capabilities (`core::mailbox`).
+//! chain, the parsed `* ID` response (bounded by `core::mailbox::imap_id`), the transcript.
+//! Whether a password could travel in clear text is decided by a check from the
+//! capabilities (`core::mailbox`). The ID step is optional evidence: when it fails (no
+//! answer in time, an over-long line, a literal) the failure is noted in `imap_id.error` and
+//! the transcript, the status stays what the earlier steps earned, and `LOGOUT` is skipped.
 //! Statuses: `success`; `connect-refused`/`connect-timeout`; `io-timeout`/`deadline`;
 //! `rejected` (`-ERR` / `* BYE` greeting); `closed-early`; `protocol-mismatch`; `tls-failed`
 //! (implicit TLS ports).
@@ -14,7 +18,7 @@ use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
 use crate::net::{self, LineConn, NetError};
 use mxray_core::mailbox::{self, ImapLine};
 use mxray_core::model::{
-    Dir, MailboxObservation, MailboxProtocol, ProbeStatus, StartTls, TranscriptLine,
+    Dir, ImapId, MailboxObservation, MailboxProtocol, ProbeStatus, StartTls, TranscriptLine,
 };
 use std::net::SocketAddr;
 
@@ -69,6 +73,7 @@ async fn probe(cx: &ProbeContext, p: &MailboxProbe) -> MailboxObservation {
         starttls: StartTls::NotTried,
         tls: None,
         capabilities_tls: None,
+        imap_id: None,
         transcript: Vec::new(),
         elapsed_ms: 0,
     };
@@ -280,6 +285,200 @@ async fn imap(
             }
         }
     }
-    let _ = imap_command(conn, "a4", "LOGOUT").await;
+    let last_caps = obs
+        .capabilities_tls
+        .as_deref()
+        .or(obs.capabilities.as_deref())
+        .unwrap_or_default();
+    if last_caps.iter().any(|c| c.eq_ignore_ascii_case("ID")) {
+        match imap_command(conn, "a4", "ID NIL").await {
+            Ok((untagged, _, _)) => {
+                obs.imap_id = untagged.iter().find_map(|u| mailbox::imap_id(u));
+            }
+            Err((_, detail)) => {
+                conn.note(format!("ID not answered ({detail}); earlier results stand"));
+                obs.imap_id = Some(ImapId {
+                    error: Some(format!("no ID response: {detail}")),
+                    ..ImapId::default()
+                });
+                return Ok(());
+            }
+        }
+    }
+    let _ = imap_command(conn, "a5", "LOGOUT").await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::{Limits, Policy};
+    use mxray_core::addr::AddressClass;
+    use mxray_core::mailbox::{MAX_ID_FIELDS, MAX_ID_VALUE};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    fn cx(ip: std::net::IpAddr) -> ProbeContext {
+        ProbeContext {
+            ip,
+            names: vec!["imap.example.test".into()],
+            local_domain: None,
+            ehlo_name: "mxray-test.invalid".into(),
+            policy: Policy {
+                allowed_classes: vec![AddressClass::Loopback],
+                ..Policy::default()
+            },
+            limits: Limits {
+                step_timeout: Duration::from_secs(5),
+                ..Limits::default()
+            },
+            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
+            tls: crate::tls::TlsClient::new(),
+        }
+    }
+
+    /// A scripted IMAP server on 127.0.0.1:0 for one connection: `caps` after CAPABILITY,
+    /// `id` (raw bytes, sent as they are) after ID; records the commands it received.
+    async fn imap_server(caps: &'static str, id: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let log = got.clone();
+        tokio::spawn(async move {
+            let Ok((s, _)) = listener.accept().await else {
+                return;
+            };
+            let (r, mut w) = s.into_split();
+            let mut lines = BufReader::new(r).lines();
+            let _ = w.write_all(b"* OK IMAP4rev1 test server ready\r\n").await;
+            while let Ok(Some(l)) = lines.next_line().await {
+                log.lock().unwrap().push(l.clone());
+                let (tag, cmd) = l.split_once(' ').unwrap_or((&l, ""));
+                let reply: Vec<u8> = match cmd.to_ascii_uppercase().as_str() {
+                    "CAPABILITY" => format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n").into(),
+                    "ID NIL" => {
+                        let mut r = id.clone();
+                        r.extend_from_slice(format!("{tag} OK ID done\r\n").as_bytes());
+                        r
+                    }
+                    "LOGOUT" => format!("* BYE\r\n{tag} OK bye\r\n").into(),
+                    _ => format!("{tag} BAD what\r\n").into(),
+                };
+                if w.write_all(&reply).await.is_err() {
+                    return;
+                }
+            }
+        });
+        (port, got)
+    }
+
+    async fn run(port: u16) -> MailboxObservation {
+        let p = MailboxProbe {
+            protocol: MailboxProtocol::Imap,
+            port,
+            implicit_tls: false,
+        };
+        probe(&cx("127.0.0.1".parse().unwrap()), &p).await
+    }
+
+    #[tokio::test]
+    async fn id_is_asked_when_advertised_and_parsed() {
+        let (port, got) = imap_server(
+            "IMAP4rev1 ID LITERAL+",
+            b"* ID (\"name\" \"Dovecot\" \"version\" \"2.3.19.1\")\r\n".to_vec(),
+        )
+        .await;
+        let obs = run(port).await;
+        assert_eq!(obs.status, ProbeStatus::Success, "{obs:?}");
+        let id = obs.imap_id.expect("an ID response");
+        let pairs: Vec<(&str, Option<&str>)> = id
+            .fields
+            .iter()
+            .map(|f| (f.key.as_str(), f.value.as_deref()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("name", Some("Dovecot")), ("version", Some("2.3.19.1"))]
+        );
+        assert_eq!(
+            *got.lock().unwrap(),
+            ["a1 CAPABILITY", "a4 ID NIL", "a5 LOGOUT"]
+        );
+    }
+
+    #[tokio::test]
+    async fn id_is_not_sent_unless_advertised() {
+        let (port, got) =
+            imap_server("IMAP4rev1 IDLE", b"* ID (\"name\" \"x\")\r\n".to_vec()).await;
+        let obs = run(port).await;
+        assert_eq!(obs.status, ProbeStatus::Success, "{obs:?}");
+        assert_eq!(obs.imap_id, None);
+        assert_eq!(*got.lock().unwrap(), ["a1 CAPABILITY", "a5 LOGOUT"]);
+    }
+
+    /// A hostile ID response under the line cap: many pairs, a huge value, control
+    /// characters, a NUL. Kept bounded and verbatim; the dialogue goes on to LOGOUT.
+    #[tokio::test]
+    async fn hostile_id_response_stays_bounded() {
+        let mut line = b"* ID (".to_vec();
+        for i in 0..60 {
+            line.extend_from_slice(format!("\"k{i}\" \"\x1b[2J\x07v{i}\" ").as_bytes());
+        }
+        line.extend_from_slice(b"\"big\" \"");
+        line.extend_from_slice(&[b'A'; 1500]);
+        line.extend_from_slice(b"\x00\")\r\n");
+        assert!(line.len() < Limits::default().max_line, "{}", line.len());
+        let (port, got) = imap_server("IMAP4rev1 ID", line).await;
+        let obs = run(port).await;
+        assert_eq!(obs.status, ProbeStatus::Success, "{obs:?}");
+        let id = obs.imap_id.expect("an ID response");
+        assert_eq!(id.fields.len(), MAX_ID_FIELDS);
+        assert!(id.truncated, "{id:?}");
+        assert_eq!(id.fields[0].key, "k0");
+        assert_eq!(
+            id.fields[0].value.as_deref(),
+            Some("\x1b[2J\x07v0"),
+            "verbatim"
+        );
+        assert!(
+            id.fields
+                .iter()
+                .all(|f| f.value.as_deref().is_some_and(|v| v.len() <= MAX_ID_VALUE))
+        );
+        assert!(got.lock().unwrap().iter().any(|c| c == "a5 LOGOUT"));
+    }
+
+    /// An ID line far over the line cap (and a literal): the read stops at the cap, nothing
+    /// of it is stored as pairs, the failure is said, and the earlier results stand.
+    #[tokio::test]
+    async fn oversized_or_literal_id_response_is_refused() {
+        let mut huge = b"* ID (\"name\" \"".to_vec();
+        huge.extend_from_slice(&vec![b'x'; 64 * 1024]);
+        huge.extend_from_slice(b"\")\r\n");
+        let (port, got) = imap_server("IMAP4rev1 ID", huge).await;
+        let obs = run(port).await;
+        assert_eq!(obs.status, ProbeStatus::Success, "{obs:?}");
+        assert_eq!(
+            obs.capabilities.as_deref(),
+            Some(&["IMAP4rev1".to_owned(), "ID".to_owned()][..])
+        );
+        let id = obs.imap_id.expect("the failed ID step");
+        assert!(id.fields.is_empty());
+        let e = id.error.expect("an error");
+        assert!(e.contains("line longer than 4096 bytes"), "{e}");
+        assert!(
+            obs.transcript.iter().all(|t| t.text.len() < 1024),
+            "transcript lines stay cut"
+        );
+        assert!(!got.lock().unwrap().iter().any(|c| c.ends_with("LOGOUT")));
+
+        let literal = b"* ID (\"name\" {7}\r\nDovecot \"version\" \"9\")\r\n".to_vec();
+        let (port, _) = imap_server("IMAP4rev1 ID", literal).await;
+        let obs = run(port).await;
+        assert_eq!(obs.status, ProbeStatus::Success, "{obs:?}");
+        let id = obs.imap_id.expect("the failed ID step");
+        assert!(id.fields.is_empty(), "{id:?}");
+        assert!(id.error.is_some(), "{id:?}");
+    }
 }
