@@ -600,6 +600,20 @@ impl ScanArgs {
         })
     }
 
+    /// The configuration for a survey (`scan`, `worker`): as [`ScanArgs::config`], but without
+    /// a DKIM selector option the short survey list (`data/dkim-selectors-survey.txt`) is
+    /// asked instead of the full one that `check` asks.
+    pub fn survey_config(&self) -> anyhow::Result<ScanConfig> {
+        let mut cfg = self.config()?;
+        if self.dkim_selectors.is_none() && self.dkim_selectors_file.is_none() {
+            cfg.dkim_selectors = dkim_selectors(
+                &mxray_core::dkim::selectors(mxray_core::dkim::SURVEY_SELECTORS),
+                "data/dkim-selectors-survey.txt",
+            )?;
+        }
+        Ok(cfg)
+    }
+
     /// The parameters recorded with the scan.
     pub fn record(&self) -> serde_json::Value {
         serde_json::json!({

@@ -4,6 +4,9 @@
 /// The default selector list (one per line, `#` comments).
 pub const DEFAULT_SELECTORS: &str = include_str!("../../../data/dkim-selectors.txt");
 
+/// The shorter list surveys ask by default (`scan`, `worker`): the most common selectors.
+pub const SURVEY_SELECTORS: &str = include_str!("../../../data/dkim-selectors-survey.txt");
+
 /// The selectors of a list in the `dkim-selectors.txt` format.
 pub fn selectors(list: &str) -> Vec<&str> {
     list.lines()
@@ -144,5 +147,13 @@ mod tests {
         assert!(parse_key("v=DKIM1; p=").unwrap().revoked);
         assert!(parse_key("v=spf1 -all").is_none());
         assert!(selectors(DEFAULT_SELECTORS).contains(&"selector1"));
+        // The survey list is a subset of the full one.
+        let survey = selectors(SURVEY_SELECTORS);
+        assert_eq!(survey.len(), 5);
+        assert!(
+            survey
+                .iter()
+                .all(|s| selectors(DEFAULT_SELECTORS).contains(s))
+        );
     }
 }

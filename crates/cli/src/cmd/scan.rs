@@ -9,7 +9,7 @@ pub async fn run(
     resume: bool,
     shard: Option<mxray_core::target::Shard>,
 ) -> anyhow::Result<u8> {
-    let cfg = args.config()?;
+    let cfg = args.survey_config()?;
     let mut params = args.record();
     params["input"] = serde_json::Value::String(file.clone());
     if let Some(s) = shard {

@@ -108,7 +108,7 @@ pub async fn worker(
     if !(lease.is_finite() && (1.0..=86_400.0).contains(&lease)) {
         anyhow::bail!("--lease must be between 1 and 86400 seconds");
     }
-    let cfg = args.config()?;
+    let cfg = args.survey_config()?;
     let out = survey::worker(
         cfg,
         args.resolver,

@@ -414,6 +414,59 @@ async fn dkim_selectors_replace_the_default_list() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn surveys_ask_the_short_selector_list_and_check_the_full_one() {
+    let lab = lab([127, 77, 21], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("sel.db");
+    let list = write(dir.path(), "one.txt", "spf-good.mxray.test\n");
+    let dkim_questions = |lab: &mxray_lab::Lab| {
+        let mut names: Vec<String> = lab
+            .dns
+            .queries()
+            .into_iter()
+            .map(|(n, _)| n.trim_end_matches('.').to_ascii_lowercase())
+            .filter(|n| n.ends_with("._domainkey.spf-good.mxray.test"))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let mut a = vec!["scan".to_owned(), list.display().to_string()];
+    a.extend(lab_args(&lab, &db));
+    a.push("--no-relay-test".into());
+    let r = mxray_async(a).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let survey = dkim_questions(&lab);
+    let short = mxray_core_selectors(SURVEY);
+    assert_eq!(survey.len(), short.len(), "{survey:?}");
+    // The lab's key sits at `default`, on the short list: still found by the survey.
+    let ex = Export::read(&db);
+    assert!(
+        finding(ex.domain("spf-good.mxray.test"), "dkim.short_key").is_some(),
+        "the survey still finds the key at a common selector"
+    );
+    let mut a = vec!["check".to_owned(), "spf-good.mxray.test".to_owned()];
+    a.extend(lab_args(&lab, &db));
+    a.push("--no-relay-test".into());
+    let r = mxray_async(a).await;
+    assert!(r.code <= 1, "{}", r.stderr);
+    let all = dkim_questions(&lab);
+    assert_eq!(all.len(), mxray_core_selectors(FULL).len(), "{all:?}");
+    assert!(all.len() > survey.len());
+}
+
+const SURVEY: &str = include_str!("../../../../data/dkim-selectors-survey.txt");
+const FULL: &str = include_str!("../../../../data/dkim-selectors.txt");
+
+/// The selectors of a list file (lines, `#` comments).
+fn mxray_core_selectors(list: &str) -> Vec<&str> {
+    list.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn excluded_policy_hosts_and_mx_names_are_never_asked_or_contacted() {
     let lab = lab([127, 77, 19], vec![]).await;
     let dir = temp();
