@@ -374,6 +374,29 @@ pub struct Match {
     pub status: MatchStatus,
 }
 
+/// Distributions that backport security fixes into their packages without changing the
+/// upstream version.
+const BACKPORTING: &[&str] = &[
+    "Debian",
+    "Ubuntu",
+    "Red Hat Enterprise Linux",
+    "CentOS",
+    "Fedora",
+];
+
+/// Whether the software is (likely) a distribution's package: its text carries a
+/// distribution build (`Debian-2+deb12u3`), or names a backporting distribution next to the
+/// product (`Dovecot (Debian) ready.` with the version from IMAP ID). Then a version in an
+/// affected range may have the fix backported.
+fn distribution_package(sw: &Software) -> bool {
+    sw.build.is_some()
+        || sw
+            .os_hint
+            .as_deref()
+            .and_then(crate::fingerprint::normalise_os)
+            .is_some_and(|os| BACKPORTING.contains(&os.as_str()))
+}
+
 /// Every advisory that applies to the software found on a host.
 pub fn matches(advisories: &[Advisory], software: &[Software]) -> Vec<Match> {
     let mut out = Vec::new();
@@ -396,7 +419,7 @@ pub fn matches(advisories: &[Advisory], software: &[Software]) -> Vec<Match> {
                 version: v.clone(),
                 build: sw.build.clone(),
                 port: sw.port,
-                status: if sw.build.is_some() {
+                status: if distribution_package(sw) {
                     MatchStatus::PossiblyAffected
                 } else {
                     MatchStatus::Affected
@@ -420,6 +443,32 @@ mod tests {
                 text: text.into(),
             })
             .expect("identified")
+    }
+
+    #[test]
+    fn a_product_naming_a_backporting_distribution_is_only_possibly_affected() {
+        let adv = builtin();
+        let mut dovecot = Software {
+            product: "dovecot".into(),
+            name: "Dovecot".into(),
+            version: Some("2.3.19.1".into()),
+            build: None,
+            os_hint: None,
+            source: Source::ImapGreeting,
+            port: 143,
+            evidence: "name \"Dovecot\" version \"2.3.19.1\"".into(),
+        };
+        let status = |sw: &Software| {
+            matches(&adv, std::slice::from_ref(sw))
+                .first()
+                .map(|m| m.status)
+        };
+        assert_eq!(status(&dovecot), Some(MatchStatus::Affected));
+        dovecot.os_hint = Some("Debian".into());
+        assert_eq!(status(&dovecot), Some(MatchStatus::PossiblyAffected));
+        // An OS that does not backport into its packages leaves it affected.
+        dovecot.os_hint = Some("Windows".into());
+        assert_eq!(status(&dovecot), Some(MatchStatus::Affected));
     }
 
     #[test]
