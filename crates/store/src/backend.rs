@@ -90,7 +90,7 @@ fn migrator(backend: Backend) -> Migrator {
             migration(
                 3,
                 "survey",
-                include_str!("../migrations/sqlite/0003_survey.sql"),
+                include_str!("../migrations/common/0003_survey.sql"),
             ),
         ],
         Backend::Postgres => vec![
@@ -107,7 +107,7 @@ fn migrator(backend: Backend) -> Migrator {
             migration(
                 3,
                 "survey",
-                include_str!("../migrations/postgres/0003_survey.sql"),
+                include_str!("../migrations/common/0003_survey.sql"),
             ),
         ],
     };

@@ -312,30 +312,13 @@ async fn imap(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{Limits, Policy};
-    use mxray_core::addr::AddressClass;
+    use crate::net::Limits;
     use mxray_core::mailbox::{MAX_ID_FIELDS, MAX_ID_VALUE};
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     fn cx(ip: std::net::IpAddr) -> ProbeContext {
-        ProbeContext {
-            ip,
-            names: vec!["imap.example.test".into()],
-            local_domain: None,
-            ehlo_name: "mxray-test.invalid".into(),
-            policy: Policy {
-                allowed_classes: vec![AddressClass::Loopback],
-                ..Policy::default()
-            },
-            limits: Limits {
-                step_timeout: Duration::from_secs(5),
-                ..Limits::default()
-            },
-            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
-            tls: crate::tls::TlsClient::new(),
-        }
+        super::super::test_context(ip, "imap.example.test")
     }
 
     /// A scripted IMAP server on 127.0.0.1:0 for one connection: `caps` after CAPABILITY,

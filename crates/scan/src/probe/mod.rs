@@ -67,3 +67,24 @@ pub trait Probe: Send + Sync {
     /// Runs against `cx.ip`. Never fails; never exceeds `cx.deadline`.
     fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a>;
 }
+
+/// A context for probing a test server on loopback (unit tests of the probes).
+#[cfg(test)]
+pub(crate) fn test_context(ip: std::net::IpAddr, name: &str) -> ProbeContext {
+    ProbeContext {
+        ip,
+        names: vec![name.into()],
+        local_domain: None,
+        ehlo_name: "mxray-test.invalid".into(),
+        policy: crate::net::Policy {
+            allowed_classes: vec![mxray_core::addr::AddressClass::Loopback],
+            ..crate::net::Policy::default()
+        },
+        limits: crate::net::Limits {
+            step_timeout: std::time::Duration::from_secs(5),
+            ..crate::net::Limits::default()
+        },
+        deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(60),
+        tls: crate::tls::TlsClient::new(),
+    }
+}

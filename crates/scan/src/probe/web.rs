@@ -327,28 +327,10 @@ async fn read_chunked(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::Policy;
-    use mxray_core::addr::AddressClass;
-    use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn cx(ip: std::net::IpAddr) -> ProbeContext {
-        ProbeContext {
-            ip,
-            names: vec!["www.example.test".into()],
-            local_domain: None,
-            ehlo_name: "mxray-test.invalid".into(),
-            policy: Policy {
-                allowed_classes: vec![AddressClass::Loopback],
-                ..Policy::default()
-            },
-            limits: Limits {
-                step_timeout: Duration::from_secs(5),
-                ..Limits::default()
-            },
-            deadline: tokio::time::Instant::now() + Duration::from_secs(60),
-            tls: crate::tls::TlsClient::new(),
-        }
+        super::super::test_context(ip, "www.example.test")
     }
 
     /// A server that answers every request with a 50 MB body (as fast as it can write).

@@ -1,5 +1,5 @@
--- Surveys shared by several workers (`mxray survey create`, `mxray worker`). The same SQL runs
--- on SQLite and PostgreSQL (postgres/0003_survey.sql is a copy). Times are Unix milliseconds.
+-- Surveys shared by several workers (`mxray survey create`, `mxray worker`). One file for both
+-- backends: the SQL is the same on SQLite and PostgreSQL. Times are Unix milliseconds.
 
 -- The targets of a survey, loaded once. A worker claims a batch (state 'claimed', its name,
 -- a lease); committing a domain's results sets 'done' in the same transaction. A claim whose
