@@ -9,6 +9,7 @@
 pub mod discovery;
 pub mod engine;
 pub mod mailauth;
+mod mux;
 pub mod net;
 pub mod pace;
 pub mod probe;

@@ -21,6 +21,8 @@ pub struct Dns {
     timeout: Duration,
     /// Answers to [`Dns::secure`] questions, so each (name, type) is asked once per scan.
     secure_cache: std::sync::Arc<std::sync::Mutex<SecureCache>>,
+    /// Long-lived sockets for the per-domain questions (`mux.rs`), made on first use.
+    mux: std::sync::Arc<tokio::sync::OnceCell<Option<crate::mux::Mux>>>,
 }
 
 type SecureCache = std::collections::HashMap<(String, RecordType, bool), SecureLookup>;
@@ -84,7 +86,63 @@ impl Dns {
             server: first,
             timeout,
             secure_cache: Default::default(),
+            mux: Default::default(),
         })
+    }
+
+    /// The socket pool to the first name server (None: no server known, or no socket).
+    async fn mux(&self) -> Option<&crate::mux::Mux> {
+        self.mux
+            .get_or_init(|| async {
+                match self.server {
+                    Some(s) => crate::mux::Mux::new(s).await.ok(),
+                    None => None,
+                }
+            })
+            .await
+            .as_ref()
+    }
+
+    /// A question asked once per domain (no cache helps): through the socket pool, TCP when
+    /// the answer is truncated, asked twice when there is no reliable answer.
+    async fn ask_bulk(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+        self.ask_pooled(name, rtype, false, false).await.answer
+    }
+
+    async fn ask_pooled(&self, name: &Name, rtype: RecordType, ad: bool, cd: bool) -> SecureLookup {
+        let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
+            return SecureLookup {
+                answer: self.ask(name, rtype).await,
+                authenticated: false,
+            };
+        };
+        let mut last = SecureLookup {
+            answer: Lookup::Unknown(String::new()),
+            authenticated: false,
+        };
+        for _ in 0..2 {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            last = match mux.ask(name, rtype, ad, cd, deadline).await {
+                Ok((m, bytes)) if m.metadata.truncation => {
+                    match self.tcp_exchange(server, &bytes, m.metadata.id).await {
+                        Ok(full) => interpret(&full, rtype),
+                        Err(why) => SecureLookup {
+                            answer: Lookup::Unknown(format!("truncated UDP answer; TCP: {why}")),
+                            authenticated: false,
+                        },
+                    }
+                }
+                Ok((m, _)) => interpret(&m, rtype),
+                Err(why) => SecureLookup {
+                    answer: Lookup::Unknown(why),
+                    authenticated: false,
+                },
+            };
+            if !last.answer.is_unknown() {
+                break;
+            }
+        }
+        last
     }
 
     async fn ask(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
@@ -245,7 +303,7 @@ impl Dns {
         {
             return hit;
         }
-        let answer = self.ask_flagged(&n, rtype, true, cd).await;
+        let answer = self.ask_pooled(&n, rtype, true, cd).await;
         if let Ok(mut c) = self.secure_cache.lock()
             && c.len() < SECURE_CACHE
         {
@@ -420,7 +478,7 @@ impl Dns {
         let Ok(n) = fqdn(name) else {
             return (Lookup::Unknown("invalid name".into()), Vec::new());
         };
-        let a = map(self.ask(&n, RecordType::A).await, |data| {
+        let a = map(self.ask_bulk(&n, RecordType::A).await, |data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::A(a) => Some(a.0),
@@ -430,7 +488,7 @@ impl Dns {
                 .collect::<Vec<_>>()
         });
         let txt = match &a {
-            Lookup::Found(_) => match self.ask(&n, RecordType::TXT).await {
+            Lookup::Found(_) => match self.ask_bulk(&n, RecordType::TXT).await {
                 Lookup::Found(data) => data
                     .into_iter()
                     .filter_map(|d| match d {
@@ -459,7 +517,7 @@ impl Dns {
         let Ok(n) = fqdn(name) else {
             return Lookup::Unknown("invalid name".into());
         };
-        map(self.ask(&n, RecordType::TXT).await, |data| {
+        map(self.ask_bulk(&n, RecordType::TXT).await, |data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::TXT(t) => {
@@ -476,7 +534,7 @@ impl Dns {
         let Ok(n) = fqdn(name) else {
             return Lookup::Unknown("invalid name".into());
         };
-        map(self.ask(&n, RecordType::A).await, |data| {
+        map(self.ask_bulk(&n, RecordType::A).await, |data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::A(a) => Some(a.0),
@@ -491,7 +549,7 @@ impl Dns {
         let Ok(n) = fqdn(name) else {
             return Lookup::Unknown("invalid name".into());
         };
-        map(self.ask(&n, RecordType::AAAA).await, |data| {
+        map(self.ask_bulk(&n, RecordType::AAAA).await, |data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::AAAA(a) => Some(a.0),
@@ -508,7 +566,7 @@ impl Dns {
         let Ok(n) = fqdn(name) else {
             return Lookup::Unknown("invalid name".into());
         };
-        map(self.ask(&n, RecordType::CAA).await, |data| {
+        map(self.ask_bulk(&n, RecordType::CAA).await, |data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::CAA(c) => Some(c.to_string()),
