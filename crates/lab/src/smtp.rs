@@ -5,9 +5,12 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::ReadBuf;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -183,11 +186,13 @@ impl SmtpServer {
                         let now = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                         st.max_open.fetch_max(now, Ordering::SeqCst);
                     }
+                    let sock = Counted {
+                        inner: sock,
+                        counters: [s.stats.clone(), s.group.clone()],
+                    };
                     let _ =
                         tokio::time::timeout(Duration::from_secs(300), s.serve(sock, tls, &local))
                             .await;
-                    s.stats.open.fetch_sub(1, Ordering::SeqCst);
-                    s.group.open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -196,7 +201,7 @@ impl SmtpServer {
 
     async fn serve(
         &self,
-        mut sock: TcpStream,
+        mut sock: Counted,
         tls: Arc<ServerConfig>,
         local: &[String],
     ) -> std::io::Result<()> {
@@ -370,5 +375,47 @@ impl SmtpServer {
             Behaviour::OpenRelay => "250 2.1.5 Ok".into(),
             _ => "554 5.7.1 Relay access denied".into(),
         }
+    }
+}
+
+/// A server-side connection that leaves the open-connection counts when it is dropped,
+/// *before* its socket closes: a client that reacts to the close and connects again is then
+/// never counted twice (dropping first and counting after raced with the next accept).
+struct Counted {
+    inner: TcpStream,
+    counters: [Arc<Stats>; 2],
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        for st in &self.counters {
+            st.open.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
