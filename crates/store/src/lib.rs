@@ -220,6 +220,15 @@ impl Store {
         StoreError::from_sqlx(e, &self.path)
     }
 
+    /// The rows of a query whose one parameter (`$1`) is the scan id.
+    async fn scan_rows(&self, sql: &'static str, scan: ScanId) -> Result<Vec<AnyRow>, StoreError> {
+        sqlx::query(sql)
+            .bind(scan)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// Records the start of a scan.
     pub async fn begin_scan(&self, params: &serde_json::Value) -> Result<ScanId, StoreError> {
         let row = sqlx::query("INSERT INTO scans (started_at, status, params, schema_version) VALUES ($1, 'running', $2, $3) RETURNING id")
@@ -479,13 +488,12 @@ impl Store {
 
     /// Every finding of a scan.
     pub async fn findings(&self, scan: ScanId) -> Result<Vec<StoredFinding>, StoreError> {
-        let rows = sqlx::query(finding_select!(
-            "WHERE scan_id = $1 ORDER BY severity DESC, check_id, subject"
-        ))
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = self
+            .scan_rows(
+                finding_select!("WHERE scan_id = $1 ORDER BY severity DESC, check_id, subject"),
+                scan,
+            )
+            .await?;
         Ok(rows.iter().map(row_to_finding).collect())
     }
 
@@ -520,11 +528,12 @@ impl Store {
 
     /// Host observations of a scan.
     pub async fn hosts(&self, scan: ScanId) -> Result<Vec<HostObservation>, StoreError> {
-        let rows = sqlx::query("SELECT observation FROM hosts WHERE scan_id = $1 ORDER BY ip")
-            .bind(scan)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = self
+            .scan_rows(
+                "SELECT observation FROM hosts WHERE scan_id = $1 ORDER BY ip",
+                scan,
+            )
+            .await?;
         Ok(rows
             .iter()
             .filter_map(|r| serde_json::from_str(r.get::<&str, _>(0)).ok())
@@ -548,13 +557,12 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT line, text, reason FROM input_errors WHERE scan_id = $1 ORDER BY line",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = self
+            .scan_rows(
+                "SELECT line, text, reason FROM input_errors WHERE scan_id = $1 ORDER BY line",
+                scan,
+            )
+            .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
@@ -624,14 +632,8 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(IpAddr, String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT d.ip, MIN(d.domain), MIN(dom.observation) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
-             WHERE d.scan_id = $1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = $1) GROUP BY d.ip",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = self.scan_rows("SELECT d.ip, MIN(d.domain), MIN(dom.observation) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
+             WHERE d.scan_id = $1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = $1) GROUP BY d.ip", scan).await?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -677,8 +679,9 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(String, Severity, i64, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT check_id, MAX(sev), CAST(SUM(n) AS BIGINT), CAST(SUM(d) AS BIGINT) FROM ( \
+        let rows = self
+            .scan_rows(
+                "SELECT check_id, MAX(sev), CAST(SUM(n) AS BIGINT), CAST(SUM(d) AS BIGINT) FROM ( \
                SELECT check_id, MAX(severity) AS sev, COUNT(*) AS n, COUNT(DISTINCT domain) AS d \
                FROM findings WHERE scan_id = $1 AND domain IS NOT NULL GROUP BY check_id \
              UNION ALL \
@@ -686,11 +689,9 @@ impl Store {
                FROM findings f JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip \
                WHERE f.scan_id = $1 AND f.ip IS NOT NULL GROUP BY f.check_id \
              ) AS per_check GROUP BY check_id ORDER BY 2 DESC, 3 DESC, 1",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+                scan,
+            )
+            .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), severity_from(r.get(1)), r.get(2), r.get(3)))

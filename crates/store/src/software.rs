@@ -153,11 +153,7 @@ impl Store {
 
     /// Software stored for a scan, per host.
     pub async fn software(&self, scan: ScanId) -> Result<Vec<(IpAddr, Software)>, StoreError> {
-        let rows = sqlx::query("SELECT ip, port, source, product, name, version, build, os_hint, evidence FROM software WHERE scan_id = $1 ORDER BY ip, port, product")
-            .bind(scan)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows = self.scan_rows("SELECT ip, port, source, product, name, version, build, os_hint, evidence FROM software WHERE scan_id = $1 ORDER BY ip, port, product", scan).await?;
         Ok(rows
             .iter()
             .filter_map(|r| {
@@ -343,13 +339,12 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(String, String, f64, Vec<String>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT ip, os, confidence, basis FROM host_os WHERE scan_id = $1 ORDER BY ip",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = self
+            .scan_rows(
+                "SELECT ip, os, confidence, basis FROM host_os WHERE scan_id = $1 ORDER BY ip",
+                scan,
+            )
+            .await?;
         Ok(rows
             .iter()
             .map(|r| {
@@ -385,14 +380,13 @@ impl Store {
                 basis,
             });
         }
-        let rows = sqlx::query(
-            "SELECT ip, port, source, text FROM unknown_banners WHERE scan_id = $1 \
+        let rows = self
+            .scan_rows(
+                "SELECT ip, port, source, text FROM unknown_banners WHERE scan_id = $1 \
              ORDER BY ip, port, source",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+                scan,
+            )
+            .await?;
         for r in &rows {
             let (Ok(ip), Some(source), Ok(port)) = (
                 r.get::<String, _>(0).parse::<IpAddr>(),
@@ -407,14 +401,8 @@ impl Store {
                 text: r.get(3),
             });
         }
-        let rows = sqlx::query(
-            "SELECT ip, advisory_id, severity, product, version, build, port, status \
-             FROM advisory_matches WHERE scan_id = $1 ORDER BY ip, severity DESC, advisory_id, port",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let rows = self.scan_rows("SELECT ip, advisory_id, severity, product, version, build, port, status \
+             FROM advisory_matches WHERE scan_id = $1 ORDER BY ip, severity DESC, advisory_id, port", scan).await?;
         for r in &rows {
             let (Ok(ip), Ok(port)) = (
                 r.get::<String, _>(0).parse::<IpAddr>(),

@@ -31,15 +31,14 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(String, String, Option<String>, String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT s.product, s.name, s.version, s.ip, dh.domain FROM software s \
+        let rows = self
+            .scan_rows(
+                "SELECT s.product, s.name, s.version, s.ip, dh.domain FROM software s \
              LEFT JOIN domain_hosts dh ON dh.scan_id = s.scan_id AND dh.ip = s.ip \
              WHERE s.scan_id = $1 ORDER BY s.product, s.version, s.ip, dh.domain",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+                scan,
+            )
+            .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
@@ -52,15 +51,14 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(String, String, Option<String>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT o.os, o.ip, dh.domain FROM host_os o \
+        let rows = self
+            .scan_rows(
+                "SELECT o.os, o.ip, dh.domain FROM host_os o \
              LEFT JOIN domain_hosts dh ON dh.scan_id = o.scan_id AND dh.ip = o.ip \
              WHERE o.scan_id = $1 ORDER BY o.os, o.ip, dh.domain",
-        )
-        .bind(scan)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+                scan,
+            )
+            .await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
