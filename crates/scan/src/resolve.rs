@@ -103,7 +103,8 @@ impl Dns {
             .as_ref()
     }
 
-    /// A question asked once per domain (no cache helps): through the socket pool, TCP when
+    /// A question asked once per domain (no cache helps), or one hickory would answer itself
+    /// (loopback PTR): straight to the first name server through the socket pool, TCP when
     /// the answer is truncated, asked twice when there is no reliable answer.
     async fn ask_bulk(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
         self.ask_pooled(name, rtype, false, false).await.answer
@@ -261,7 +262,7 @@ impl Dns {
         // hickory answers 127.in-addr.arpa and ::1 with "localhost" itself (RFC 6761); the
         // lab and operators scanning their own loopback services need the real answer.
         let answer = if ip.is_loopback() {
-            self.ask_direct(&name, RecordType::PTR).await
+            self.ask_bulk(&name, RecordType::PTR).await
         } else {
             self.ask(&name, RecordType::PTR).await
         };
@@ -278,12 +279,6 @@ impl Dns {
 }
 
 impl Dns {
-    /// One UDP question straight to the first name server, bypassing the resolver's cache and
-    /// special cases. Bounded by the timeout; one retry on no answer.
-    async fn ask_direct(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
-        self.ask_flagged(name, rtype, false, false).await.answer
-    }
-
     /// A question with AD=1 (RFC 6840 §5.7: "tell me whether you validated it") and, when
     /// `cd`, CD=1 (checking disabled: answer even if validation fails), straight to the first
     /// name server; the response's AD bit is kept. Cached per scan by (name, type, cd).
@@ -310,74 +305,6 @@ impl Dns {
             c.insert(key, answer.clone());
         }
         answer
-    }
-
-    async fn ask_flagged(
-        &self,
-        name: &Name,
-        rtype: RecordType,
-        ad: bool,
-        cd: bool,
-    ) -> SecureLookup {
-        use hickory_resolver::proto::op::{Edns, Message, Query};
-        let unknown = |why: &str| SecureLookup {
-            answer: Lookup::Unknown(why.into()),
-            authenticated: false,
-        };
-        let Some(server) = self.server else {
-            return unknown("no name server configured");
-        };
-        let bind: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        for _ in 0..2 {
-            let mut q = Message::query();
-            q.metadata.recursion_desired = true;
-            q.metadata.authentic_data = ad;
-            q.metadata.checking_disabled = cd;
-            q.add_query(Query::query(name.clone(), rtype));
-            if ad {
-                // DNSKEY sets outgrow 512 bytes: announce 1232 (DNS flag day 2020), and
-                // retry over TCP when the answer is truncated anyway.
-                let mut edns = Edns::new();
-                edns.set_max_payload(1232);
-                q.set_edns(edns);
-            }
-            let Ok(bytes) = q.to_vec() else {
-                return unknown("cannot encode query");
-            };
-            let Ok(sock) = tokio::net::UdpSocket::bind(bind).await else {
-                return unknown("no UDP socket");
-            };
-            if sock.send_to(&bytes, server).await.is_err() {
-                continue;
-            }
-            let mut buf = vec![0u8; 4096];
-            let deadline = tokio::time::Instant::now() + self.timeout;
-            loop {
-                let Ok(Ok((n, from))) =
-                    tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await
-                else {
-                    break;
-                };
-                let Ok(resp) = Message::from_vec(&buf[..n]) else {
-                    continue;
-                };
-                if from != server || resp.metadata.id != q.metadata.id {
-                    continue;
-                }
-                if !resp.metadata.truncation {
-                    return interpret(&resp, rtype);
-                }
-                return match self.tcp_exchange(server, &bytes, q.metadata.id).await {
-                    Ok(full) => interpret(&full, rtype),
-                    Err(why) => unknown(&format!("truncated UDP answer; TCP: {why}")),
-                };
-            }
-        }
-        unknown("timeout")
     }
 
     /// One query over TCP (RFC 7766), bounded by the timeout; the answer is at most 65535

@@ -13,6 +13,7 @@ mod stats;
 mod survey;
 
 pub use backend::{Backend, redact};
+use survey::Claim;
 pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
 
 pub use software::{StoredMatch, UnknownBanner};
@@ -292,12 +293,16 @@ impl Store {
             match item {
                 Item::Domain { obs, .. }
                     if !self
-                        .commit_target(&mut tx, scan, worker, &obs.domain)
+                        .commit_claim(&mut tx, scan, worker, Claim::Target(&obs.domain))
                         .await? => {}
                 Item::Excluded(domain)
-                    if !self.commit_target(&mut tx, scan, worker, domain).await? => {}
+                    if !self
+                        .commit_claim(&mut tx, scan, worker, Claim::Target(domain))
+                        .await? => {}
                 Item::Host { obs, .. }
-                    if !self.commit_host(&mut tx, scan, worker, obs.ip).await? =>
+                    if !self
+                        .commit_claim(&mut tx, scan, worker, Claim::Host(obs.ip))
+                        .await? =>
                 {
                     lost.push(obs.ip);
                 }

@@ -19,6 +19,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// What a committed item held: a target domain or an address.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Claim<'a> {
+    /// A target domain.
+    Target(&'a str),
+    /// An address.
+    Host(IpAddr),
+}
+
 /// A target a worker has claimed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
@@ -323,54 +332,40 @@ impl Store {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
-    /// Marks a claimed target done inside a write; false if this worker no longer holds it
-    /// (then its results are dropped). Plain scans (`worker` None) always write.
-    pub(crate) async fn commit_target(
+    /// Marks a claim done inside a write; false if this worker no longer holds it (then the
+    /// item's results are dropped). Plain scans (`worker` None) always write.
+    pub(crate) async fn commit_claim(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         scan: ScanId,
         worker: Option<&str>,
-        domain: &str,
+        claim: Claim<'_>,
     ) -> Result<bool, StoreError> {
         let Some(worker) = worker else {
             return Ok(true);
         };
-        let n = sqlx::query(
-            "UPDATE survey_targets SET state = 'done', commits = commits + 1, done_at = $4 \
-             WHERE scan_id = $1 AND domain = $2 AND worker = $3 AND state = 'claimed'",
-        )
-        .bind(scan)
-        .bind(domain)
-        .bind(worker)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    /// Like [`Store::commit_target`], for a host's claim.
-    pub(crate) async fn commit_host(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        scan: ScanId,
-        worker: Option<&str>,
-        ip: IpAddr,
-    ) -> Result<bool, StoreError> {
-        let Some(worker) = worker else {
-            return Ok(true);
+        let query = match claim {
+            Claim::Target(domain) => sqlx::query(
+                "UPDATE survey_targets SET state = 'done', commits = commits + 1, done_at = $4 \
+                 WHERE scan_id = $1 AND domain = $2 AND worker = $3 AND state = 'claimed'",
+            )
+            .bind(scan)
+            .bind(domain)
+            .bind(worker)
+            .bind(now_ms()),
+            Claim::Host(ip) => sqlx::query(
+                "UPDATE survey_hosts SET state = 'done' \
+                 WHERE scan_id = $1 AND ip = $2 AND worker = $3 AND state = 'claimed'",
+            )
+            .bind(scan)
+            .bind(ip.to_string())
+            .bind(worker),
         };
-        let n = sqlx::query(
-            "UPDATE survey_hosts SET state = 'done' WHERE scan_id = $1 AND ip = $2 AND worker = $3 AND state = 'claimed'",
-        )
-        .bind(scan)
-        .bind(ip.to_string())
-        .bind(worker)
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| self.err(e))?
-        .rows_affected();
+        let n = query
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
         Ok(n == 1)
     }
 
