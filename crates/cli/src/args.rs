@@ -119,6 +119,28 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// List the scans in a database: ids, times, status, counts and options.
+    Scans {
+        /// Database: a SQLite file, or a postgres:// URL.
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
+    /// Re-run every check over a stored scan's observations (no packet sent) with this
+    /// version's checks, signatures and advisories, replacing that scan's findings.
+    Recheck {
+        /// Scan id (default: the newest).
+        #[arg(long)]
+        scan: Option<i64>,
+        /// Database: a SQLite file, or a postgres:// URL.
+        #[arg(long, default_value = "mxray.db")]
+        db: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
+    },
     /// Start the built-in lab on loopback, scan it, and print the summary.
     Demo {
         /// Database file for the demo scan.

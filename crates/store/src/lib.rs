@@ -756,9 +756,136 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// One page of a scan's domain observations, in name order after `after` (`""` for the
+    /// first page): bounded memory for whole-scan passes such as `recheck`.
+    pub async fn domain_observations_after(
+        &self,
+        scan: ScanId,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<DomainObservation>)>, StoreError> {
+        sqlx::query(
+            "SELECT domain, observation FROM domains WHERE scan_id = $1 AND domain > $2 ORDER BY domain LIMIT $3",
+        )
+        .bind(scan)
+        .bind(after)
+        .bind(limit)
+        .fetch(&self.pool)
+        .map_ok(|r| {
+            let obs = r
+                .get::<Option<String>, _>(1)
+                .and_then(|j: String| serde_json::from_str(&j).ok());
+            (r.get::<String, _>(0), obs)
+        })
+        .try_collect()
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// One page of a scan's host observations, in address-text order after `after`.
+    pub async fn hosts_after(
+        &self,
+        scan: ScanId,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, Option<HostObservation>)>, StoreError> {
+        sqlx::query(
+            "SELECT ip, observation FROM hosts WHERE scan_id = $1 AND ip > $2 ORDER BY ip LIMIT $3",
+        )
+        .bind(scan)
+        .bind(after)
+        .bind(limit)
+        .fetch(&self.pool)
+        .map_ok(|r| {
+            let obs = serde_json::from_str(r.get::<&str, _>(1)).ok();
+            (r.get::<String, _>(0), obs)
+        })
+        .try_collect()
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Starts replacing everything a scan derived from its observations (findings, software,
+    /// OS guesses, unknown banners, advisory matches not yet alerted on) in one transaction:
+    /// `mxray recheck`. Nothing changes until [`Rewrite::commit`]; dropping it rolls back.
+    /// Observations are never touched.
+    pub async fn begin_rewrite(&self, scan: ScanId) -> Result<Rewrite, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for sql in [
+            "DELETE FROM findings WHERE scan_id = $1",
+            "DELETE FROM software WHERE scan_id = $1",
+            "DELETE FROM host_os WHERE scan_id = $1",
+            "DELETE FROM unknown_banners WHERE scan_id = $1",
+            // Alerted matches stay: `alerts` must not announce them a second time.
+            "DELETE FROM advisory_matches WHERE scan_id = $1 AND alerted = 0",
+        ] {
+            sqlx::query(sql)
+                .bind(scan)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(Rewrite {
+            tx,
+            scan,
+            path: self.path.clone(),
+        })
+    }
+
     /// Closes the pool, checkpointing the WAL.
     pub async fn close(self) {
         self.pool.close().await;
+    }
+}
+
+/// A scan's derived results being replaced (see [`Store::begin_rewrite`]).
+#[derive(Debug)]
+pub struct Rewrite {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    scan: ScanId,
+    path: String,
+}
+
+impl Rewrite {
+    fn err(&self, e: sqlx::Error) -> StoreError {
+        StoreError::from_sqlx(e, &self.path)
+    }
+
+    /// Stores findings about a domain (`domain` set) or a host (`ip` set).
+    pub async fn findings(
+        &mut self,
+        domain: Option<&str>,
+        ip: Option<&str>,
+        findings: &[Finding],
+    ) -> Result<(), StoreError> {
+        for f in findings {
+            if let Err(e) = insert_finding(&mut self.tx, self.scan, domain, ip, f).await {
+                return Err(self.err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a host's fingerprint and the advisories matching it.
+    pub async fn software(
+        &mut self,
+        ip: &IpAddr,
+        fp: &mxray_core::fingerprint::HostFingerprint,
+        matches: &[mxray_core::advisory::Match],
+    ) -> Result<(), StoreError> {
+        match Store::write_software(&mut self.tx, self.scan, ip, fp, matches).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
+    /// Makes the replacement visible, all of it at once.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| StoreError::from_sqlx(e, &path))
     }
 }
 

@@ -5,8 +5,10 @@ mod demo;
 mod diff;
 mod export;
 mod lab;
+mod recheck;
 mod report;
 mod scan;
+mod scans;
 mod simulate;
 pub mod software;
 pub(crate) mod stats;
@@ -45,6 +47,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             db,
             output,
         } => report::run(scan, lang, db, output).await,
+        Command::Scans { db, format } => scans::run(db, format).await,
+        Command::Recheck { scan, db, format } => recheck::run(scan, db, format).await,
         Command::Diff {
             old,
             new,

@@ -3,6 +3,7 @@
 
 mod exposure;
 mod harness;
+mod history;
 mod lab_scan;
 mod mail_auth;
 mod mmdb;
