@@ -8,10 +8,11 @@
 //! "resolved" (seed 000's lesson: a migration silently lost a setting, and a diff that invents
 //! fixes would hide exactly that).
 //!
-//! The rule is read from the finding's id (its area prefix, and a few ids that need a probe of
-//! their own) and its subject, and from what the other scan observed about that subject. It
-//! needs no list of ids: a new check in an existing area is covered by its area's rule.
+//! The rule is read from the observation the finding's id needs (the catalogue's `needs`; an id
+//! this version does not know is judged by its area) and its subject, and from what the other
+//! scan observed about that subject.
 
+use crate::catalogue::{self, Needs};
 use crate::finding::Subject;
 use crate::model::{DomainObservation, HostObservation, ProbeStatus};
 use crate::relay::RelayVerdict;
@@ -44,34 +45,27 @@ pub fn coverage(
     domain: Option<&DomainObservation>,
     host: Option<&HostObservation>,
 ) -> Coverage {
-    let area = id.split('.').next().unwrap_or(id);
+    let needs = catalogue::get(id).map_or_else(|| guess(id), |e| e.needs);
     match subject {
         Subject::Domain(_) => {
             let Some(d) = domain else {
                 return Coverage::NotObserved;
             };
-            let ran = match area {
-                "reputation" => !d.dnsbl.is_empty(),
-                "spf" | "dmarc" | "dkim" | "mta_sts" | "tlsrpt" | "caa" | "dnssec" => {
-                    d.mail_auth.is_some()
-                }
-                // Per-zone name-server questions (lame delegation, zone transfer).
-                "dns" if matches!(id, "dns.lame_delegation" | "dns.axfr_allowed") => {
-                    d.nameservers.as_ref().is_some_and(|n| !n.checks.is_empty())
-                }
+            ran_if(match needs {
+                Needs::MailAuth => d.mail_auth.is_some(),
+                Needs::DomainDnsbl => !d.dnsbl.is_empty(),
+                Needs::Nameservers => d.nameservers.as_ref().is_some_and(|n| !n.checks.is_empty()),
                 _ => true,
-            };
-            ran_if(ran)
+            })
         }
         Subject::Host(name) => {
             let Some(h) = host else {
                 return unprobed(name.parse().ok(), domain);
             };
-            let ran = match area {
-                "reputation" => !h.reputation.dnsbl.is_empty(),
+            ran_if(match needs {
+                Needs::HostDnsbl => !h.reputation.dnsbl.is_empty(),
                 _ => true,
-            };
-            ran_if(ran)
+            })
         }
         Subject::Service(name) => {
             let Some(h) = host else {
@@ -84,8 +78,22 @@ pub fn coverage(
             else {
                 return Coverage::NotRun;
             };
-            ran_if(service_ran(id, area, port, h))
+            ran_if(service_ran(needs, port, h))
         }
+    }
+}
+
+/// The observation an id missing from the catalogue (a stored scan made by a newer version)
+/// most likely needs, from its area.
+fn guess(id: &str) -> Needs {
+    match id.split('.').next().unwrap_or(id) {
+        "spf" | "dmarc" | "dkim" | "mta_sts" | "tlsrpt" | "caa" | "dnssec" => Needs::MailAuth,
+        "smtp" => Needs::Smtp,
+        "mailbox" | "pop3" | "imap" => Needs::Mailbox,
+        "web" => Needs::Web,
+        "ssh" => Needs::Ssh,
+        "reputation" => Needs::Domain,
+        _ => Needs::Service,
     }
 }
 
@@ -112,7 +120,7 @@ fn ran_if(ran: bool) -> Coverage {
 }
 
 /// Whether the probe behind a service finding ran on `port` and got an answer.
-fn service_ran(id: &str, area: &str, port: u16, h: &HostObservation) -> bool {
+fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
     let ok = |s: ProbeStatus| s == ProbeStatus::Success;
     let smtp = || h.smtp.iter().any(|s| s.port == port && ok(s.status));
     let mailbox = || h.mailbox.iter().any(|m| m.port == port && ok(m.status));
@@ -127,30 +135,28 @@ fn service_ran(id: &str, area: &str, port: u16, h: &HostObservation) -> bool {
             .as_ref()
             .is_some_and(|s| s.port == port && ok(s.status))
     };
-    match area {
+    match needs {
         // The relay verdicts need the battery to have reached a conclusion on this port.
-        "smtp" if is_relay_id(id) => h
+        Needs::Relay => h
             .relay
             .as_ref()
             .is_some_and(|r| r.port == port && r.verdict != RelayVerdict::Inconclusive),
         // Unreachable is itself a result of trying to connect.
-        "smtp" if id == "smtp.unreachable" => h.smtp.iter().any(|s| s.port == port),
-        "smtp" => smtp(),
-        "mailbox" | "pop3" | "imap" => mailbox(),
-        "web" => web(),
-        "dns" => dns(),
-        "ssh" => ssh(),
+        Needs::SmtpConnect => h.smtp.iter().any(|s| s.port == port),
+        Needs::Smtp => smtp(),
+        Needs::Mailbox => mailbox(),
+        Needs::Web => web(),
+        Needs::DnsServer => dns(),
+        Needs::Ssh => ssh(),
         // TLS, DANE and software findings ride on whichever service answered on the port.
-        _ => smtp() || mailbox() || web() || dns() || ssh(),
+        Needs::Service => smtp() || mailbox() || web() || dns() || ssh(),
+        Needs::Domain
+        | Needs::MailAuth
+        | Needs::DomainDnsbl
+        | Needs::Nameservers
+        | Needs::Host
+        | Needs::HostDnsbl => true,
     }
-}
-
-/// Ids decided by the relay battery rather than the SMTP dialogue.
-fn is_relay_id(id: &str) -> bool {
-    matches!(
-        id,
-        "smtp.open_relay" | "smtp.accepts_all_recipients" | "smtp.relay_inconclusive"
-    ) || id.starts_with("smtp.accepts_")
 }
 
 #[cfg(test)]

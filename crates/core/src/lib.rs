@@ -16,6 +16,7 @@
 
 pub mod addr;
 pub mod advisory;
+pub mod catalogue;
 pub mod checks;
 pub mod coverage;
 pub mod dane;

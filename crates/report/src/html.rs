@@ -178,6 +178,7 @@ struct FindingView<'a> {
     subject: &'a str,
     evidence: &'a [String],
     fix: &'a str,
+    fix_local: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -222,6 +223,7 @@ fn views<'a>(fs: &'a [Finding], lang: Lang) -> Vec<FindingView<'a>> {
             subject: f.subject.name(),
             evidence: &f.evidence,
             fix: &f.fix,
+            fix_local: lang.finding_fix(&f.id),
         })
         .collect()
 }
@@ -561,6 +563,24 @@ mod tests {
                 && ja.contains("第三者中継")
         );
         assert!(ja.contains("緊急"));
+        // Each finding's Japanese fix from the catalogue, with the check's own (English)
+        // detail kept beside it; the English report has no Japanese.
+        let relay = mxray_core::catalogue::get("smtp.open_relay").expect("catalogued");
+        assert!(
+            ja.contains(&askama_escape(&relay.fix_ja)),
+            "Japanese fix missing"
+        );
+        assert!(ja.contains("検査結果の詳細(英語)"));
+        assert!(!en.contains(&askama_escape(&relay.fix_ja)));
+    }
+
+    /// The text as the template escapes it.
+    fn askama_escape(s: &str) -> String {
+        s.replace('&', "&#38;")
+            .replace('<', "&#60;")
+            .replace('>', "&#62;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;")
     }
 
     fn sw(port: u16, name: &str, version: Option<&str>, source: &str) -> SoftwareEntry {
