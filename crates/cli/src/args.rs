@@ -66,6 +66,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
+        /// Language of the text verdict (finding names and fixes from the catalogue).
+        #[arg(long, value_enum, default_value = "en")]
+        lang: ReportLang,
     },
     /// Export stored results.
     Export {
@@ -266,6 +269,15 @@ pub enum ReportLang {
     En,
     /// Japanese (日本語).
     Ja,
+}
+
+impl From<ReportLang> for mxray_report::Lang {
+    fn from(l: ReportLang) -> Self {
+        match l {
+            ReportLang::En => Self::En,
+            ReportLang::Ja => Self::Ja,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -6,6 +6,7 @@ use mxray_core::finding::{Finding, Severity};
 use mxray_core::fingerprint::HostFingerprint;
 use mxray_core::model::{Lookup, MxMode};
 use mxray_core::sanitize::for_terminal as clean;
+use mxray_report::Lang;
 use mxray_store::{DomainReport, StoredFinding};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -21,20 +22,112 @@ fn label(s: Severity) -> &'static str {
     }
 }
 
-/// Counts per severity, worst first: "1 critical, 2 medium".
-pub fn severity_counts(findings: &[Finding]) -> String {
+/// Counts per severity, worst first: "1 critical, 2 medium", or "緊急 1 件、中 2 件".
+fn severity_counts_in(findings: &[Finding], lang: Lang) -> String {
     let parts: Vec<String> = Severity::ALL
         .iter()
         .rev()
         .filter_map(|s| {
             let n = findings.iter().filter(|f| f.severity == *s).count();
-            (n > 0).then(|| format!("{n} {s}"))
+            (n > 0).then(|| match lang {
+                Lang::En => format!("{n} {s}"),
+                Lang::Ja => format!("{} {n} 件", lang.severity(*s)),
+            })
         })
         .collect();
-    if parts.is_empty() {
-        "no findings".into()
-    } else {
-        parts.join(", ")
+    match (parts.is_empty(), lang) {
+        (true, Lang::En) => "no findings".into(),
+        (true, Lang::Ja) => "検出事項なし".into(),
+        (false, Lang::En) => parts.join(", "),
+        (false, Lang::Ja) => parts.join("、"),
+    }
+}
+
+/// The words of the text verdict.
+struct Words {
+    excluded: &'static str,
+    verdict: &'static str,
+    ok: &'static str,
+    routing: &'static str,
+    modes: [&'static str; 5],
+    not_confirmed: &'static str,
+    ptr_unknown: &'static str,
+    no_ptr: &'static str,
+    not_contacted: &'static str,
+    excluded_host: &'static str,
+    relay_test: &'static str,
+    software: &'static str,
+    on: &'static str,
+    evidence: &'static str,
+    more_lines: &'static str,
+    fix: &'static str,
+    detail: &'static str,
+}
+
+const EN: Words = Words {
+    excluded: "Excluded by the operator's exclusion list: nothing was sent.",
+    verdict: "Verdict",
+    ok: "OK",
+    routing: "Mail routing",
+    modes: [
+        "MX",
+        "implicit MX (A/AAAA)",
+        "null MX",
+        "no mail host",
+        "unknown (DNS failed)",
+    ],
+    not_confirmed: "not forward-confirmed",
+    ptr_unknown: "PTR unknown",
+    no_ptr: "no PTR",
+    not_contacted: "not contacted",
+    excluded_host: "excluded",
+    relay_test: "relay test",
+    software: "Software",
+    on: "on",
+    evidence: "evidence",
+    more_lines: "more lines (mxray export)",
+    fix: "fix",
+    detail: "detail",
+};
+
+const JA: Words = Words {
+    excluded: "除外リストに含まれるため、何も送信していません。",
+    verdict: "判定",
+    ok: "問題なし",
+    routing: "メールの配送先",
+    modes: [
+        "MX",
+        "MX なし(A/AAAA に配送)",
+        "null MX(受信しない)",
+        "メールサーバなし",
+        "不明(DNS の応答なし)",
+    ],
+    not_confirmed: "正引きと一致しない",
+    ptr_unknown: "PTR 不明",
+    no_ptr: "PTR なし",
+    not_contacted: "接続せず",
+    excluded_host: "除外",
+    relay_test: "第三者中継テスト",
+    software: "ソフトウェア",
+    on: "対象",
+    evidence: "根拠",
+    more_lines: "行は省略(mxray export で出力できます)",
+    fix: "対処",
+    detail: "詳細(英語)",
+};
+
+fn words(lang: Lang) -> &'static Words {
+    match lang {
+        Lang::En => &EN,
+        Lang::Ja => &JA,
+    }
+}
+
+/// A severity as the verdict shows it: `CRITICAL`, or `緊急` in Japanese.
+fn shown_severity(s: Severity, lang: Lang) -> &'static str {
+    match lang {
+        Lang::En => label(s),
+        Lang::Ja => lang.severity(s),
     }
 }
 
@@ -80,32 +173,35 @@ pub fn software(ip: IpAddr, fp: &HostFingerprint, matches: &[Match]) -> Vec<Stri
 }
 
 /// The readable verdict for one domain, with the software found on its hosts.
-pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<Match>)]) -> String {
+pub fn verdict(
+    r: &DomainReport,
+    fingerprints: &[(IpAddr, HostFingerprint, Vec<Match>)],
+    lang: Lang,
+) -> String {
+    let w = words(lang);
     let mut out = String::new();
     let _ = writeln!(out, "mxray check {}", clean(&r.domain));
     if r.excluded {
-        let _ = writeln!(
-            out,
-            "Excluded by the operator's exclusion list: nothing was sent."
-        );
+        let _ = writeln!(out, "{}", w.excluded);
         return out;
     }
     let worst = r.findings.iter().map(|f| f.severity).max();
     let _ = writeln!(
         out,
-        "Verdict: {} ({})",
-        worst.map_or("OK", label),
-        severity_counts(&r.findings)
+        "{}: {} ({})",
+        w.verdict,
+        worst.map_or(w.ok, |s| shown_severity(s, lang)),
+        severity_counts_in(&r.findings, lang)
     );
     if let Some(obs) = &r.obs {
         let mode = match obs.mx_mode {
-            MxMode::Explicit => "MX",
-            MxMode::Implicit => "implicit MX (A/AAAA)",
-            MxMode::NullMx => "null MX",
-            MxMode::None => "no mail host",
-            MxMode::Unknown => "unknown (DNS failed)",
+            MxMode::Explicit => w.modes[0],
+            MxMode::Implicit => w.modes[1],
+            MxMode::NullMx => w.modes[2],
+            MxMode::None => w.modes[3],
+            MxMode::Unknown => w.modes[4],
         };
-        let _ = writeln!(out, "Mail routing: {mode}");
+        let _ = writeln!(out, "{}: {mode}", w.routing);
         for h in &obs.hosts {
             let addrs = match &h.addresses {
                 Lookup::Found(ips) => ips
@@ -118,10 +214,10 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
                                     format!(" [PTR {} ✓]", n.join(","))
                                 }
                                 (Lookup::Found(n), _) => {
-                                    format!(" [PTR {} ✗ not forward-confirmed]", n.join(","))
+                                    format!(" [PTR {} ✗ {}]", n.join(","), w.not_confirmed)
                                 }
-                                (Lookup::Unknown(_), _) => " [PTR unknown]".to_owned(),
-                                _ => " [no PTR]".to_owned(),
+                                (Lookup::Unknown(_), _) => format!(" [{}]", w.ptr_unknown),
+                                _ => format!(" [{}]", w.no_ptr),
                             })
                             .unwrap_or_default();
                         let skipped = obs
@@ -130,7 +226,8 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
                             .find(|s| s.ip == *ip)
                             .map(|s| {
                                 format!(
-                                    " (not contacted: {})",
+                                    " ({}: {})",
+                                    w.not_contacted,
                                     serde_json::to_value(s.reason)
                                         .ok()
                                         .and_then(|v| v.as_str().map(str::to_owned))
@@ -142,7 +239,7 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
-                other if h.excluded => format!("excluded ({})", other.describe()),
+                other if h.excluded => format!("{} ({})", w.excluded_host, other.describe()),
                 other => other.describe(),
             };
             let _ = writeln!(
@@ -172,9 +269,10 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
             if let Some(rel) = &host.relay {
                 let _ = writeln!(
                     out,
-                    "  {}:{} relay test: {} — {}",
+                    "  {}:{} {}: {} — {}",
                     host.ip,
                     rel.port,
+                    w.relay_test,
                     rel.verdict.as_str(),
                     clean(&rel.reason)
                 );
@@ -188,7 +286,7 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
             })
             .collect();
         if !shown.is_empty() {
-            let _ = writeln!(out, "Software:");
+            let _ = writeln!(out, "{}:", w.software);
             for (ip, fp, m) in shown {
                 for l in software(*ip, fp, m) {
                     let _ = writeln!(out, "{l}");
@@ -198,28 +296,40 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
     }
     for f in &r.findings {
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{:<8} {}  {}",
-            label(f.severity),
-            f.id,
-            clean(&f.title)
-        );
-        let _ = writeln!(out, "         on {}", clean(f.subject.name()));
+        let sev = shown_severity(f.severity, lang);
+        match lang.finding_name(&f.id) {
+            Some(name) => {
+                let _ = writeln!(out, "{sev:<8} {}  {name}", f.id);
+                let _ = writeln!(out, "         {}: {}", w.detail, clean(&f.title));
+            }
+            None => {
+                let _ = writeln!(out, "{sev:<8} {}  {}", f.id, clean(&f.title));
+            }
+        }
+        let _ = writeln!(out, "         {} {}", w.on, clean(f.subject.name()));
         if !f.evidence.is_empty() {
-            let _ = writeln!(out, "         evidence:");
+            let _ = writeln!(out, "         {}:", w.evidence);
             for e in f.evidence.iter().take(12) {
                 let _ = writeln!(out, "           {}", clean(e));
             }
             if f.evidence.len() > 12 {
                 let _ = writeln!(
                     out,
-                    "           … {} more lines (mxray export)",
-                    f.evidence.len() - 12
+                    "           … {} {}",
+                    f.evidence.len() - 12,
+                    w.more_lines
                 );
             }
         }
-        let _ = writeln!(out, "         fix: {}", clean(&f.fix));
+        match lang.finding_fix(&f.id) {
+            Some(fix) => {
+                let _ = writeln!(out, "         {}: {fix}", w.fix);
+                let _ = writeln!(out, "         ({}: {})", w.detail, clean(&f.fix));
+            }
+            None => {
+                let _ = writeln!(out, "         {}: {}", w.fix, clean(&f.fix));
+            }
+        }
     }
     out
 }
@@ -227,18 +337,39 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
 /// A survey summary: findings by check, and the worst domains.
 pub fn summary(findings: &[StoredFinding], per_domain: &[(String, Vec<Finding>)]) -> String {
     let mut out = String::new();
-    let mut by_check: BTreeMap<(std::cmp::Reverse<Severity>, String), usize> = BTreeMap::new();
+    // One line per finding id, at its worst severity, as `scan`'s summary and `stats` count
+    // them; an id whose findings have several severities (a block-list listing is high for a
+    // spam source, low for a policy list) says how many of each.
+    let mut by_check: BTreeMap<String, BTreeMap<std::cmp::Reverse<Severity>, usize>> =
+        BTreeMap::new();
     for f in findings {
         *by_check
-            .entry((std::cmp::Reverse(f.finding.severity), f.finding.id.clone()))
+            .entry(f.finding.id.clone())
+            .or_default()
+            .entry(std::cmp::Reverse(f.finding.severity))
             .or_default() += 1;
     }
+    let mut rows: Vec<(Severity, usize, &String, String)> = by_check
+        .iter()
+        .map(|(id, sevs)| {
+            let worst = sevs.keys().next().map_or(Severity::Info, |r| r.0);
+            let n: usize = sevs.values().sum();
+            let split = if sevs.len() > 1 {
+                let parts: Vec<String> = sevs.iter().map(|(s, n)| format!("{n} {}", s.0)).collect();
+                format!(" ({})", parts.join(", "))
+            } else {
+                String::new()
+            };
+            (worst, n, id, split)
+        })
+        .collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
     let _ = writeln!(
         out,
-        "Findings by check (hosts are counted once, however many domains share them):"
+        "Findings by check, at their worst severity (hosts are counted once, however many domains share them):"
     );
-    for ((sev, id), n) in &by_check {
-        let _ = writeln!(out, "  {:<8} {:<28} {n}", label(sev.0), id);
+    for (worst, n, id, split) in &rows {
+        let _ = writeln!(out, "  {:<8} {:<28} {n}{split}", label(*worst), id);
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "{:<28} {:<9} findings", "domain", "verdict");
@@ -255,4 +386,38 @@ pub fn summary(findings: &[StoredFinding], per_domain: &[(String, Vec<Finding>)]
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxray_core::finding::Subject;
+
+    fn stored(id: &str, sev: Severity, ip: &str) -> StoredFinding {
+        StoredFinding {
+            domain: None,
+            ip: Some(ip.into()),
+            finding: Finding::new(id, sev, Subject::Host(ip.into()), "t", "f"),
+        }
+    }
+
+    #[test]
+    fn one_line_per_id_at_its_worst_severity() {
+        let fs = vec![
+            stored("reputation.ip_listed", Severity::Low, "192.0.2.1"),
+            stored("reputation.ip_listed", Severity::High, "192.0.2.2"),
+            stored("reputation.ip_listed", Severity::Low, "192.0.2.3"),
+            stored("smtp.open_relay", Severity::Critical, "192.0.2.2"),
+        ];
+        let s = summary(&fs, &[]);
+        let lines: Vec<&str> = s.lines().filter(|l| l.starts_with("  ")).collect();
+        assert_eq!(lines.len(), 2, "{s}");
+        assert!(lines[0].contains("CRITICAL") && lines[0].contains("smtp.open_relay"));
+        assert!(
+            lines[1].contains("HIGH")
+                && lines[1].contains("reputation.ip_listed")
+                && lines[1].ends_with("3 (1 high, 2 low)"),
+            "{s}"
+        );
+    }
 }

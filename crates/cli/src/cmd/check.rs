@@ -10,6 +10,7 @@ pub async fn run(
     args: ScanArgs,
     fail_on: Severity,
     format: CheckFormat,
+    lang: mxray_report::Lang,
 ) -> anyhow::Result<u8> {
     let d = Domain::parse(&domain)
         .map_err(|e| anyhow::anyhow!("{domain:?} is not a domain name: {e}"))?;
@@ -38,7 +39,7 @@ pub async fn run(
         .filter(|(ip, _, _)| report.hosts.iter().any(|h| h.ip == *ip))
         .collect();
     match format {
-        CheckFormat::Text => print!("{}", output::verdict(&report, &fingerprints)),
+        CheckFormat::Text => print!("{}", output::verdict(&report, &fingerprints, lang)),
         CheckFormat::Json => {
             let v = serde_json::json!({
                 "schema": mxray_core::model::SCHEMA_VERSION,

@@ -31,7 +31,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             scan,
             fail_on,
             format,
-        } => check::run(domain, scan, fail_on, format).await,
+            lang,
+        } => check::run(domain, scan, fail_on, format, lang.into()).await,
         Command::Export {
             format,
             scan,

@@ -206,10 +206,7 @@ pub async fn run(
         hosts,
     };
     let input = visible_controls(input);
-    let lang = match lang {
-        ReportLang::En => Lang::En,
-        ReportLang::Ja => Lang::Ja,
-    };
+    let lang: Lang = lang.into();
     let html = mxray_report::render(&input, lang);
     std::fs::write(&output, html).with_context(|| format!("cannot write {}", output.display()))?;
     println!(

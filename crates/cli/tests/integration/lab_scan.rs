@@ -28,6 +28,24 @@ async fn lab_scan_classifies_every_behaviour() {
     );
 
     let ex = Export::read(&db);
+    // Every finding of every lab behaviour is in the catalogue, at a severity it allows.
+    let mut seen = 0;
+    for line in &ex.lines {
+        for f in line["findings"].as_array().into_iter().flatten() {
+            let id = f["id"].as_str().expect("id");
+            let entry = mxray_core::catalogue::get(id)
+                .unwrap_or_else(|| panic!("{id} is not in the catalogue"));
+            let sev: mxray_core::Severity =
+                serde_json::from_value(f["severity"].clone()).expect("severity");
+            assert!(
+                entry.severity.contains(&sev),
+                "{id} at {sev}, the catalogue allows {:?}",
+                entry.severity
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 50, "{seen} findings");
     let ip = |name: &str| lab.server(name).expect("server").addr.ip().to_string();
     let host = |name: &str| {
         ex.host(&ip(name))
@@ -288,6 +306,29 @@ async fn check_prints_a_verdict_and_sets_the_exit_status() {
         !r.stdout.contains('\u{1b}') && !r.stdout.contains('\u{7}'),
         "raw control characters printed"
     );
+
+    // In Japanese: the verdict, the finding's name and fix from the catalogue, the check's
+    // own English detail beside them, the evidence untouched.
+    let r = run("open-relay.mxray.test", &["--lang", "ja"]).await;
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("判定: 緊急"), "{}", r.stdout);
+    let relay = mxray_core::catalogue::get("smtp.open_relay").expect("catalogued");
+    assert!(r.stdout.contains(&relay.ja), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!("対処: {}", relay.fix_ja)),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("詳細(英語): Accept mail only"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("C: RCPT TO:<mxray-relay-test@example.net>")
+    );
+    assert!(!r.stdout.contains("Verdict:"), "{}", r.stdout);
 
     let r = run("closed.mxray.test", &["--format", "json"]).await;
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON verdict");
