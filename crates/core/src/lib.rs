@@ -17,6 +17,7 @@
 pub mod addr;
 pub mod advisory;
 pub mod checks;
+pub mod cvss;
 pub mod dane;
 pub mod date;
 pub mod dkim;
