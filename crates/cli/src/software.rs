@@ -16,6 +16,7 @@ use std::path::Path;
 pub struct SoftwareCx {
     sigs: Signatures,
     advisories: Vec<Advisory>,
+    known_exploited: std::collections::HashSet<String>,
 }
 
 /// Loads a signature file, or the built-in one.
@@ -30,10 +31,13 @@ pub fn signatures(path: Option<&Path>) -> anyhow::Result<Signatures> {
     }
 }
 
-/// Matches every stored advisory against every stored scan's software; returns the number
-/// of matches stored for the first time.
+/// Matches every stored advisory against every stored scan's software (with each host's
+/// stored OS guess, which tells a distribution build's release); returns the number of
+/// matches stored for the first time. Matches that no longer hold (a distribution's record
+/// now settles an upstream one) are removed; the others keep their `alerts` state.
 pub async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<usize> {
     let before = store.match_count().await?;
+    let mut added = 0;
     for scan in store.scans().await? {
         let mut hosts: Vec<(std::net::IpAddr, Vec<mxray_core::fingerprint::Software>)> = Vec::new();
         for (ip, sw) in store.software(scan.id).await? {
@@ -42,27 +46,43 @@ pub async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<u
                 _ => hosts.push((ip, vec![sw])),
             }
         }
+        let os: std::collections::HashMap<String, String> = store
+            .host_os(scan.id)
+            .await?
+            .into_iter()
+            .map(|(ip, name, _, _)| (ip, name))
+            .collect();
         let found: Vec<_> = hosts
             .into_iter()
-            .map(|(ip, sw)| (ip, advisory::matches(advisories, &sw)))
-            .filter(|(_, m)| !m.is_empty())
+            .map(|(ip, sw)| {
+                let guess = os.get(&ip.to_string()).map(String::as_str);
+                (ip, advisory::matches_on(advisories, &sw, guess))
+            })
             .collect();
-        store.put_matches(scan.id, &found).await?;
+        added += store.replace_matches(scan.id, &found).await?;
     }
-    Ok(store.match_count().await? - before)
+    let _ = before;
+    Ok(added)
 }
 
 /// Stored advisories; when this version of mxray ships advisories the database did not
 /// have yet, they are added and matched against the stored scans first.
 pub async fn advisories(store: &Store) -> anyhow::Result<Vec<Advisory>> {
+    ensure_builtin(store).await?;
+    Ok(store.advisories().await?)
+}
+
+/// Adds the shipped advisories the database does not have yet, and matches them against the
+/// stored scans.
+pub async fn ensure_builtin(store: &Store) -> anyhow::Result<()> {
     let new = store
         .import_advisories(&advisory::builtin(), "builtin")
         .await?;
-    let all = store.advisories().await?;
     if new > 0 {
+        let all = store.advisories().await?;
         rematch(store, &all).await?;
     }
-    Ok(all)
+    Ok(())
 }
 
 impl SoftwareCx {
@@ -76,14 +96,20 @@ impl SoftwareCx {
         Ok(Self {
             sigs: signatures(path)?,
             advisories: advisories(store).await?,
+            known_exploited: store.known_exploited().await?,
         })
     }
 
     /// The host's fingerprint as a store item, and its software findings.
     pub fn host(&self, obs: &HostObservation) -> (Item, Vec<Finding>) {
         let fp = self.sigs.fingerprint(&fingerprint::evidence(obs));
-        let findings = software::check(obs.ip, &fp, &self.advisories);
-        let matches = advisory::matches(&self.advisories, &fp.software);
+        let findings = software::check_with(obs.ip, &fp, &self.advisories, &self.known_exploited);
+        let mut matches = advisory::matches_on(
+            &self.advisories,
+            &fp.software,
+            fp.os.as_ref().map(|o| o.name.as_str()),
+        );
+        advisory::flag_known_exploited(&mut matches, &self.advisories, &self.known_exploited);
         (
             Item::Software {
                 ip: obs.ip,
@@ -102,9 +128,24 @@ pub fn host_json(
     fp: &fingerprint::HostFingerprint,
     matches: &[advisory::Match],
 ) -> serde_json::Value {
+    use mxray_core::advisory::packages;
+    let software: Vec<serde_json::Value> = fp
+        .software
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["cpe"] = packages::software_cpe(s).into();
+            v
+        })
+        .collect();
+    let os = fp.os.as_ref().map(|o| {
+        let mut v = serde_json::to_value(o).unwrap_or_default();
+        v["cpe"] = packages::os_cpe(&o.name).into();
+        v
+    });
     serde_json::json!({
-        "os": fp.os,
-        "software": fp.software,
+        "os": os,
+        "software": software,
         "unknown_banners": fp.unknown,
         "advisories": matches,
     })

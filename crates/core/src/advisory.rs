@@ -1,8 +1,9 @@
 //! Advisories and matching them against fingerprinted software.
 //!
-//! Two input formats: OSV JSON (<https://ossf.github.io/osv-schema/>, `ECOSYSTEM` and `SEMVER`
-//! ranges; `GIT` ranges are skipped because a banner carries no commit) and a small native
-//! TOML format for products OSV does not cover:
+//! Four input formats: OSV JSON (<https://ossf.github.io/osv-schema/>, `ECOSYSTEM` and `SEMVER`
+//! ranges; `GIT` ranges are skipped because a banner carries no commit), NVD's CVE API 2.0 JSON
+//! ([`nvd`]: CPE match criteria), CISA's Known Exploited Vulnerabilities catalogue ([`kev`],
+//! flags rather than advisories) and a small native TOML format for products neither covers:
 //!
 //! ```toml
 //! [[advisory]]
@@ -14,14 +15,24 @@
 //! affected = [{ introduced = "9.0.0", fixed = "9.16.48" }]
 //! ```
 //!
-//! A version with a distribution build (`Debian-2+deb12u3`, `-0ubuntu0.22.04.2`) inside an
-//! affected range is only *possibly* affected: distributions backport fixes without changing
-//! the upstream version.
+//! Distribution records (OSV ecosystems `Debian:12`, `Ubuntu:22.04:LTS`, …) are matched
+//! exactly: a banner's distribution build becomes the package version
+//! ([`packages::package_version`]: `9.18.19-1~deb12u1-Debian` → `bind9 1:9.18.19-1~deb12u1`),
+//! compared with dpkg's ordering ([`crate::version::compare_dpkg`]): **affected** or
+//! **fixed**. A version with a distribution build that cannot be mapped, or for which the
+//! distribution published nothing about that CVE, inside an upstream affected range is only
+//! *possibly* affected: distributions backport fixes without changing the upstream version.
 
 use crate::Severity;
+use crate::cvss::Cvss;
 use crate::fingerprint::Software;
-use crate::version::Range;
+use crate::version::{Range, Scheme};
+use packages::EcosystemKind;
 use serde::{Deserialize, Serialize};
+
+pub mod kev;
+pub mod nvd;
+pub mod packages;
 
 /// The starter set shipped with mxray (`data/advisories/*.toml`).
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -76,14 +87,78 @@ pub struct Advisory {
     /// Source URLs.
     #[serde(default)]
     pub references: Vec<String>,
-    /// Affected version ranges.
+    /// Affected version ranges (package versions when `ecosystem` is a distribution's).
     pub affected: Vec<Range>,
+    /// OSV ecosystem of a distribution record (`Debian:12`, `Ubuntu:22.04:LTS`); `None` for
+    /// upstream versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ecosystem: Option<String>,
+    /// The distribution's source package (`bind9`), with `ecosystem`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The CVSS assessment the severity comes from, when the source gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss: Option<Cvss>,
+    /// Publication date (RFC 3339 or `YYYY-MM-DD…` as the source wrote it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<String>,
+    /// Last modification date, as the source wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+}
+
+impl Default for Advisory {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            aliases: Vec::new(),
+            product: String::new(),
+            severity: Severity::Medium,
+            summary: String::new(),
+            references: Vec::new(),
+            affected: Vec::new(),
+            ecosystem: None,
+            package: None,
+            cvss: None,
+            published: None,
+            modified: None,
+        }
+    }
 }
 
 impl Advisory {
-    /// Whether `version` is in an affected range.
+    /// Whether the upstream `version` is in an affected range (an upstream record).
     pub fn affects(&self, version: &str) -> bool {
         self.affected.iter().any(|r| r.contains(version))
+    }
+
+    /// Whether a package version is in an affected range (a distribution record).
+    pub fn affects_package(&self, version: &str) -> bool {
+        self.affected
+            .iter()
+            .any(|r| r.contains_in(Scheme::Dpkg, version))
+    }
+
+    /// How the advisory is matched.
+    pub fn kind(&self) -> EcosystemKind {
+        packages::ecosystem_kind(self.ecosystem.as_deref())
+    }
+
+    /// The CVE ids it is about: its id and aliases that are CVE ids.
+    pub fn cves(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str())
+            .chain(self.aliases.iter().map(String::as_str))
+            .filter(|x| x.starts_with("CVE-"))
+    }
+
+    /// Whether the two are about the same issue (same id, or an id or alias in common).
+    fn same_issue(&self, other: &Advisory) -> bool {
+        let mine: Vec<&str> = std::iter::once(self.id.as_str())
+            .chain(self.aliases.iter().map(String::as_str))
+            .collect();
+        std::iter::once(other.id.as_str())
+            .chain(other.aliases.iter().map(String::as_str))
+            .any(|x| mine.contains(&x))
     }
 }
 
@@ -155,14 +230,19 @@ pub fn parse_native(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
             summary: e.summary,
             references,
             affected: e.affected,
+            ..Advisory::default()
         });
     }
     Ok(out)
 }
 
-/// OSV package names → mxray product keys.
+/// OSV package names → mxray product keys (`data/packages.toml`'s Debian and Ubuntu names
+/// first).
 fn product_for_package(name: &str) -> String {
     let n = name.to_ascii_lowercase();
+    if let Some(p) = packages::product_for_package(&n) {
+        return p.to_owned();
+    }
     let n = n.rsplit('/').next().unwrap_or(&n).to_owned();
     match n.as_str() {
         "bind9" | "isc-bind" | "bind" => "bind".into(),
@@ -189,11 +269,29 @@ struct OsvDoc {
     references: Vec<OsvRef>,
     #[serde(default)]
     database_specific: Option<serde_json::Value>,
+    #[serde(default)]
+    severity: Vec<OsvSeverity>,
+    /// Ids of the upstream issue (Debian's and Ubuntu's records name the CVE here).
+    #[serde(default)]
+    upstream: Vec<String>,
+    #[serde(default)]
+    published: Option<String>,
+    #[serde(default)]
+    modified: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OsvSeverity {
+    #[serde(rename = "type")]
+    kind: String,
+    score: String,
 }
 
 #[derive(Deserialize)]
 struct OsvAffected {
     package: Option<OsvPackage>,
+    #[serde(default)]
+    severity: Vec<OsvSeverity>,
     #[serde(default)]
     ranges: Vec<OsvRange>,
     #[serde(default)]
@@ -205,6 +303,8 @@ struct OsvAffected {
 #[derive(Deserialize)]
 struct OsvPackage {
     name: String,
+    #[serde(default)]
+    ecosystem: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +318,31 @@ struct OsvRange {
 #[derive(Deserialize)]
 struct OsvRef {
     url: String,
+}
+
+/// The best CVSS assessment of an OSV `severity` list (v3.1 > v3.0 > v4.0 > v2).
+fn osv_cvss(list: &[OsvSeverity]) -> Option<Cvss> {
+    list.iter()
+        .filter(|s| s.kind.starts_with("CVSS_V"))
+        .filter_map(|s| Cvss::from_vector(&s.score, None))
+        .max_by_key(Cvss::rank)
+}
+
+/// A word severity of an OSV `severity` list (Ubuntu's records: `{"type": "Ubuntu", "score":
+/// "medium"}`).
+fn osv_word_severity(list: &[OsvSeverity]) -> Option<Severity> {
+    list.iter()
+        .filter(|s| !s.kind.starts_with("CVSS_V"))
+        .find_map(|s| word_severity(&s.score))
+}
+
+fn word_severity(s: &str) -> Option<Severity> {
+    match s.to_ascii_lowercase().as_str() {
+        "moderate" => Some(Severity::Medium),
+        "negligible" | "unimportant" => Some(Severity::Info),
+        "important" => Some(Severity::High),
+        other => other.parse().ok(),
+    }
 }
 
 fn osv_severity(v: Option<&serde_json::Value>) -> Option<Severity> {
@@ -251,6 +376,12 @@ pub fn parse_osv(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
                     .map(|t| t.lines().next().unwrap_or("").to_owned())
             })
             .unwrap_or_default();
+        let mut aliases = d.aliases.clone();
+        for u in &d.upstream {
+            if *u != d.id && !aliases.contains(u) {
+                aliases.push(u.clone());
+            }
+        }
         for a in &d.affected {
             let Some(pkg) = &a.package else { continue };
             let mut ranges = Vec::new();
@@ -284,35 +415,95 @@ pub fn parse_osv(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
             for v in &a.versions {
                 ranges.push(Range {
                     introduced: Some(v.clone()),
-                    fixed: None,
                     last_affected: Some(v.clone()),
+                    ..Range::default()
                 });
             }
             if ranges.is_empty() {
                 continue;
             }
+            // Severity: the CVSS vector (scored here), else the words the record uses.
+            let cvss = osv_cvss(&a.severity).or_else(|| osv_cvss(&d.severity));
+            let severity = cvss
+                .as_ref()
+                .map(Cvss::severity)
+                .or_else(|| osv_word_severity(&a.severity))
+                .or_else(|| osv_word_severity(&d.severity))
+                .or_else(|| osv_severity(a.database_specific.as_ref()))
+                .or_else(|| osv_severity(d.database_specific.as_ref()))
+                .unwrap_or(Severity::Medium);
+            let ecosystem = pkg.ecosystem.clone().filter(|e| !e.is_empty());
+            let distribution = !matches!(
+                packages::ecosystem_kind(ecosystem.as_deref()),
+                EcosystemKind::Upstream
+            );
             out.push(Advisory {
                 id: d.id.clone(),
-                aliases: d.aliases.clone(),
+                aliases: aliases.clone(),
                 product: product_for_package(&pkg.name),
-                severity: osv_severity(a.database_specific.as_ref())
-                    .or_else(|| osv_severity(d.database_specific.as_ref()))
-                    .unwrap_or(Severity::Medium),
+                severity,
                 summary: summary.clone(),
                 references: d.references.iter().map(|r| r.url.clone()).collect(),
                 affected: ranges,
+                package: distribution.then(|| pkg.name.clone()),
+                ecosystem: if distribution { ecosystem } else { None },
+                cvss,
+                published: d.published.clone(),
+                modified: d.modified.clone(),
             });
         }
     }
     Ok(out)
 }
 
-/// Parses a file by its content: JSON (OSV) when it starts with `{` or `[`, TOML otherwise.
-pub fn parse_any(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
-    if text.trim_start().starts_with(['{', '[']) && !text.trim_start().starts_with("[[") {
-        parse_osv(text)
+/// What kind of advisory data a text holds, from its first bytes.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Format {
+    /// mxray's TOML.
+    Native,
+    /// OSV JSON (one document or an array).
+    Osv,
+    /// NVD CVE API 2.0 JSON.
+    Nvd,
+    /// CISA's KEV catalogue.
+    Kev,
+}
+
+/// Tells the format from the first few kilobytes of a file.
+pub fn sniff(head: &str) -> Format {
+    let t = head.trim_start();
+    if !t.starts_with(['{', '[']) || t.starts_with("[[") {
+        Format::Native
+    } else if kev::looks_like(head) {
+        Format::Kev
+    } else if nvd::looks_like(head) {
+        Format::Nvd
     } else {
-        parse_native(text)
+        Format::Osv
+    }
+}
+
+/// Parses a file by its content: TOML, OSV or NVD (the whole text in memory; the CLI streams
+/// NVD files with [`nvd::stream`] instead). A KEV catalogue holds no advisories: an error.
+pub fn parse_any(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
+    let mut end = text.len().min(4096);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    match sniff(&text[..end]) {
+        Format::Native => parse_native(text),
+        Format::Osv => parse_osv(text),
+        Format::Nvd => {
+            let mut out = Vec::new();
+            nvd::stream(text.as_bytes(), 1000, &mut |list| {
+                out.extend(list);
+                Ok(())
+            })?;
+            Ok(out)
+        }
+        Format::Kev => Err(AdvisoryError::Syntax(
+            "a Known Exploited Vulnerabilities catalogue holds flags, not advisories".into(),
+        )),
     }
 }
 
@@ -331,10 +522,15 @@ pub fn builtin() -> Vec<Advisory> {
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MatchStatus {
-    /// The upstream version is in an affected range and no distribution build was seen.
+    /// In an affected range: the upstream version with no distribution build seen, or the
+    /// distribution's package version in the distribution's own record.
     Affected,
-    /// In range, but a distribution build: the fix may have been backported.
+    /// In an upstream range, but a distribution build that could not be compared with the
+    /// distribution's records: the fix may have been backported.
     PossiblyAffected,
+    /// The distribution's record says this package version carries the fix, although the
+    /// upstream version alone looks affected (a backport).
+    Fixed,
 }
 
 impl MatchStatus {
@@ -343,6 +539,17 @@ impl MatchStatus {
         match self {
             Self::Affected => "affected",
             Self::PossiblyAffected => "possibly-affected",
+            Self::Fixed => "fixed",
+        }
+    }
+
+    /// Reads [`Self::as_str`]'s names.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "affected" => Some(Self::Affected),
+            "possibly-affected" => Some(Self::PossiblyAffected),
+            "fixed" => Some(Self::Fixed),
+            _ => None,
         }
     }
 
@@ -351,6 +558,7 @@ impl MatchStatus {
         match self {
             Self::Affected => "affected",
             Self::PossiblyAffected => "possibly affected (distribution build)",
+            Self::Fixed => "fixed (distribution backport)",
         }
     }
 }
@@ -372,6 +580,13 @@ pub struct Match {
     pub port: u16,
     /// How sure.
     pub status: MatchStatus,
+    /// The distribution package the build was mapped to, when the status comes from the
+    /// distribution's record (`Debian:12 bind9 1:9.18.19-1~deb12u1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The advisory's CVE is in CISA's Known Exploited Vulnerabilities catalogue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_exploited: bool,
 }
 
 /// Distributions that backport security fixes into their packages without changing the
@@ -397,20 +612,70 @@ fn distribution_package(sw: &Software) -> bool {
             .is_some_and(|os| BACKPORTING.contains(&os.as_str()))
 }
 
-/// Every advisory that applies to the software found on a host.
+/// Whether a distribution record applies to a package version: same distribution, same
+/// release (a record naming none applies to every release), Ubuntu Pro records only to
+/// `+esm` builds, and the same source package.
+fn record_applies(a: &Advisory, pv: &packages::PackageVersion) -> bool {
+    let EcosystemKind::Dpkg {
+        distro,
+        release,
+        pro,
+    } = a.kind()
+    else {
+        return false;
+    };
+    distro == pv.distro
+        && release.as_ref().is_none_or(|r| *r == pv.release)
+        && pro == pv.pro
+        && a.package
+            .as_deref()
+            .map_or(a.product == pv.package, |p| p == pv.package)
+}
+
+/// The upstream part of a Debian package version: `1:9.18.19-1~deb12u1` → `9.18.19`.
+fn dpkg_upstream(v: &str) -> &str {
+    let v = v.split_once(':').map_or(v, |(_, rest)| rest);
+    v.rsplit_once('-').map_or(v, |(up, _)| up)
+}
+
+/// Every advisory that applies to the software found on a host (no OS guess known).
 pub fn matches(advisories: &[Advisory], software: &[Software]) -> Vec<Match> {
-    let mut out = Vec::new();
+    matches_on(advisories, software, None)
+}
+
+/// Every advisory that applies to the software found on a host whose OS guess is `os`
+/// (`Debian 12`: tells the release when a build does not).
+///
+/// - A distribution record (`Debian:12`) for the package the build maps to decides alone:
+///   **affected** when the package version is in its range; **fixed** when it is not but the
+///   upstream version looks affected (an upstream record says so, or the fix was backported
+///   into a build of this very upstream version); nothing otherwise.
+/// - An upstream record whose issue no such distribution record covers: **affected** without
+///   a distribution build, **possibly affected** with one.
+/// - Records of other distributions (AlmaLinux, …) are never matched.
+pub fn matches_on(advisories: &[Advisory], software: &[Software], os: Option<&str>) -> Vec<Match> {
+    let mut out: Vec<Match> = Vec::new();
     for sw in software {
         let Some(v) = &sw.version else { continue };
-        for a in advisories
+        let pv = packages::package_version(sw, os);
+        let upstream_hits: Vec<&Advisory> = advisories
             .iter()
-            .filter(|a| a.product == sw.product && a.affects(v))
-        {
+            .filter(|a| {
+                a.product == sw.product && a.kind() == EcosystemKind::Upstream && a.affects(v)
+            })
+            .collect();
+        let records: Vec<&Advisory> = pv.as_ref().map_or_else(Vec::new, |pv| {
+            advisories
+                .iter()
+                .filter(|a| record_applies(a, pv))
+                .collect()
+        });
+        let push = |out: &mut Vec<Match>, a: &Advisory, status, package: Option<String>| {
             if out
                 .iter()
-                .any(|m: &Match| m.advisory == a.id && m.port == sw.port && m.product == sw.product)
+                .any(|m| m.advisory == a.id && m.port == sw.port && m.product == sw.product)
             {
-                continue;
+                return;
             }
             out.push(Match {
                 advisory: a.id.clone(),
@@ -419,15 +684,58 @@ pub fn matches(advisories: &[Advisory], software: &[Software]) -> Vec<Match> {
                 version: v.clone(),
                 build: sw.build.clone(),
                 port: sw.port,
-                status: if distribution_package(sw) {
-                    MatchStatus::PossiblyAffected
-                } else {
-                    MatchStatus::Affected
-                },
+                status,
+                package,
+                known_exploited: false,
             });
+        };
+        if let Some(pv) = &pv {
+            for a in &records {
+                let status = if a.affects_package(&pv.version) {
+                    MatchStatus::Affected
+                } else {
+                    let backported = a.affected.iter().any(|r| {
+                        r.fixed
+                            .as_deref()
+                            .is_some_and(|f| crate::version::compare(dpkg_upstream(f), v).is_eq())
+                    });
+                    if !backported && !upstream_hits.iter().any(|u| u.same_issue(a)) {
+                        continue;
+                    }
+                    MatchStatus::Fixed
+                };
+                push(&mut out, a, status, Some(pv.describe()));
+            }
+        }
+        for a in &upstream_hits {
+            if records.iter().any(|r| r.same_issue(a)) {
+                continue;
+            }
+            let status = if distribution_package(sw) {
+                MatchStatus::PossiblyAffected
+            } else {
+                MatchStatus::Affected
+            };
+            push(&mut out, a, status, None);
         }
     }
     out
+}
+
+/// Marks the matches whose advisory (by id or CVE alias) is in the set of known exploited
+/// CVE ids.
+pub fn flag_known_exploited(
+    matches: &mut [Match],
+    advisories: &[Advisory],
+    known: &std::collections::HashSet<String>,
+) {
+    for m in matches {
+        m.known_exploited = known.contains(&m.advisory)
+            || advisories
+                .iter()
+                .filter(|a| a.id == m.advisory)
+                .any(|a| a.cves().any(|c| known.contains(c)));
+    }
 }
 
 #[cfg(test)]
@@ -543,7 +851,7 @@ mod tests {
     #[test]
     fn osv_documents() {
         let doc = r#"{"id":"OSV-TEST-1","aliases":["CVE-2099-0001"],"summary":"test",
-          "affected":[{"package":{"ecosystem":"Debian","name":"exim4"},
+          "affected":[{"package":{"ecosystem":"OSS-Fuzz","name":"exim4"},
              "ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"4.90"},{"fixed":"4.96.1"},{"introduced":"4.97"},{"last_affected":"4.97.1"}]},
                        {"type":"GIT","events":[{"introduced":"abc"}]}],
              "database_specific":{"severity":"HIGH"}}],

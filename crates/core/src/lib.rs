@@ -19,6 +19,7 @@ pub mod advisory;
 pub mod catalogue;
 pub mod checks;
 pub mod coverage;
+pub mod cvss;
 pub mod dane;
 pub mod date;
 pub mod dkim;

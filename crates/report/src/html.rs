@@ -62,6 +62,9 @@ pub struct HostEntry {
     pub software: Vec<SoftwareEntry>,
     /// The OS guess combining its banners.
     pub os: Option<OsEntry>,
+    /// Advisories applying to it that are in CISA's Known Exploited Vulnerabilities
+    /// catalogue: the host gets a badge and is listed first.
+    pub known_exploited: Vec<String>,
 }
 
 /// One product found on a host's port. Version and build come from server text.
@@ -429,7 +432,11 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
     let mut hosts: Vec<&HostEntry> = input.hosts.iter().collect();
     hosts.sort_by(|a, b| {
         let w = |h: &HostEntry| h.findings.iter().map(|f| f.severity).max();
-        w(b).cmp(&w(a)).then_with(|| a.ip.cmp(&b.ip))
+        let kev = |h: &HostEntry| !h.known_exploited.is_empty();
+        kev(b)
+            .cmp(&kev(a))
+            .then_with(|| w(b).cmp(&w(a)))
+            .then_with(|| a.ip.cmp(&b.ip))
     });
     let hosts = hosts
         .into_iter()
@@ -514,10 +521,32 @@ mod tests {
                     name: "<b>OS</b>".into(),
                     confidence: 0.5,
                 }),
+                known_exploited: vec![],
             }],
             domains_total: 1,
             hosts_total: 1,
         }
+    }
+
+    /// A host with a known exploited advisory gets the badge and comes first, whatever the
+    /// severity of the others' findings.
+    #[test]
+    fn known_exploited_hosts_first_with_a_badge() {
+        let mut input = input();
+        let mut kev = input.hosts[0].clone();
+        kev.ip = "192.0.2.99".into();
+        kev.findings.clear();
+        kev.known_exploited = vec!["CVE-2019-10149".into()];
+        input.hosts.push(kev);
+        for lang in [Lang::En, Lang::Ja] {
+            let html = render(&input, lang);
+            let first = html.find("id=\"h-192.0.2.99\"").expect("kev host");
+            let other = html.find("id=\"h-192.0.2.1\"").expect("other host");
+            assert!(first < other, "{lang:?}: known exploited host not first");
+            assert_eq!(html.matches("class=\"kev\"").count(), 1);
+            assert!(html.contains("CVE-2019-10149"));
+        }
+        assert!(render(&input, Lang::Ja).contains("悪用が確認された脆弱性"));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! in the caller, so new advisories can be matched against stored scans without the network.
 
 use crate::{ScanId, Store, StoreError, now, severity_from, severity_num};
+use mxray_core::advisory::kev;
+use mxray_core::advisory::packages;
 use mxray_core::advisory::{Advisory, Match, MatchStatus};
 use mxray_core::fingerprint::{Evidence, HostFingerprint, OsGuess, Software, Source};
 use sqlx::Row;
@@ -34,6 +36,22 @@ pub struct StoredMatch {
     pub domains: Vec<String>,
     /// The host's PTR names, in that scan.
     pub ptr: Vec<String>,
+    /// The distribution package the verdict comes from (`Debian:12 bind9 1:9.18.19-1~deb12u1`).
+    pub package: Option<String>,
+    /// The advisory's CVE is in CISA's Known Exploited Vulnerabilities catalogue.
+    pub known_exploited: bool,
+    /// Who runs the host (`AS64500 Example`, `example.net (heuristic: PTR)`), as the scan
+    /// attributed it.
+    pub provider: Option<String>,
+}
+
+/// The columns every match query reads, `m` being `advisory_matches`: the last one says
+/// whether the advisory answers to a CVE id of the KEV catalogue.
+macro_rules! match_columns {
+    () => {
+        "m.advisory_id, m.scan_id, m.ip, m.port, m.product, m.version, m.build, m.status, m.severity, m.package, \
+         CASE WHEN EXISTS (SELECT 1 FROM advisory_ids i JOIN known_exploited k ON k.cve_id = i.alias WHERE i.advisory_id = m.advisory_id) THEN 1 ELSE 0 END"
+    };
 }
 
 /// An unknown banner and how often it was seen.
@@ -57,8 +75,8 @@ impl Store {
     ) -> Result<(), sqlx::Error> {
         let ip = ip.to_string();
         for s in &fp.software {
-            sqlx::query("INSERT INTO software (scan_id, ip, port, source, product, name, version, build, os_hint, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                          ON CONFLICT (scan_id, ip, port, product) DO UPDATE SET source = excluded.source, name = excluded.name, version = excluded.version, build = excluded.build, os_hint = excluded.os_hint, evidence = excluded.evidence")
+            sqlx::query("INSERT INTO software (scan_id, ip, port, source, product, name, version, build, os_hint, evidence, cpe) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                          ON CONFLICT (scan_id, ip, port, product) DO UPDATE SET source = excluded.source, name = excluded.name, version = excluded.version, build = excluded.build, os_hint = excluded.os_hint, evidence = excluded.evidence, cpe = excluded.cpe")
                 .bind(scan)
                 .bind(&ip)
                 .bind(i64::from(s.port))
@@ -69,17 +87,19 @@ impl Store {
                 .bind(&s.build)
                 .bind(&s.os_hint)
                 .bind(&s.evidence)
+                .bind(packages::software_cpe(s))
                 .execute(&mut **tx)
                 .await?;
         }
         if let Some(os) = &fp.os {
-            sqlx::query("INSERT INTO host_os (scan_id, ip, os, confidence, basis) VALUES ($1, $2, $3, $4, $5) \
-                          ON CONFLICT (scan_id, ip) DO UPDATE SET os = excluded.os, confidence = excluded.confidence, basis = excluded.basis")
+            sqlx::query("INSERT INTO host_os (scan_id, ip, os, confidence, basis, cpe) VALUES ($1, $2, $3, $4, $5, $6) \
+                          ON CONFLICT (scan_id, ip) DO UPDATE SET os = excluded.os, confidence = excluded.confidence, basis = excluded.basis, cpe = excluded.cpe")
                 .bind(scan)
                 .bind(&ip)
                 .bind(&os.name)
                 .bind(os.confidence)
                 .bind(serde_json::to_string(&os.basis).unwrap_or_else(|_| "[]".into()))
+                .bind(packages::os_cpe(&os.name))
                 .execute(&mut **tx)
                 .await?;
         }
@@ -134,9 +154,88 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| self.err(e))?;
+            insert_ids(&mut tx, a).await.map_err(|e| self.err(e))?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(new)
+    }
+
+    /// Fills `advisory_ids` for advisories stored before it existed (migration 0004 cannot
+    /// read their JSON aliases). Cheap when there is nothing to do.
+    pub async fn index_advisory_ids(&self) -> Result<(), StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT data FROM advisories a WHERE NOT EXISTS (SELECT 1 FROM advisory_ids i WHERE i.advisory_id = a.id)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        for a in rows
+            .iter()
+            .filter_map(|j| serde_json::from_str::<Advisory>(j).ok())
+        {
+            insert_ids(&mut tx, &a).await.map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    /// The advisory ids answering to `id` (its own, or as an alias), through the index.
+    pub async fn advisory_ids_for(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        self.index_advisory_ids().await?;
+        sqlx::query_scalar(
+            "SELECT DISTINCT advisory_id FROM advisory_ids WHERE alias = $1 ORDER BY advisory_id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    /// Replaces the stored KEV catalogue; returns how many stored advisories it flags.
+    pub async fn import_known_exploited(
+        &self,
+        entries: &[kev::Entry],
+    ) -> Result<usize, StoreError> {
+        self.index_advisory_ids().await?;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query("DELETE FROM known_exploited")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        for e in entries {
+            sqlx::query("INSERT INTO known_exploited (cve_id, vendor_project, product, name, date_added, due_date, ransomware, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (cve_id) DO NOTHING")
+                .bind(&e.cve_id)
+                .bind(&e.vendor_project)
+                .bind(&e.product)
+                .bind(&e.vulnerability_name)
+                .bind(&e.date_added)
+                .bind(&e.due_date)
+                .bind(&e.known_ransomware_campaign_use)
+                .bind(now())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(DISTINCT i.advisory_id) FROM advisory_ids i JOIN known_exploited k ON k.cve_id = i.alias",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// The CVE ids of the stored KEV catalogue.
+    pub async fn known_exploited(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT cve_id FROM known_exploited")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(ids.into_iter().collect())
     }
 
     /// Every stored advisory.
@@ -191,6 +290,62 @@ impl Store {
         tx.commit().await.map_err(|e| self.err(e))
     }
 
+    /// Makes the stored matches of each given host of a scan exactly `matches`: new ones are
+    /// added, changed ones updated (status, severity, package; `alerts` state kept), ones no
+    /// longer found removed. Returns how many were added. One transaction.
+    pub async fn replace_matches(
+        &self,
+        scan: ScanId,
+        hosts: &[(IpAddr, Vec<Match>)],
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut added = 0;
+        for (ip, matches) in hosts {
+            let ip = ip.to_string();
+            let rows = sqlx::query(
+                "SELECT advisory_id, port, product FROM advisory_matches WHERE scan_id = $1 AND ip = $2",
+            )
+            .bind(scan)
+            .bind(&ip)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            let stored: Vec<(String, i64, String)> = rows
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+            for (advisory, port, product) in &stored {
+                let keep = matches.iter().any(|m| {
+                    m.advisory == *advisory && i64::from(m.port) == *port && m.product == *product
+                });
+                if !keep {
+                    sqlx::query("DELETE FROM advisory_matches WHERE scan_id = $1 AND ip = $2 AND advisory_id = $3 AND port = $4 AND product = $5")
+                        .bind(scan)
+                        .bind(&ip)
+                        .bind(advisory)
+                        .bind(port)
+                        .bind(product)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| self.err(e))?;
+                }
+            }
+            added += matches
+                .iter()
+                .filter(|m| {
+                    !stored.iter().any(|(a, p, pr)| {
+                        *a == m.advisory && *p == i64::from(m.port) && *pr == m.product
+                    })
+                })
+                .count();
+            insert_matches(&mut tx, scan, &ip, matches)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(added)
+    }
+
     /// How many matches are stored (all scans).
     pub async fn match_count(&self) -> Result<usize, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM advisory_matches")
@@ -206,25 +361,20 @@ impl Store {
         scan: ScanId,
         advisory: &str,
     ) -> Result<Vec<StoredMatch>, StoreError> {
-        // The advisory's id, or any advisory listing it as an alias (resolved here rather
-        // than with a backend's JSON functions, so the query is the same on both).
-        let mut ids: Vec<String> = self
-            .advisories()
-            .await?
-            .into_iter()
-            .filter(|a| a.id == advisory || a.aliases.iter().any(|x| x == advisory))
-            .map(|a| a.id)
-            .collect();
+        // The advisory's id, or any advisory listing it as an alias: through `advisory_ids`,
+        // then the `(scan_id, advisory_id)` index — never a pass over every match.
+        let mut ids = self.advisory_ids_for(advisory).await?;
         ids.push(advisory.to_owned());
         ids.sort();
         ids.dedup();
         let mut rows = Vec::new();
         for id in &ids {
             rows.extend(
-                sqlx::query(
-                    "SELECT m.advisory_id, m.scan_id, m.ip, m.port, m.product, m.version, m.build, m.status, m.severity \
-                     FROM advisory_matches m WHERE m.scan_id = $1 AND m.advisory_id = $2",
-                )
+                sqlx::query(concat!(
+                    "SELECT ",
+                    match_columns!(),
+                    " FROM advisory_matches m WHERE m.scan_id = $1 AND m.advisory_id = $2"
+                ))
                 .bind(scan)
                 .bind(id)
                 .fetch_all(&self.pool)
@@ -247,13 +397,14 @@ impl Store {
     /// alerted for the same advisory in an earlier scan is not new); marks them shown.
     pub async fn take_alerts(&self) -> Result<Vec<StoredMatch>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let rows = sqlx::query(
-            "SELECT m.advisory_id, m.scan_id, m.ip, m.port, m.product, m.version, m.build, m.status, m.severity \
-             FROM advisory_matches m WHERE m.alerted = 0 AND NOT EXISTS (SELECT 1 FROM advisory_matches o \
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            match_columns!(),
+            " FROM advisory_matches m WHERE m.alerted = 0 AND m.status <> 'fixed' AND NOT EXISTS (SELECT 1 FROM advisory_matches o \
                WHERE o.alerted = 1 AND o.advisory_id = m.advisory_id AND o.ip = m.ip AND o.port = m.port \
                AND o.product = m.product AND o.version = m.version AND o.build IS NOT DISTINCT FROM m.build) \
              ORDER BY m.severity DESC, m.advisory_id, m.ip, m.port, m.scan_id",
-        )
+        ))
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
@@ -276,9 +427,11 @@ impl Store {
                 m.build.clone(),
             ))
         });
+        // Known exploited first, then the worst.
         out.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
+            b.known_exploited
+                .cmp(&a.known_exploited)
+                .then_with(|| b.severity.cmp(&a.severity))
                 .then_with(|| a.advisory.cmp(&b.advisory))
                 .then_with(|| a.ip.cmp(&b.ip))
         });
@@ -308,10 +461,14 @@ impl Store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(|e| self.err(e))?;
-            let ptr: Vec<String> = obs
-                .and_then(|j: String| {
-                    serde_json::from_str::<mxray_core::model::HostObservation>(&j).ok()
-                })
+            let host = obs.and_then(|j: String| {
+                serde_json::from_str::<mxray_core::model::HostObservation>(&j).ok()
+            });
+            let provider = host
+                .as_ref()
+                .and_then(|h| h.reputation.provider.as_ref())
+                .map(mxray_core::reputation::Provider::label);
+            let ptr: Vec<String> = host
                 .and_then(|h| match h.ptr {
                     mxray_core::model::Lookup::Found(names) => Some(names),
                     _ => None,
@@ -329,6 +486,9 @@ impl Store {
                 severity: severity_from(r.get(8)),
                 domains,
                 ptr,
+                package: r.get(9),
+                known_exploited: r.get::<i64, _>(10) != 0,
+                provider,
             });
         }
         Ok(out)
@@ -401,8 +561,9 @@ impl Store {
                 text: r.get(3),
             });
         }
-        let rows = self.scan_rows("SELECT ip, advisory_id, severity, product, version, build, port, status \
-             FROM advisory_matches WHERE scan_id = $1 ORDER BY ip, severity DESC, advisory_id, port", scan).await?;
+        let rows = self.scan_rows("SELECT m.ip, m.advisory_id, m.severity, m.product, m.version, m.build, m.port, m.status, m.package, \
+             CASE WHEN EXISTS (SELECT 1 FROM advisory_ids i JOIN known_exploited k ON k.cve_id = i.alias WHERE i.advisory_id = m.advisory_id) THEN 1 ELSE 0 END \
+             FROM advisory_matches m WHERE m.scan_id = $1 ORDER BY m.ip, m.severity DESC, m.advisory_id, m.port", scan).await?;
         for r in &rows {
             let (Ok(ip), Ok(port)) = (
                 r.get::<String, _>(0).parse::<IpAddr>(),
@@ -410,10 +571,8 @@ impl Store {
             ) else {
                 continue;
             };
-            let status = match r.get::<&str, _>(7) {
-                "affected" => MatchStatus::Affected,
-                _ => MatchStatus::PossiblyAffected,
-            };
+            let status =
+                MatchStatus::parse(r.get::<&str, _>(7)).unwrap_or(MatchStatus::PossiblyAffected);
             hosts.entry(ip).or_default().1.push(Match {
                 advisory: r.get(1),
                 severity: severity_from(r.get(2)),
@@ -422,6 +581,8 @@ impl Store {
                 build: r.get(5),
                 port,
                 status,
+                package: r.get(8),
+                known_exploited: r.get::<i64, _>(9) != 0,
             });
         }
         Ok(hosts.into_iter().map(|(ip, (fp, m))| (ip, fp, m)).collect())
@@ -458,7 +619,8 @@ async fn insert_matches(
     matches: &[Match],
 ) -> Result<(), sqlx::Error> {
     for m in matches {
-        sqlx::query("INSERT INTO advisory_matches (advisory_id, scan_id, ip, port, product, version, build, status, severity, found_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING")
+        sqlx::query("INSERT INTO advisory_matches (advisory_id, scan_id, ip, port, product, version, build, status, severity, found_at, package) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT (advisory_id, scan_id, ip, port, product) DO UPDATE SET status = excluded.status, severity = excluded.severity, package = excluded.package, version = excluded.version, build = excluded.build")
             .bind(&m.advisory)
             .bind(scan)
             .bind(ip)
@@ -469,8 +631,26 @@ async fn insert_matches(
             .bind(m.status.as_str())
             .bind(severity_num(m.severity))
             .bind(now())
+            .bind(&m.package)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Indexes every id an advisory answers to: its own and its aliases.
+async fn insert_ids(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    a: &Advisory,
+) -> Result<(), sqlx::Error> {
+    for alias in std::iter::once(&a.id).chain(a.aliases.iter()) {
+        sqlx::query(
+            "INSERT INTO advisory_ids (alias, advisory_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(alias)
+        .bind(&a.id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
@@ -494,6 +674,8 @@ mod tests {
             } else {
                 MatchStatus::Affected
             },
+            package: None,
+            known_exploited: false,
         }
     }
 
@@ -505,7 +687,7 @@ mod tests {
             severity: Severity::High,
             summary: summary.into(),
             references: vec!["https://example.org".into()],
-            affected: vec![],
+            ..Advisory::default()
         }
     }
 
@@ -674,6 +856,91 @@ mod tests {
         let other = store.begin_scan(&serde_json::json!({})).await.unwrap();
         assert!(store.fingerprints(other).await.unwrap().is_empty());
         assert!(store.software_links(other).await.unwrap().is_empty());
+    }
+
+    /// `affected` resolves aliases through the id index; KEV flags matches at read time and
+    /// puts them first in alerts; a fixed build is never alerted; re-matching replaces what
+    /// no longer holds and keeps the alert state of what does.
+    #[tokio::test]
+    async fn aliases_known_exploited_and_replaced_matches() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("t.db")).await.expect("open");
+        let ip: IpAddr = "192.0.2.8".parse().unwrap();
+        let scan = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        let mut debian = adv("DEBIAN-CVE-2099-1", "distribution record");
+        debian.aliases = vec!["CVE-2099-1".into()];
+        store
+            .import_advisories(&[debian, adv("CVE-2099-2", "upstream")], "feed")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.advisory_ids_for("CVE-2099-1").await.unwrap(),
+            ["DEBIAN-CVE-2099-1"]
+        );
+        let mut fixed = m("CVE-2099-3", "4.96", Some("deb"));
+        fixed.status = MatchStatus::Fixed;
+        let mut exact = m("DEBIAN-CVE-2099-1", "4.96", Some("deb"));
+        exact.package = Some("Debian:12 exim4 4.96-15+deb12u1".into());
+        let first = vec![m("CVE-2099-2", "4.96", None), exact.clone(), fixed];
+        assert_eq!(
+            store.replace_matches(scan, &[(ip, first)]).await.unwrap(),
+            3
+        );
+        let entry = |cve: &str| kev::Entry {
+            cve_id: cve.into(),
+            vendor_project: "Exim".into(),
+            product: "Exim".into(),
+            vulnerability_name: "test".into(),
+            date_added: "2026-12-01".into(),
+            due_date: None,
+            known_ransomware_campaign_use: None,
+        };
+        // The catalogue names the CVE the Debian record is an alias of.
+        assert_eq!(
+            store
+                .import_known_exploited(&[entry("CVE-2099-1")])
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            store
+                .known_exploited()
+                .await
+                .unwrap()
+                .contains("CVE-2099-1")
+        );
+        let aff = store.affected(scan, "CVE-2099-1").await.unwrap();
+        assert_eq!(aff.len(), 1);
+        assert!(aff[0].known_exploited);
+        assert_eq!(
+            aff[0].package.as_deref(),
+            Some("Debian:12 exim4 4.96-15+deb12u1")
+        );
+        let alerts = store.take_alerts().await.unwrap();
+        let got: Vec<(&str, bool)> = alerts
+            .iter()
+            .map(|a| (a.advisory.as_str(), a.known_exploited))
+            .collect();
+        // Known exploited first although both are high; the fixed one not at all.
+        assert_eq!(got, [("DEBIAN-CVE-2099-1", true), ("CVE-2099-2", false)]);
+        // Re-matching: one match gone, one kept (already alerted), one new.
+        let second = vec![exact, m("CVE-2099-4", "4.96", None)];
+        assert_eq!(
+            store.replace_matches(scan, &[(ip, second)]).await.unwrap(),
+            1
+        );
+        let fp = store.fingerprints(scan).await.unwrap();
+        let mut ids: Vec<&str> = fp[0].2.iter().map(|m| m.advisory.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["CVE-2099-4", "DEBIAN-CVE-2099-1"]);
+        assert!(fp[0].2.iter().any(|m| m.known_exploited));
+        let alerts = store.take_alerts().await.unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].advisory, "CVE-2099-4");
+        // A new catalogue replaces the old one.
+        store.import_known_exploited(&[]).await.unwrap();
+        assert!(!store.affected(scan, "CVE-2099-1").await.unwrap()[0].known_exploited);
     }
 
     #[tokio::test]

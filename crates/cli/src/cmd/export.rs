@@ -187,6 +187,8 @@ async fn csv_software(
         "build",
         "os",
         "os_confidence",
+        "cpe",
+        "os_cpe",
         "advisories",
         "evidence",
     ])?;
@@ -203,7 +205,19 @@ async fn csv_software(
                 let advisories: Vec<String> = matches
                     .iter()
                     .filter(|m| m.port == s.port && m.product == s.product)
-                    .map(|m| format!("{} ({}, {})", m.advisory, m.severity, m.status.as_str()))
+                    .map(|m| {
+                        format!(
+                            "{} ({}, {}{})",
+                            m.advisory,
+                            m.severity,
+                            m.status.as_str(),
+                            if m.known_exploited {
+                                ", known exploited"
+                            } else {
+                                ""
+                            }
+                        )
+                    })
                     .collect();
                 let cells = [
                     info.id.to_string(),
@@ -219,6 +233,11 @@ async fn csv_software(
                     fp.os
                         .as_ref()
                         .map(|o| format!("{:.2}", o.confidence))
+                        .unwrap_or_default(),
+                    mxray_core::advisory::packages::software_cpe(s).unwrap_or_default(),
+                    fp.os
+                        .as_ref()
+                        .and_then(|o| mxray_core::advisory::packages::os_cpe(&o.name))
                         .unwrap_or_default(),
                     advisories.join("; "),
                     s.evidence.clone(),

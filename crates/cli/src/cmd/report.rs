@@ -128,11 +128,21 @@ pub async fn run(
         })
         .collect();
     // Software and OS guess per host, from the fingerprint tables (one whole-scan query each).
-    let mut fingerprints: HashMap<String, (Vec<SoftwareEntry>, Option<OsEntry>)> = store
+    type Fp = (Vec<SoftwareEntry>, Option<OsEntry>, Vec<String>);
+    let mut fingerprints: HashMap<String, Fp> = store
         .fingerprints(info.id)
         .await?
         .into_iter()
-        .map(|(ip, fp, _)| {
+        .map(|(ip, fp, matches)| {
+            let mut kev: Vec<String> = matches
+                .iter()
+                .filter(|m| {
+                    m.known_exploited && m.status != mxray_core::advisory::MatchStatus::Fixed
+                })
+                .map(|m| m.advisory.clone())
+                .collect();
+            kev.sort();
+            kev.dedup();
             let software = fp
                 .software
                 .into_iter()
@@ -149,7 +159,7 @@ pub async fn run(
                 name: o.name,
                 confidence: o.confidence,
             });
-            (ip.to_string(), (software, os))
+            (ip.to_string(), (software, os, kev))
         })
         .collect();
     let hosts: Vec<HostEntry> = store
@@ -177,10 +187,11 @@ pub async fn run(
                         .map(|l| l.render()),
                 );
             }
-            let (software, os) = fingerprints.remove(&ip).unwrap_or_default();
+            let (software, os, known_exploited) = fingerprints.remove(&ip).unwrap_or_default();
             HostEntry {
                 software,
                 os,
+                known_exploited,
                 ptr: h.ptr.found().and_then(|n| n.first().cloned()),
                 greeting: first
                     .and_then(|s| s.greeting.as_ref())

@@ -30,10 +30,11 @@ fn emit(out: &str) -> anyhow::Result<()> {
 
 #[derive(Debug, Subcommand)]
 pub enum AdvisoriesAction {
-    /// Import advisories from a file or a directory of files (OSV JSON, or mxray's TOML format),
-    /// then match them against every stored scan.
+    /// Import advisories from a file or a directory of files — NVD CVE API 2.0 JSON (streamed),
+    /// OSV JSON, CISA's KEV catalogue, or mxray's TOML format; `.gz` accepted — then match them
+    /// against every stored scan.
     Import {
-        /// A .json / .toml file, or a directory holding such files.
+        /// A .json / .json.gz / .toml file, or a directory holding such files.
         path: PathBuf,
         /// Database file.
         #[arg(long, default_value = "mxray.db")]
@@ -101,7 +102,7 @@ pub struct StatsArgs {
     pub db: PathBuf,
 }
 
-/// Files to import: the path itself, or the .json/.toml files of a directory (sorted).
+/// Files to import: the path itself, or the .json/.json.gz/.toml files of a directory (sorted).
 fn files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_owned()]);
@@ -112,14 +113,15 @@ fn files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .map(|e| e.path())
         .filter(|p| {
             p.is_file()
-                && p.extension().is_some_and(|e| {
-                    e.eq_ignore_ascii_case("json") || e.eq_ignore_ascii_case("toml")
+                && p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy().to_ascii_lowercase();
+                    n.ends_with(".json") || n.ends_with(".toml") || n.ends_with(".json.gz")
                 })
         })
         .collect();
     out.sort();
     if out.is_empty() {
-        bail!("{} holds no .json or .toml files", path.display());
+        bail!("{} holds no .json, .json.gz or .toml files", path.display());
     }
     Ok(out)
 }
@@ -128,35 +130,53 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
     let mut out = String::new();
     match action {
         AdvisoriesAction::Import { path, db } => {
-            let mut parsed = Vec::new();
-            for f in files(&path)? {
-                let text = std::fs::read_to_string(&f)
-                    .with_context(|| format!("cannot read {}", f.display()))?;
-                let list = advisory::parse_any(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
-                parsed.push((f, list));
-            }
+            let files = files(&path)?;
             let store = Store::open(&db).await?;
             crate::software::advisories(&store).await?;
-            let (mut total, mut new) = (0, 0);
-            for (f, list) in &parsed {
-                total += list.len();
-                new += store
-                    .import_advisories(list, &f.display().to_string())
-                    .await?;
+            let (mut total, mut new, mut kev_entries, mut kev_flagged) = (0, 0, None, 0);
+            for f in &files {
+                let origin = f.display().to_string();
+                let (format, reader) = open_feed(f)?;
+                match format {
+                    advisory::Format::Nvd => {
+                        let (t, n) = import_nvd(&store, reader, &origin).await?;
+                        total += t;
+                        new += n;
+                    }
+                    advisory::Format::Kev => {
+                        let text = read_capped(reader, f)?;
+                        let (_, entries) = advisory::kev::parse(&text)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                        kev_flagged = store.import_known_exploited(&entries).await?;
+                        kev_entries = Some(entries.len());
+                    }
+                    advisory::Format::Osv | advisory::Format::Native => {
+                        let text = read_capped(reader, f)?;
+                        let list = advisory::parse_any(&text)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                        total += list.len();
+                        new += store.import_advisories(&list, &origin).await?;
+                    }
+                }
             }
             let all = store.advisories().await?;
             let matches = crate::software::rematch(&store, &all).await?;
             say!(
                 out,
                 "imported {total} advisories ({new} new) from {} file(s); {matches} new match(es) with stored scans{}",
-                parsed.len(),
+                files.len(),
                 if matches > 0 {
                     " (see `mxray alerts`)"
                 } else {
                     ""
                 }
             );
+            if let Some(n) = kev_entries {
+                say!(
+                    out,
+                    "known exploited: {n} CVE(s) in the catalogue, {kev_flagged} stored advisory(ies) among them"
+                );
+            }
             emit(&out)?;
             store.close().await;
             Ok(0)
@@ -202,9 +222,99 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
     }
 }
 
-/// A provider name until AS data exists: the registrable part (last two labels) of the
-/// host's PTR name, or of the domains' names when there is no PTR.
+/// Largest OSV / TOML / KEV file read into memory (NVD files are streamed instead).
+const MAX_FEED_FILE: u64 = 256 << 20;
+
+/// Opens a feed file (gzip when it starts with gzip's magic bytes) and tells its format from
+/// its first bytes; the reader still yields the whole content.
+fn open_feed(f: &Path) -> anyhow::Result<(advisory::Format, Box<dyn std::io::Read + Send>)> {
+    use std::io::{BufRead, BufReader, Read};
+    let file = std::fs::File::open(f).with_context(|| format!("cannot read {}", f.display()))?;
+    let mut raw = BufReader::new(file);
+    let gz = raw
+        .fill_buf()
+        .with_context(|| format!("cannot read {}", f.display()))?
+        .starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn Read + Send> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let mut head = Vec::new();
+    (&mut reader)
+        .take(4096)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read {} (corrupt gzip?)", f.display()))?;
+    let text = String::from_utf8_lossy(&head);
+    let format = advisory::sniff(&text);
+    Ok((
+        format,
+        Box::new(std::io::Cursor::new(head).chain(BufReader::new(reader))),
+    ))
+}
+
+fn read_capped(reader: Box<dyn std::io::Read + Send>, f: &Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    reader
+        .take(MAX_FEED_FILE + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read {} (not UTF-8, or corrupt gzip?)", f.display()))?;
+    if text.len() as u64 > MAX_FEED_FILE {
+        bail!(
+            "{}: larger than {} MiB; split it, or use NVD's format, which is streamed",
+            f.display(),
+            MAX_FEED_FILE >> 20
+        );
+    }
+    Ok(text)
+}
+
+/// Streams an NVD file: a blocking thread parses one CVE at a time and hands batches to the
+/// store through a bounded channel, so memory stays that of a few batches whatever the file.
+/// Returns `(advisories, new ones)`.
+async fn import_nvd(
+    store: &Store,
+    reader: Box<dyn std::io::Read + Send>,
+    origin: &str,
+) -> anyhow::Result<(usize, usize)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<advisory::Advisory>>(2);
+    let parser = tokio::task::spawn_blocking(move || {
+        advisory::nvd::stream(reader, 500, &mut |batch| {
+            tx.blocking_send(batch)
+                .map_err(|_| "the database side stopped".to_owned())
+        })
+    });
+    let (mut total, mut new) = (0, 0);
+    let mut failed = None;
+    while let Some(batch) = rx.recv().await {
+        total += batch.len();
+        match store
+            .import_advisories(&batch, &format!("nvd:{origin}"))
+            .await
+        {
+            Ok(n) => new += n,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    drop(rx);
+    let parsed = parser.await.context("the NVD reader panicked")?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    parsed.map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    Ok((total, new))
+}
+
+/// The host's provider: the scan's attribution (AS data, else its PTR / MX-name guess), else
+/// the registrable part (last two labels) of the host's PTR name, or of the domains' names.
 fn provider(m: &StoredMatch) -> Option<String> {
+    if let Some(p) = &m.provider {
+        return Some(p.clone());
+    }
     let name = m.ptr.first().or_else(|| m.domains.first())?;
     let labels: Vec<&str> = name.trim_end_matches('.').rsplit('.').take(2).collect();
     (labels.len() == 2).then(|| format!("{}.{}", labels[1], labels[0]).to_ascii_lowercase())
@@ -217,20 +327,26 @@ fn json(m: &StoredMatch) -> serde_json::Value {
 }
 
 fn line(m: &StoredMatch) -> String {
-    let what = match m.status.as_str() {
-        "affected" => "affected",
-        _ => "possibly affected (distribution build)",
-    };
+    let what = advisory::MatchStatus::parse(&m.status)
+        .map_or("possibly affected (distribution build)", |s| s.describe());
     let mut version = m.version.clone();
     if let Some(b) = &m.build {
         version.push_str(&format!(" ({b})"));
+    }
+    if let Some(p) = &m.package {
+        version.push_str(&format!(" [{p}]"));
     }
     let host = std::net::SocketAddr::new(
         m.ip.parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
         m.port,
     );
     for_terminal(&format!(
-        "{:<8} {:<16} {} {} on {host}: {what}; scan {}; domains: {}; provider: {}",
+        "{}{:<8} {:<16} {} {} on {host}: {what}; scan {}; domains: {}; provider: {}",
+        if m.known_exploited {
+            "KNOWN EXPLOITED "
+        } else {
+            ""
+        },
         m.severity.as_str(),
         m.advisory,
         m.product,
@@ -249,11 +365,9 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
     let mut out = String::new();
     let store = Store::open(&a.db).await?;
     let scan = store.scan(a.scan).await?;
-    let known = crate::software::advisories(&store).await?;
-    if !known
-        .iter()
-        .any(|x| x.id == a.id || x.aliases.contains(&a.id))
-    {
+    // Through the id index: no pass over every stored advisory or match.
+    crate::software::ensure_builtin(&store).await?;
+    if store.advisory_ids_for(&a.id).await?.is_empty() {
         bail!(
             "no advisory {} in {}; import it with `mxray advisories import`",
             for_terminal(&a.id),
@@ -261,42 +375,95 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
         );
     }
     let rows = store.affected(scan.id, &a.id).await?;
+    let (hit, fixed): (Vec<&StoredMatch>, Vec<&StoredMatch>) =
+        rows.iter().partition(|m| m.status != "fixed");
+    let table = by_provider(&hit);
     match a.format {
         CheckFormat::Json => {
-            let mut domains: Vec<&str> = rows
+            let mut domains: Vec<&str> = hit
                 .iter()
                 .flat_map(|m| m.domains.iter().map(String::as_str))
                 .collect();
             domains.sort_unstable();
             domains.dedup();
-            let mut providers: Vec<String> = rows.iter().filter_map(provider).collect();
+            let mut providers: Vec<String> = hit.iter().filter_map(|m| provider(m)).collect();
             providers.sort();
             providers.dedup();
             let v = serde_json::json!({
                 "advisory": a.id,
                 "scan": scan.id,
-                "hosts": rows.iter().map(json).collect::<Vec<_>>(),
+                "hosts": hit.iter().map(|m| json(m)).collect::<Vec<_>>(),
                 "domains": domains,
                 "providers": providers,
+                "by_provider": table.iter().map(|r| serde_json::json!({
+                    "provider": r.provider, "hosts": r.hosts, "domains": r.domains,
+                    "affected": r.affected, "possibly_affected": r.possibly,
+                    "known_exploited": r.known_exploited,
+                })).collect::<Vec<_>>(),
+                "fixed": fixed.iter().map(|m| json(m)).collect::<Vec<_>>(),
             });
             say!(out, "{}", serde_json::to_string_pretty(&v)?);
         }
         CheckFormat::Text => {
             let hosts: std::collections::BTreeSet<&str> =
-                rows.iter().map(|m| m.ip.as_str()).collect();
-            let domains: std::collections::BTreeSet<&str> = rows
+                hit.iter().map(|m| m.ip.as_str()).collect();
+            let domains: std::collections::BTreeSet<&str> = hit
                 .iter()
                 .flat_map(|m| m.domains.iter().map(String::as_str))
                 .collect();
             say!(
                 out,
-                "{}: {} host(s), {} domain(s) in scan {}",
+                "{}: {} host(s), {} domain(s) in scan {}{}",
                 for_terminal(&a.id),
                 hosts.len(),
                 domains.len(),
-                scan.id
+                scan.id,
+                if fixed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; {} host(s) fixed by their distribution's backport",
+                        fixed
+                            .iter()
+                            .map(|m| m.ip.as_str())
+                            .collect::<std::collections::BTreeSet<_>>()
+                            .len()
+                    )
+                }
             );
-            for m in &rows {
+            if !table.is_empty() {
+                say!(
+                    out,
+                    "  {:<40} {:>7} {:>8} {:>9} {:>9}",
+                    "provider",
+                    "hosts",
+                    "domains",
+                    "affected",
+                    "possibly"
+                );
+                for r in &table {
+                    say!(
+                        out,
+                        "  {:<40} {:>7} {:>8} {:>9} {:>9}",
+                        for_terminal(&r.provider),
+                        r.hosts,
+                        r.domains,
+                        r.affected,
+                        r.possibly
+                    );
+                }
+            }
+            for m in hit.iter().take(MAX_TEXT_HOSTS) {
+                say!(out, "  {}", line(m));
+            }
+            if hit.len() > MAX_TEXT_HOSTS {
+                say!(
+                    out,
+                    "  … and {} more (--format json lists them all)",
+                    hit.len() - MAX_TEXT_HOSTS
+                );
+            }
+            for m in fixed.iter().take(MAX_TEXT_HOSTS) {
                 say!(out, "  {}", line(m));
             }
         }
@@ -304,6 +471,59 @@ pub async fn affected(a: AffectedArgs) -> anyhow::Result<u8> {
     emit(&out)?;
     store.close().await;
     Ok(0)
+}
+
+/// Host lines `affected` prints in text (the per-provider table counts them all).
+const MAX_TEXT_HOSTS: usize = 200;
+
+/// One row of `affected`'s per-provider table.
+struct ProviderRow {
+    provider: String,
+    hosts: usize,
+    domains: usize,
+    affected: usize,
+    possibly: usize,
+    known_exploited: bool,
+}
+
+/// Hosts and domains per provider, most hosts first (as seed 004's warnings were grouped).
+fn by_provider(rows: &[&StoredMatch]) -> Vec<ProviderRow> {
+    use std::collections::{BTreeMap, BTreeSet};
+    type Sets<'a> = (
+        BTreeSet<&'a str>,
+        BTreeSet<&'a str>,
+        BTreeSet<&'a str>,
+        bool,
+    );
+    let mut groups: BTreeMap<String, Sets<'_>> = BTreeMap::new();
+    for m in rows {
+        let key = provider(m).unwrap_or_else(|| "(unknown)".into());
+        let g = groups.entry(key).or_default();
+        g.0.insert(m.ip.as_str());
+        if m.status == "affected" {
+            g.2.insert(m.ip.as_str());
+        }
+        g.1.extend(m.domains.iter().map(String::as_str));
+        g.3 |= m.known_exploited;
+    }
+    let mut out: Vec<ProviderRow> = groups
+        .into_iter()
+        .map(|(provider, (hosts, domains, affected, kev))| ProviderRow {
+            provider,
+            hosts: hosts.len(),
+            domains: domains.len(),
+            affected: affected.len(),
+            possibly: hosts.len() - affected.len(),
+            known_exploited: kev,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.hosts
+            .cmp(&a.hosts)
+            .then_with(|| b.domains.cmp(&a.domains))
+            .then_with(|| a.provider.cmp(&b.provider))
+    });
+    out
 }
 
 pub async fn alerts(a: AlertsArgs) -> anyhow::Result<u8> {

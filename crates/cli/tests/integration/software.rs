@@ -46,7 +46,7 @@ affected = [{ introduced = "4.90", fixed = "4.97" }]
 "#;
 
 const OSV: &str = r#"{"id": "OSV-MXRAY-0002", "summary": "an OSV test advisory",
-  "affected": [{"package": {"ecosystem": "Debian:12", "name": "sendmail"},
+  "affected": [{"package": {"ecosystem": "OSS-Fuzz", "name": "sendmail"},
     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "8.18.0"}]}]}],
   "references": [{"type": "WEB", "url": "https://example.org/osv-mxray-0002"}]}"#;
 
@@ -360,7 +360,7 @@ async fn affected_and_alerts_from_stored_data() {
 
 /// Serves `lines` (raw bytes) to every connection on `addr`, after reading one request when
 /// `read_first` (HTTP); returns the port.
-async fn serve(addr: SocketAddr, reply: Vec<u8>, read_first: bool) -> u16 {
+pub async fn serve(addr: SocketAddr, reply: Vec<u8>, read_first: bool) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let port = l.local_addr().expect("addr").port();

@@ -5,12 +5,17 @@
 //! - `software.vulnerable` (the advisory's severity): the upstream version is in an affected
 //!   range and no distribution build was seen.
 //! - `software.possibly_vulnerable` (low): in range, but a distribution build
-//!   (`Debian-2+deb12u3`) that may carry a backported fix.
+//!   (`Debian-2+deb12u3`) that may carry a backported fix and that no record of the
+//!   distribution settles. A build the distribution's record says is fixed gives no finding;
+//!   one it says is affected is `software.vulnerable`.
+//! - `software.known_exploited` (critical): an advisory that applies (affected or possibly)
+//!   is in CISA's Known Exploited Vulnerabilities catalogue.
 
 use crate::Severity;
-use crate::advisory::{Advisory, MatchStatus, matches};
+use crate::advisory::{Advisory, MatchStatus, flag_known_exploited, matches_on};
 use crate::finding::Finding;
 use crate::fingerprint::{HostFingerprint, Software, Source};
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 fn shown(sw: &Software) -> String {
@@ -27,7 +32,19 @@ fn shown(sw: &Software) -> String {
 
 /// Findings about the software on one host.
 pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<Finding> {
+    check_with(ip, fp, advisories, &HashSet::new())
+}
+
+/// Findings about the software on one host; `known_exploited` holds the CVE ids of CISA's
+/// catalogue.
+pub fn check_with(
+    ip: IpAddr,
+    fp: &HostFingerprint,
+    advisories: &[Advisory],
+    known_exploited: &HashSet<String>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
+    let os = fp.os.as_ref().map(|o| o.name.as_str());
     for sw in &fp.software {
         let subject = super::service(ip, sw.port);
         let banner = format!("{}: {}", sw.source, sw.evidence);
@@ -49,7 +66,33 @@ pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<F
                 .with_evidence([banner.clone()]),
             );
         }
-        let found = matches(advisories, std::slice::from_ref(sw));
+        let mut found = matches_on(advisories, std::slice::from_ref(sw), os);
+        flag_known_exploited(&mut found, advisories, known_exploited);
+        let exploited: Vec<_> = found
+            .iter()
+            .filter(|m| m.known_exploited && m.status != MatchStatus::Fixed)
+            .collect();
+        if !exploited.is_empty() {
+            let ids: Vec<&str> = exploited.iter().map(|m| m.advisory.as_str()).collect();
+            let mut ev = vec![banner.clone()];
+            ev.extend(exploited.iter().map(|m| {
+                format!(
+                    "{} ({}) is in CISA's Known Exploited Vulnerabilities catalogue",
+                    m.advisory,
+                    m.status.describe()
+                )
+            }));
+            out.push(
+                Finding::new(
+                    "software.known_exploited",
+                    Severity::Critical,
+                    subject.clone(),
+                    format!("{} runs a version with known exploited {}", shown(sw), ids.join(", ")),
+                    "Patch now: these vulnerabilities are exploited in the wild (CISA KEV); upgrade or install the distribution's security update, and check the host for compromise.",
+                )
+                .with_evidence(ev),
+            );
+        }
         for status in [MatchStatus::Affected, MatchStatus::PossiblyAffected] {
             let these: Vec<_> = found.iter().filter(|m| m.status == status).collect();
             if these.is_empty() {
@@ -59,12 +102,16 @@ pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<F
             ev.extend(these.iter().map(|m| {
                 let a = advisories.iter().find(|a| a.id == m.advisory);
                 format!(
-                    "{} ({}): {}{}",
+                    "{} ({}): {}{}{}",
                     m.advisory,
                     m.severity,
                     a.map_or("", |a| a.summary.as_str()),
                     a.and_then(|a| a.references.first())
                         .map(|u| format!(" <{u}>"))
+                        .unwrap_or_default(),
+                    m.package
+                        .as_deref()
+                        .map(|p| format!(" [package {p} in the distribution's affected range]"))
                         .unwrap_or_default()
                 )
             }));
@@ -79,7 +126,11 @@ pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<F
                         .unwrap_or(Severity::Medium),
                     subject.clone(),
                     format!("{} is affected by {}", shown(sw), ids.join(", ")),
-                    "Upgrade to a fixed release (see the advisories); until then apply the advisories' workarounds.",
+                    if these.iter().all(|m| m.package.is_some()) {
+                        "Install the distribution's security updates for this package (apt upgrade); the advisories name the fixed package version."
+                    } else {
+                        "Upgrade to a fixed release (see the advisories); until then apply the advisories' workarounds."
+                    },
                 ),
                 MatchStatus::PossiblyAffected => Finding::new(
                     "software.possibly_vulnerable",
@@ -92,6 +143,7 @@ pub fn check(ip: IpAddr, fp: &HostFingerprint, advisories: &[Advisory]) -> Vec<F
                     ),
                     "Check the distribution's security tracker for this package revision; install the distribution's security updates.",
                 ),
+                MatchStatus::Fixed => continue,
             };
             out.push(f.with_evidence(ev));
         }

@@ -1,4 +1,5 @@
 //! mxray-core's integration tests (one binary per crate).
 
+mod feeds;
 mod props;
 mod spf_suite;
