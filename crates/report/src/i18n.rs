@@ -223,6 +223,7 @@ impl Lang {
             "dns.null_mx" => "null MX(メール受信なし)",
             "dns.implicit_mx" => "MX レコードがない(A レコードで配送)",
             "dns.mx_unresolvable" => "MX のホスト名にアドレスがない",
+            "dns.too_many_addresses" => "ホスト名のアドレスが多すぎる(一部のみ検査)",
             "dns.mx_is_address" => "MX に IP アドレスを記載",
             "dns.mx_not_public" => "MX がプライベートアドレスを指す",
             "dns.ptr_missing" => "逆引き(PTR)がない",
