@@ -400,6 +400,7 @@ impl Engine {
                                             local_domain: obs.domain.clone(),
                                             roles: Vec::new(),
                                         });
+                                        // Invariant: the branch above pushed an element when `jobs` had none for this address.
                                         jobs.last_mut().expect("just pushed")
                                     }
                                 };
