@@ -394,7 +394,14 @@ impl Exclusions {
     /// Whether an address is excluded.
     pub fn excludes_ip(&self, ip: IpAddr) -> bool {
         let ip = crate::addr::canonical(ip);
-        self.nets.iter().any(|n| n.contains(&ip))
+        // A 6to4 address reaches the IPv4 address it embeds: excluded with it.
+        let embedded = match ip {
+            IpAddr::V6(v6) => crate::addr::six_to_four(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        self.nets
+            .iter()
+            .any(|n| n.contains(&ip) || embedded.is_some_and(|e| n.contains(&e)))
     }
 
     /// Number of entries.
@@ -542,6 +549,9 @@ mod tests {
         assert!(e.excludes_ip("198.51.100.200".parse().unwrap()));
         assert!(e.excludes_ip("::ffff:198.51.100.1".parse().unwrap()));
         assert!(e.excludes_ip("2001:db8::25".parse().unwrap()));
+        // 6to4 embedding an excluded IPv4 address (issue 15, 8).
+        assert!(e.excludes_ip("2002:c000:0207::1".parse().unwrap()));
+        assert!(!e.excludes_ip("2002:c000:0208::1".parse().unwrap()));
         let bad = Exclusions::parse("ok.example\nnot valid!\n").unwrap_err();
         assert_eq!(bad.line, 2);
     }

@@ -46,6 +46,36 @@ fn cap(
     *budget -= kept;
 }
 
+/// [`discover`] bounded by `deadline`: a domain whose DNS never answers costs at most that
+/// (not one timeout per question asked), and is recorded as unknown, never as having no mail
+/// host.
+pub async fn discover_by(
+    dns: &Dns,
+    policy: &Policy,
+    mail_auth: &crate::mailauth::MailAuthContext,
+    domain: &Domain,
+    deadline: std::time::Duration,
+) -> DomainObservation {
+    match tokio::time::timeout(deadline, discover(dns, policy, mail_auth, domain)).await {
+        Ok(obs) => obs,
+        Err(_) => DomainObservation {
+            domain: domain.to_string(),
+            mx: Lookup::Unknown(format!(
+                "discovery deadline ({} s) reached",
+                deadline.as_secs()
+            )),
+            mx_mode: MxMode::Unknown,
+            hosts: Vec::new(),
+            skipped: Vec::new(),
+            dnsbl: Vec::new(),
+            web_host: None,
+            nameservers: None,
+            mail_auth: None,
+            capped: Vec::new(),
+        },
+    }
+}
+
 /// Discovers one domain's mail hosts.
 pub async fn discover(
     dns: &Dns,
@@ -266,4 +296,29 @@ pub async fn discover_exposure(
         }
     }
     obs.nameservers = Some(mxray_core::model::NsObservation { ns, checks });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15 (8): a domain whose DNS never answers costs the discovery deadline, not a
+    /// timeout per question, and is unknown rather than "no mail host".
+    #[tokio::test(start_paused = true)]
+    async fn silent_dns_costs_at_most_the_discovery_deadline() {
+        // A name server that reads every question and never answers.
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let dns = Dns::new(Some(addr), std::time::Duration::from_secs(3)).unwrap();
+        let policy = Policy::default();
+        let cx = crate::mailauth::MailAuthContext::default();
+        let domain = Domain::parse("silent.example").unwrap();
+        let started = tokio::time::Instant::now();
+        let deadline = std::time::Duration::from_secs(10);
+        let obs = discover_by(&dns, &policy, &cx, &domain, deadline).await;
+        assert!(started.elapsed() <= deadline + std::time::Duration::from_secs(1));
+        assert_eq!(obs.mx_mode, MxMode::Unknown);
+        assert!(obs.mx.is_unknown());
+        drop(silent);
+    }
 }

@@ -356,11 +356,12 @@ impl Engine {
                             if this.cfg.policy.exclusions.excludes_domain(&d) {
                                 return Event::Excluded(d);
                             }
-                            let mut obs = discovery::discover(
+                            let mut obs = discovery::discover_by(
                                 &this.dns,
                                 &this.cfg.policy,
                                 &this.mail_auth,
                                 &d,
+                                this.cfg.host_deadline,
                             )
                             .await;
                             obs.dnsbl = this
