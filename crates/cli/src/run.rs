@@ -107,17 +107,18 @@ fn count_lines(path: &str) -> Option<u64> {
     if path == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return None;
     }
-    let f = std::fs::File::open(path).ok()?;
-    let mut n = 0;
-    for line in std::io::BufReader::new(f).split(b'\n') {
-        let line = line.ok()?;
-        let t = String::from_utf8_lossy(&line);
-        let t = t.split('#').next().unwrap_or("").trim();
-        if !t.is_empty() {
-            n += 1;
+    let mut f = std::fs::File::open(path).ok()?;
+    // Fixed-size chunks, never whole lines: a file that is one 1 GB line costs 64 KiB.
+    let mut counter = mxray_core::target::LineCounter::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match std::io::Read::read(&mut f, &mut buf) {
+            Ok(0) => return Some(counter.finish()),
+            Ok(n) => counter.feed(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
         }
     }
-    Some(n)
 }
 
 /// The resolver, checked to answer before anything is stored.
@@ -128,7 +129,8 @@ pub(crate) async fn resolver(
     let dns = Dns::new(
         resolver,
         cfg.limits.step_timeout.min(Duration::from_secs(5)),
-    )?;
+    )?
+    .with_exclusions(cfg.policy.exclusions.clone());
     if let Err(e) = dns.preflight().await {
         let who = resolver.map_or_else(|| "the system resolver".to_owned(), |r| r.to_string());
         anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");
@@ -149,6 +151,13 @@ pub async fn scan(
     shard: Option<Shard>,
 ) -> anyhow::Result<Outcome> {
     let run_started = std::time::Instant::now();
+    // The input must open before a scan row exists: a typo in the file name must not leave
+    // a `running` scan behind for a later --resume to pick up.
+    if let Source::Lines(p) = &source
+        && p != "-"
+    {
+        std::fs::File::open(p).with_context(|| format!("cannot read domain list {p}"))?;
+    }
     let dns = resolver(&cfg, resolver_addr).await?;
     let store = Store::open(db).await?;
     let software = crate::software::SoftwareCx::load(&store, &params).await?;
@@ -165,6 +174,16 @@ pub async fn scan(
                 info.id,
                 info.params.get("input").cloned().unwrap_or_default(),
                 params.get("input").cloned().unwrap_or_default()
+            );
+        }
+        // One process per running scan: a scan another live process runs is refused, the
+        // lock of a dead one (kill -9, crash) is taken over.
+        if let mxray_store::lock::Locked::TookOver(old) = store.lock_scan(info.id).await?
+            && !quiet
+        {
+            eprintln!(
+                "mxray: scan {} was locked by process {} on {}, which is gone; taking it over",
+                info.id, old.pid, old.host
             );
         }
         store.reopen_scan(info.id).await?;
@@ -194,12 +213,63 @@ pub async fn scan(
         }
         (info.id, skip, seed)
     } else {
-        (
-            store.begin_scan(&params).await?,
-            HashSet::new(),
-            Seed::default(),
-        )
+        let scan = store.begin_scan(&params).await?;
+        store.lock_scan(scan).await?;
+        (scan, HashSet::new(), Seed::default())
     };
+    let heartbeat = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut tick = tokio::time::interval(mxray_store::lock::HEARTBEAT);
+            loop {
+                tick.tick().await;
+                // A failed renewal is retried at the next tick; the writer reports store
+                // errors that matter.
+                let _ = store.heartbeat_scan(scan).await;
+            }
+        }
+    });
+    let result = scan_locked(
+        cfg,
+        dns,
+        &store,
+        &software,
+        scan,
+        skip,
+        seed,
+        source,
+        quiet,
+        shard,
+        run_started,
+    )
+    .await;
+    heartbeat.abort();
+    let _ = store.unlock_scan(scan).await;
+    let (input_errors, duplicates, timings) = result?;
+    Ok(Outcome {
+        store,
+        scan,
+        input_errors,
+        duplicates,
+        timings,
+    })
+}
+
+/// The scan proper, once its row exists and this process holds its lock.
+#[allow(clippy::too_many_arguments)]
+async fn scan_locked(
+    cfg: ScanConfig,
+    dns: Dns,
+    store: &Store,
+    software: &crate::software::SoftwareCx,
+    scan: ScanId,
+    skip: HashSet<String>,
+    seed: Seed,
+    source: Source,
+    quiet: bool,
+    shard: Option<Shard>,
+    run_started: std::time::Instant,
+) -> anyhow::Result<(u64, u64, (u64, u64, u64))> {
     let skip = Arc::new(skip);
     let (dom_tx, dom_rx) = mpsc::channel::<Domain>(1024);
     let (err_tx, err_rx) = mpsc::unbounded_channel::<InputError>();
@@ -209,14 +279,21 @@ pub async fn scan(
         Source::One(_) => Some(1),
     };
     let reader = match source {
-        Source::Lines(path) => Some(spawn_reader(
+        Source::Lines(path) => match spawn_reader(
             path,
             skip.clone(),
             shard,
             dom_tx,
             err_tx,
             duplicates.clone(),
-        )?),
+        ) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                // Opened a moment ago, gone now: this scan never started.
+                let _ = store.finish_scan(scan, "failed").await;
+                return Err(e);
+            }
+        },
         Source::One(d) => {
             dom_tx.send(d).await.ok();
             drop(dom_tx);
@@ -240,10 +317,10 @@ pub async fn scan(
 
     let mut input_errors = 0u64;
     let ended = commit_events(
-        &store,
+        store,
         scan,
         None,
-        &software,
+        software,
         ev_rx,
         Some(err_rx),
         &reporter,
@@ -279,13 +356,7 @@ pub async fn scan(
         progress.hosts_ms.load(Ordering::Relaxed),
         run_started.elapsed().as_millis() as u64,
     );
-    Ok(Outcome {
-        store,
-        scan,
-        input_errors,
-        duplicates: duplicates.load(Ordering::Relaxed),
-        timings,
-    })
+    Ok((input_errors, duplicates.load(Ordering::Relaxed), timings))
 }
 
 /// How a run of the commit loop ended.

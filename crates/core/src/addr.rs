@@ -73,8 +73,23 @@ fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     }
 }
 
+/// The IPv4 address a 6to4 address (`2002:AABB:CCDD::/48`, RFC 3056) routes to.
+pub fn six_to_four(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let seg = ip.segments();
+    (seg[0] == 0x2002).then(|| {
+        let [a, b] = seg[1].to_be_bytes();
+        let [c, d] = seg[2].to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    })
+}
+
 fn classify_v6(ip: Ipv6Addr) -> AddressClass {
     let seg = ip.segments();
+    if let Some(v4) = six_to_four(ip) {
+        // A 6to4 address reaches the IPv4 address it embeds: it is what that address is
+        // (2002:0a00:0001:: is 10.0.0.1, private).
+        return classify_v4(v4);
+    }
     if ip.is_loopback() {
         AddressClass::Loopback
     } else if ip.is_unspecified() || ip.is_multicast() {
@@ -121,5 +136,11 @@ mod tests {
         assert_eq!(c("2001:db8::1"), AddressClass::Reserved);
         assert_eq!(c("2a00:1450:4001:80b::200e"), AddressClass::Public);
         assert_eq!(c("::"), AddressClass::Reserved);
+        // Issue 15 (8): 6to4 is the IPv4 address it embeds.
+        assert_eq!(c("2002:0a00:0001::1"), AddressClass::Private);
+        assert_eq!(c("2002:7f00:0001::"), AddressClass::Loopback);
+        assert_eq!(c("2002:a9fe:a9fe::1"), AddressClass::LinkLocal);
+        assert_eq!(c("2002:c000:0201::1"), AddressClass::Reserved);
+        assert_eq!(c("2002:0808:0808::1"), AddressClass::Public);
     }
 }

@@ -396,6 +396,7 @@ impl Signatures {
     /// The signatures shipped with mxray.
     pub fn builtin() -> Self {
         // The shipped file is checked by the tests below; failing here is a build defect.
+        // Invariant: the compiled-in signature file parses (every fingerprint test loads it).
         Self::parse(BUILTIN_SIGNATURES).expect("data/fingerprints.toml is valid")
     }
 

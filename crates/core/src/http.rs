@@ -32,6 +32,133 @@ pub fn header(line: &str) -> Option<(String, &str)> {
     Some((n.to_ascii_lowercase(), v.trim()))
 }
 
+/// Most header lines read in one response head.
+pub const MAX_HEADERS: usize = 100;
+
+/// What a response head says: the fields the web probe records and how the body is framed
+/// (RFC 9112 §6: chunked wins over `Content-Length`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Head {
+    /// `Server`.
+    pub server: Option<String>,
+    /// `X-Powered-By`.
+    pub powered_by: Option<String>,
+    /// `Location`.
+    pub location: Option<String>,
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// `Content-Length`, when it parses.
+    pub length: Option<usize>,
+    /// `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+}
+
+impl Head {
+    /// Takes one header line (lines that are not `Name: value` are ignored).
+    pub fn line(&mut self, line: &str) {
+        let Some((name, value)) = header(line) else {
+            return;
+        };
+        let v = Some(value.to_owned());
+        match name.as_str() {
+            "server" => self.server = v,
+            "x-powered-by" => self.powered_by = v,
+            "location" => self.location = v,
+            "content-type" => self.content_type = v,
+            "content-length" => self.length = value.parse().ok(),
+            "transfer-encoding" => self.chunked = value.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+}
+
+/// The size of a chunk from its size line (`1a`, `1A; name=value`; RFC 9112 §7.1).
+pub fn chunk_size(line: &str) -> Option<usize> {
+    let hex = line.split(';').next().unwrap_or("").trim();
+    if hex.is_empty() || hex.len() > 16 {
+        return None;
+    }
+    usize::from_str_radix(hex, 16).ok()
+}
+
+/// Why a buffered response could not be framed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    /// The first line is not `HTTP/1.x NNN …`.
+    #[error("not an HTTP status line")]
+    StatusLine,
+    /// More than [`MAX_HEADERS`] header lines.
+    #[error("more than {MAX_HEADERS} header lines")]
+    TooManyHeaders,
+    /// A chunk size line that is not hexadecimal.
+    #[error("bad chunk size")]
+    ChunkSize,
+    /// The head (or a chunk size line) never ended.
+    #[error("truncated response")]
+    Truncated,
+}
+
+/// A response decoded from bytes held in memory, with the framing the web probe applies to
+/// a stream (status line, head, then a `Content-Length`, chunked or read-to-close body of at
+/// most `max_body` bytes). For tests and fuzzing; the probe reads the same way through
+/// `LineConn`.
+pub fn parse_response(raw: &[u8], max_body: usize) -> Result<(u16, Head, Vec<u8>), FramingError> {
+    let mut rest = raw;
+    let status = take_line(&mut rest).ok_or(FramingError::Truncated)?;
+    let code = status_code(&status).ok_or(FramingError::StatusLine)?;
+    let mut head = Head::default();
+    for n in 0.. {
+        if n >= MAX_HEADERS {
+            return Err(FramingError::TooManyHeaders);
+        }
+        let l = take_line(&mut rest).ok_or(FramingError::Truncated)?;
+        if l.is_empty() {
+            break;
+        }
+        head.line(&l);
+    }
+    let mut body = Vec::new();
+    if head.chunked {
+        while body.len() < max_body {
+            let end = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or(FramingError::Truncated)?;
+            let size = chunk_size(&String::from_utf8_lossy(&rest[..end]))
+                .ok_or(FramingError::ChunkSize)?;
+            rest = &rest[end + 1..];
+            if size == 0 {
+                break;
+            }
+            let take = size.min(rest.len()).min(max_body - body.len());
+            body.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if take < size {
+                break;
+            }
+            // The CRLF after the chunk data.
+            match rest.iter().position(|b| *b == b'\n') {
+                Some(e) => rest = &rest[e + 1..],
+                None => break,
+            }
+        }
+    } else {
+        let want = head.length.unwrap_or(usize::MAX).min(max_body);
+        body.extend_from_slice(&rest[..want.min(rest.len())]);
+    }
+    Ok((code, head, body))
+}
+
+/// The next line of `rest` without its CR LF (lossy), advancing past it.
+fn take_line(rest: &mut &[u8]) -> Option<String> {
+    let end = rest.iter().position(|b| *b == b'\n')?;
+    let l = String::from_utf8_lossy(&rest[..end])
+        .trim_end_matches('\r')
+        .to_owned();
+    *rest = &rest[end + 1..];
+    Some(l)
+}
+
 fn find_ci(hay: &str, needle: &str) -> bool {
     hay.to_ascii_lowercase()
         .contains(&needle.to_ascii_lowercase())
@@ -279,6 +406,55 @@ mod tests {
                 crate::mailbox::plaintext_login_methods(crate::model::MailboxProtocol::Pop3, &caps);
             x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
         }
+    }
+
+    #[test]
+    fn responses_are_framed_by_length_chunks_or_close() {
+        let (code, head, body) = parse_response(
+            b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nContent-Length: 5\r\n\r\nhello world",
+            1024,
+        )
+        .unwrap();
+        assert_eq!(
+            (code, head.server.as_deref(), &body[..]),
+            (200, Some("nginx/1.22.1"), &b"hello"[..])
+        );
+        let (_, head, body) = parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n5;x=y\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            1024,
+        )
+        .unwrap();
+        assert!(head.chunked);
+        assert_eq!(body, b"hello world");
+        // The cap holds for every framing.
+        let (_, _, body) = parse_response(b"HTTP/1.0 200 OK\r\n\r\nabcdef", 3).unwrap();
+        assert_eq!(body, b"abc");
+        assert_eq!(
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                9
+            ),
+            Err(FramingError::ChunkSize)
+        );
+        assert_eq!(
+            parse_response(b"SSH-2.0-x\r\n", 9),
+            Err(FramingError::StatusLine)
+        );
+        assert_eq!(
+            parse_response(b"HTTP/1.1 200 OK\r\nA: b", 9),
+            Err(FramingError::Truncated)
+        );
+        let many = format!(
+            "HTTP/1.1 200 OK\r\n{}\r\n",
+            "A: b\r\n".repeat(MAX_HEADERS + 1)
+        );
+        assert_eq!(
+            parse_response(many.as_bytes(), 9),
+            Err(FramingError::TooManyHeaders)
+        );
+        assert_eq!(chunk_size("1A ; ext"), Some(26));
+        assert_eq!(chunk_size("ffffffffffffffffff"), None);
+        assert_eq!(chunk_size(""), None);
     }
 
     #[test]

@@ -139,6 +139,21 @@ pub struct DomainObservation {
     /// SPF and other mail-authentication DNS answers (`None`: not gathered).
     #[serde(default)]
     pub mail_auth: Option<crate::mailauth::MailAuthObservation>,
+    /// Host names with more addresses than the scanner contacts (only the first ones were
+    /// kept in `hosts` / `web_host`; the rest were never contacted).
+    #[serde(default)]
+    pub capped: Vec<AddressCap>,
+}
+
+/// A host name whose addresses were cut to the per-name or per-domain cap.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct AddressCap {
+    /// The host name (an MX host, or the web host).
+    pub name: String,
+    /// Addresses its A/AAAA answer held.
+    pub found: usize,
+    /// Addresses kept (contacted, or skipped by the address policy).
+    pub kept: usize,
 }
 
 impl DomainObservation {

@@ -210,6 +210,41 @@ impl DomainList {
     }
 }
 
+/// Counts the lines of a domain list that hold something besides blanks and a `#` comment
+/// (what [`DomainList::push`] would not call [`Line::Nothing`]), fed in chunks of any size:
+/// memory does not depend on line length, so a 1 GB file with no newline costs nothing but
+/// the reading. For the progress bar's ETA.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LineCounter {
+    lines: u64,
+    content: bool,
+    comment: bool,
+}
+
+impl LineCounter {
+    /// Counts the lines in `bytes` (a line may continue in the next chunk).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\n' => {
+                    self.lines += u64::from(self.content);
+                    self.content = false;
+                    self.comment = false;
+                }
+                _ if self.comment => {}
+                b'#' => self.comment = true,
+                b if !b.is_ascii_whitespace() => self.content = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// The count, the last line included even without a final newline.
+    pub fn finish(self) -> u64 {
+        self.lines + u64::from(self.content)
+    }
+}
+
 /// FNV-1a: duplicates are tracked by a 64-bit hash so that 200,000 names cost 1.6 MB, not the
 /// names themselves. A collision (≈1e-9 at that size) would skip one domain; acceptable.
 fn hash64(s: &str) -> u64 {
@@ -225,18 +260,89 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// The operator's exclusion list: domains (and everything below them), IP addresses and CIDR
-/// blocks that must never receive a packet from mxray, not even a DNS query about them.
+/// The operator's exclusion list: domains (and everything below them, top-level domains
+/// included), IP addresses and CIDR blocks that must never receive a packet from mxray, not
+/// even a DNS query about them.
+///
+/// Names are matched label by label on their DNS form (lowercase, `xn--` for Unicode, no
+/// trailing dot), whatever characters the labels hold: `_spf.example.jp` and
+/// `_mta-sts.example.jp` are inside `example.jp` although they are not host names. A name
+/// that cannot be put in that form at all is treated as excluded when the list names any
+/// domain (fail closed).
 #[derive(Clone, Debug, Default)]
 pub struct Exclusions {
-    domains: Vec<Domain>,
+    /// Normalised names (see [`dns_name`]).
+    domains: Vec<String>,
     nets: Vec<IpNet>,
 }
 
+/// A name in the form exclusions compare: ASCII lowercase, IDNA `xn--` labels for Unicode,
+/// no trailing dot, no empty label, at most 253 octets. `None` when it cannot be put in that
+/// form. Unlike [`Domain::parse`], any printable ASCII other than whitespace is kept in a
+/// label (`_dmarc`, `_25._tcp`): DNS names are not only host names.
+pub fn dns_name(input: &str) -> Option<String> {
+    let raw = input.trim();
+    let raw = raw.strip_suffix('.').unwrap_or(raw);
+    if raw.is_empty() {
+        return None;
+    }
+    let ascii = if raw.is_ascii() {
+        raw.to_ascii_lowercase()
+    } else {
+        idna::domain_to_ascii(raw).ok()?
+    };
+    let ok_label =
+        |l: &str| !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_graphic());
+    (ascii.len() <= 253 && ascii.split('.').all(ok_label)).then_some(ascii)
+}
+
+/// Whether `name` is `suffix` or below it (both in [`dns_name`] form).
+fn name_within(name: &str, suffix: &str) -> bool {
+    name == suffix
+        || name
+            .strip_suffix(suffix)
+            .is_some_and(|head| head.ends_with('.'))
+}
+
+/// Why an exclusion entry is refused.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
+pub enum ExclusionError {
+    /// Neither an address, a CIDR block nor a DNS name.
+    #[error("not a domain name, an IP address or a CIDR block")]
+    NotAName,
+}
+
+/// A line of an exclusion file that could not be used (the whole file is refused: a list
+/// meant to protect someone must not be half-applied).
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ExclusionLineError {
+    /// 1-based line number.
+    pub line: u64,
+    /// The entry as read (trimmed, truncated).
+    pub text: String,
+    /// Why.
+    pub reason: ExclusionError,
+}
+
+impl fmt::Display for ExclusionLineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: {:?} is {}; fix or remove the line (nothing was scanned)",
+            self.line,
+            crate::sanitize::for_terminal(&self.text),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for ExclusionLineError {}
+
 impl Exclusions {
-    /// Parses an exclusion file: one domain, IP or CIDR per line, `#` comments.
-    /// Returns the list, or the first bad line.
-    pub fn parse(text: &str) -> Result<Self, InputError> {
+    /// Parses an exclusion file: one domain (a top-level domain such as `mil` excludes every
+    /// name under it), IP or CIDR per line, `#` comments. Returns the list, or the first bad
+    /// line.
+    pub fn parse(text: &str) -> Result<Self, ExclusionLineError> {
         let mut out = Self::default();
         for (i, raw) in text.lines().enumerate() {
             let entry = raw.split('#').next().unwrap_or("").trim();
@@ -247,17 +353,17 @@ impl Exclusions {
                 out.nets.push(net.trunc());
             } else if let Ok(ip) = entry.parse::<IpAddr>() {
                 out.nets.push(IpNet::from(ip));
+            } else if let Some(name) = dns_name(entry).filter(|n| {
+                n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            }) {
+                out.domains.push(name);
             } else {
-                match Domain::parse(entry) {
-                    Ok(d) => out.domains.push(d),
-                    Err(reason) => {
-                        return Err(InputError {
-                            line: i as u64 + 1,
-                            text: truncate(entry, 200),
-                            reason,
-                        });
-                    }
-                }
+                return Err(ExclusionLineError {
+                    line: i as u64 + 1,
+                    text: truncate(entry, 200),
+                    reason: ExclusionError::NotAName,
+                });
             }
         }
         Ok(out)
@@ -265,18 +371,37 @@ impl Exclusions {
 
     /// Whether a domain (or a parent of it) is excluded.
     pub fn excludes_domain(&self, d: &Domain) -> bool {
-        self.domains.iter().any(|e| d.is_within(e))
+        self.domains.iter().any(|e| name_within(d.as_str(), e))
     }
 
-    /// Whether a host name given as text is excluded (names that fail to parse are not).
+    /// Whether a DNS name given as text (a host name, an `_spf.` or `_mta-sts.` name, a CNAME
+    /// target) is excluded. A name that cannot be normalised is excluded whenever the list
+    /// names any domain: fail closed. An IP address literal is checked against the address
+    /// entries.
     pub fn excludes_name(&self, name: &str) -> bool {
-        Domain::parse(name).is_ok_and(|d| self.excludes_domain(&d))
+        if let Ok(ip) = name.trim().parse::<IpAddr>() {
+            return self.excludes_ip(ip);
+        }
+        if self.domains.is_empty() {
+            return false;
+        }
+        match dns_name(name) {
+            Some(n) => self.domains.iter().any(|e| name_within(&n, e)),
+            None => true,
+        }
     }
 
     /// Whether an address is excluded.
     pub fn excludes_ip(&self, ip: IpAddr) -> bool {
         let ip = crate::addr::canonical(ip);
-        self.nets.iter().any(|n| n.contains(&ip))
+        // A 6to4 address reaches the IPv4 address it embeds: excluded with it.
+        let embedded = match ip {
+            IpAddr::V6(v6) => crate::addr::six_to_four(v6).map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        self.nets
+            .iter()
+            .any(|n| n.contains(&ip) || embedded.is_some_and(|e| n.contains(&e)))
     }
 
     /// Number of entries.
@@ -384,6 +509,32 @@ mod tests {
         assert_eq!(l.lines_read(), 6);
     }
 
+    /// Issue 15 (4): lines are counted as `DomainList` sees them, across chunk boundaries,
+    /// with no buffer: a 64 MiB line fed in 64 KiB chunks is one line.
+    #[test]
+    fn line_counter_matches_the_list_and_needs_no_line_buffer() {
+        let text = "# header\n\n example.jp # c\n  \t\n#x\nb.example\r\nlast.example";
+        let mut list = DomainList::new();
+        let expected = text
+            .split('\n')
+            .filter(|l| list.push(l) != Line::Nothing)
+            .count() as u64;
+        for chunk in [1, 3, 7, text.len()] {
+            let mut c = LineCounter::default();
+            for part in text.as_bytes().chunks(chunk) {
+                c.feed(part);
+            }
+            assert_eq!(c.finish(), expected, "chunk {chunk}");
+        }
+        let mut c = LineCounter::default();
+        let block = vec![b'a'; 64 * 1024];
+        for _ in 0..1024 {
+            c.feed(&block);
+        }
+        c.feed(b"\n# only a comment\nexample.jp\n");
+        assert_eq!(c.finish(), 2);
+    }
+
     #[test]
     fn exclusions_cover_subdomains_ips_and_cidrs() {
         let e = Exclusions::parse("# no\nexample.jp\n192.0.2.7\n198.51.100.0/24\n2001:db8::/32\n")
@@ -398,8 +549,55 @@ mod tests {
         assert!(e.excludes_ip("198.51.100.200".parse().unwrap()));
         assert!(e.excludes_ip("::ffff:198.51.100.1".parse().unwrap()));
         assert!(e.excludes_ip("2001:db8::25".parse().unwrap()));
+        // 6to4 embedding an excluded IPv4 address (issue 15, 8).
+        assert!(e.excludes_ip("2002:c000:0207::1".parse().unwrap()));
+        assert!(!e.excludes_ip("2002:c000:0208::1".parse().unwrap()));
         let bad = Exclusions::parse("ok.example\nnot valid!\n").unwrap_err();
         assert_eq!(bad.line, 2);
+    }
+
+    /// Issue 15 (1): names that are not host names (underscores, CNAME targets with odd
+    /// characters) are still inside the excluded domain; what cannot be normalised is
+    /// excluded (fail closed).
+    #[test]
+    fn exclusions_match_non_host_names_and_fail_closed() {
+        let e = Exclusions::parse("excluded.example\n").unwrap();
+        for inside in [
+            "_spf.excluded.example",
+            "_mta-sts.Excluded.Example.",
+            "_25._tcp.mx.excluded.example",
+            "weird*label.excluded.example",
+            "excluded.example",
+        ] {
+            assert!(e.excludes_name(inside), "{inside}");
+        }
+        for outside in [
+            "_spf.notexcluded.example",
+            "example",
+            "excluded.example.org",
+        ] {
+            assert!(!e.excludes_name(outside), "{outside}");
+        }
+        // Not normalisable: excluded when the list names a domain, not otherwise.
+        for bad in ["", "a..b.example", "sp ace.example", &"x".repeat(300)] {
+            assert!(e.excludes_name(bad), "{bad:?}");
+            assert!(!Exclusions::default().excludes_name(bad), "{bad:?}");
+        }
+        // An address literal is checked as an address.
+        let ips = Exclusions::parse("192.0.2.0/24\n").unwrap();
+        assert!(ips.excludes_name("192.0.2.9"));
+        assert!(!ips.excludes_name("198.51.100.1"));
+    }
+
+    /// Issue 15 (7): a whole top-level domain can be excluded.
+    #[test]
+    fn a_top_level_domain_can_be_excluded() {
+        let e = Exclusions::parse("mil\ntest.\n").unwrap();
+        assert_eq!(e.len(), 2);
+        assert!(e.excludes_domain(&Domain::parse("army.mil").unwrap()));
+        assert!(e.excludes_name("mx.lab.test"));
+        assert!(!e.excludes_domain(&Domain::parse("mil.example").unwrap()));
+        assert!(!e.excludes_name("contest"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! prove that an excluded domain was never looked up.
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, MX, NS, PTR, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -50,6 +50,7 @@ fn key(name: &str) -> String {
 }
 
 fn name(s: &str) -> Name {
+    // Invariant: the lab builds its names from fixed ASCII labels (lab only, never scanner input).
     let mut n = Name::from_ascii(s).expect("lab names are valid");
     n.set_fqdn(true);
     n
@@ -93,6 +94,12 @@ impl Zone {
     /// `owner NS target`.
     pub fn ns(&mut self, owner: &str, target: &str) -> &mut Self {
         self.add(owner, RData::NS(NS(name(target))))
+    }
+    /// `owner CNAME target`: a question for another type at `owner` is answered with the
+    /// CNAME alone (as a server not authoritative for the target would), so the client must
+    /// follow it.
+    pub fn cname(&mut self, owner: &str, target: &str) -> &mut Self {
+        self.add(owner, RData::CNAME(CNAME(name(target))))
     }
     /// `owner TXT text`.
     pub fn txt(&mut self, owner: &str, text: &str) -> &mut Self {
@@ -165,7 +172,11 @@ impl Zone {
         if under(&k, &self.secure) && (req.metadata.authentic_data || dnssec_ok) {
             resp.metadata.authentic_data = true;
         }
-        if let Some(data) = self.records.get(&(k.clone(), q.query_type())) {
+        let data = self
+            .records
+            .get(&(k.clone(), q.query_type()))
+            .or_else(|| self.records.get(&(k.clone(), RecordType::CNAME)));
+        if let Some(data) = data {
             for d in data {
                 resp.add_answer(Record::from_rdata(q.name().clone(), 60, d.clone()));
             }

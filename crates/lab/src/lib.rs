@@ -45,7 +45,14 @@ pub struct LabOptions {
     pub extra_ns: Vec<(String, String, IpAddr)>,
     /// Extra addresses (e.g. `www.` names pointing at a real nginx): `(name, address)`.
     pub extra_addr: Vec<(String, IpAddr)>,
+    /// `many-a.mxray.test`, whose one MX host `many-a-mx.mxray.test` has this many A records
+    /// in the /16 given (`127.X.0.1`, `127.X.0.2`, … 250 per /24); the first
+    /// [`MANY_LISTENERS`] of them run a closed SMTP server ([`Lab::many`]), the rest refuse.
+    pub many_addresses: Option<([u8; 2], usize)>,
 }
+
+/// How many of the `many-a` addresses have a listening SMTP server.
+pub const MANY_LISTENERS: usize = 64;
 
 impl Default for LabOptions {
     fn default() -> Self {
@@ -59,6 +66,7 @@ impl Default for LabOptions {
             dns_delay: Duration::ZERO,
             extra_ns: Vec::new(),
             extra_addr: Vec::new(),
+            many_addresses: None,
         }
     }
 }
@@ -98,6 +106,7 @@ fn dnsbl_zones(zone: &mut Zone, ip: impl Fn(u8) -> IpAddr) {
         }
         IpAddr::V6(_) => unreachable!("lab addresses are IPv4"),
     };
+    // Invariant: every code passed below is an address literal written in this file.
     let code = |s: &str| -> IpAddr { s.parse().expect("code") };
     let mut list = |owner: String, answer: &str, txt: Option<&str>| {
         zone.addr(&owner, code(answer));
@@ -168,6 +177,40 @@ pub struct Lab {
     pub policy_hosts: Vec<PolicyServer>,
     /// Their HTTPS port (`--port https=` for the scanner, with `--ca-file` [`LAB_CA_PEM`]).
     pub https_port: u16,
+    /// The listening servers among `many-a-mx.mxray.test`'s addresses
+    /// ([`LabOptions::many_addresses`]).
+    pub many: Vec<SmtpServer>,
+}
+
+/// Paths from a domain into `banned.mxray.test` (scanned with `banned.mxray.test` excluded;
+/// not in the lab's domain list): `cname-mx.mxray.test`'s MX host, `www.` and MTA-STS policy
+/// host are CNAMEs into it and its SPF record includes `_spf.banned.mxray.test`;
+/// `cname-sts.mxray.test`'s `_mta-sts` record is a CNAME into it. Every name inside
+/// `banned.mxray.test` points at the open relay and the MTA-STS policy host.
+fn exclusion_cases(zone: &mut Zone, ip: impl Fn(u8) -> IpAddr) {
+    let relay = ip(11);
+    let policy = ip(mailauth::POLICY_HOST);
+    zone.mx("cname-mx.mxray.test", 10, "mx.cname-mx.mxray.test")
+        .cname("mx.cname-mx.mxray.test", "mx.banned.mxray.test")
+        .addr("mx.banned.mxray.test", relay)
+        .txt(
+            "cname-mx.mxray.test",
+            "v=spf1 include:_spf.banned.mxray.test -all",
+        )
+        .txt("_spf.banned.mxray.test", "v=spf1 ip4:192.0.2.1 -all")
+        .cname("www.cname-mx.mxray.test", "www.banned.mxray.test")
+        .addr("www.banned.mxray.test", policy)
+        .txt("_mta-sts.cname-mx.mxray.test", "v=STSv1; id=1")
+        .cname("mta-sts.cname-mx.mxray.test", "mta-sts.banned.mxray.test")
+        .addr("mta-sts.banned.mxray.test", policy);
+    zone.mx("cname-sts.mxray.test", 10, "closed-mx.mxray.test")
+        .cname(
+            "_mta-sts.cname-sts.mxray.test",
+            "_mta-sts.banned.mxray.test",
+        )
+        .txt("_mta-sts.banned.mxray.test", "v=STSv1; id=2")
+        .addr("mta-sts.cname-sts.mxray.test", policy);
+    zone.addr("banned.mxray.test", relay);
 }
 
 /// The emulated mail servers: (behaviour, last octet, label).
@@ -303,6 +346,7 @@ impl Lab {
             shows: "a null MX: accepts no mail",
         });
         zone.mx("private-mx.mxray.test", 10, "internal-mx.mxray.test")
+            // Invariant: an address literal.
             .addr("internal-mx.mxray.test", "10.0.0.25".parse().expect("ip"));
         domains.push(LabDomain {
             domain: "private-mx.mxray.test".into(),
@@ -369,6 +413,29 @@ impl Lab {
         for (name, addr) in &opts.extra_addr {
             zone.addr(name, *addr);
         }
+        let mut many = Vec::new();
+        if let Some(([a, b], count)) = opts.many_addresses {
+            zone.mx("many-a.mxray.test", 10, "many-a-mx.mxray.test");
+            for i in 0..count {
+                // 250 addresses per /24; `count` beyond 64,000 wraps (not useful anyway).
+                let ip = IpAddr::V4(Ipv4Addr::new(a, b, (i / 250) as u8, (i % 250) as u8 + 1));
+                zone.addr("many-a-mx.mxray.test", ip);
+                if i < MANY_LISTENERS {
+                    many.push(
+                        SmtpServer::start_in_group(
+                            SocketAddr::new(ip, smtp_port),
+                            Behaviour::Closed,
+                            "many-a-mx.mxray.test",
+                            vec!["mxray.test".to_owned()],
+                            Duration::ZERO,
+                            Arc::default(),
+                        )
+                        .await?,
+                    );
+                }
+            }
+        }
+        exclusion_cases(&mut zone, ip);
         let dns = DnsServer::start_with(
             SocketAddr::new(ip(53), opts.dns_port),
             zone,
@@ -384,6 +451,7 @@ impl Lab {
             network,
             policy_hosts: vec![first, second],
             https_port,
+            many,
         })
     }
 

@@ -33,6 +33,7 @@ pub(crate) type Policies = (HashMap<String, String>, HashMap<String, String>);
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
+        // Invariant: called only on the even-length hex constants of this file.
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
         .collect()
 }
@@ -318,6 +319,7 @@ pub(crate) fn add(zone: &mut Zone, mx_ip: IpAddr, domains: &mut Vec<LabDomain>) 
         "spf-good.mxray.test",
         RData::CAA(hickory_proto::rr::rdata::CAA::new_issue(
             false,
+            // Invariant: a fixed valid name.
             Some(hickory_proto::rr::Name::from_ascii("ca.mxray.test").expect("name")),
             vec![],
         )),

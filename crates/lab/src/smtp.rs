@@ -106,12 +106,14 @@ fn tls_config() -> Arc<ServerConfig> {
 }
 
 fn build_tls_config() -> Arc<ServerConfig> {
+    // Invariant: CERT and KEY are the lab's compiled-in PEM pair (the lab's own tests load them).
     let certs = vec![CertificateDer::from_pem_slice(CERT).expect("lab certificate")];
     let key = PrivateKeyDer::from_pem_slice(KEY).expect("lab key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Arc::new(
         ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
+            // Invariant: ring supports the default protocol versions; the key matches its certificate.
             .expect("protocol versions")
             .with_no_client_auth()
             .with_single_cert(certs, key)

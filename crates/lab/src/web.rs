@@ -40,12 +40,14 @@ fn config(cert: Cert) -> Arc<ServerConfig> {
             include_bytes!("../certs/lab-key.pem"),
         ),
     };
+    // Invariant: the compiled-in lab PEM pair (loaded by every lab test that uses HTTPS).
     let certs = vec![CertificateDer::from_pem_slice(c).expect("lab certificate")];
     let key = PrivateKeyDer::from_pem_slice(k).expect("lab key");
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Arc::new(
         ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
+            // Invariant: ring supports the default protocol versions; the key matches its certificate.
             .expect("protocol versions")
             .with_no_client_auth()
             .with_single_cert(certs, key)
@@ -59,6 +61,7 @@ pub struct PolicyServer {
     /// Where it listens.
     pub addr: SocketAddr,
     requests: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
 }
 
 impl PolicyServer {
@@ -73,12 +76,15 @@ impl PolicyServer {
         let acceptor = tokio_rustls::TlsAcceptor::from(config(cert));
         let policies = Arc::new(policies);
         let requests = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
         let counter = requests.clone();
+        let accepted = connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted.fetch_add(1, Ordering::Relaxed);
                 let (acceptor, policies, counter) =
                     (acceptor.clone(), policies.clone(), counter.clone());
                 tokio::spawn(async move {
@@ -117,7 +123,16 @@ impl PolicyServer {
                 });
             }
         });
-        Ok(Self { addr, requests })
+        Ok(Self {
+            addr,
+            requests,
+            connections,
+        })
+    }
+
+    /// TCP connections accepted so far (a TLS ClientHello counts even without a request).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// Requests answered so far.

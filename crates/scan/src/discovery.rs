@@ -7,11 +7,74 @@
 use crate::net::Policy;
 use crate::resolve::Dns;
 use mxray_core::addr;
-use mxray_core::model::{DomainObservation, Lookup, MailHost, MxMode, SkippedAddress};
+use mxray_core::model::{AddressCap, DomainObservation, Lookup, MailHost, MxMode, SkippedAddress};
 use mxray_core::target::Domain;
+use std::net::IpAddr;
 
 /// At most this many MX hosts are followed per domain (a hostile zone can list hundreds).
 pub const MAX_MX: usize = 10;
+
+/// At most this many addresses of one host name (MX host or web host) are kept and
+/// contacted: one name with thousands of A records must not turn a survey into a scan of
+/// someone else's network. The cut is recorded (`DomainObservation::capped`, finding
+/// `dns.too_many_addresses`).
+pub const MAX_ADDRS_PER_NAME: usize = 8;
+
+/// At most this many addresses per domain, over its MX hosts (in preference order) and its
+/// web host together.
+pub const MAX_ADDRS_PER_DOMAIN: usize = 32;
+
+/// Keeps at most the per-name cap and what is left of the domain's `budget` of `lookup`'s
+/// addresses, recording the cut in `obs.capped`.
+fn cap(
+    obs: &mut DomainObservation,
+    name: &str,
+    lookup: &mut Lookup<Vec<IpAddr>>,
+    budget: &mut usize,
+) {
+    let Lookup::Found(ips) = lookup else { return };
+    let found = ips.len();
+    let kept = found.min(MAX_ADDRS_PER_NAME).min(*budget);
+    if kept < found {
+        ips.truncate(kept);
+        obs.capped.push(AddressCap {
+            name: name.to_owned(),
+            found,
+            kept,
+        });
+    }
+    *budget -= kept;
+}
+
+/// [`discover`] bounded by `deadline`: a domain whose DNS never answers costs at most that
+/// (not one timeout per question asked), and is recorded as unknown, never as having no mail
+/// host.
+pub async fn discover_by(
+    dns: &Dns,
+    policy: &Policy,
+    mail_auth: &crate::mailauth::MailAuthContext,
+    domain: &Domain,
+    deadline: std::time::Duration,
+) -> DomainObservation {
+    match tokio::time::timeout(deadline, discover(dns, policy, mail_auth, domain)).await {
+        Ok(obs) => obs,
+        Err(_) => DomainObservation {
+            domain: domain.to_string(),
+            mx: Lookup::Unknown(format!(
+                "discovery deadline ({} s) reached",
+                deadline.as_secs()
+            )),
+            mx_mode: MxMode::Unknown,
+            hosts: Vec::new(),
+            skipped: Vec::new(),
+            dnsbl: Vec::new(),
+            web_host: None,
+            nameservers: None,
+            mail_auth: None,
+            capped: Vec::new(),
+        },
+    }
+}
 
 /// Discovers one domain's mail hosts.
 pub async fn discover(
@@ -31,6 +94,7 @@ pub async fn discover(
         web_host: None,
         nameservers: None,
         mail_auth: None,
+        capped: Vec::new(),
     };
     match &mx {
         Lookup::Found(records) => {
@@ -40,11 +104,16 @@ pub async fn discover(
                 return obs;
             }
             let lookups = real.iter().take(MAX_MX).map(|m| async move {
-                let excluded = policy.exclusions.excludes_name(&m.exchange);
+                let mut excluded = policy.exclusions.excludes_name(&m.exchange);
                 let addresses = if excluded {
                     Lookup::NoData
                 } else {
-                    dns.addresses(&m.exchange).await
+                    // A CNAME into an excluded domain excludes the host: nothing was asked
+                    // about the excluded name, no address of it is used.
+                    dns.host_addresses(&m.exchange).await.unwrap_or_else(|_| {
+                        excluded = true;
+                        Lookup::NoData
+                    })
                 };
                 MailHost {
                     name: m.exchange.clone(),
@@ -74,6 +143,12 @@ pub async fn discover(
         Lookup::NxDomain => obs.mx_mode = MxMode::None,
         Lookup::Unknown(_) => obs.mx_mode = MxMode::Unknown,
     }
+    let mut budget = MAX_ADDRS_PER_DOMAIN;
+    let mut hosts = std::mem::take(&mut obs.hosts);
+    for h in &mut hosts {
+        cap(&mut obs, &h.name, &mut h.addresses, &mut budget);
+    }
+    obs.hosts = hosts;
     if !matches!(obs.mx, Lookup::NxDomain) {
         obs.mail_auth = Some(crate::mailauth::gather(dns, policy, mail_auth, &obs).await);
     }
@@ -133,8 +208,19 @@ pub async fn discover_exposure(
             if policy.exclusions.excludes_name(&name) {
                 continue;
             }
-            let addresses = dns.addresses(&name).await;
+            let Ok(mut addresses) = dns.host_addresses(&name).await else {
+                // A CNAME into an excluded domain: not followed, not used.
+                continue;
+            };
             if addresses.found().is_some() {
+                let mut budget = MAX_ADDRS_PER_DOMAIN.saturating_sub(
+                    obs.hosts
+                        .iter()
+                        .filter_map(|h| h.addresses.found())
+                        .map(Vec::len)
+                        .sum(),
+                );
+                cap(obs, &name, &mut addresses, &mut budget);
                 for ip in addresses.found().into_iter().flatten() {
                     if let Err(reason) = policy.admit(*ip)
                         && !obs.skipped.iter().any(|s| s.ip == *ip)
@@ -210,4 +296,29 @@ pub async fn discover_exposure(
         }
     }
     obs.nameservers = Some(mxray_core::model::NsObservation { ns, checks });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 15 (8): a domain whose DNS never answers costs the discovery deadline, not a
+    /// timeout per question, and is unknown rather than "no mail host".
+    #[tokio::test(start_paused = true)]
+    async fn silent_dns_costs_at_most_the_discovery_deadline() {
+        // A name server that reads every question and never answers.
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let dns = Dns::new(Some(addr), std::time::Duration::from_secs(3)).unwrap();
+        let policy = Policy::default();
+        let cx = crate::mailauth::MailAuthContext::default();
+        let domain = Domain::parse("silent.example").unwrap();
+        let started = tokio::time::Instant::now();
+        let deadline = std::time::Duration::from_secs(10);
+        let obs = discover_by(&dns, &policy, &cx, &domain, deadline).await;
+        assert!(started.elapsed() <= deadline + std::time::Duration::from_secs(1));
+        assert_eq!(obs.mx_mode, MxMode::Unknown);
+        assert!(obs.mx.is_unknown());
+        drop(silent);
+    }
 }

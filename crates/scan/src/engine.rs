@@ -356,11 +356,12 @@ impl Engine {
                             if this.cfg.policy.exclusions.excludes_domain(&d) {
                                 return Event::Excluded(d);
                             }
-                            let mut obs = discovery::discover(
+                            let mut obs = discovery::discover_by(
                                 &this.dns,
                                 &this.cfg.policy,
                                 &this.mail_auth,
                                 &d,
+                                this.cfg.host_deadline,
                             )
                             .await;
                             obs.dnsbl = this
@@ -400,6 +401,7 @@ impl Engine {
                                             local_domain: obs.domain.clone(),
                                             roles: Vec::new(),
                                         });
+                                        // Invariant: the branch above pushed an element when `jobs` had none for this address.
                                         jobs.last_mut().expect("just pushed")
                                     }
                                 };

@@ -9,6 +9,7 @@ use hickory_resolver::net::{DnsError, NetError as HNetError, runtime::TokioRunti
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use mxray_core::model::{Lookup, Mx};
+use mxray_core::target::Exclusions;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -23,6 +24,38 @@ pub struct Dns {
     secure_cache: std::sync::Arc<std::sync::Mutex<SecureCache>>,
     /// Long-lived sockets for the per-domain questions (`mux.rs`), made on first use.
     mux: std::sync::Arc<tokio::sync::OnceCell<Option<crate::mux::Mux>>>,
+    /// Names never asked about, nor followed to through a CNAME (`--exclude`).
+    exclusions: std::sync::Arc<Exclusions>,
+    /// Answers worth keeping for the scan (MX targets' addresses, NS, PTR), by (name, type).
+    cache: std::sync::Arc<std::sync::Mutex<AnswerCache>>,
+}
+
+type AnswerCache =
+    std::collections::HashMap<(String, RecordType), Result<Lookup<Vec<RData>>, Excluded>>;
+
+/// At most this many answers are kept in [`Dns`]'s cache (then questions are asked again).
+const ANSWER_CACHE: usize = 65_536;
+
+/// At most this many CNAMEs are followed from one question (RFC 1034 §3.6.2 chains are
+/// short; a loop ends here).
+pub const MAX_CNAME_HOPS: usize = 8;
+
+/// A question that was not asked, or an answer that was not used, because it names (or leads
+/// through a CNAME to) a name on the exclusion list.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Excluded {
+    /// The excluded name.
+    pub name: String,
+}
+
+impl Excluded {
+    fn reason(&self) -> String {
+        format!("excluded: {}", self.name)
+    }
+
+    fn lookup<T>(&self) -> Lookup<T> {
+        Lookup::Unknown(self.reason())
+    }
 }
 
 type SecureCache = std::collections::HashMap<(String, RecordType, bool), SecureLookup>;
@@ -53,7 +86,8 @@ impl Dns {
         opts.ndots = 0;
         opts.cache_size = 65_536;
         opts.num_concurrent_reqs = 1;
-        opts.preserve_intermediates = false;
+        // CNAMEs stay in the answer so that a chain through an excluded name is seen.
+        opts.preserve_intermediates = true;
         // Scanned names are answered by DNS only: /etc/hosts would turn 127.x into 'localhost'.
         opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
         opts.edns_payload_len = 1232;
@@ -87,7 +121,38 @@ impl Dns {
             timeout,
             secure_cache: Default::default(),
             mux: Default::default(),
+            exclusions: Default::default(),
+            cache: Default::default(),
         })
+    }
+
+    /// The same resolver, refusing to ask about excluded names or to follow a CNAME into
+    /// one (the answer is then [`Excluded`], never used).
+    pub fn with_exclusions(mut self, exclusions: std::sync::Arc<Exclusions>) -> Self {
+        self.exclusions = exclusions;
+        self
+    }
+
+    /// `Err` when the name is excluded.
+    fn check(&self, name: &Name) -> Result<(), Excluded> {
+        let ascii = trim_dot(&name.to_ascii());
+        if self.exclusions.excludes_name(&ascii) {
+            Err(Excluded { name: ascii })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `Err` when a CNAME of the answer section starts or ends at an excluded name: the
+    /// records it led to belong to an excluded domain.
+    fn check_chain(&self, resp: &hickory_resolver::proto::op::Message) -> Result<(), Excluded> {
+        for r in &resp.answers {
+            if let RData::CNAME(c) = &r.data {
+                self.check(&r.name)?;
+                self.check(&c.0)?;
+            }
+        }
+        Ok(())
     }
 
     /// The socket pool to the first name server (None: no server known, or no socket).
@@ -105,52 +170,159 @@ impl Dns {
 
     /// A question asked once per domain (no cache helps), or one hickory would answer itself
     /// (loopback PTR): straight to the first name server through the socket pool, TCP when
-    /// the answer is truncated, asked twice when there is no reliable answer.
+    /// the answer is truncated, asked twice when there is no reliable answer. CNAMEs are
+    /// followed, never into an excluded name.
     async fn ask_bulk(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
-        self.ask_pooled(name, rtype, false, false).await.answer
+        self.ask_checked(name, rtype, false)
+            .await
+            .unwrap_or_else(|e| e.lookup())
     }
 
-    async fn ask_pooled(&self, name: &Name, rtype: RecordType, ad: bool, cd: bool) -> SecureLookup {
+    /// One message from the first name server through the socket pool (TCP when truncated),
+    /// asked twice when there is no reliable answer; `None` when there is no socket pool.
+    async fn ask_message(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        ad: bool,
+        cd: bool,
+    ) -> Option<Result<hickory_resolver::proto::op::Message, String>> {
         let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
-            return SecureLookup {
-                answer: self.ask(name, rtype).await,
-                authenticated: false,
-            };
+            return None;
         };
-        let mut last = SecureLookup {
-            answer: Lookup::Unknown(String::new()),
-            authenticated: false,
-        };
+        let mut last = Err(String::new());
         for _ in 0..2 {
             let deadline = tokio::time::Instant::now() + self.timeout;
             last = match mux.ask(name, rtype, ad, cd, deadline).await {
                 Ok((m, bytes)) if m.metadata.truncation => {
-                    match self.tcp_exchange(server, &bytes, m.metadata.id).await {
-                        Ok(full) => interpret(&full, rtype),
-                        Err(why) => SecureLookup {
-                            answer: Lookup::Unknown(format!("truncated UDP answer; TCP: {why}")),
-                            authenticated: false,
-                        },
+                    match self
+                        .tcp_exchange(server, &bytes, m.metadata.id, name, rtype)
+                        .await
+                    {
+                        Ok(full) => Ok(full),
+                        Err(why) => Err(format!("truncated UDP answer; TCP: {why}")),
                     }
                 }
-                Ok((m, _)) => interpret(&m, rtype),
-                Err(why) => SecureLookup {
-                    answer: Lookup::Unknown(why),
-                    authenticated: false,
-                },
+                Ok((m, _)) => Ok(m),
+                Err(why) => Err(why),
             };
-            if !last.answer.is_unknown() {
+            if last
+                .as_ref()
+                .is_ok_and(|m| !interpret(m, rtype).answer.is_unknown())
+            {
                 break;
             }
         }
-        last
+        Some(last)
+    }
+
+    async fn ask_pooled(&self, name: &Name, rtype: RecordType, ad: bool, cd: bool) -> SecureLookup {
+        let unknown = |why: String| SecureLookup {
+            answer: Lookup::Unknown(why),
+            authenticated: false,
+        };
+        if let Err(e) = self.check(name) {
+            return unknown(e.reason());
+        }
+        match self.ask_message(name, rtype, ad, cd).await {
+            None => SecureLookup {
+                answer: self.ask(name, rtype).await,
+                authenticated: false,
+            },
+            Some(Ok(m)) => match self.check_chain(&m) {
+                Ok(()) => interpret(&m, rtype),
+                Err(e) => unknown(e.reason()),
+            },
+            Some(Err(why)) => unknown(why),
+        }
     }
 
     async fn ask(&self, name: &Name, rtype: RecordType) -> Lookup<Vec<RData>> {
+        self.ask_checked(name, rtype, true)
+            .await
+            .unwrap_or_else(|e| e.lookup())
+    }
+
+    /// The records of `rtype` at `name`, following CNAMEs (at most [`MAX_CNAME_HOPS`]);
+    /// `Err` when `name` or any name on the way is excluded, before anything is asked about
+    /// it. With `cache`, reliable answers are kept for the scan.
+    async fn ask_checked(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+        cache: bool,
+    ) -> Result<Lookup<Vec<RData>>, Excluded> {
+        self.check(name)?;
+        let key = (trim_dot(&name.to_ascii()), rtype);
+        if cache && let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return hit;
+        }
+        let answer = self.chase(name, rtype).await;
+        if cache
+            && !answer.as_ref().is_ok_and(Lookup::is_unknown)
+            && let Ok(mut c) = self.cache.lock()
+            && c.len() < ANSWER_CACHE
+        {
+            c.insert(key, answer.clone());
+        }
+        answer
+    }
+
+    async fn chase(&self, name: &Name, rtype: RecordType) -> Result<Lookup<Vec<RData>>, Excluded> {
+        let mut current = name.clone();
+        for _ in 0..=MAX_CNAME_HOPS {
+            let m = match self.ask_message(&current, rtype, false, false).await {
+                None => return self.ask_hickory(&current, rtype).await,
+                Some(Err(why)) => return Ok(Lookup::Unknown(why)),
+                Some(Ok(m)) => m,
+            };
+            self.check_chain(&m)?;
+            let answer = interpret(&m, rtype).answer;
+            if !matches!(answer, Lookup::NoData) {
+                return Ok(answer);
+            }
+            // No record of the type: follow the chain the answer holds from `current`.
+            let mut next = None;
+            let mut at = current.clone();
+            for _ in 0..=MAX_CNAME_HOPS {
+                let Some(target) = m.answers.iter().find_map(|r| match &r.data {
+                    RData::CNAME(c) if r.name == at => Some(c.0.clone()),
+                    _ => None,
+                }) else {
+                    break;
+                };
+                at = target.clone();
+                next = Some(target);
+            }
+            match next {
+                Some(n) => {
+                    self.check(&n)?;
+                    current = n;
+                }
+                None => return Ok(Lookup::NoData),
+            }
+        }
+        Ok(Lookup::Unknown("CNAME chain too long".into()))
+    }
+
+    /// hickory's resolver (no socket pool): it follows CNAMEs itself, so the chain is checked
+    /// in its answer (intermediates preserved) and refused when it went through an excluded
+    /// name.
+    async fn ask_hickory(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<Lookup<Vec<RData>>, Excluded> {
         let mut last = Lookup::Unknown(String::new());
         for _ in 0..2 {
             last = match self.inner.lookup(name.clone(), rtype).await {
                 Ok(l) => {
+                    for r in l.answers() {
+                        self.check(&r.name)?;
+                        if let RData::CNAME(c) = &r.data {
+                            self.check(&c.0)?;
+                        }
+                    }
                     let data: Vec<RData> = l
                         .answers()
                         .iter()
@@ -169,7 +341,7 @@ impl Dns {
                 break;
             }
         }
-        last
+        Ok(last)
     }
 
     /// Checks that the resolver answers at all (any answer, even NXDOMAIN or SERVFAIL, will
@@ -210,13 +382,27 @@ impl Dns {
     /// A and AAAA together. Found if either has records; Unknown if either failed and none
     /// was found; NxDomain if the name does not exist.
     pub async fn addresses(&self, host: &str) -> Lookup<Vec<IpAddr>> {
+        self.host_addresses(host)
+            .await
+            .unwrap_or_else(|e| e.lookup())
+    }
+
+    /// [`Dns::addresses`], telling apart a name that is (or leads through a CNAME into) an
+    /// excluded name: nothing was asked about the excluded name and no address is returned.
+    pub async fn host_addresses(&self, host: &str) -> Result<Lookup<Vec<IpAddr>>, Excluded> {
         let Ok(name) = fqdn(host) else {
-            return Lookup::Unknown("invalid name".into());
+            if self.exclusions.excludes_name(host) {
+                return Err(Excluded {
+                    name: host.to_owned(),
+                });
+            }
+            return Ok(Lookup::Unknown("invalid name".into()));
         };
         let (a, aaaa) = tokio::join!(
-            self.ask(&name, RecordType::A),
-            self.ask(&name, RecordType::AAAA)
+            self.ask_checked(&name, RecordType::A, true),
+            self.ask_checked(&name, RecordType::AAAA, true)
         );
+        let (a, aaaa) = (a?, aaaa?);
         let ips = |l: &Lookup<Vec<RData>>| -> Vec<IpAddr> {
             l.found()
                 .into_iter()
@@ -231,13 +417,13 @@ impl Dns {
         let mut all = ips(&a);
         all.extend(ips(&aaaa));
         if !all.is_empty() {
-            return Lookup::Found(all);
+            return Ok(Lookup::Found(all));
         }
-        match (&a, &aaaa) {
+        Ok(match (&a, &aaaa) {
             (Lookup::Unknown(r), _) | (_, Lookup::Unknown(r)) => Lookup::Unknown(r.clone()),
             (Lookup::NxDomain, _) | (_, Lookup::NxDomain) => Lookup::NxDomain,
             _ => Lookup::NoData,
-        }
+        })
     }
 
     /// NS names of `domain` (lowercase, no trailing dot).
@@ -258,6 +444,9 @@ impl Dns {
 
     /// PTR names of an address.
     pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
+        if self.exclusions.excludes_ip(ip) {
+            return Lookup::Unknown("excluded address".into());
+        }
         let name = Name::from(ip);
         // hickory answers 127.in-addr.arpa and ::1 with "localhost" itself (RFC 6761); the
         // lab and operators scanning their own loopback services need the real answer.
@@ -314,6 +503,8 @@ impl Dns {
         server: SocketAddr,
         query: &[u8],
         id: u16,
+        name: &Name,
+        rtype: RecordType,
     ) -> Result<hickory_resolver::proto::op::Message, String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let work = async {
@@ -329,7 +520,12 @@ impl Dns {
             s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
             let m =
                 hickory_resolver::proto::op::Message::from_vec(&buf).map_err(|e| e.to_string())?;
-            if m.metadata.id == id {
+            // Rejected as over UDP (mux.rs): another ID, or an answer to another question.
+            let same_question = m
+                .queries
+                .first()
+                .is_some_and(|q| q.query_type() == rtype && q.name() == name);
+            if m.metadata.id == id && same_question {
                 Ok(m)
             } else {
                 Err("answer to another query".to_owned())

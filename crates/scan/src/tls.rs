@@ -96,6 +96,7 @@ impl Default for TlsClient {
 impl TlsClient {
     /// Mozilla's roots (webpki-roots), ring as the only crypto provider.
     pub fn new() -> Self {
+        // Invariant: with no extra roots only Mozilla's bundled roots are added, which are valid.
         Self::with_extra_roots(&[]).expect("webpki roots alone are valid")
     }
 
@@ -182,6 +183,7 @@ impl TlsClient {
         let sni = name.and_then(|n| ServerName::try_from(n.to_owned()).ok());
         let server_name = sni
             .clone()
+            // Invariant: `invalid.invalid` is a valid DNS name.
             .unwrap_or_else(|| ServerName::try_from("invalid.invalid").expect("valid name"));
         let connector = TlsConnector::from(Arc::new(config));
         let tls = match tokio::time::timeout_at(deadline, connector.connect(server_name, io)).await

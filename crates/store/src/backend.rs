@@ -7,7 +7,7 @@ use crate::StoreError;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{ConnectOptions, SqlSafeStr};
+use sqlx::{ConnectOptions, Connection, SqlSafeStr};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -97,6 +97,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "advisories",
                 include_str!("../migrations/sqlite/0004_advisories.sql"),
             ),
+            migration(
+                5,
+                "scan_lock",
+                include_str!("../migrations/sqlite/0005_scan_lock.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -119,13 +124,118 @@ fn migrator(backend: Backend) -> Migrator {
                 "advisories",
                 include_str!("../migrations/postgres/0004_advisories.sql"),
             ),
+            migration(
+                5,
+                "scan_lock",
+                include_str!("../migrations/postgres/0005_scan_lock.sql"),
+            ),
         ],
     };
     Migrator::with_migrations(m)
 }
 
-/// Connects and brings the schema up to date.
-pub(crate) async fn connect(spec: &str) -> Result<(AnyPool, Backend), StoreError> {
+/// How a store is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Created if missing, schema brought up to date (scans, imports).
+    ReadWrite,
+    /// Never written: no file created, no migration, SQLite opened `mode=ro` (and, in a
+    /// directory the reader cannot write, as an immutable file), so `report`, `export` and
+    /// `stats` read a survey another user owns.
+    ReadOnly,
+}
+
+/// How long a first connection may take (a PostgreSQL server that drops packets, a SQLite
+/// file another process holds) before the open fails with a clear reason.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SQLite's primary result codes (<https://sqlite.org/rescode.html>) that name a cause the
+/// operator can act on.
+mod sqlite_code {
+    pub const BUSY: &str = "5";
+    pub const LOCKED: &str = "6";
+    pub const READONLY: &str = "8";
+    pub const CANTOPEN: &str = "14";
+    pub const CORRUPT: &str = "11";
+    pub const NOTADB: &str = "26";
+    pub const PERM: &str = "3";
+    pub const AUTH: &str = "23";
+}
+
+/// The typed reason a first SQLite connection failed, from the result code (the extended
+/// code's low byte is the primary code) and the file's own metadata.
+fn sqlite_open_error(e: &sqlx::Error, path: &Path, shown: &str, mode: OpenMode) -> StoreError {
+    let code = match e {
+        sqlx::Error::Database(d) => d.code().map(|c| {
+            c.parse::<i64>()
+                .map_or_else(|_| c.into_owned(), |n| (n & 0xff).to_string())
+        }),
+        _ => None,
+    };
+    let permission = |write: bool| {
+        let path = shown.to_owned();
+        if write {
+            StoreError::WriteDenied { path }
+        } else {
+            StoreError::ReadDenied { path }
+        }
+    };
+    match code.as_deref() {
+        Some(sqlite_code::NOTADB | sqlite_code::CORRUPT) => StoreError::NotADatabase {
+            path: shown.to_owned(),
+        },
+        Some(sqlite_code::BUSY | sqlite_code::LOCKED) => StoreError::Locked {
+            path: shown.to_owned(),
+        },
+        Some(sqlite_code::READONLY) => permission(true),
+        Some(sqlite_code::PERM | sqlite_code::AUTH) => permission(mode == OpenMode::ReadWrite),
+        Some(sqlite_code::CANTOPEN) | None => {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            if !dir.is_dir() {
+                return StoreError::Open {
+                    path: shown.to_owned(),
+                    reason: format!("directory {} does not exist", dir.display()),
+                };
+            }
+            match std::fs::File::open(path) {
+                Err(io) if io.kind() == std::io::ErrorKind::PermissionDenied => permission(false),
+                // Readable (or absent) but not openable read-write: the file or its
+                // directory (journal, WAL) is not writable.
+                Ok(_) if mode == OpenMode::ReadWrite => permission(true),
+                Err(io)
+                    if mode == OpenMode::ReadWrite && io.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    permission(true)
+                }
+                _ => StoreError::Open {
+                    path: shown.to_owned(),
+                    reason: e.to_string(),
+                },
+            }
+        }
+        Some(_) => StoreError::Open {
+            path: shown.to_owned(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+/// Where a PostgreSQL URL points, `host:port`, for messages.
+fn pg_server(opts: &sqlx::postgres::PgConnectOptions) -> String {
+    format!("{}:{}", opts.get_host(), opts.get_port())
+}
+
+/// The newest schema version this build knows.
+pub(crate) fn latest_version(backend: Backend) -> i64 {
+    migrator(backend)
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Connects and brings the schema up to date (read-write), or only connects (read-only).
+pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(spec);
     let shown = redact(spec);
@@ -143,13 +253,23 @@ pub(crate) async fn connect(spec: &str) -> Result<(AnyPool, Backend), StoreError
                 path: shown.clone(),
                 reason: e.to_string(),
             })?;
-            let url = sqlx::sqlite::SqliteConnectOptions::new()
+            if mode == OpenMode::ReadOnly {
+                return Ok((open_sqlite_read_only(&path, &shown).await?, backend));
+            }
+            let sqlite = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true)
-                .to_url_lossy();
+                .busy_timeout(Duration::from_secs(5));
+            // One plain connection first: the pool would retry a failing connection until
+            // its acquire timeout (30 s) and then report only "timed out".
+            first_sqlite_connection(&sqlite, true)
+                .await
+                .map_err(|e| sqlite_open_error(&e, &path, &shown, mode))?;
+            let url = sqlite.to_url_lossy();
             let opts = AnyConnectOptions::from_url(&url).map_err(open_err)?;
             AnyPoolOptions::new()
                 .max_connections(4)
+                .acquire_timeout(CONNECT_TIMEOUT)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         // WAL: readers never block the one writer; NORMAL sync is safe in
@@ -179,13 +299,40 @@ pub(crate) async fn connect(spec: &str) -> Result<(AnyPool, Backend), StoreError
                 .map_err(open_err)?
         }
         Backend::Postgres => {
+            let pg = sqlx::postgres::PgConnectOptions::from_str(spec).map_err(open_err)?;
+            let server = pg_server(&pg);
+            // One plain connection first, bounded: a refused or silent server is named at
+            // once, not after the pool's retries.
+            let unreachable = |reason: String| StoreError::Unreachable {
+                server: server.clone(),
+                reason,
+            };
+            match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&pg)).await
+            {
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "no answer in {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )));
+                }
+                Ok(Err(sqlx::Error::Io(io))) => return Err(unreachable(io.to_string())),
+                Ok(Err(sqlx::Error::Tls(t))) => return Err(unreachable(format!("TLS: {t}"))),
+                Ok(Err(e)) => return Err(open_err(e)),
+                Ok(Ok(c)) => {
+                    let _ = c.close().await;
+                }
+            }
             let opts = AnyConnectOptions::from_str(spec).map_err(open_err)?;
-            AnyPoolOptions::new()
+            let pool = AnyPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await
-                .map_err(open_err)?
+                .map_err(open_err)?;
+            if mode == OpenMode::ReadOnly {
+                return Ok((pool, backend));
+            }
+            pool
         }
     };
     migrator(backend).run(&pool).await.map_err(|e| {
@@ -199,6 +346,67 @@ pub(crate) async fn connect(spec: &str) -> Result<(AnyPool, Backend), StoreError
         }
     })?;
     Ok((pool, backend))
+}
+
+/// Opens and checks one SQLite connection (the file header is read by the first query), so
+/// a file that is not a database fails here with its result code.
+async fn first_sqlite_connection(
+    opts: &sqlx::sqlite::SqliteConnectOptions,
+    write: bool,
+) -> Result<(), sqlx::Error> {
+    let mut c = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::SqliteConnection::connect_with(opts))
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)??;
+    sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+        .execute(&mut c)
+        .await?;
+    if write {
+        // Proves the file (and its directory, for the journal) can be written.
+        sqlx::raw_sql("BEGIN IMMEDIATE; ROLLBACK;")
+            .execute(&mut c)
+            .await?;
+    }
+    c.close().await
+}
+
+/// A read-only SQLite pool: `mode=ro`; when even that cannot open (a WAL database in a
+/// directory the reader cannot write has no `-shm` file to create), the file is opened as
+/// immutable, which is what a survey copied or shared read-only is.
+async fn open_sqlite_read_only(path: &Path, shown: &str) -> Result<AnyPool, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Open {
+            path: shown.to_owned(),
+            reason: "no such file".into(),
+        });
+    }
+    let ro = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .busy_timeout(Duration::from_secs(5));
+    let opts = match first_sqlite_connection(&ro, false).await {
+        Ok(()) => ro,
+        Err(first) => {
+            let immutable = ro.clone().immutable(true);
+            match first_sqlite_connection(&immutable, false).await {
+                Ok(()) => immutable,
+                // The first error names the cause (not a database, permission).
+                Err(_) => return Err(sqlite_open_error(&first, path, shown, OpenMode::ReadOnly)),
+            }
+        }
+    };
+    let any = AnyConnectOptions::from_url(&opts.to_url_lossy()).map_err(|e| StoreError::Open {
+        path: shown.to_owned(),
+        reason: e.to_string(),
+    })?;
+    AnyPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(any)
+        .await
+        .map_err(|e| StoreError::Open {
+            path: shown.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]

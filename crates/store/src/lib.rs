@@ -8,11 +8,12 @@
 #![warn(missing_docs)]
 
 mod backend;
+pub mod lock;
 mod software;
 mod stats;
 mod survey;
 
-pub use backend::{Backend, redact};
+pub use backend::{Backend, OpenMode, redact};
 use survey::Claim;
 pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
 
@@ -50,6 +51,52 @@ pub enum StoreError {
     Locked {
         /// The file.
         path: String,
+    },
+    /// The file exists but is not a SQLite database (corrupted, or another kind of file).
+    #[error(
+        "{path} is not a database (the file is corrupted or of another kind); pass another --db"
+    )]
+    NotADatabase {
+        /// The file.
+        path: String,
+    },
+    /// The operating system refused to let this user read the file.
+    #[error("cannot read database {path}: permission denied")]
+    ReadDenied {
+        /// The file.
+        path: String,
+    },
+    /// The operating system refused to let this user write the file or its directory.
+    #[error(
+        "cannot write database {path}: permission denied (the file or its directory is not writable by this user); commands that only read it (report, export, stats, diff) still work"
+    )]
+    WriteDenied {
+        /// The file.
+        path: String,
+    },
+    /// The PostgreSQL server did not accept a connection.
+    #[error(
+        "cannot reach PostgreSQL at {server}: {reason}; check the URL and that the server runs"
+    )]
+    Unreachable {
+        /// `host:port`.
+        server: String,
+        /// Why.
+        reason: String,
+    },
+    /// Another process runs this scan (`--resume` beside a live scan).
+    #[error(
+        "scan {scan} is being run by process {pid} on {host} (alive, last heartbeat {age} s ago); wait for it to finish or stop it, then --resume"
+    )]
+    ScanRunning {
+        /// The scan.
+        scan: ScanId,
+        /// The owner's process id.
+        pid: i64,
+        /// The owner's host name.
+        host: String,
+        /// Seconds since its last heartbeat.
+        age: i64,
     },
     /// The file cannot be opened or created.
     #[error("cannot open database {path}: {reason}; check the path and its permissions")]
@@ -103,7 +150,7 @@ pub struct ScanInfo {
     pub started_at: i64,
     /// Unix seconds, when finished.
     pub finished_at: Option<i64>,
-    /// running | finished | interrupted.
+    /// running | finished | interrupted | failed.
     pub status: String,
     /// The options, as JSON.
     pub params: serde_json::Value,
@@ -203,8 +250,31 @@ impl Store {
     /// Opens a store: a SQLite file (created if needed) or a `postgres://` URL; brings its
     /// schema up to date.
     pub async fn open(db: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(db, OpenMode::ReadWrite).await
+    }
+
+    /// Opens a store that is only read (`report`, `export`, `stats`, `diff`): nothing is
+    /// created or migrated, SQLite files are opened read-only.
+    /// A database an older mxray wrote is brought up to date once (which needs write
+    /// access) before it is read.
+    pub async fn open_read_only(db: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let s = Self::open_with(db.as_ref(), OpenMode::ReadOnly).await?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(MAX(version) AS BIGINT) FROM _sqlx_migrations")
+                .fetch_one(&s.pool)
+                .await
+                .ok()
+                .flatten();
+        if version.unwrap_or(0) >= backend::latest_version(s.backend) {
+            return Ok(s);
+        }
+        s.close().await;
+        Self::open(db).await
+    }
+
+    async fn open_with(db: impl AsRef<Path>, mode: OpenMode) -> Result<Self, StoreError> {
         let spec = db.as_ref().to_string_lossy().into_owned();
-        let (pool, backend) = backend::connect(&spec).await?;
+        let (pool, backend) = backend::connect(&spec, mode).await?;
         Ok(Self {
             pool,
             path: redact(&spec),
@@ -586,13 +656,14 @@ impl Store {
         Ok((r.get(0), r.get(1), r.get(2)))
     }
 
-    /// The newest scan that did not finish (crashed, killed or interrupted), if any.
+    /// The newest scan that did not finish (crashed, killed or interrupted), if any. A scan
+    /// that `failed` to start (its input could not be read) is never resumed.
     pub async fn unfinished_scan(&self) -> Result<Option<ScanInfo>, StoreError> {
         Ok(self
             .scans()
             .await?
             .into_iter()
-            .find(|s| s.status != "finished"))
+            .find(|s| s.status != "finished" && s.status != "failed"))
     }
 
     /// Marks a scan running again (resume).

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 const TRANSCRIPT_LINES: usize = 60;
 
 /// Opens a database that must already hold scans (a SQLite file that exists, or a
-/// PostgreSQL URL).
+/// PostgreSQL URL), read-only: a survey another user owns, in a directory this user cannot
+/// write, is still read.
 pub async fn open(db: &std::path::Path) -> anyhow::Result<Store> {
     let spec = db.to_string_lossy();
     if mxray_store::Backend::of(&spec) == mxray_store::Backend::Sqlite && !db.exists() {
@@ -22,7 +23,7 @@ pub async fn open(db: &std::path::Path) -> anyhow::Result<Store> {
             db.display()
         );
     }
-    Ok(Store::open(db).await?)
+    Ok(Store::open_read_only(db).await?)
 }
 
 /// Domain → its findings (domain findings and those of every host it uses), worst first.

@@ -3,6 +3,7 @@
 
 mod advisory_feeds;
 mod exposure;
+mod hardening;
 mod harness;
 mod history;
 mod lab_scan;

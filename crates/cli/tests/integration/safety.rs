@@ -149,3 +149,166 @@ async fn silent_and_endless_servers_cost_at_most_the_host_deadline() {
         "connection closed"
     );
 }
+
+/// Issue 15 (1): CNAMEs (MX host, `www.`, MTA-STS policy host, `_mta-sts`) and SPF includes
+/// that lead into an excluded domain: no DNS question about any name inside it, no connection
+/// to anything it points at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cname_spf_and_mta_sts_paths_into_an_excluded_domain_get_nothing() {
+    let lab = lab([127, 77, 150], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("c.db");
+    let excl = write(dir.path(), "exclude.txt", "banned.mxray.test\n");
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "cname-mx.mxray.test\ncname-sts.mxray.test\n",
+    );
+    let mut args = vec![
+        "scan".to_owned(),
+        list.display().to_string(),
+        "--exclude".into(),
+        excl.display().to_string(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let r = mxray_async(args).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The names were reached (their CNAMEs were read) …
+    for asked in [
+        "mx.cname-mx.mxray.test",
+        "www.cname-mx.mxray.test",
+        "_mta-sts.cname-sts.mxray.test",
+        "cname-mx.mxray.test",
+    ] {
+        assert!(
+            lab.dns.queries().iter().any(|(n, _)| n == asked),
+            "{asked} not asked: {:?}",
+            lab.dns.queries()
+        );
+    }
+    // … but nothing inside the excluded domain was asked: not the CNAME targets, not the
+    // SPF include, not the `_mta-sts` target.
+    let inside: Vec<_> = lab
+        .dns
+        .queries()
+        .into_iter()
+        .filter(|(n, _)| n.contains("banned"))
+        .collect();
+    assert!(
+        inside.is_empty(),
+        "asked inside the excluded domain: {inside:?}"
+    );
+    // No connection to what the excluded names point at: the open relay (MX) and the HTTPS
+    // policy host (`www.` and MTA-STS).
+    assert_eq!(
+        lab.server("open-relay")
+            .unwrap()
+            .stats
+            .connections
+            .load(Ordering::SeqCst),
+        0
+    );
+    assert_eq!(lab.policy_hosts[0].connections(), 0);
+
+    let ex = Export::read(&db);
+    let d = ex.domain("cname-mx.mxray.test");
+    let host = &d["observation"]["hosts"][0];
+    assert_eq!(host["name"], "mx.cname-mx.mxray.test");
+    assert_eq!(host["excluded"], true, "{host}");
+    assert!(d["observation"]["web_host"].is_null(), "{d}");
+    let relay_ip = lab.server("open-relay").unwrap().addr.ip().to_string();
+    let policy_ip = lab.policy_hosts[0].addr.ip().to_string();
+    assert!(ex.host(&relay_ip).is_none());
+    assert!(ex.host(&policy_ip).is_none());
+    // The mail host not excluded (cname-sts's MX) was probed as usual.
+    let closed_ip = lab.server("closed").unwrap().addr.ip().to_string();
+    assert!(ex.host(&closed_ip).is_some());
+}
+
+/// Issue 15 (7): a whole top-level domain on the exclusion list is honoured, not refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excluded_top_level_domain_excludes_every_name_under_it() {
+    let lab = lab([127, 77, 151], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("t.db");
+    let excl = write(dir.path(), "exclude.txt", "# the whole lab TLD\ntest\n");
+    let list = write(dir.path(), "d.txt", "closed.mxray.test\n");
+    let mut args = vec![
+        "scan".to_owned(),
+        list.display().to_string(),
+        "--exclude".into(),
+        excl.display().to_string(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let r = mxray_async(args).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Only the resolver check (the root) was asked: nothing under `test`, not even the lab's
+    // block lists, which live under it too.
+    let asked: Vec<_> = lab
+        .dns
+        .queries()
+        .into_iter()
+        .filter(|(n, _)| !n.is_empty())
+        .collect();
+    assert!(asked.is_empty(), "{asked:?}");
+    assert_eq!(lab.network.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        Export::read(&db).domain("closed.mxray.test")["status"],
+        "excluded"
+    );
+}
+
+/// Issue 15 (2): an MX host with 4,000 addresses costs at most the per-name cap of
+/// addresses, and the cut is a finding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mx_with_four_thousand_addresses_costs_at_most_the_cap() {
+    let lab = mxray_lab::Lab::start(mxray_lab::LabOptions {
+        net: [127, 77, 152],
+        many_addresses: Some(([127, 93], 4000)),
+        ..mxray_lab::LabOptions::default()
+    })
+    .await
+    .expect("lab");
+    let dir = temp();
+    let db = dir.path().join("m.db");
+    let list = write(dir.path(), "d.txt", "many-a.mxray.test\n");
+    let mut args = vec![
+        "scan".to_owned(),
+        list.display().to_string(),
+        "--no-exposure".into(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let r = mxray_async(args).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let contacted = lab
+        .many
+        .iter()
+        .filter(|s| s.stats.connections.load(Ordering::SeqCst) > 0)
+        .count();
+    // The cap is 8 per name (docs/schema.md): some were probed, never more than the cap.
+    assert!(contacted > 0, "no address probed at all");
+    assert!(
+        contacted <= 8,
+        "{contacted} of the 4000 addresses contacted"
+    );
+    let ex = Export::read(&db);
+    assert!(ex.hosts().len() <= 8, "{} hosts stored", ex.hosts().len());
+    let d = ex.domain("many-a.mxray.test");
+    let f = finding(d, "dns.too_many_addresses").expect("finding for the cut");
+    // One DNS message (64 KiB over TCP) holds about 1,900 of the 4,000 records.
+    let ev = evidence(f);
+    assert_eq!(ev.len(), 1, "{ev:?}");
+    let found: usize = ev[0]
+        .strip_prefix("many-a-mx.mxray.test: ")
+        .and_then(|r| r.strip_suffix(" addresses, 8 kept"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{ev:?}"));
+    assert!(found > 1000, "{ev:?}");
+    assert_eq!(
+        d["observation"]["hosts"][0]["addresses"]["value"]
+            .as_array()
+            .map(Vec::len),
+        Some(8)
+    );
+}

@@ -109,6 +109,20 @@ pub(super) fn check(obs: &DomainObservation) -> Vec<Finding> {
             .with_evidence([format!("{} → {} ({}); not contacted", s.via, s.ip, s.class.as_str())]),
         );
     }
+    if !obs.capped.is_empty() {
+        out.push(
+            Finding::new(
+                "dns.too_many_addresses",
+                Severity::Low,
+                subject(),
+                "Mail or web host names list more addresses than mxray contacts; only the first were probed",
+                "Publish only the addresses that really serve mail or the web site; a name with hundreds of addresses makes every sender and scanner connect to all of them.",
+            )
+            .with_evidence(obs.capped.iter().map(|c| {
+                format!("{}: {} addresses, {} kept", c.name, c.found, c.kept)
+            })),
+        );
+    }
     out
 }
 
@@ -159,8 +173,27 @@ mod tests {
             web_host: None,
             nameservers: None,
             mail_auth: None,
+            capped: vec![],
         }
     }
+    /// Issue 15 (2): a capped address set is a finding naming the host and the counts.
+    #[test]
+    fn capped_addresses_are_a_finding() {
+        let mut o = obs(MxMode::Explicit, Lookup::NoData, vec![]);
+        assert!(!ids(&check(&o)).contains(&"dns.too_many_addresses"));
+        o.capped.push(crate::model::AddressCap {
+            name: "mx.example.jp".into(),
+            found: 4000,
+            kept: 8,
+        });
+        let f = check(&o);
+        let hit = f
+            .iter()
+            .find(|f| f.id == "dns.too_many_addresses")
+            .expect("finding");
+        assert_eq!(hit.evidence, vec!["mx.example.jp: 4000 addresses, 8 kept"]);
+    }
+
     fn ids(f: &[Finding]) -> Vec<&str> {
         f.iter().map(|f| f.id.as_str()).collect()
     }

@@ -182,6 +182,7 @@ mod tests {
                 ns: Lookup::Found(vec!["ns1.example.jp".into()]),
                 checks,
             }),
+            capped: vec![],
         };
         let ids = |o: &DomainObservation| {
             check_domain(o)

@@ -115,6 +115,7 @@ pub(crate) mod test_support {
                     .collect(),
                 ..Default::default()
             }),
+            capped: vec![],
         }
     }
 }

@@ -267,6 +267,7 @@ mod tests {
                 dns,
                 ..Default::default()
             }),
+            capped: vec![],
         }
     }
 

@@ -147,7 +147,9 @@ fn rand_id(name: &Name) -> u16 {
     h.finish() as u16
 }
 
-fn txt_answer(m: &Message) -> Option<String> {
+/// The TXT text of an answer (a CHAOS `version.bind` / `hostname.bind` reply): each record's
+/// strings joined, at most four records. Sans-I/O, fuzzed (`fuzz/fuzz_targets/dns_answer.rs`).
+pub fn txt_answer(m: &Message) -> Option<String> {
     let parts: Vec<String> = m
         .answers
         .iter()
@@ -173,6 +175,7 @@ async fn chaos(
     limits: &Limits,
     deadline: Instant,
 ) -> ChaosAnswer {
+    // Invariant: `what` is one of the fixed CHAOS names (`version.bind`, `hostname.bind`).
     let name = Name::from_ascii(what).expect("static name");
     match udp_query(
         policy,

@@ -31,8 +31,6 @@ pub const MAX_REQUESTS: usize = 10;
 pub const MAX_REDIRECTS: usize = 2;
 /// Body bytes read per response.
 pub const MAX_BODY: usize = 256 * 1024;
-/// Header lines accepted per response.
-const MAX_HEADERS: usize = 100;
 /// Body bytes kept as an excerpt.
 const EXCERPT: usize = 2048;
 
@@ -235,34 +233,25 @@ async fn exchange(
     if ex.status_code.is_none() {
         return Err(NetError::Io("not an HTTP status line".into()));
     }
-    let (mut chunked, mut length) = (false, None::<usize>);
+    let mut head = http::Head::default();
     for n in 0.. {
-        if n >= MAX_HEADERS {
-            return Err(NetError::Io(format!(
-                "more than {MAX_HEADERS} header lines"
-            )));
+        if n >= http::MAX_HEADERS {
+            return Err(NetError::Io(http::FramingError::TooManyHeaders.to_string()));
         }
         let l = conn.read_line().await?;
         if l.is_empty() {
             break;
         }
-        if let Some((name, value)) = http::header(&l) {
-            let v = Some(value.to_owned());
-            match name.as_str() {
-                "server" => ex.server = v,
-                "x-powered-by" => ex.powered_by = v,
-                "location" => ex.location = v,
-                "content-type" => ex.content_type = v,
-                "content-length" => length = value.parse().ok(),
-                "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
-                _ => {}
-            }
-        }
+        head.line(&l);
     }
-    let r = if chunked {
+    ex.server = head.server;
+    ex.powered_by = head.powered_by;
+    ex.location = head.location;
+    ex.content_type = head.content_type;
+    let r = if head.chunked {
         read_chunked(conn, body, max_body).await
     } else {
-        read_plain(conn, length, body, max_body).await
+        read_plain(conn, head.length, body, max_body).await
     };
     ex.body_bytes = body.len() as u64;
     ex.truncated = body.len() >= max_body || matches!(r, Err(NetError::SessionTooLong(_)));
@@ -303,8 +292,8 @@ async fn read_chunked(
 ) -> Result<(), NetError> {
     while body.len() < max_body {
         let size_line = conn.read_line().await?;
-        let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| NetError::Io("bad chunk size".into()))?;
+        let size = http::chunk_size(&size_line)
+            .ok_or_else(|| NetError::Io(http::FramingError::ChunkSize.to_string()))?;
         if size == 0 {
             return Ok(());
         }
