@@ -1,4 +1,5 @@
 //! mxray-core's integration tests (one binary per crate).
 
+mod listings;
 mod props;
 mod spf_suite;
