@@ -90,6 +90,13 @@ impl Zone {
         };
         self.add(owner, RData::MX(MX::new(pref, ex)))
     }
+    /// `owner CNAME target`.
+    pub fn cname(&mut self, owner: &str, target: &str) -> &mut Self {
+        self.add(
+            owner,
+            RData::CNAME(hickory_proto::rr::rdata::CNAME(name(target))),
+        )
+    }
     /// `owner NS target`.
     pub fn ns(&mut self, owner: &str, target: &str) -> &mut Self {
         self.add(owner, RData::NS(NS(name(target))))
@@ -168,6 +175,26 @@ impl Zone {
         if let Some(data) = self.records.get(&(k.clone(), q.query_type())) {
             for d in data {
                 resp.add_answer(Record::from_rdata(q.name().clone(), 60, d.clone()));
+            }
+        } else if let Some([RData::CNAME(target)]) = self
+            .records
+            .get(&(k.clone(), RecordType::CNAME))
+            .map(Vec::as_slice)
+        {
+            // An alias: the CNAME, then the target's records of the type asked (one hop).
+            resp.add_answer(Record::from_rdata(
+                q.name().clone(),
+                60,
+                RData::CNAME(target.clone()),
+            ));
+            let tk = key(&target.0.to_ascii());
+            for d in self
+                .records
+                .get(&(tk, q.query_type()))
+                .into_iter()
+                .flatten()
+            {
+                resp.add_answer(Record::from_rdata(target.0.clone(), 60, d.clone()));
             }
         } else {
             if !self.names.contains(&k) {

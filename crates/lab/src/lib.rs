@@ -45,6 +45,9 @@ pub struct LabOptions {
     pub extra_ns: Vec<(String, String, IpAddr)>,
     /// Extra addresses (e.g. `www.` names pointing at a real nginx): `(name, address)`.
     pub extra_addr: Vec<(String, IpAddr)>,
+    /// Extra domains whose MX names an alias: `(domain, alias, canonical name, address)`
+    /// gives `domain MX 10 alias`, `alias CNAME canonical`, `canonical A address`.
+    pub extra_mx_cname: Vec<(String, String, String, IpAddr)>,
 }
 
 impl Default for LabOptions {
@@ -59,6 +62,7 @@ impl Default for LabOptions {
             dns_delay: Duration::ZERO,
             extra_ns: Vec::new(),
             extra_addr: Vec::new(),
+            extra_mx_cname: Vec::new(),
         }
     }
 }
@@ -368,6 +372,11 @@ impl Lab {
         }
         for (name, addr) in &opts.extra_addr {
             zone.addr(name, *addr);
+        }
+        for (domain, alias, canonical, addr) in &opts.extra_mx_cname {
+            zone.mx(domain, 10, alias)
+                .cname(alias, canonical)
+                .addr(canonical, *addr);
         }
         let dns = DnsServer::start_with(
             SocketAddr::new(ip(53), opts.dns_port),

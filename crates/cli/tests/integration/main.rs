@@ -14,3 +14,4 @@ mod resume;
 mod safety;
 mod software;
 mod survey;
+mod webstores;

@@ -195,6 +195,46 @@ mod tests {
     use super::*;
     use crate::checks::test_support::domain;
 
+    /// A TXT at `_dmarc` meant as DMARC but not beginning with `v=DMARC1` is an invalid
+    /// record receivers ignore, not "no DMARC record"; `V=DMARC1` is valid (ABNF literals
+    /// are case-insensitive, the version is not).
+    #[test]
+    fn lookalike_records_are_invalid_not_missing() {
+        let ids = |txt: &[&str]| -> Vec<String> {
+            let obs = domain(vec![(
+                "_dmarc.ex.test",
+                "TXT",
+                Lookup::Found(txt.iter().map(|t| (*t).to_owned()).collect()),
+            )]);
+            check(&obs).into_iter().map(|f| f.id).collect()
+        };
+        for bad in [
+            "p=reject; v=DMARC1",
+            "V=dmarc1; p=reject",
+            "v = DMARC 1; p=none",
+            "p=quarantine; rua=mailto:d@ex.test",
+        ] {
+            assert_eq!(ids(&[bad]), ["dmarc.invalid_record"], "{bad}");
+        }
+        assert_eq!(ids(&["V=DMARC1; p=reject"]), Vec::<String>::new());
+        assert_eq!(ids(&["google-site-verification=abc"]), ["dmarc.missing"]);
+        assert_eq!(ids(&[]), ["dmarc.missing"]);
+        let obs = domain(vec![(
+            "_dmarc.ex.test",
+            "TXT",
+            Lookup::Found(vec!["p=reject; v=DMARC1".to_owned()]),
+        )]);
+        let f = &check(&obs)[0];
+        assert_eq!(f.severity, Severity::High);
+        assert!(f.title.contains("receivers ignore it"), "{}", f.title);
+        assert!(
+            f.fix.contains("begins with exactly \"v=DMARC1;\""),
+            "{}",
+            f.fix
+        );
+        assert_eq!(f.evidence[0], "TXT _dmarc.ex.test: p=reject; v=DMARC1");
+    }
+
     #[test]
     fn report_authorisation_table() {
         let rec = "v=DMARC1; p=reject; rua=mailto:d@ex.test,mailto:r@vendor.test; ruf=mailto:f@other.test";

@@ -179,13 +179,20 @@ fn descent_plan_over_real_pages() {
     let root = listing::parse(&page("nginx-root.html")).unwrap();
     let mut d = Descent::new(["/", "/mail/", "/.git/HEAD"]);
     d.add_page("/", 0, &root);
-    assert_eq!(d.next_page(), Some(("/home/".to_owned(), 1)), "home before pub");
+    assert_eq!(
+        d.next_page(),
+        Some(("/home/".to_owned(), 1)),
+        "home before pub"
+    );
     assert_eq!(d.next_page(), Some(("/pub/".to_owned(), 1)));
     assert_eq!(d.next_page(), None);
     let users = listing::parse(&page("apache-table-users.html")).unwrap();
     d.add_page("/users", 1, &users);
     d.add_page("/users/", 1, &users);
-    assert_eq!(d.next_page(), Some(("/users/taro@example.jp/".to_owned(), 2)));
+    assert_eq!(
+        d.next_page(),
+        Some(("/users/taro@example.jp/".to_owned(), 2))
+    );
     assert_eq!(d.next_page(), None, "the same directory is planned once");
     let dom = listing::parse(&page("nginx-domain.html")).unwrap();
     d.add_page("/a/b/c/", 3, &dom);

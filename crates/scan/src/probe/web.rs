@@ -528,6 +528,88 @@ mod tests {
         assert!(body.is_empty());
     }
 
+    /// A listing that never ends (every directory holds 40 more, plus files): the descent
+    /// reads listing pages only, at most three levels down, and the host's budget (30
+    /// requests, all ports together, each port's fixed requests reserved) caps it.
+    #[tokio::test]
+    async fn endless_listing_descent_stays_within_the_host_budget() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let s2 = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let served = s2.clone();
+                tokio::spawn(async move {
+                    let mut req = vec![0u8; 2048];
+                    let n = s.read(&mut req).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&req[..n]).to_string();
+                    let path = req.split(' ').nth(1).unwrap_or("").to_owned();
+                    served.lock().unwrap().push(path.clone());
+                    let resp = if path.ends_with('/') {
+                        let mut body = format!(
+                            "<html><head><title>Index of {path}</title></head><body><h1>Index of {path}</h1><hr><pre><a href=\"../\">../</a>\n"
+                        );
+                        for i in 0..40 {
+                            body.push_str(&format!(
+                                "<a href=\"d{i}/\">d{i}/</a>  07-Dec-2026 04:20  -\n"
+                            ));
+                        }
+                        body.push_str("<a href=\"../x/\">up</a>\n<a href=\"/abs/\">abs</a>\n<a href=\"http://evil.test/\">e</a>\n<a href=\"?C=N;O=D\">s</a>\n<a href=\"notes.txt\">notes.txt</a>  07-Dec-2026 04:20  12\n</pre><hr></body></html>");
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
+                    };
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        let budget = HostBudget::new(MAX_HOST_REQUESTS, 2 * WebProbe::fixed_requests(&[]));
+        let probe_on = |https| WebProbe {
+            port: addr.port(),
+            https,
+            paths: vec![],
+            budget: budget.clone(),
+        };
+        let c = cx(addr.ip());
+        let first = probe(&c, &probe_on(false)).await;
+        let second = probe(&c, &probe_on(false)).await;
+        assert_eq!(
+            second.exchanges.len(),
+            WebProbe::fixed_requests(&[]),
+            "the second port keeps its fixed requests"
+        );
+        assert_eq!(
+            first.exchanges.len() + second.exchanges.len(),
+            MAX_HOST_REQUESTS
+        );
+        assert_eq!(served.lock().unwrap().len(), MAX_HOST_REQUESTS);
+        let descended: Vec<&HttpExchange> =
+            first.exchanges.iter().filter(|e| e.depth > 0).collect();
+        assert_eq!(descended.len(), MAX_HOST_REQUESTS - 2 * 4);
+        for e in &descended {
+            assert!(
+                e.path.starts_with("/d") && e.path.ends_with('/'),
+                "{}",
+                e.path
+            );
+            assert!(!e.path.contains(".."), "{}", e.path);
+            assert_eq!(e.path.matches('/').count() as u8, e.depth + 1, "{}", e.path);
+            assert!(e.depth <= 3);
+        }
+        assert!(
+            !served
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p.contains("notes.txt") || p.contains("abs") || p.contains("x/")),
+            "files, parents and absolute links are never requested"
+        );
+    }
+
     #[tokio::test]
     async fn chunked_listing_and_same_host_redirects() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
