@@ -314,6 +314,17 @@ async fn real_nginx_listing_of_a_mail_store_is_critical() {
         1
     );
     assert!(!findings_on(open, "tls.self_signed", "127.0.80.1:8443").is_empty());
+    // Self-signed AND for another name (CN=mxray-test.lab): both are reported.
+    let other = findings_on(open, "tls.name_mismatch", "127.0.80.1:8443");
+    assert_eq!(other.len(), 1, "{:?}", ids(open));
+    assert!(
+        other[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("www.mxray-nginx-open.lab"),
+        "{}",
+        other[0]
+    );
 
     let clean = ex.host("127.0.80.2").expect("clean nginx probed");
     let web = &clean["observation"]["web"][0];
