@@ -658,6 +658,26 @@ mod tests {
         assert_eq!(mask_addresses("@@a@b.c"), "@@a***@b.c");
     }
 
+    /// A listing stored before entries were parsed (no `items`) is still judged.
+    #[test]
+    fn old_stored_listings_still_prove_mail() {
+        let old: DirListing =
+            serde_json::from_str(r#"{"flavour":"apache","entries":["bob%40example.jp/","a.txt"]}"#)
+                .expect("old listing");
+        assert!(old.items.is_empty());
+        let got: Vec<(String, bool)> = items(&old).into_iter().map(|i| (i.name, i.dir)).collect();
+        assert_eq!(
+            got,
+            [
+                ("bob@example.jp".to_owned(), true),
+                ("a.txt".to_owned(), false)
+            ]
+        );
+        let proofs = mail_proofs([("/mail/", &old)]);
+        assert_eq!(proofs[0].path, "/mail/bob@example.jp/");
+        assert_eq!(proofs[0].sign, MailSign::AddressName);
+    }
+
     #[test]
     fn child_dirs_stay_in_the_listing() {
         assert_eq!(child_dir("/", "home/").as_deref(), Some("/home/"));
