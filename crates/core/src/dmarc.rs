@@ -33,7 +33,30 @@ impl DmarcRecord {
 pub fn is_dmarc_record(txt: &str) -> bool {
     let first = txt.split(';').next().unwrap_or("");
     let mut kv = first.splitn(2, '=');
-    kv.next().map(str::trim) == Some("v") && kv.next().map(str::trim) == Some("DMARC1")
+    // ABNF literals are case-insensitive ("v"); the version is %x-coded: exactly DMARC1.
+    kv.next()
+        .map(str::trim)
+        .is_some_and(|k| k.eq_ignore_ascii_case("v"))
+        && kv.next().map(str::trim) == Some("DMARC1")
+}
+
+/// Whether a TXT string at `_dmarc` was meant as a DMARC record although it is not one
+/// (receivers ignore it): `v=DMARC1` not first, `V=dmarc1` and similar typos, a tag list
+/// with a DMARC policy but no version.
+pub fn looks_like_dmarc(txt: &str) -> bool {
+    let flat: String = txt
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    flat.contains("v=dmarc")
+        || flat.contains("dmarc1")
+        || flat.split(';').any(|t| {
+            matches!(
+                t,
+                "p=none" | "p=quarantine" | "p=reject" | "sp=none" | "sp=quarantine" | "sp=reject"
+            ) || t.starts_with("rua=mailto:")
+        })
 }
 
 /// Parses a DMARC record; the error says which tag is wrong.

@@ -6,8 +6,7 @@
 
 use crate::model::DirListing;
 
-/// Most listing entries kept.
-pub const MAX_ENTRIES: usize = 200;
+pub use crate::listing::MAX_ENTRIES;
 
 /// `HTTP/1.x NNN reason` → the status code.
 pub fn status_code(line: &str) -> Option<u16> {
@@ -164,125 +163,12 @@ fn find_ci(hay: &str, needle: &str) -> bool {
         .contains(&needle.to_ascii_lowercase())
 }
 
-/// The `href` targets of `<a>` elements, in order, capped.
-fn hrefs(body: &str) -> Vec<String> {
-    // ASCII lowercasing keeps byte offsets, so indices into `lower` are valid in `body`.
-    let lower = body.to_ascii_lowercase();
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(i) = lower[at..].find("href=") {
-        let start = at + i + 5;
-        let quote = body[start..]
-            .chars()
-            .next()
-            .filter(|c| *c == '"' || *c == '\'');
-        let from = start + quote.map_or(0, char::len_utf8);
-        let rest = &body[from..];
-        let end = match quote {
-            Some(c) => rest.find(c),
-            None => rest.find([' ', '>']),
-        }
-        .unwrap_or(rest.len());
-        out.push(rest[..end].to_owned());
-        at = from + end;
-        if out.len() >= MAX_ENTRIES * 2 || at >= body.len() {
-            break;
-        }
-    }
-    out
-}
-
-/// Recognises a directory listing (nginx `autoindex`, Apache `mod_autoindex`, IIS directory
-/// browsing, lighttpd `dir-listing`, or any "Index of /" page) and extracts its entries.
+/// Recognises a directory listing and extracts its entries: see [`crate::listing::parse`].
 pub fn detect_listing(body: &str) -> Option<DirListing> {
-    let title_index = find_ci(body, "<title>index of ") || find_ci(body, "<h1>index of ");
-    let flavour = if find_ci(body, "<title>index of ") && find_ci(body, "<hr><pre>") {
-        "nginx"
-    } else if find_ci(body, "<address>apache") || find_ci(body, "?c=n;o=d") {
-        "apache"
-    } else if find_ci(body, "[to parent directory]") {
-        "iis"
-    } else if find_ci(body, "lighttpd") && title_index {
-        "lighttpd"
-    } else if title_index || find_ci(body, "directory listing for") {
-        "generic"
-    } else {
-        return None;
-    };
-    let entries: Vec<String> = hrefs(body)
-        .into_iter()
-        .filter(|h| {
-            !h.is_empty()
-                && !h.starts_with('?')
-                && !h.starts_with('#')
-                && h != "../"
-                && h != ".."
-                && !h.contains("://")
-                && !h.starts_with("mailto:")
-        })
-        .map(|h| {
-            // IIS links are absolute paths; keep the last segment.
-            let t = h.trim_end_matches('/');
-            let last = t.rsplit('/').next().unwrap_or(t);
-            if h.ends_with('/') {
-                format!("{last}/")
-            } else {
-                last.to_owned()
-            }
-        })
-        .filter(|e| e != "/" && !e.is_empty())
-        .take(MAX_ENTRIES)
-        .collect();
-    Some(DirListing {
-        flavour: flavour.to_owned(),
-        entries,
-    })
+    crate::listing::parse(body)
 }
 
-/// Percent-decodes `%40` and friends (listing links are URL-encoded), lossy.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Entries that look like mailboxes: `user@domain` names, Maildir `cur/`, `new/`, `tmp/`,
-/// `.eml` / `.mbox` files, `mbox`, `Maildir/`, `INBOX`.
-pub fn mailbox_entries(listing: &DirListing) -> Vec<String> {
-    listing
-        .entries
-        .iter()
-        .filter(|e| {
-            let d = percent_decode(e).to_ascii_lowercase();
-            let name = d.trim_end_matches('/');
-            let at = name
-                .split_once('@')
-                .is_some_and(|(l, r)| !l.is_empty() && r.contains('.') && !r.ends_with('.'));
-            at || matches!(
-                name,
-                "cur" | "new" | "tmp" | "maildir" | "mbox" | "inbox" | ".maildir"
-            ) || name.ends_with(".eml")
-                || name.ends_with(".mbox")
-                || name.ends_with(".mbx")
-        })
-        .cloned()
-        .collect()
-}
+pub use crate::listing::percent_decode;
 
 /// A Git `HEAD` file: `ref: refs/…` or a bare 40/64-hex commit id.
 pub fn is_git_head(body: &str) -> bool {
@@ -320,20 +206,27 @@ mod tests {
 
     #[test]
     fn listings() {
+        let proofs = |l: &DirListing| -> Vec<String> {
+            crate::listing::mail_proofs([("/mail/", l)])
+                .into_iter()
+                .map(|p| p.path)
+                .collect()
+        };
         let n = detect_listing(NGINX).unwrap();
         assert_eq!(n.flavour, "nginx");
         assert_eq!(n.entries, ["alice%40example.jp/", "cur/", "notes.txt"]);
-        assert_eq!(mailbox_entries(&n), ["alice%40example.jp/", "cur/"]);
+        assert_eq!(proofs(&n), ["/mail/alice@example.jp/"]);
         let a = detect_listing(APACHE).unwrap();
-        assert_eq!(a.flavour, "apache");
+        assert_eq!(a.flavour, "apache-table");
         assert_eq!(a.entries, ["site.tar.gz"]);
-        assert!(mailbox_entries(&a).is_empty());
+        assert!(proofs(&a).is_empty());
         let i = detect_listing(IIS).unwrap();
         assert_eq!(i.flavour, "iis");
-        assert_eq!(mailbox_entries(&i), ["bob@example.jp/"]);
+        assert_eq!(i.entries, ["/mail/bob@example.jp/"]);
+        assert_eq!(proofs(&i), ["/mail/bob@example.jp/"]);
         let g = detect_listing("<title>Index of /</title><a href=x.eml>x</a>").unwrap();
         assert_eq!(g.flavour, "generic");
-        assert_eq!(mailbox_entries(&g), ["x.eml"]);
+        assert_eq!(proofs(&g), ["/mail/x.eml"]);
         assert!(detect_listing("<html><title>Welcome to nginx!</title></html>").is_none());
         assert!(detect_listing("").is_none());
     }
@@ -389,7 +282,10 @@ mod tests {
             }
             if let Some(l) = detect_listing(&s) {
                 assert!(l.entries.len() <= MAX_ENTRIES);
-                let _ = mailbox_entries(&l);
+                let _ = crate::listing::mail_proofs([("/", &l)]);
+                let mut d = crate::listing::Descent::new(["/"]);
+                d.add_page(&s, 0, &l);
+                while d.next_page().is_some() {}
             }
             let _ = (
                 status_code(&s),
@@ -398,6 +294,8 @@ mod tests {
                 status_page(&s),
             );
             let _ = percent_decode(&s);
+            let _ = crate::listing::mask_addresses(&s);
+            let _ = crate::listing::child_dir("/", &s);
             let _ = crate::mailbox::imap_capabilities(&s);
             let caps = vec![s.clone()];
             let _ =

@@ -27,6 +27,7 @@ pub mod dmarc;
 pub mod finding;
 pub mod fingerprint;
 pub mod http;
+pub mod listing;
 pub mod mailauth;
 pub mod mailbox;
 pub mod model;

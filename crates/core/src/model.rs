@@ -506,13 +506,30 @@ pub struct ImapIdField {
     pub value: Option<String>,
 }
 
-/// A directory listing recognised in an HTTP body.
+/// A directory listing recognised in an HTTP body (`core::listing`).
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 pub struct DirListing {
-    /// `nginx`, `apache`, `iis`, `lighttpd` or `generic`.
+    /// `nginx`, `apache-table`, `apache-fancy`, `apache-plain`, `lighttpd`, `python`, `iis`
+    /// or `generic` (`apache` in older scans).
     pub flavour: String,
-    /// The entry names (link targets), verbatim, capped.
+    /// The entries' link targets, verbatim, capped.
     pub entries: Vec<String>,
+    /// The entries parsed, in the order of `entries` (empty in older scans).
+    #[serde(default)]
+    pub items: Vec<ListingEntry>,
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct ListingEntry {
+    /// The name, percent-decoded from the link target (display names may be cut short).
+    pub name: String,
+    /// A directory (the link ends with `/`).
+    #[serde(default)]
+    pub dir: bool,
+    /// The size in bytes, when the listing shows one (rounded from `1.2K` and the like).
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 /// One HTTP request and what came back.
@@ -550,6 +567,10 @@ pub struct HttpExchange {
     /// A directory listing recognised in the body.
     #[serde(default)]
     pub listing: Option<DirListing>,
+    /// 0 for the probe's fixed requests; n for a listing page requested n levels below the
+    /// listing the descent started from.
+    #[serde(default)]
+    pub depth: u8,
     /// Why the exchange ended early, if it did.
     #[serde(default)]
     pub error: Option<String>,

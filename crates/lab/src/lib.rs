@@ -49,6 +49,9 @@ pub struct LabOptions {
     /// in the /16 given (`127.X.0.1`, `127.X.0.2`, … 250 per /24); the first
     /// [`MANY_LISTENERS`] of them run a closed SMTP server ([`Lab::many`]), the rest refuse.
     pub many_addresses: Option<([u8; 2], usize)>,
+    /// Extra domains whose MX names an alias: `(domain, alias, canonical name, address)`
+    /// gives `domain MX 10 alias`, `alias CNAME canonical`, `canonical A address`.
+    pub extra_mx_cname: Vec<(String, String, String, IpAddr)>,
 }
 
 /// How many of the `many-a` addresses have a listening SMTP server.
@@ -67,6 +70,7 @@ impl Default for LabOptions {
             extra_ns: Vec::new(),
             extra_addr: Vec::new(),
             many_addresses: None,
+            extra_mx_cname: Vec::new(),
         }
     }
 }
@@ -436,6 +440,11 @@ impl Lab {
             }
         }
         exclusion_cases(&mut zone, ip);
+        for (domain, alias, canonical, addr) in &opts.extra_mx_cname {
+            zone.mx(domain, 10, alias)
+                .cname(alias, canonical)
+                .addr(canonical, *addr);
+        }
         let dns = DnsServer::start_with(
             SocketAddr::new(ip(53), opts.dns_port),
             zone,

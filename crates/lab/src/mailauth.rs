@@ -309,6 +309,8 @@ pub(crate) fn add(zone: &mut Zone, mx_ip: IpAddr, domains: &mut Vec<LabDomain>) 
         "v=DMARC1; p=reject; sp=none; pct=50",
     );
     zone.txt("_dmarc.spf-ptr.mxray.test", "v=DMARC1; p=block");
+    // Meant as DMARC, but v=DMARC1 is not first: receivers ignore it.
+    zone.txt("_dmarc.spf-neutral-all.mxray.test", "p=reject; v=DMARC1");
     zone.txt("_mta-sts.spf-good.mxray.test", "v=STSv1; id=20261124");
     zone.txt(
         "_smtp._tls.spf-good.mxray.test",

@@ -593,11 +593,16 @@ impl Engine {
             }
         }
         if web {
+            let budget = crate::probe::web::HostBudget::new(
+                crate::probe::web::MAX_HOST_REQUESTS,
+                self.cfg.web_ports.len() * WebProbe::fixed_requests(&self.cfg.web_paths),
+            );
             for p in &self.cfg.web_ports {
                 probes.push(Box::new(WebProbe {
                     port: p.port,
                     https: p.https,
                     paths: self.cfg.web_paths.clone(),
+                    budget: budget.clone(),
                 }));
             }
         }

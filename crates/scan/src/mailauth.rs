@@ -94,6 +94,7 @@ impl Recorder<'_> {
                 "AAAA" => conv(self.dns.aaaa(&key).await, Ipv6Addr::to_string),
                 "MX" => conv(self.dns.mx(&key).await, |m| m.exchange.clone()),
                 "CAA" => self.dns.caa(&key).await,
+                "CNAME" => self.dns.cname(&key).await,
                 _ => match key.parse::<IpAddr>() {
                     Ok(ip) => self.dns.ptr(ip).await,
                     Err(_) => Lookup::Unknown("not an address".into()),
@@ -210,6 +211,12 @@ pub async fn gather(
     };
     for sel in &selectors {
         let _ = rec.txt(&format!("{sel}._domainkey.{}", obs.domain)).await;
+    }
+    // Whether an MX target is an alias (RFC 2181 §10.3, RFC 5321 §5.1).
+    if obs.mx_mode == mxray_core::model::MxMode::Explicit {
+        for h in obs.hosts.iter().filter(|h| !h.excluded).take(4) {
+            let _ = rec.ask(&h.name, "CNAME").await;
+        }
     }
     // CAA at the domain (RFC 8659; the tree climb to parents is not done yet).
     let _ = rec.ask(&obs.domain, "CAA").await;

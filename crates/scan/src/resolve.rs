@@ -684,6 +684,22 @@ impl Dns {
 }
 
 impl Dns {
+    /// The CNAME at `name` (its target), asked as such: an MX target must not be an alias
+    /// (RFC 2181 §10.3, RFC 5321 §5.1).
+    pub async fn cname(&self, name: &str) -> Lookup<Vec<String>> {
+        let Ok(n) = fqdn(name) else {
+            return Lookup::Unknown("invalid name".into());
+        };
+        map(self.ask_bulk(&n, RecordType::CNAME).await, |data| {
+            data.into_iter()
+                .filter_map(|d| match d {
+                    RData::CNAME(c) => Some(c.0.to_ascii().trim_end_matches('.').to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+    }
+
     /// CAA records of `name` (RFC 8659), in presentation form (`0 issue "ca.example"`).
     pub async fn caa(&self, name: &str) -> Lookup<Vec<String>> {
         let Ok(n) = fqdn(name) else {

@@ -262,24 +262,32 @@ async fn real_nginx_listing_of_a_mail_store_is_critical() {
     let crit = findings_on(open, "web.mailbox_listing", s);
     assert_eq!(crit.len(), 1, "{:?}", ids(open));
     assert_eq!(crit[0]["severity"], "critical");
+    // One listing tree from / (with /mail/ and /backup/ below it): one finding at its root,
+    // the proving paths with the addresses masked.
     assert!(
-        crit[0]["title"].as_str().unwrap().contains("/mail/"),
+        crit[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("http://www.mxray-nginx-open.lab/ "),
         "{}",
         crit[0]
     );
+    let ev = evidence(crit[0]);
     assert!(
-        evidence(crit[0])
-            .iter()
-            .any(|l| l.contains("mxray-nginx.lab")),
-        "{:?}",
-        evidence(crit[0])
+        ev.iter()
+            .any(|l| l.starts_with("mail: /mail/a***@mxray-nginx.lab/ (address-named)")),
+        "{ev:?}"
     );
-    let listing = findings_on(open, "web.dir_listing", s);
+    assert!(!ev.iter().any(|l| l.contains("alice@")), "{ev:?}");
     assert!(
-        listing
-            .iter()
-            .any(|f| evidence(f).iter().any(|l| l.contains("backup/"))),
-        "{listing:?}"
+        ev.iter()
+            .any(|l| l.starts_with("listing (nginx): ") && l.contains("backup/")),
+        "{ev:?}"
+    );
+    assert!(
+        findings_on(open, "web.dir_listing", s).is_empty(),
+        "{:?}",
+        ids(open)
     );
     assert_eq!(
         findings_on(open, "web.git_exposed", s).len(),
@@ -306,6 +314,17 @@ async fn real_nginx_listing_of_a_mail_store_is_critical() {
         1
     );
     assert!(!findings_on(open, "tls.self_signed", "127.0.80.1:8443").is_empty());
+    // Self-signed AND for another name (CN=mxray-test.lab): both are reported.
+    let other = findings_on(open, "tls.name_mismatch", "127.0.80.1:8443");
+    assert_eq!(other.len(), 1, "{:?}", ids(open));
+    assert!(
+        other[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("www.mxray-nginx-open.lab"),
+        "{}",
+        other[0]
+    );
 
     let clean = ex.host("127.0.80.2").expect("clean nginx probed");
     let web = &clean["observation"]["web"][0];

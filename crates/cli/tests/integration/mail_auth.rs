@@ -22,6 +22,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("spf-pass-all", "dmarc.subdomain_weaker", "low"),
     ("spf-pass-all", "dmarc.pct_partial", "low"),
     ("spf-ptr", "dmarc.syntax_error", "high"),
+    ("spf-neutral-all", "dmarc.invalid_record", "high"),
     ("spf-none", "mta_sts.missing", "info"),
     ("spf-none", "tlsrpt.missing", "info"),
     ("spf-softfail", "mta_sts.invalid", "low"),
@@ -523,4 +524,50 @@ async fn excluded_policy_hosts_and_mx_names_are_never_asked_or_contacted() {
     let r = dane("dane-control.db", None).await;
     assert!(r.stdout.contains("dane.ok"), "{}", r.stdout);
     assert!(lab.dns.was_asked_about("_25._tcp.mx.dane-ok"));
+}
+
+/// An MX naming an alias (RFC 2181 §10.3, RFC 5321 §5.1): the lab's DNS answers the CNAME
+/// and chases it for A, as a resolver does; the domain gets `dns.mx_cname`, the MX host is
+/// still found and probed through the alias, and a domain whose MX is canonical does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mx_pointing_at_a_cname_is_reported() {
+    let lab = mxray_lab::Lab::start(mxray_lab::LabOptions {
+        net: [127, 77, 182],
+        extra_mx_cname: vec![(
+            "mx-alias.lab".into(),
+            "mail.mx-alias.lab".into(),
+            "host.provider-mx.lab".into(),
+            "127.77.182.99".parse().unwrap(),
+        )],
+        extra: vec![(
+            "mx-canonical.lab".into(),
+            "host.provider-mx.lab".into(),
+            "127.77.182.99".parse().unwrap(),
+        )],
+        ..mxray_lab::LabOptions::default()
+    })
+    .await
+    .expect("lab");
+    let (_dir, _db, ex) =
+        crate::exposure::scan_keep(&lab, &["mx-alias.lab", "mx-canonical.lab"], &[], &[]).await;
+    let alias = ex.domain("mx-alias.lab");
+    let f = finding(alias, "dns.mx_cname").unwrap_or_else(|| panic!("{alias}"));
+    assert_eq!(f["severity"], "low");
+    let ev = evidence(f);
+    assert_eq!(ev[0], "MX 10 mail.mx-alias.lab", "{ev:?}");
+    assert_eq!(
+        ev[1], "mail.mx-alias.lab CNAME host.provider-mx.lab",
+        "{ev:?}"
+    );
+    assert!(
+        f["fix"].as_str().unwrap().contains("host.provider-mx.lab"),
+        "{f}"
+    );
+    assert!(finding(alias, "dns.mx_unresolvable").is_none(), "{alias}");
+    assert!(
+        ex.host("127.77.182.99").is_some(),
+        "the MX host is probed through the alias"
+    );
+    let canonical = ex.domain("mx-canonical.lab");
+    assert!(finding(canonical, "dns.mx_cname").is_none(), "{canonical}");
 }

@@ -17,3 +17,4 @@ mod resume;
 mod safety;
 mod software;
 mod survey;
+mod webstores;

@@ -928,6 +928,29 @@ async fn real_postfix_fingerprints_to_the_installed_version() {
         "{sw}"
     );
     assert_eq!(host_of(&sw, "127.0.25.2").unwrap()["os"]["name"], "Debian");
+    // The stock banner names the product: a product disclosure (version unknown); the
+    // listener that adds the version is a version disclosure instead.
+    assert_eq!(
+        ids_on(&ex, "127.0.25.1", "127.0.25.1:2525", "software."),
+        ["software.product_disclosed"]
+    );
+    assert_eq!(
+        ids_on(&ex, "127.0.25.2", "127.0.25.2:2525", "software."),
+        ["software.version_disclosed"]
+    );
+}
+
+/// The ids of a host's findings on one service, with a prefix.
+fn ids_on(ex: &Export, ip: &str, subject: &str, prefix: &str) -> Vec<String> {
+    ex.host(ip).unwrap_or_else(|| panic!("{ip} not probed"))["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["subject"]["name"] == subject)
+        .filter_map(|f| f["id"].as_str())
+        .filter(|id| id.starts_with(prefix))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Debian's Dovecot: every POP3/IMAP port (clear and implicit TLS) fingerprints as Dovecot on
@@ -982,6 +1005,19 @@ async fn real_dovecot_fingerprints_to_the_installed_version_through_imap_id() {
         .map(|x| x["source"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(imap_sources, ["imap-id", "imap-id"], "{sw}");
+    // `Dovecot (Debian) ready.` on POP3: the product without a version.
+    for port in [1110, 1995] {
+        assert_eq!(
+            ids_on(
+                &ex,
+                "127.0.110.1",
+                &format!("127.0.110.1:{port}"),
+                "software."
+            ),
+            ["software.product_disclosed"],
+            "POP3 {port}"
+        );
+    }
     for m in ex.host("127.0.110.1").unwrap()["observation"]["mailbox"]
         .as_array()
         .unwrap()

@@ -22,9 +22,21 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
             .cloned()
             .collect()
     };
+    // TXT records at `_dmarc` meant as DMARC that receivers ignore (`V=dmarc1`, `p=reject;
+    // v=DMARC1`): their owner believes the domain has a policy.
+    let mut lookalikes: Vec<(String, String)> = Vec::new();
+    let mut look = |at: &str, a: &Lookup<Vec<String>>| {
+        for t in a.found().into_iter().flatten() {
+            if !dmarc::is_dmarc_record(t) && dmarc::looks_like_dmarc(t) && lookalikes.len() < 4 {
+                lookalikes.push((at.to_owned(), t.clone()));
+            }
+        }
+    };
+    look(&at, &answer);
     if records(&answer).is_empty() && org != *d && !answer.is_unknown() {
         at = format!("_dmarc.{org}");
         answer = ma.answer(&at, "TXT");
+        look(&at, &answer);
     }
     if let Lookup::Unknown(r) = &answer {
         return vec![
@@ -40,6 +52,20 @@ pub fn check(obs: &DomainObservation) -> Vec<Finding> {
     }
     let recs = records(&answer);
     let rec = match recs.as_slice() {
+        [] if !lookalikes.is_empty() => {
+            return vec![
+                Finding::new(
+                    "dmarc.invalid_record",
+                    Severity::High,
+                    subject(),
+                    "The DMARC record does not begin with v=DMARC1: receivers ignore it, so the domain has no DMARC policy",
+                    format!("Rewrite the TXT record at _dmarc.{d} so that it begins with exactly \"v=DMARC1;\" (upper-case DMARC1, first tag), e.g. \"v=DMARC1; p=none; rua=mailto:dmarc-reports@{d}\" (RFC 7489 §6.3: receivers discard records that do not begin with v=DMARC1)."),
+                )
+                .with_evidence(lookalikes.iter().map(|(at, r)| format!("TXT {at}: {r}")).chain([
+                    "receivers discard a TXT record at _dmarc that does not begin with v=DMARC1 (RFC 7489 §6.6.3) and apply no DMARC policy".to_owned(),
+                ])),
+            ];
+        }
         [] => {
             return vec![
                 Finding::new(
@@ -168,6 +194,46 @@ fn describe(l: &Lookup<Vec<String>>) -> String {
 mod tests {
     use super::*;
     use crate::checks::test_support::domain;
+
+    /// A TXT at `_dmarc` meant as DMARC but not beginning with `v=DMARC1` is an invalid
+    /// record receivers ignore, not "no DMARC record"; `V=DMARC1` is valid (ABNF literals
+    /// are case-insensitive, the version is not).
+    #[test]
+    fn lookalike_records_are_invalid_not_missing() {
+        let ids = |txt: &[&str]| -> Vec<String> {
+            let obs = domain(vec![(
+                "_dmarc.ex.test",
+                "TXT",
+                Lookup::Found(txt.iter().map(|t| (*t).to_owned()).collect()),
+            )]);
+            check(&obs).into_iter().map(|f| f.id).collect()
+        };
+        for bad in [
+            "p=reject; v=DMARC1",
+            "V=dmarc1; p=reject",
+            "v = DMARC 1; p=none",
+            "p=quarantine; rua=mailto:d@ex.test",
+        ] {
+            assert_eq!(ids(&[bad]), ["dmarc.invalid_record"], "{bad}");
+        }
+        assert_eq!(ids(&["V=DMARC1; p=reject"]), Vec::<String>::new());
+        assert_eq!(ids(&["google-site-verification=abc"]), ["dmarc.missing"]);
+        assert_eq!(ids(&[]), ["dmarc.missing"]);
+        let obs = domain(vec![(
+            "_dmarc.ex.test",
+            "TXT",
+            Lookup::Found(vec!["p=reject; v=DMARC1".to_owned()]),
+        )]);
+        let f = &check(&obs)[0];
+        assert_eq!(f.severity, Severity::High);
+        assert!(f.title.contains("receivers ignore it"), "{}", f.title);
+        assert!(
+            f.fix.contains("begins with exactly \"v=DMARC1;\""),
+            "{}",
+            f.fix
+        );
+        assert_eq!(f.evidence[0], "TXT _dmarc.ex.test: p=reject; v=DMARC1");
+    }
 
     #[test]
     fn report_authorisation_table() {

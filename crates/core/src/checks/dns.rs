@@ -4,6 +4,41 @@ use crate::addr::AddressClass;
 use crate::finding::{Finding, Severity, Subject};
 use crate::model::{DomainObservation, HostObservation, Lookup, MxMode, SkipReason};
 
+/// `dns.mx_cname`: an MX target that is an alias (the CNAME answers mail-auth gathering
+/// recorded for each MX host name).
+fn mx_cname(obs: &DomainObservation) -> Vec<Finding> {
+    let Some(ma) = &obs.mail_auth else {
+        return Vec::new();
+    };
+    if obs.mx_mode != MxMode::Explicit {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for h in obs.hosts.iter().filter(|h| !h.excluded) {
+        let Lookup::Found(targets) = ma.answer(&h.name.to_ascii_lowercase(), "CNAME") else {
+            continue;
+        };
+        let Some(target) = targets.first() else {
+            continue;
+        };
+        out.push(
+            Finding::new(
+                "dns.mx_cname",
+                Severity::Low,
+                Subject::Domain(obs.domain.clone()),
+                format!("MX host {} is an alias (CNAME) for {target}", h.name),
+                format!("Point the MX record at the canonical name {target} instead of the alias {}: an MX must name a host that has its own address records (RFC 2181 §10.3, RFC 5321 §5.1); some senders refuse or mishandle aliases.", h.name),
+            )
+            .with_evidence([
+                format!("MX {} {}", h.preference, h.name),
+                format!("{} CNAME {target}", h.name),
+                format!("{} A/AAAA: {}", h.name, h.addresses.describe()),
+            ]),
+        );
+    }
+    out
+}
+
 pub(super) fn check(obs: &DomainObservation) -> Vec<Finding> {
     let subject = || Subject::Domain(obs.domain.clone());
     let mut out = Vec::new();
@@ -56,6 +91,7 @@ pub(super) fn check(obs: &DomainObservation) -> Vec<Finding> {
         ),
         MxMode::Explicit => {}
     }
+    out.extend(mx_cname(obs));
     for h in obs.hosts.iter().filter(|h| !h.excluded) {
         match &h.addresses {
             Lookup::NxDomain | Lookup::NoData if obs.mx_mode == MxMode::Explicit => out.push(
@@ -219,6 +255,24 @@ mod tests {
         ));
         assert_eq!(ids(&unk), ["dns.lookup_failed"]);
         assert_eq!(unk[0].evidence, ["MX: unknown (timeout)"]);
+    }
+
+    #[test]
+    fn mx_pointing_at_an_alias() {
+        use crate::checks::test_support::domain;
+        let alias = domain(vec![(
+            "mx.ex.test",
+            "CNAME",
+            Lookup::Found(vec!["host.provider.test".into()]),
+        )]);
+        let f = check(&alias);
+        assert_eq!(ids(&f), ["dns.mx_cname"]);
+        assert_eq!(f[0].severity, Severity::Low);
+        assert!(f[0].fix.contains("host.provider.test"), "{}", f[0].fix);
+        assert_eq!(f[0].evidence[1], "mx.ex.test CNAME host.provider.test");
+        for not in [Lookup::NoData, Lookup::Unknown("not recorded".into())] {
+            assert!(check(&domain(vec![("mx.ex.test", "CNAME", not)])).is_empty());
+        }
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! - `software.version_disclosed` (info): a banner names the product's version, which tells
 //!   an attacker which exploits to try and lets mxray match advisories.
+//! - `software.product_disclosed` (info): a banner names the product but not its version
+//!   (`ESMTP Postfix (Debian/GNU)`, `Server: nginx`); the survey's software table counts it.
 //! - `software.vulnerable` (the advisory's severity): the upstream version is in an affected
 //!   range and no distribution build was seen.
 //! - `software.possibly_vulnerable` (low): in range, but a distribution build
@@ -62,6 +64,18 @@ pub fn check_with(
                     subject.clone(),
                     format!("{} discloses its version", shown(sw)),
                     fix,
+                )
+                .with_evidence([banner.clone()]),
+            );
+        }
+        if sw.version.is_none() {
+            out.push(
+                Finding::new(
+                    "software.product_disclosed",
+                    Severity::Info,
+                    subject.clone(),
+                    format!("{} names itself (version not disclosed)", shown(sw)),
+                    "Nothing urgent: the version is hidden. To name no product at all, set a neutral banner (Postfix: smtpd_banner = $myhostname ESMTP; Dovecot: login_greeting; Apache: ServerTokens Prod still names Apache) and keep the software current.",
                 )
                 .with_evidence([banner.clone()]),
             );
@@ -233,7 +247,33 @@ mod tests {
             )]),
             &adv,
         );
-        assert!(hidden.is_empty());
+        // Product named, version hidden: a product disclosure (the survey counts the host).
+        assert_eq!(
+            ids(&hidden),
+            [("software.product_disclosed".into(), Severity::Info)]
+        );
+        assert!(
+            hidden[0].title.starts_with("Postfix names itself"),
+            "{}",
+            hidden[0].title
+        );
+        for (source, banner, name) in [
+            (
+                Source::Pop3Greeting,
+                "+OK Dovecot (Debian) ready.",
+                "Dovecot",
+            ),
+            (Source::HttpServer, "nginx", "nginx"),
+            (Source::HttpServer, "Apache", "Apache"),
+        ] {
+            let f = check(ip, &fp(&[(source, 80, banner)]), &adv);
+            assert_eq!(
+                ids(&f),
+                [("software.product_disclosed".into(), Severity::Info)],
+                "{banner}"
+            );
+            assert!(f[0].title.contains(name), "{}", f[0].title);
+        }
         assert!(vuln[0].fix.contains("smtpd_banner"), "{}", vuln[0].fix);
         // A version told by IMAP ID: the fix names the ID settings, the evidence the pairs.
         let id = check(

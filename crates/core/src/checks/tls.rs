@@ -45,6 +45,13 @@ pub(super) fn check(ip: IpAddr, port: u16, tls: Option<&TlsInfo>, clock: Clock) 
             "Install a certificate from a public CA (e.g. Let's Encrypt) for the MX host name; senders that verify (MTA-STS, DANE-less policies) will refuse this one.",
         );
     }
+    // rustls reports one problem per chain; a self-signed (or otherwise untrusted)
+    // certificate for another name has both, and both need fixing.
+    let other_name = tls.problem != Some(CertProblem::NameMismatch)
+        && tls
+            .verified_name
+            .as_deref()
+            .is_some_and(|n| covers(leaf, n) == Some(false));
     match tls.problem {
         Some(CertProblem::Expired) => add(
             "tls.cert_expired",
@@ -92,6 +99,18 @@ pub(super) fn check(ip: IpAddr, port: u16, tls: Option<&TlsInfo>, clock: Clock) 
         ),
         _ => {}
     }
+    if other_name {
+        add(
+            "tls.name_mismatch",
+            Severity::Medium,
+            format!(
+                "Port {}'s certificate does not cover {}",
+                s.port,
+                tls.verified_name.as_deref().unwrap_or("the host name")
+            ),
+            "Issue the certificate for the MX host name (as published in DNS), or list it as a subject alternative name.",
+        );
+    }
     let days_left = (leaf.not_after - clock.now) / 86_400;
     if tls.problem != Some(CertProblem::Expired) && (0..EXPIRY_WARNING_DAYS).contains(&days_left) {
         add(
@@ -105,6 +124,32 @@ pub(super) fn check(ip: IpAddr, port: u16, tls: Option<&TlsInfo>, clock: Clock) 
         );
     }
     out
+}
+
+/// Whether the certificate is for `name` (RFC 6125: the DNS SANs, else the subject CN;
+/// a wildcard stands for exactly one left-most label). `None` when it names nothing.
+pub fn covers(cert: &crate::model::CertInfo, name: &str) -> Option<bool> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut names: Vec<String> = cert.sans.iter().map(|s| s.to_ascii_lowercase()).collect();
+    if names.is_empty() {
+        names.extend(
+            cert.subject
+                .split(',')
+                .filter_map(|p| p.trim().strip_prefix("CN="))
+                .map(|cn| cn.trim().to_ascii_lowercase()),
+        );
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(names.iter().any(|n| {
+        let n = n.trim_end_matches('.');
+        n == name
+            || n.strip_prefix("*.").is_some_and(|rest| {
+                name.split_once('.')
+                    .is_some_and(|(first, tail)| !first.is_empty() && tail == rest)
+            })
+    }))
 }
 
 #[cfg(test)]
@@ -187,8 +232,35 @@ mod tests {
             )),
             ["tls.name_mismatch"]
         );
+        // Self-signed AND for another name: both (rustls only reported the issuer).
+        let mut other = with_cert(true, Some(CertProblem::UnknownIssuer), far);
+        other.tls.as_mut().unwrap().verified_name = Some("mail.example.com".into());
+        let f = check_smtp(ip, &other, NOW);
+        assert_eq!(ids(&f), ["tls.self_signed", "tls.name_mismatch"]);
+        assert!(f[1].title.contains("mail.example.com"), "{}", f[1].title);
+        let mut untrusted = with_cert(false, Some(CertProblem::UnknownIssuer), far);
+        untrusted.tls.as_mut().unwrap().verified_name = Some("mail.example.com".into());
+        assert_eq!(
+            ids(&check_smtp(ip, &untrusted, NOW)),
+            ["tls.untrusted_issuer", "tls.name_mismatch"]
+        );
         let soon = check_smtp(ip, &with_cert(false, None, NOW.now + 3 * 86_400 + 5), NOW);
         assert_eq!(ids(&soon), ["tls.cert_expiring"]);
         assert!(soon[0].title.contains("3 day"));
+    }
+
+    #[test]
+    fn name_coverage() {
+        let mut c = with_cert(true, None, 0).tls.unwrap().chain.remove(0);
+        assert_eq!(covers(&c, "MX.example.jp."), Some(true));
+        assert_eq!(covers(&c, "mail.example.jp"), Some(false));
+        c.sans = vec!["*.example.jp".into()];
+        assert_eq!(covers(&c, "mx.example.jp"), Some(true));
+        assert_eq!(covers(&c, "a.mx.example.jp"), Some(false));
+        assert_eq!(covers(&c, "example.jp"), Some(false));
+        c.sans.clear();
+        assert_eq!(covers(&c, "mx.example.jp"), Some(true), "CN when no SAN");
+        c.subject = "O=Nobody".into();
+        assert_eq!(covers(&c, "mx.example.jp"), None);
     }
 }

@@ -22,11 +22,16 @@
 use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
 use crate::net::{self, Limits, LineConn, NetError};
 use mxray_core::http;
-use mxray_core::model::{HttpExchange, ProbeStatus, TlsInfo, WebObservation};
+use mxray_core::listing::{self, Descent};
+use mxray_core::model::{DirListing, HttpExchange, ProbeStatus, TlsInfo, WebObservation};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Requests per port, redirects included.
+/// The probe's fixed requests per port, redirects included.
 pub const MAX_REQUESTS: usize = 10;
+/// Web requests per host, all ports together, listing descent included.
+pub const MAX_HOST_REQUESTS: usize = 30;
 /// Redirects followed for `/`.
 pub const MAX_REDIRECTS: usize = 2;
 /// Body bytes read per response.
@@ -42,6 +47,54 @@ pub fn default_paths() -> Vec<String> {
         .collect()
 }
 
+/// The web requests one host may still receive, shared by its web probes: each port's fixed
+/// requests are reserved up front, the listing descent only spends what no probe reserved.
+#[derive(Clone, Debug)]
+pub struct HostBudget {
+    left: Arc<AtomicUsize>,
+    reserved: Arc<AtomicUsize>,
+}
+
+impl HostBudget {
+    /// `total` requests, `reserved` of them kept for the probes' fixed requests.
+    pub fn new(total: usize, reserved: usize) -> Self {
+        Self {
+            left: Arc::new(AtomicUsize::new(total)),
+            reserved: Arc::new(AtomicUsize::new(reserved.min(total))),
+        }
+    }
+    /// Takes one request if more than `keep` are left.
+    fn take_above(&self, keep: usize) -> bool {
+        self.left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                (l > keep).then(|| l - 1)
+            })
+            .is_ok()
+    }
+    /// One of the probe's fixed requests.
+    fn take(&self) -> bool {
+        self.take_above(0)
+    }
+    /// One descent request: only from what is not reserved.
+    fn take_spare(&self) -> bool {
+        self.take_above(self.reserved.load(Ordering::SeqCst))
+    }
+    /// A probe starts: its reservation becomes ordinary budget.
+    fn release(&self, n: usize) {
+        let _ = self
+            .reserved
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| {
+                Some(r.saturating_sub(n))
+            });
+    }
+}
+
+impl Default for HostBudget {
+    fn default() -> Self {
+        Self::new(MAX_HOST_REQUESTS, 0)
+    }
+}
+
 /// Probes one HTTP or HTTPS port.
 #[derive(Clone, Debug)]
 pub struct WebProbe {
@@ -51,6 +104,16 @@ pub struct WebProbe {
     pub https: bool,
     /// Paths where mail stores, backups and webmail live.
     pub paths: Vec<String>,
+    /// The host's web request budget, shared by its web probes.
+    pub budget: HostBudget,
+}
+
+impl WebProbe {
+    /// The fixed requests this probe makes (`/`, the paths, `.git/HEAD` and the two status
+    /// pages), which the host's budget reserves for it.
+    pub fn fixed_requests(paths: &[String]) -> usize {
+        (paths.len() + 4).min(MAX_REQUESTS)
+    }
 }
 
 impl Probe for WebProbe {
@@ -83,8 +146,12 @@ async fn probe(cx: &ProbeContext, p: &WebProbe) -> WebObservation {
     paths.extend(["/.git/HEAD", "/server-status", "/server-info"].map(String::from));
     let mut queue: std::collections::VecDeque<(String, usize)> =
         paths.into_iter().map(|p| (p, 0)).collect();
+    p.budget.release(WebProbe::fixed_requests(&p.paths));
     while let Some((path, hops)) = queue.pop_front() {
-        if obs.exchanges.len() >= MAX_REQUESTS || tokio::time::Instant::now() >= cx.deadline {
+        if obs.exchanges.len() >= MAX_REQUESTS
+            || tokio::time::Instant::now() >= cx.deadline
+            || !p.budget.take()
+        {
             break;
         }
         let (ex, tls, err) = request(cx, p, host.as_deref(), &path).await;
@@ -116,8 +183,55 @@ async fn probe(cx: &ProbeContext, p: &WebProbe) -> WebObservation {
         }
         obs.exchanges.push(ex);
     }
+    if obs.exchanges.iter().any(|e| e.status_code.is_some()) {
+        descend(cx, p, host.as_deref(), &mut obs).await;
+    }
     obs.elapsed_ms = started.elapsed().as_millis() as u64;
     obs
+}
+
+/// Listing pages with the paths they were fetched at.
+fn listing_pages(obs: &WebObservation) -> impl Iterator<Item = (&str, &DirListing)> {
+    obs.exchanges
+        .iter()
+        .filter(|e| e.status_code == Some(200))
+        .filter_map(|e| Some((e.path.as_str(), e.listing.as_ref()?)))
+}
+
+/// Descends the directory listings found, listing pages only (`core::listing::Descent`:
+/// at most three levels, same host, relative links to directories), until a mail store is
+/// proven, nothing is left to read or the host's budget is spent. Files are never
+/// requested: their names and sizes come from the listings.
+async fn descend(cx: &ProbeContext, p: &WebProbe, host: Option<&str>, obs: &mut WebObservation) {
+    let fetched: Vec<String> = obs.exchanges.iter().map(|e| e.path.clone()).collect();
+    let mut plan = Descent::new(fetched.iter().map(String::as_str));
+    for (path, l) in listing_pages(obs) {
+        plan.add_page(path, 0, l);
+    }
+    while listing::mail_proofs(listing_pages(obs)).is_empty()
+        && tokio::time::Instant::now() < cx.deadline
+    {
+        let Some((path, depth)) = plan.next_page() else {
+            break;
+        };
+        if !p.budget.take_spare() {
+            break;
+        }
+        let (mut ex, tls, err) = request(cx, p, host, &path).await;
+        ex.depth = depth;
+        if obs.tls.is_none() {
+            obs.tls = tls;
+        }
+        if ex.status_code == Some(200)
+            && let Some(l) = &ex.listing
+        {
+            plan.add_page(&path, depth, l);
+        }
+        obs.exchanges.push(ex);
+        if matches!(err, Some(NetError::Deadline)) {
+            break;
+        }
+    }
 }
 
 /// The path of a redirect target on the same scheme and host, if it is one.
@@ -167,6 +281,7 @@ pub async fn get(
         truncated: false,
         excerpt: String::new(),
         listing: None,
+        depth: 0,
         error: None,
     };
     let addr = SocketAddr::new(cx.ip, port);
@@ -350,6 +465,7 @@ mod tests {
             port: addr.port(),
             https: false,
             paths: vec![],
+            budget: HostBudget::default(),
         };
         let obs = probe(&cx(addr.ip()), &p).await;
         assert_eq!(obs.status, ProbeStatus::Success);
@@ -401,6 +517,88 @@ mod tests {
         assert!(body.is_empty());
     }
 
+    /// A listing that never ends (every directory holds 40 more, plus files): the descent
+    /// reads listing pages only, at most three levels down, and the host's budget (30
+    /// requests, all ports together, each port's fixed requests reserved) caps it.
+    #[tokio::test]
+    async fn endless_listing_descent_stays_within_the_host_budget() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let s2 = served.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let served = s2.clone();
+                tokio::spawn(async move {
+                    let mut req = vec![0u8; 2048];
+                    let n = s.read(&mut req).await.unwrap_or(0);
+                    let req = String::from_utf8_lossy(&req[..n]).to_string();
+                    let path = req.split(' ').nth(1).unwrap_or("").to_owned();
+                    served.lock().unwrap().push(path.clone());
+                    let resp = if path.ends_with('/') {
+                        let mut body = format!(
+                            "<html><head><title>Index of {path}</title></head><body><h1>Index of {path}</h1><hr><pre><a href=\"../\">../</a>\n"
+                        );
+                        for i in 0..40 {
+                            body.push_str(&format!(
+                                "<a href=\"d{i}/\">d{i}/</a>  07-Dec-2026 04:20  -\n"
+                            ));
+                        }
+                        body.push_str("<a href=\"../x/\">up</a>\n<a href=\"/abs/\">abs</a>\n<a href=\"http://evil.test/\">e</a>\n<a href=\"?C=N;O=D\">s</a>\n<a href=\"notes.txt\">notes.txt</a>  07-Dec-2026 04:20  12\n</pre><hr></body></html>");
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                    } else {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
+                    };
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        let budget = HostBudget::new(MAX_HOST_REQUESTS, 2 * WebProbe::fixed_requests(&[]));
+        let probe_on = |https| WebProbe {
+            port: addr.port(),
+            https,
+            paths: vec![],
+            budget: budget.clone(),
+        };
+        let c = cx(addr.ip());
+        let first = probe(&c, &probe_on(false)).await;
+        let second = probe(&c, &probe_on(false)).await;
+        assert_eq!(
+            second.exchanges.len(),
+            WebProbe::fixed_requests(&[]),
+            "the second port keeps its fixed requests"
+        );
+        assert_eq!(
+            first.exchanges.len() + second.exchanges.len(),
+            MAX_HOST_REQUESTS
+        );
+        assert_eq!(served.lock().unwrap().len(), MAX_HOST_REQUESTS);
+        let descended: Vec<&HttpExchange> =
+            first.exchanges.iter().filter(|e| e.depth > 0).collect();
+        assert_eq!(descended.len(), MAX_HOST_REQUESTS - 2 * 4);
+        for e in &descended {
+            assert!(
+                e.path.starts_with("/d") && e.path.ends_with('/'),
+                "{}",
+                e.path
+            );
+            assert!(!e.path.contains(".."), "{}", e.path);
+            assert_eq!(e.path.matches('/').count() as u8, e.depth + 1, "{}", e.path);
+            assert!(e.depth <= 3);
+        }
+        assert!(
+            !served
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|p| p.contains("notes.txt") || p.contains("abs") || p.contains("x/")),
+            "files, parents and absolute links are never requested"
+        );
+    }
+
     #[tokio::test]
     async fn chunked_listing_and_same_host_redirects() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -430,6 +628,7 @@ mod tests {
             port: addr.port(),
             https: false,
             paths: vec!["/mail/".into()],
+            budget: HostBudget::default(),
         };
         let obs = probe(&cx(addr.ip()), &p).await;
         let paths: Vec<&str> = obs.exchanges.iter().map(|e| e.path.as_str()).collect();
