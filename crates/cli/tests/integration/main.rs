@@ -13,4 +13,5 @@ mod reputation;
 mod resume;
 mod safety;
 mod software;
+mod store_compact;
 mod survey;
