@@ -2,8 +2,9 @@
 //!
 //! One store, two backends (see `backend.rs`): every query is written once in SQL both accept.
 //! Writes come from one writer per process (the caller batches them), so SQLite never sees
-//! competing writers within one scan; several workers share a PostgreSQL survey (`survey.rs`). Observations are JSON documents; the columns reports filter on
-//! (scan, domain, ip, check, severity) are real columns with indexes.
+//! competing writers within one scan; several workers share a PostgreSQL survey (`survey.rs`). Observations are JSON documents (a domain's deflated against a fixed
+//! dictionary, `codec.rs`); finding texts are stored once as templates (`texts.rs`); the
+//! columns reports filter on (scan, domain, ip, check, severity) are real columns with indexes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
