@@ -27,6 +27,8 @@ pub enum Needs {
     Host,
     /// The IP block lists about the host.
     HostDnsbl,
+    /// The block lists about the finding's subject, domain or host.
+    Dnsbl,
     /// An attempt to connect to the SMTP port (its failure is the result).
     SmtpConnect,
     /// An SMTP dialogue that answered.

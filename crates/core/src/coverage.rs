@@ -53,7 +53,7 @@ pub fn coverage(
             };
             ran_if(match needs {
                 Needs::MailAuth => d.mail_auth.is_some(),
-                Needs::DomainDnsbl => !d.dnsbl.is_empty(),
+                Needs::DomainDnsbl | Needs::Dnsbl => !d.dnsbl.is_empty(),
                 Needs::Nameservers => d.nameservers.as_ref().is_some_and(|n| !n.checks.is_empty()),
                 _ => true,
             })
@@ -63,7 +63,7 @@ pub fn coverage(
                 return unprobed(name.parse().ok(), domain);
             };
             ran_if(match needs {
-                Needs::HostDnsbl => !h.reputation.dnsbl.is_empty(),
+                Needs::HostDnsbl | Needs::Dnsbl => !h.reputation.dnsbl.is_empty(),
                 _ => true,
             })
         }
@@ -92,7 +92,7 @@ fn guess(id: &str) -> Needs {
         "mailbox" | "pop3" | "imap" => Needs::Mailbox,
         "web" => Needs::Web,
         "ssh" => Needs::Ssh,
-        "reputation" => Needs::Domain,
+        "reputation" => Needs::Dnsbl,
         _ => Needs::Service,
     }
 }
@@ -155,7 +155,8 @@ fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
         | Needs::DomainDnsbl
         | Needs::Nameservers
         | Needs::Host
-        | Needs::HostDnsbl => true,
+        | Needs::HostDnsbl
+        | Needs::Dnsbl => true,
     }
 }
 

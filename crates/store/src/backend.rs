@@ -102,6 +102,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "scan_lock",
                 include_str!("../migrations/sqlite/0005_scan_lock.sql"),
             ),
+            migration(
+                6,
+                "compact",
+                include_str!("../migrations/sqlite/0006_compact.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -128,6 +133,11 @@ fn migrator(backend: Backend) -> Migrator {
                 5,
                 "scan_lock",
                 include_str!("../migrations/postgres/0005_scan_lock.sql"),
+            ),
+            migration(
+                6,
+                "compact",
+                include_str!("../migrations/postgres/0006_compact.sql"),
             ),
         ],
     };

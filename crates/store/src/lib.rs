@@ -2,16 +2,19 @@
 //!
 //! One store, two backends (see `backend.rs`): every query is written once in SQL both accept.
 //! Writes come from one writer per process (the caller batches them), so SQLite never sees
-//! competing writers within one scan; several workers share a PostgreSQL survey (`survey.rs`). Observations are JSON documents; the columns reports filter on
-//! (scan, domain, ip, check, severity) are real columns with indexes.
+//! competing writers within one scan; several workers share a PostgreSQL survey (`survey.rs`). Observations are JSON documents (a domain's deflated against a fixed
+//! dictionary, `codec.rs`); finding texts are stored once as templates (`texts.rs`); the
+//! columns reports filter on (scan, domain, ip, check, severity) are real columns with indexes.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod backend;
+mod codec;
 pub mod lock;
 mod software;
 mod stats;
 mod survey;
+mod texts;
 
 pub use backend::{Backend, OpenMode, redact};
 use survey::Claim;
@@ -32,9 +35,14 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The finding columns, as a literal so queries stay `&'static str` (sqlx audits dynamic SQL).
+/// Titles, evidence and fixes come from `texts` by id, as templates of the subject (rows
+/// written before the texts table existed carry them inline, and ids are NULL there).
 macro_rules! finding_select {
     ($rest:literal) => {
-        concat!("SELECT domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix FROM findings ", $rest)
+        concat!("SELECT f.domain, f.ip, f.subject_kind, f.subject, f.check_id, f.severity, \
+                 tt.body, f.title, te.body, f.evidence, tf.body, f.fix \
+                 FROM findings f LEFT JOIN texts tt ON tt.id = f.title_id \
+                 LEFT JOIN texts te ON te.id = f.evidence_id LEFT JOIN texts tf ON tf.id = f.fix_id ", $rest)
     };
 }
 
@@ -117,6 +125,9 @@ pub enum StoreError {
     /// The requested scan does not exist.
     #[error("no scan {0} in this database")]
     NoSuchScan(ScanId),
+    /// A stored value cannot be read back.
+    #[error("stored data cannot be read: {0}")]
+    Corrupt(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Backend(String),
@@ -226,6 +237,8 @@ pub struct Store {
     /// The `--db` value as it may be shown (no password).
     path: String,
     backend: Backend,
+    /// Finding texts known to be stored, with their ids.
+    texts: texts::SharedCache,
 }
 
 /// Now, Unix seconds.
@@ -279,6 +292,7 @@ impl Store {
             pool,
             path: redact(&spec),
             backend,
+            texts: Default::default(),
         })
     }
 
@@ -355,11 +369,14 @@ impl Store {
         worker: Option<&str>,
         items: &[Item],
     ) -> Result<(u64, u64), StoreError> {
+        // The batch's finding texts first, outside the transaction (see `texts.rs`).
+        let text_ids = self.batch_text_ids(items).await?;
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let (mut domains, mut hosts) = (0u64, 0u64);
         // Hosts of this batch whose claim was lost: their software rows go with them.
         let mut lost: Vec<IpAddr> = Vec::new();
-        for item in items {
+        for (n, item) in items.iter().enumerate() {
+            let ids = &text_ids[n];
             match item {
                 Item::Domain { obs, .. }
                     if !self
@@ -381,15 +398,16 @@ impl Store {
                     domains += 1;
                     let json = serde_json::to_string(obs)
                         .map_err(|e| StoreError::Backend(e.to_string()))?;
+                    let packed = codec::encode(&json);
                     let mode = serde_json::to_value(obs.mx_mode)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_owned));
-                    sqlx::query("INSERT INTO domains (scan_id, domain, status, mx_mode, observation) VALUES ($1, $2, 'scanned', $3, $4) \
-                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = excluded.mx_mode, observation = excluded.observation")
+                    sqlx::query("INSERT INTO domains (scan_id, domain, status, mx_mode, observation_z) VALUES ($1, $2, 'scanned', $3, $4) \
+                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = excluded.mx_mode, observation = NULL, observation_z = excluded.observation_z")
                         .bind(scan)
                         .bind(&obs.domain)
                         .bind(mode)
-                        .bind(json)
+                        .bind(packed)
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| self.err(e))?;
@@ -402,8 +420,8 @@ impl Store {
                             .await
                             .map_err(|e| self.err(e))?;
                     }
-                    for f in findings {
-                        insert_finding(&mut tx, scan, Some(&obs.domain), None, f)
+                    for (f, ids) in findings.iter().zip(ids) {
+                        insert_finding(&mut tx, scan, Some(&obs.domain), None, f, *ids)
                             .await
                             .map_err(|e| self.err(e))?;
                     }
@@ -411,7 +429,7 @@ impl Store {
                 Item::Excluded(domain) => {
                     domains += 1;
                     sqlx::query("INSERT INTO domains (scan_id, domain, status) VALUES ($1, $2, 'excluded') \
-                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = NULL, observation = NULL")
+                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = NULL, observation = NULL, observation_z = NULL")
                         .bind(scan)
                         .bind(domain)
                         .execute(&mut *tx)
@@ -433,8 +451,8 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| self.err(e))?;
-                    for f in findings {
-                        insert_finding(&mut tx, scan, None, Some(&ip), f)
+                    for (f, ids) in findings.iter().zip(ids) {
+                        insert_finding(&mut tx, scan, None, Some(&ip), f, *ids)
                             .await
                             .map_err(|e| self.err(e))?;
                     }
@@ -462,6 +480,51 @@ impl Store {
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok((domains, hosts))
+    }
+
+    /// For each item, for each of its findings: the ids of its title, evidence and fix.
+    async fn batch_text_ids(&self, items: &[Item]) -> Result<Vec<Vec<[i64; 3]>>, StoreError> {
+        fn findings_of(item: &Item) -> &[Finding] {
+            match item {
+                Item::Domain { findings, .. } | Item::Host { findings, .. } => findings,
+                _ => &[],
+            }
+        }
+        let ids = self
+            .finding_text_ids(items.iter().flat_map(findings_of), None)
+            .await?;
+        let mut triples = ids.into_iter();
+        Ok(items
+            .iter()
+            .map(|item| triples.by_ref().take(findings_of(item).len()).collect())
+            .collect())
+    }
+
+    /// The text ids `[title, evidence, fix]` of each finding, in order: each text templated
+    /// on the finding's subject and stored once in `texts` (outside any transaction).
+    async fn finding_text_ids<'a>(
+        &self,
+        findings: impl Iterator<Item = &'a Finding>,
+        tx: Option<&mut sqlx::AnyConnection>,
+    ) -> Result<Vec<[i64; 3]>, StoreError> {
+        let mut bodies: Vec<String> = Vec::new();
+        for f in findings {
+            let subject = f.subject.name();
+            let evidence = serde_json::to_string(&f.evidence)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            bodies.extend([
+                texts::template(&f.title, subject),
+                texts::template(&evidence, subject),
+                texts::template(&f.fix, subject),
+            ]);
+        }
+        let ids = if bodies.is_empty() {
+            Vec::new()
+        } else {
+            let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+            self.text_ids_in(&refs, tx).await?
+        };
+        Ok(ids.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
     }
 
     /// All scans, newest first.
@@ -503,7 +566,7 @@ impl Store {
         domain: &str,
     ) -> Result<Option<DomainReport>, StoreError> {
         let Some(row) = sqlx::query(
-            "SELECT status, observation FROM domains WHERE scan_id = $1 AND domain = $2",
+            "SELECT status, observation, observation_z FROM domains WHERE scan_id = $1 AND domain = $2",
         )
         .bind(scan)
         .bind(domain)
@@ -514,9 +577,8 @@ impl Store {
             return Ok(None);
         };
         let excluded = row.get::<&str, _>(0) == "excluded";
-        let obs: Option<DomainObservation> = row
-            .get::<Option<&str>, _>(1)
-            .and_then(|j| serde_json::from_str(j).ok());
+        let obs: Option<DomainObservation> =
+            obs_json(&row, 1)?.and_then(|j| serde_json::from_str(&j).ok());
         let hosts: Vec<HostObservation> = sqlx::query(
             "SELECT h.observation FROM hosts h JOIN domain_hosts d ON d.scan_id = h.scan_id AND d.ip = h.ip WHERE d.scan_id = $1 AND d.domain = $2 ORDER BY h.ip",
         )
@@ -551,7 +613,7 @@ impl Store {
         domain: &str,
     ) -> Result<Vec<StoredFinding>, StoreError> {
         let rows = sqlx::query(finding_select!(
-            "WHERE scan_id = $1 AND (domain = $2 OR ip IN (SELECT ip FROM domain_hosts WHERE scan_id = $1 AND domain = $2)) ORDER BY severity DESC, check_id, subject"
+            "WHERE f.scan_id = $1 AND (f.domain = $2 OR f.ip IN (SELECT ip FROM domain_hosts WHERE scan_id = $1 AND domain = $2)) ORDER BY f.severity DESC, f.check_id, f.subject"
         ))
         .bind(scan)
         .bind(domain)
@@ -565,7 +627,9 @@ impl Store {
     pub async fn findings(&self, scan: ScanId) -> Result<Vec<StoredFinding>, StoreError> {
         let rows = self
             .scan_rows(
-                finding_select!("WHERE scan_id = $1 ORDER BY severity DESC, check_id, subject"),
+                finding_select!(
+                    "WHERE f.scan_id = $1 ORDER BY f.severity DESC, f.check_id, f.subject"
+                ),
                 scan,
             )
             .await?;
@@ -708,26 +772,37 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(IpAddr, String, String)>, StoreError> {
-        let rows = self.scan_rows("SELECT d.ip, MIN(d.domain), MIN(dom.observation) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
+        let rows = self.scan_rows("SELECT d.ip, MIN(d.domain) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
              WHERE d.scan_id = $1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = $1) GROUP BY d.ip", scan).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|r| {
-                let ip: IpAddr = r.get::<String, _>(0).parse().ok()?;
-                let obs: Option<DomainObservation> = r
-                    .get::<Option<String>, _>(2)
-                    .and_then(|j: String| serde_json::from_str(&j).ok());
-                let name = obs
-                    .and_then(|o| {
-                        o.hosts
-                            .into_iter()
-                            .find(|h| h.addresses.found().is_some_and(|a| a.contains(&ip)))
-                            .map(|h| h.name)
-                    })
-                    .unwrap_or_default();
-                Some((ip, r.get(1), name))
-            })
-            .collect())
+        let mut out = Vec::new();
+        for r in &rows {
+            let Ok(ip) = r.get::<String, _>(0).parse::<IpAddr>() else {
+                continue;
+            };
+            let domain: String = r.get(1);
+            let obs: Option<DomainObservation> = match sqlx::query(
+                "SELECT observation, observation_z FROM domains WHERE scan_id = $1 AND domain = $2",
+            )
+            .bind(scan)
+            .bind(&domain)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            {
+                Some(row) => obs_json(&row, 0)?.and_then(|j| serde_json::from_str(&j).ok()),
+                None => None,
+            };
+            let name = obs
+                .and_then(|o| {
+                    o.hosts
+                        .into_iter()
+                        .find(|h| h.addresses.found().is_some_and(|a| a.contains(&ip)))
+                        .map(|h| h.name)
+                })
+                .unwrap_or_default();
+            out.push((ip, domain, name));
+        }
+        Ok(out)
     }
 
     /// How the first SMTP probe of each host ended: `(status, hosts)`, most common first.
@@ -792,18 +867,14 @@ impl Store {
     ) -> impl futures::Stream<Item = Result<(String, String, Option<String>), StoreError>> + '_
     {
         sqlx::query(
-            "SELECT domain, status, observation FROM domains WHERE scan_id = $1 ORDER BY domain",
+            "SELECT domain, status, observation, observation_z FROM domains WHERE scan_id = $1 ORDER BY domain",
         )
         .bind(scan)
         .fetch(&self.pool)
-        .map_ok(|r| {
-            (
-                r.get::<String, _>(0),
-                r.get::<String, _>(1),
-                r.get::<Option<String>, _>(2),
-            )
-        })
         .map_err(|e| StoreError::from_sqlx(e, &self.path))
+        .and_then(|r| async move {
+            Ok((r.get::<String, _>(0), r.get::<String, _>(1), obs_json(&r, 2)?))
+        })
     }
 
     /// Every domain of a scan: name, status, observation.
@@ -812,19 +883,17 @@ impl Store {
         scan: ScanId,
     ) -> Result<Vec<(String, String, Option<DomainObservation>)>, StoreError> {
         sqlx::query(
-            "SELECT domain, status, observation FROM domains WHERE scan_id = $1 ORDER BY domain",
+            "SELECT domain, status, observation, observation_z FROM domains WHERE scan_id = $1 ORDER BY domain",
         )
         .bind(scan)
         .fetch(&self.pool)
-        .map_ok(|r| {
-            let obs = r
-                .get::<Option<String>, _>(2)
-                .and_then(|j: String| serde_json::from_str(&j).ok());
-            (r.get::<String, _>(0), r.get::<String, _>(1), obs)
+        .map_err(|e| self.err(e))
+        .and_then(|r| async move {
+            let obs = obs_json(&r, 2)?.and_then(|j| serde_json::from_str(&j).ok());
+            Ok((r.get::<String, _>(0), r.get::<String, _>(1), obs))
         })
         .try_collect()
         .await
-        .map_err(|e| self.err(e))
     }
 
     /// One page of a scan's domain observations, in name order after `after` (`""` for the
@@ -836,21 +905,19 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(String, Option<DomainObservation>)>, StoreError> {
         sqlx::query(
-            "SELECT domain, observation FROM domains WHERE scan_id = $1 AND domain > $2 ORDER BY domain LIMIT $3",
+            "SELECT domain, observation, observation_z FROM domains WHERE scan_id = $1 AND domain > $2 ORDER BY domain LIMIT $3",
         )
         .bind(scan)
         .bind(after)
         .bind(limit)
         .fetch(&self.pool)
-        .map_ok(|r| {
-            let obs = r
-                .get::<Option<String>, _>(1)
-                .and_then(|j: String| serde_json::from_str(&j).ok());
-            (r.get::<String, _>(0), obs)
+        .map_err(|e| self.err(e))
+        .and_then(|r| async move {
+            let obs = obs_json(&r, 1)?.and_then(|j| serde_json::from_str(&j).ok());
+            Ok((r.get::<String, _>(0), obs))
         })
         .try_collect()
         .await
-        .map_err(|e| self.err(e))
     }
 
     /// One page of a scan's host observations, in address-text order after `after`.
@@ -899,7 +966,7 @@ impl Store {
         Ok(Rewrite {
             tx,
             scan,
-            path: self.path.clone(),
+            store: self.clone(),
         })
     }
 
@@ -914,12 +981,12 @@ impl Store {
 pub struct Rewrite {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     scan: ScanId,
-    path: String,
+    store: Store,
 }
 
 impl Rewrite {
     fn err(&self, e: sqlx::Error) -> StoreError {
-        StoreError::from_sqlx(e, &self.path)
+        self.store.err(e)
     }
 
     /// Stores findings about a domain (`domain` set) or a host (`ip` set).
@@ -929,8 +996,12 @@ impl Rewrite {
         ip: Option<&str>,
         findings: &[Finding],
     ) -> Result<(), StoreError> {
-        for f in findings {
-            if let Err(e) = insert_finding(&mut self.tx, self.scan, domain, ip, f).await {
+        let ids = self
+            .store
+            .finding_text_ids(findings.iter(), Some(&mut *self.tx))
+            .await?;
+        for (f, ids) in findings.iter().zip(ids) {
+            if let Err(e) = insert_finding(&mut self.tx, self.scan, domain, ip, f, ids).await {
                 return Err(self.err(e));
             }
         }
@@ -952,17 +1023,40 @@ impl Rewrite {
 
     /// Makes the replacement visible, all of it at once.
     pub async fn commit(self) -> Result<(), StoreError> {
-        let path = self.path;
-        self.tx
-            .commit()
-            .await
-            .map_err(|e| StoreError::from_sqlx(e, &path))
+        let store = self.store;
+        self.tx.commit().await.map_err(|e| store.err(e))
+    }
+}
+
+/// A domain's observation JSON from the columns `i` (JSON, rows written before compression)
+/// and `i + 1` (compressed, see `codec.rs`), whichever is set.
+fn obs_json(r: &AnyRow, i: usize) -> Result<Option<String>, StoreError> {
+    if let Some(j) = r.get::<Option<String>, _>(i) {
+        return Ok(Some(j));
+    }
+    match r.get::<Option<Vec<u8>>, _>(i + 1) {
+        Some(z) => codec::decode(&z)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+/// A finding text: the template in column `i` filled in for `subject`, else (a row written
+/// before texts were stored once) the inline text in column `i + 1`.
+fn text_at(r: &AnyRow, i: usize, subject: &str) -> String {
+    match r.get::<Option<&str>, _>(i) {
+        Some(t) => texts::fill(t, subject),
+        None => r.get(i + 1),
     }
 }
 
 fn row_to_finding(r: &AnyRow) -> StoredFinding {
     let kind: String = r.get(2);
     let name: String = r.get(3);
+    let title = text_at(r, 6, &name);
+    let evidence = serde_json::from_str(&text_at(r, 8, &name)).unwrap_or_default();
+    let fix = text_at(r, 10, &name);
     let subject = match kind.as_str() {
         "domain" => Subject::Domain(name),
         "host" => Subject::Host(name),
@@ -975,9 +1069,9 @@ fn row_to_finding(r: &AnyRow) -> StoredFinding {
             id: r.get(4),
             severity: severity_from(r.get(5)),
             subject,
-            title: r.get(6),
-            evidence: serde_json::from_str(r.get::<&str, _>(7)).unwrap_or_default(),
-            fix: r.get(8),
+            title,
+            evidence,
+            fix,
         },
     }
 }
@@ -988,13 +1082,16 @@ async fn insert_finding(
     domain: Option<&str>,
     ip: Option<&str>,
     f: &Finding,
+    [title, evidence, fix]: [i64; 3],
 ) -> Result<(), sqlx::Error> {
     let kind = match f.subject {
         Subject::Domain(_) => "domain",
         Subject::Host(_) => "host",
         Subject::Service(_) => "service",
     };
-    sqlx::query("INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+    // The texts themselves are in `texts`: the inline columns stay empty (0 bytes in SQLite).
+    sqlx::query("INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix, title_id, evidence_id, fix_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', '', $8, $9, $10)")
         .bind(scan)
         .bind(domain)
         .bind(ip)
@@ -1002,9 +1099,9 @@ async fn insert_finding(
         .bind(f.subject.name())
         .bind(&f.id)
         .bind(severity_num(f.severity))
-        .bind(&f.title)
-        .bind(serde_json::to_string(&f.evidence).unwrap_or_else(|_| "[]".into()))
-        .bind(&f.fix)
+        .bind(title)
+        .bind(evidence)
+        .bind(fix)
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -9,7 +9,7 @@
 //! an interrupted recheck changes nothing. The observations themselves are never touched.
 
 use crate::args::CheckFormat;
-use crate::cmd::report::open;
+use crate::cmd::report::open_for_writing;
 use crate::software::SoftwareCx;
 use mxray_core::checks::{self, Clock};
 use mxray_store::Item;
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 const PAGE: i64 = 500;
 
 pub async fn run(scan: Option<i64>, db: PathBuf, format: CheckFormat) -> anyhow::Result<u8> {
-    let store = open(&db).await?;
+    let store = open_for_writing(&db).await?;
     let info = store.scan(scan).await?;
     if info.status == "running" {
         anyhow::bail!(

@@ -16,6 +16,17 @@ const TRANSCRIPT_LINES: usize = 60;
 /// PostgreSQL URL), read-only: a survey another user owns, in a directory this user cannot
 /// write, is still read.
 pub async fn open(db: &std::path::Path) -> anyhow::Result<Store> {
+    must_exist(db)?;
+    Ok(Store::open_read_only(db).await?)
+}
+
+/// Like [`open`], for the commands that change what a scan derived (`recheck`).
+pub async fn open_for_writing(db: &std::path::Path) -> anyhow::Result<Store> {
+    must_exist(db)?;
+    Ok(Store::open(db).await?)
+}
+
+fn must_exist(db: &std::path::Path) -> anyhow::Result<()> {
     let spec = db.to_string_lossy();
     if mxray_store::Backend::of(&spec) == mxray_store::Backend::Sqlite && !db.exists() {
         anyhow::bail!(
@@ -23,7 +34,7 @@ pub async fn open(db: &std::path::Path) -> anyhow::Result<Store> {
             db.display()
         );
     }
-    Ok(Store::open_read_only(db).await?)
+    Ok(())
 }
 
 /// Domain → its findings (domain findings and those of every host it uses), worst first.

@@ -16,5 +16,6 @@ mod reputation;
 mod resume;
 mod safety;
 mod software;
+mod store_compact;
 mod survey;
 mod webstores;

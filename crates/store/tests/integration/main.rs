@@ -6,6 +6,8 @@ use mxray_core::finding::{Finding, Severity, Subject};
 use mxray_core::model::{DomainObservation, HostObservation};
 use mxray_core::target::Domain;
 use mxray_store::{Backend, Item, Store};
+
+mod compat;
 use std::net::IpAddr;
 use std::time::Duration;
 
