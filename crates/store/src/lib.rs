@@ -522,7 +522,7 @@ impl Store {
             Vec::new()
         } else {
             let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
-            self.text_ids_in(&refs, tx).await?
+            self.text_ids(&refs, tx).await?
         };
         Ok(ids.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
     }

@@ -133,14 +133,10 @@ fn digest_of_bytes(b: &[u8]) -> [u8; 32] {
 
 impl Store {
     /// The ids of `bodies` (same order), each stored in `texts` and checked.
-    pub(crate) async fn text_ids(&self, bodies: &[&str]) -> Result<Vec<i64>, StoreError> {
-        self.text_ids_in(bodies, None).await
-    }
-
-    /// [`Store::text_ids`] inside a transaction (`recheck`'s, which holds SQLite's write lock
-    /// so that writing through another connection would wait for itself). Texts found this way
+    /// With `tx`, inside that transaction (`recheck`'s, which holds SQLite's write lock, so
+    /// that writing through another connection would wait for itself); texts found this way
     /// are not cached: the transaction may still roll back.
-    pub(crate) async fn text_ids_in(
+    pub(crate) async fn text_ids(
         &self,
         bodies: &[&str],
         mut tx: Option<&mut sqlx::AnyConnection>,
@@ -299,7 +295,7 @@ mod tests {
             .await
             .expect("squat");
         let ids = store
-            .text_ids(&[body, "other", body])
+            .text_ids(&[body, "other", body], None)
             .await
             .expect("text ids");
         assert_eq!(ids[0], ids[2]);
@@ -313,6 +309,9 @@ mod tests {
         assert_eq!(stored, body);
         // A new process (empty cache) finds the same ids.
         let again = Store::open(&dir.path().join("t.db")).await.expect("reopen");
-        assert_eq!(again.text_ids(&[body]).await.expect("ids"), vec![ids[0]]);
+        assert_eq!(
+            again.text_ids(&[body], None).await.expect("ids"),
+            vec![ids[0]]
+        );
     }
 }
