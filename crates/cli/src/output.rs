@@ -175,7 +175,7 @@ pub fn verdict(r: &DomainReport, fingerprints: &[(IpAddr, HostFingerprint, Vec<M
                     "  {}:{} relay test: {} — {}",
                     host.ip,
                     rel.port,
-                    rel.verdict.as_str(),
+                    rel.current_verdict().as_str(),
                     clean(&rel.reason)
                 );
             }

@@ -200,6 +200,9 @@ impl Lang {
         }
         Some(match id {
             "smtp.open_relay" => "第三者中継(オープンリレー)",
+            "smtp.accepts_nonexistent_recipients" => {
+                "存在しない宛先を受理(バックスキャッタの発生源)"
+            }
             "smtp.accepts_all_recipients" => "全宛先を受理(中継は未確認)",
             "smtp.relay_inconclusive" => "中継テストの結果が不確定",
             "smtp.not_testable" => "SMTP を検査できず",

@@ -12,5 +12,6 @@ mod report;
 mod reputation;
 mod resume;
 mod safety;
+mod sim_relays;
 mod software;
 mod survey;
