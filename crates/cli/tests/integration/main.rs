@@ -6,6 +6,7 @@ mod harness;
 mod lab_scan;
 mod mail_auth;
 mod mmdb;
+mod mta;
 mod operator;
 mod postfix;
 mod report;
