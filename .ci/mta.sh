@@ -24,6 +24,8 @@
 #   `local_recipient_maps =`, Exim without `verify = recipient`, OpenSMTPD a catch-all virtual
 #   table): closed, and would bounce unknown users after DATA (a backscatter source).
 #
+# Sendmail is not among them (not attempted yet).
+#
 # Never delivering anywhere: Postfix discards every transport; Exim's routers are `:blackhole:`
 # and `:fail:` redirects (no dnslookup router, no transport); OpenSMTPD relays to
 # 127.0.27.254:2525, where nothing listens, and delivers locally with `/bin/true`. Exim and

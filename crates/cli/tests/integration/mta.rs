@@ -154,6 +154,23 @@ fn postfix_accepts_any_user_is_closed_and_accepts_nonexistent_recipients() {
 #[test]
 fn exim_closed_is_closed() {
     expect(EX, 0, "closed", false, false);
+    // Stock Exim hangs up after ten non-mail commands (smtp_accept_max_nonmail): the RSETs
+    // between attempts. The battery went on over a second connection and ran to the end.
+    let Some(ex) = scan() else { return };
+    let relay = &ex.host("127.0.26.1").expect("probed")["observation"]["relay"];
+    assert_eq!(
+        relay["attempts"].as_array().map(Vec::len),
+        Some(13),
+        "{relay}"
+    );
+    assert!(
+        relay["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"].as_str().unwrap_or("").contains("again")),
+        "{relay}"
+    );
 }
 #[test]
 fn exim_open_relay_domain_not_local_is_open_relay() {
