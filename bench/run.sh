@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces docs/BENCHMARKS.md. Everything runs on loopback (127.80.0.0/16).
-#   bench/run.sh [DOMAINS] [IPS]          full survey + --concurrency sweep
+#   bench/run.sh [DOMAINS] [IPS]          full survey + --concurrency sweep; every run is scored
+#                                         against the simulation's ground truth (bench/score.py)
 #   PEERS=1 bench/run.sh                  also checkdmarc and nmap on samples (needs root:
 #                                         the peers only speak to port 53 / 25)
 # Needs: cargo, /usr/bin/time (Debian "time"), bc; for PEERS: pip install checkdmarc==6.0.4,
@@ -38,6 +39,12 @@ survey() { # name concurrency list dns smtp
   sys=$(grep 'System time' "$OUT/$1.time" | awk '{print $NF}')
   echo "$1 concurrency=$2 wall=$wall peak_rss_kb=$rss user_s=$user sys_s=$sys" | tee -a "$OUT/summary.txt"
   head -1 "$OUT/$1.out" | tee -a "$OUT/summary.txt"
+  score "$1" "$3"
+}
+
+score() { # name list: found/present and false alarms per finding class of the ground truth
+  "$BIN" export --db "$OUT/$1.db" --format jsonl > "$OUT/$1.jsonl"
+  python3 bench/score.py "$2.truth.jsonl" "$OUT/$1.jsonl" | sed "s/^/$1 /" | tee -a "$OUT/summary.txt" || true
 }
 
 if [ -n "$SWEEP" ]; then
@@ -52,6 +59,7 @@ if [ -n "$SWEEP" ]; then
         --db "$OUT/nocap.db" --concurrency 512 --per-net 0 --timeout 10 --host-deadline 60 $DNSBL > "$OUT/nocap.out" 2> "$OUT/nocap.time"
     echo "nocap concurrency=512 per-net=0 wall=$(grep Elapsed "$OUT/nocap.time" | awk '{print $NF}') peak_rss_kb=$(grep 'Maximum resident' "$OUT/nocap.time" | awk '{print $NF}')" | tee -a "$OUT/summary.txt"
     head -1 "$OUT/nocap.out" | tee -a "$OUT/summary.txt"
+    score nocap "$OUT/list.txt"
   fi
   stop_sim
   trap - EXIT

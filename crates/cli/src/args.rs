@@ -171,6 +171,10 @@ pub enum Command {
         /// Median round-trip latency, milliseconds.
         #[arg(long, default_value_t = 60)]
         latency_ms: u64,
+        /// Share of the open relays that relay every recipient, nonexistent users at their own
+        /// domains too (the others refuse unknown local users), 0 to 1.
+        #[arg(long, default_value_t = 0.5)]
+        relay_everything: f64,
     },
     /// Survey tables: counts, shares and the top-ten share by provider, software, OS, finding
     /// or block list.

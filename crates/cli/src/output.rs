@@ -273,7 +273,7 @@ pub fn verdict(
                     host.ip,
                     rel.port,
                     w.relay_test,
-                    rel.verdict.as_str(),
+                    rel.current_verdict().as_str(),
                     clean(&rel.reason)
                 );
             }

@@ -110,10 +110,37 @@ pub fn battery(p: &RelayParams, relay_name: &str, literal: &str) -> Vec<RelayFor
 }
 
 /// The control recipient: a local part that cannot exist, at a domain the server is
-/// responsible for. A server that accepts it accepts everything at RCPT time and can only
-/// bounce later, so accepting an outside recipient proves nothing about relaying.
+/// responsible for. A server that accepts it accepts recipients it cannot deliver to and must
+/// bounce them later (a backscatter source); it also tells whether an address trick at the
+/// server's own name was read as a local user or as the outside recipient.
 pub fn control_recipient(local_domain: &str) -> String {
     format!("<mxray-no-such-user-7f3a9c@{local_domain}>")
+}
+
+/// What accepting a form at RCPT proves.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum FormKind {
+    /// The recipient's domain is the outside domain itself (`plain`, the sender variants and
+    /// the source route, whose final mailbox is outside): accepting it at RCPT is what every
+    /// classic relay tester calls an open relay.
+    Outside,
+    /// The outside address hides in the local part of an address at the server's own name or
+    /// address literal, or has no domain at all (percent hack, quoted, double `@`, bang
+    /// paths): a server that accepts any local part at its own names accepts these as local
+    /// users, so they prove relaying only when the same server refuses the control recipient.
+    LocalPartTrick,
+}
+
+impl RelayForm {
+    /// What accepting this form proves (by the form's name, the battery's fixed table).
+    pub fn kind(&self) -> FormKind {
+        match self.name.as_str() {
+            "plain" | "null-sender" | "local-sender" | "literal-sender" | "source-route" => {
+                FormKind::Outside
+            }
+            _ => FormKind::LocalPartTrick,
+        }
+    }
 }
 
 /// What one attempt got.
@@ -178,13 +205,16 @@ impl RelayAttempt {
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RelayVerdict {
-    /// An outside recipient was accepted from an outside sender, while a bogus local recipient
-    /// was refused: the server relays.
+    /// A recipient at an outside domain was accepted at RCPT from an outside sender (whatever
+    /// the control recipient got), or an address trick at the server's own name was accepted
+    /// while the control recipient was refused. Proven at RCPT only: mxray never sends DATA.
     Open,
-    /// Every attempt was refused permanently.
+    /// Every outside recipient was refused permanently (a trick form accepted only because
+    /// the server accepts any local part at its own names does not count).
     Closed,
-    /// Outside recipients accepted, but so was a recipient that cannot exist: the server
-    /// accepts everything at RCPT time (and bounces later, or relays). Relay unconfirmed.
+    /// Written by mxray before issue 13: an outside recipient and the control recipient were
+    /// both accepted. Never produced now; kept so stored scans stay readable. The checks
+    /// classify such a record again from its attempts ([`RelayObservation::current_verdict`]).
     AcceptsAll,
     /// No conclusion: deferrals (greylisting), a tarpit, disconnects or timeouts.
     Inconclusive,
@@ -209,9 +239,11 @@ pub struct RelayObservation {
     pub port: u16,
     /// How the dialogue ended.
     pub status: ProbeStatus,
-    /// Attempts in order (the battery stops at the first accepted outside recipient).
+    /// Attempts in order (the battery stops at the first accepted recipient at an outside
+    /// domain; an accepted address trick does not stop it).
     pub attempts: Vec<RelayAttempt>,
-    /// The control attempt, run when an outside recipient was accepted.
+    /// The control attempt (a recipient that cannot exist at the scanned domain), run after
+    /// every battery that ended normally (before issue 13: only when something was accepted).
     pub control: Option<RelayAttempt>,
     /// The verdict.
     pub verdict: RelayVerdict,
@@ -221,37 +253,122 @@ pub struct RelayObservation {
     pub transcript: Vec<TranscriptLine>,
 }
 
+impl RelayObservation {
+    /// The verdict by today's rules: the stored one, except for records of the retired
+    /// `accepts-all` verdict, which are classified again from their attempts.
+    pub fn current_verdict(&self) -> RelayVerdict {
+        match self.verdict {
+            RelayVerdict::AcceptsAll => {
+                classify(self.status, &self.attempts, self.control.as_ref()).0
+            }
+            v => v,
+        }
+    }
+
+    /// Whether the control recipient (one that cannot exist) was accepted.
+    pub fn accepts_nonexistent(&self) -> bool {
+        self.control
+            .as_ref()
+            .is_some_and(|c| c.result == AttemptResult::Accepted)
+    }
+
+    /// The attempt that proves the verdict `open`: the first accepted recipient at an outside
+    /// domain, else the first accepted address trick.
+    pub fn proof(&self) -> Option<&RelayAttempt> {
+        let accepted = || {
+            self.attempts
+                .iter()
+                .filter(|a| a.result == AttemptResult::Accepted)
+        };
+        accepted()
+            .find(|a| a.form.kind() == FormKind::Outside)
+            .or_else(|| accepted().next())
+    }
+}
+
+/// What mxray proves and does not prove about an open relay, for reasons and evidence.
+pub const NOT_DELIVERED: &str =
+    "accepted at RCPT; mxray stops before DATA, so delivery was not confirmed";
+
 /// Classifies a finished battery. `status` is how the dialogue ended: a battery cut short by a
 /// timeout or disconnect with nothing accepted is inconclusive, not closed.
+///
+/// | accepted                         | control recipient | verdict |
+/// |----------------------------------|-------------------|---------|
+/// | a recipient at an outside domain | anything          | open    |
+/// | only address tricks              | refused (5xx)     | open    |
+/// | only address tricks              | accepted          | closed, if every outside-domain form was refused; else inconclusive |
+/// | only address tricks              | 4xx / no answer / not asked | inconclusive |
+/// | nothing, all 5xx, battery complete | —               | closed  |
+/// | nothing, a 4xx or cut short      | —                 | inconclusive |
 pub fn classify(
     status: ProbeStatus,
     attempts: &[RelayAttempt],
     control: Option<&RelayAttempt>,
 ) -> (RelayVerdict, String) {
-    if let Some(open) = attempts
-        .iter()
-        .find(|a| a.result == AttemptResult::Accepted)
-    {
+    let accepted = |k: FormKind| {
+        attempts
+            .iter()
+            .find(|a| a.result == AttemptResult::Accepted && a.form.kind() == k)
+    };
+    if let Some(open) = accepted(FormKind::Outside) {
+        return (
+            RelayVerdict::Open,
+            format!(
+                "outside recipient {} from {} ({} form) {NOT_DELIVERED}",
+                open.form.rcpt_to, open.form.mail_from, open.form.name
+            ),
+        );
+    }
+    let total = battery(&RelayParams::default(), "x", "[x]").len();
+    if let Some(trick) = accepted(FormKind::LocalPartTrick) {
         return match control.map(|c| c.result) {
             Some(AttemptResult::Rejected) => (
                 RelayVerdict::Open,
                 format!(
-                    "accepted outside recipient {} from {} ({} form) and refused a non-existent local recipient",
-                    open.form.rcpt_to, open.form.mail_from, open.form.name
+                    "address trick {} ({} form) {NOT_DELIVERED}; the server refuses unknown local users, so it read the address as the outside recipient",
+                    trick.form.rcpt_to, trick.form.name
                 ),
             ),
-            Some(AttemptResult::Accepted) => (
-                RelayVerdict::AcceptsAll,
-                format!(
-                    "accepted outside recipient {} but also a recipient that cannot exist: accepts everything at RCPT time",
-                    open.form.rcpt_to
-                ),
-            ),
+            Some(AttemptResult::Accepted) => {
+                let outside_refused = attempts
+                    .iter()
+                    .filter(|a| a.form.kind() == FormKind::Outside)
+                    .all(|a| a.result == AttemptResult::Rejected);
+                let outside_forms = battery(&RelayParams::default(), "x", "[x]")
+                    .iter()
+                    .filter(|f| f.kind() == FormKind::Outside)
+                    .count();
+                let outside_tried = attempts
+                    .iter()
+                    .filter(|a| a.form.kind() == FormKind::Outside)
+                    .count();
+                if status == ProbeStatus::Success
+                    && outside_refused
+                    && outside_tried == outside_forms
+                {
+                    (
+                        RelayVerdict::Closed,
+                        format!(
+                            "every recipient at an outside domain refused; {} ({} form) was accepted only as the server accepts any local part at its own names (the control recipient was accepted too)",
+                            trick.form.rcpt_to, trick.form.name
+                        ),
+                    )
+                } else {
+                    (
+                        RelayVerdict::Inconclusive,
+                        format!(
+                            "accepted {} ({} form), as it accepts any local part at its own names; the recipients at outside domains got no clear answer",
+                            trick.form.rcpt_to, trick.form.name
+                        ),
+                    )
+                }
+            }
             _ => (
                 RelayVerdict::Inconclusive,
                 format!(
-                    "accepted outside recipient {}, but the control recipient got no clear answer",
-                    open.form.rcpt_to
+                    "accepted address trick {} ({} form), but the control recipient got no clear answer",
+                    trick.form.rcpt_to, trick.form.name
                 ),
             ),
         };
@@ -264,7 +381,6 @@ pub fn classify(
         .iter()
         .filter(|a| a.result == AttemptResult::Rejected)
         .count();
-    let total = battery(&RelayParams::default(), "x", "[x]").len();
     if status == ProbeStatus::Success && rejected == attempts.len() && attempts.len() == total {
         (
             RelayVerdict::Closed,
@@ -354,40 +470,220 @@ mod tests {
         assert_eq!(RelayAttempt::classify(None, None), AttemptResult::NoAnswer);
     }
 
+    /// The battery's attempt `form` with the given replies (`None`: no RCPT reply).
+    fn try_form(form: &str, mail: u16, rcpt: Option<u16>) -> RelayAttempt {
+        let mut a = attempt(mail, rcpt);
+        a.form = battery(&RelayParams::default(), "mx.example.jp", "[192.0.2.1]")
+            .into_iter()
+            .find(|f| f.name == form)
+            .unwrap_or_else(|| panic!("no form {form}"));
+        a
+    }
+
+    /// The whole battery, every form refused with 554 except those in `accepted` (250).
+    fn run_with(accepted: &[&str]) -> Vec<RelayAttempt> {
+        battery(&RelayParams::default(), "mx.example.jp", "[192.0.2.1]")
+            .iter()
+            .map(|f| {
+                let code = if accepted.contains(&f.name.as_str()) {
+                    250
+                } else {
+                    554
+                };
+                try_form(&f.name, 250, Some(code))
+            })
+            .collect()
+    }
+
     #[test]
-    fn verdicts() {
-        let n = battery(&RelayParams::default(), "x", "[x]").len();
-        let all_rejected: Vec<_> = (0..n).map(|_| attempt(250, Some(554))).collect();
+    fn form_kinds() {
+        let b = battery(&RelayParams::default(), "mx.example.jp", "[192.0.2.1]");
+        let outside: Vec<&str> = b
+            .iter()
+            .filter(|f| f.kind() == FormKind::Outside)
+            .map(|f| f.name.as_str())
+            .collect();
         assert_eq!(
-            classify(ProbeStatus::Success, &all_rejected, None).0,
-            RelayVerdict::Closed
+            outside,
+            [
+                "plain",
+                "null-sender",
+                "local-sender",
+                "literal-sender",
+                "source-route"
+            ]
         );
-        // Cut short: not closed.
-        assert_eq!(
-            classify(ProbeStatus::ClosedEarly, &all_rejected[..3], None).0,
-            RelayVerdict::Inconclusive
-        );
-        let open = vec![attempt(250, Some(554)), attempt(250, Some(250))];
-        assert_eq!(
-            classify(ProbeStatus::Success, &open, Some(&attempt(250, Some(550)))).0,
-            RelayVerdict::Open
-        );
-        assert_eq!(
-            classify(ProbeStatus::Success, &open, Some(&attempt(250, Some(250)))).0,
-            RelayVerdict::AcceptsAll
-        );
-        assert_eq!(
-            classify(ProbeStatus::Success, &open, Some(&attempt(250, Some(451)))).0,
-            RelayVerdict::Inconclusive
-        );
-        let grey: Vec<_> = (0..n).map(|_| attempt(250, Some(450))).collect();
+        // Every outside form's recipient ends at the outside domain; every trick's does not.
+        for f in &b {
+            let ends_outside = f.rcpt_to.ends_with("@example.net>");
+            assert_eq!(ends_outside, f.kind() == FormKind::Outside, "{f:?}");
+        }
+    }
+
+    /// The classification table of `classify`, row by row.
+    #[test]
+    fn classification_table() {
+        use AttemptResult as R;
+        use RelayVerdict as V;
+        let control = |code: Option<u16>| code.map(|c| try_form("plain", 250, Some(c)));
+        /// (case, attempts, control reply, how the dialogue ended, verdict)
+        type Row = (&'static str, Vec<RelayAttempt>, Option<u16>, ProbeStatus, V);
+        let rows: Vec<Row> = vec![
+            // An outside-domain recipient accepted: open whatever the control got.
+            (
+                "plain, control refused",
+                run_with(&["plain"]),
+                Some(550),
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "plain, control accepted",
+                run_with(&["plain"]),
+                Some(250),
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "plain, control deferred",
+                run_with(&["plain"]),
+                Some(451),
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "plain, no control",
+                run_with(&["plain"]),
+                None,
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "source route",
+                run_with(&["source-route"]),
+                Some(250),
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "null sender, cut short",
+                run_with(&["null-sender"]),
+                None,
+                ProbeStatus::IoTimeout,
+                V::Open,
+            ),
+            // Only address tricks accepted: the control decides.
+            (
+                "percent hack, control refused",
+                run_with(&["percent-hack"]),
+                Some(550),
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "quoted, control refused",
+                run_with(&["quoted"]),
+                Some(550),
+                ProbeStatus::Success,
+                V::Open,
+            ),
+            (
+                "percent hack, control accepted",
+                run_with(&["percent-hack", "quoted-at-relay"]),
+                Some(250),
+                ProbeStatus::Success,
+                V::Closed,
+            ),
+            (
+                "percent hack, control deferred",
+                run_with(&["percent-hack"]),
+                Some(451),
+                ProbeStatus::Success,
+                V::Inconclusive,
+            ),
+            (
+                "percent hack, no control",
+                run_with(&["percent-hack"]),
+                None,
+                ProbeStatus::IoTimeout,
+                V::Inconclusive,
+            ),
+            (
+                "percent hack, control accepted, battery cut short",
+                run_with(&["percent-hack"])[..6].to_vec(),
+                Some(250),
+                ProbeStatus::ClosedEarly,
+                V::Inconclusive,
+            ),
+            // Nothing accepted.
+            (
+                "all refused",
+                run_with(&[]),
+                Some(550),
+                ProbeStatus::Success,
+                V::Closed,
+            ),
+            (
+                "all refused, control accepted (backup MX)",
+                run_with(&[]),
+                Some(250),
+                ProbeStatus::Success,
+                V::Closed,
+            ),
+            (
+                "cut short",
+                run_with(&[])[..3].to_vec(),
+                None,
+                ProbeStatus::ClosedEarly,
+                V::Inconclusive,
+            ),
+            (
+                "nothing tried",
+                Vec::new(),
+                None,
+                ProbeStatus::IoTimeout,
+                V::Inconclusive,
+            ),
+        ];
+        for (name, attempts, c, status, want) in rows {
+            let c = control(c);
+            let (got, why) = classify(status, &attempts, c.as_ref());
+            assert_eq!(got, want, "{name}: {why}");
+            if got == V::Open {
+                assert!(why.contains(NOT_DELIVERED), "{name}: {why}");
+            }
+        }
+        let grey: Vec<_> = battery(&RelayParams::default(), "x", "[x]")
+            .iter()
+            .map(|f| try_form(&f.name, 250, Some(450)))
+            .collect();
         let (v, why) = classify(ProbeStatus::Success, &grey, None);
-        assert_eq!(v, RelayVerdict::Inconclusive);
+        assert_eq!(v, V::Inconclusive);
         assert!(why.contains("greylisting"), "{why}");
-        assert_eq!(
-            classify(ProbeStatus::IoTimeout, &[], None).0,
-            RelayVerdict::Inconclusive
-        );
+        assert_eq!(try_form("plain", 250, Some(250)).result, R::Accepted);
+    }
+
+    #[test]
+    fn retired_accepts_all_is_classified_again() {
+        let stored = |attempts: Vec<RelayAttempt>| RelayObservation {
+            port: 25,
+            status: ProbeStatus::Success,
+            attempts,
+            control: Some(try_form("plain", 250, Some(250))),
+            verdict: RelayVerdict::AcceptsAll,
+            reason: String::new(),
+            transcript: Vec::new(),
+        };
+        // The old battery stopped at the first acceptance.
+        let plain = stored(vec![try_form("plain", 250, Some(250))]);
+        assert_eq!(plain.current_verdict(), RelayVerdict::Open);
+        assert!(plain.accepts_nonexistent());
+        let mut trick = run_with(&["percent-hack"]);
+        trick.truncate(5);
+        assert_eq!(stored(trick).current_verdict(), RelayVerdict::Inconclusive);
+        let json = r#"{"port":25,"status":"success","attempts":[],"control":null,"verdict":"accepts-all","reason":"","transcript":[]}"#;
+        let old: RelayObservation = serde_json::from_str(json).expect("old record reads");
+        assert_eq!(old.verdict, RelayVerdict::AcceptsAll);
     }
 
     #[test]

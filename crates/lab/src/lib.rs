@@ -11,6 +11,7 @@ pub mod dns;
 mod mailauth;
 pub mod sim;
 pub mod smtp;
+pub mod truth;
 pub mod web;
 
 pub use dns::{DnsServer, Fault, Zone};
@@ -236,7 +237,7 @@ fn layout(tarpit: Duration) -> Vec<(Behaviour, u8, &'static str, &'static str)> 
             Behaviour::AcceptAll,
             12,
             "accept-all",
-            "accepts every recipient, bounces later; reverse DNS not forward-confirmed",
+            "accepts any user at its domains, bounces later (not a relay); reverse DNS not forward-confirmed",
         ),
         (
             Behaviour::Greylist,

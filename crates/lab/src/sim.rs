@@ -8,6 +8,7 @@
 
 use crate::dns::{DnsServer, Zone};
 use crate::smtp::{Behaviour, SmtpServer};
+use crate::truth::Truth;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -29,6 +30,9 @@ pub struct SimOptions {
     pub ips: usize,
     /// First two octets of the server addresses (127.x.0.0/16).
     pub net: [u8; 2],
+    /// Third octet of the first address (0: the /16 from its start; a test in a shared /16
+    /// starts at its own /24).
+    pub first_block: u8,
     /// DNS port (0: any).
     pub dns_port: u16,
     /// SMTP port of every server (0: any).
@@ -39,6 +43,10 @@ pub struct SimOptions {
     pub latency_median: Duration,
     /// Seed.
     pub seed: u64,
+    /// Share of the open relays (4.5% of addresses) that relay everything, the nonexistent
+    /// users at their own domains too (their own domain is not local to them); the others
+    /// refuse unknown local users. Default one half.
+    pub relay_everything: f64,
 }
 
 impl Default for SimOptions {
@@ -47,11 +55,13 @@ impl Default for SimOptions {
             domains: 200_000,
             ips: 2_000,
             net: [127, 80],
+            first_block: 0,
             dns_port: 0,
             smtp_port: 0,
             zipf: 1.0,
             latency_median: Duration::from_millis(60),
             seed: 1,
+            relay_everything: 0.5,
         }
     }
 }
@@ -69,6 +79,9 @@ pub struct Simulation {
     pub list: String,
     /// Domains per address, busiest first (for the record).
     pub busiest: usize,
+    /// The findings a correct scan reports (addresses that serve no domain are left out:
+    /// nothing leads a scan to them). Write it with [`crate::truth::write`].
+    pub truth: Vec<Truth>,
 }
 
 struct Rng(u64);
@@ -84,19 +97,43 @@ impl Rng {
     }
 }
 
-/// Behaviour by share of addresses: open relays ~4.5% (the 2002 survey), greylisting 5%,
-/// tarpits (greeting after 5–20 s) 2%, silent 1%, refused connections 2%, the rest closed,
-/// half of them with STARTTLS.
-fn behaviour(r: f64, rng: &mut Rng) -> Option<Behaviour> {
+/// Behaviour by share of addresses: open relays ~4.5% (the 2002 survey; `relay_everything` of
+/// them relay every recipient, the rest refuse unknown local users), relays reachable only
+/// through an address trick 1% (half the percent hack, half a quoted local part), servers that
+/// accept any user at their own domains but relay nothing 3%, greylisting 5%, tarpits
+/// (greeting after 5–20 s) 2%, silent 1%, refused connections 2%, the rest closed, half of them
+/// with STARTTLS.
+fn behaviour(r: f64, relay_everything: f64, rng: &mut Rng) -> Option<Behaviour> {
     Some(match r {
-        r if r < 0.045 => Behaviour::OpenRelay,
-        r if r < 0.095 => Behaviour::Greylist,
-        r if r < 0.115 => Behaviour::Tarpit(Duration::from_millis(5_000 + rng.next() % 15_000)),
-        r if r < 0.125 => Behaviour::Silent,
-        r if r < 0.145 => return None,
-        r if r < 0.57 => Behaviour::Closed,
+        r if r < 0.045 => {
+            if rng.unit() < relay_everything {
+                Behaviour::RelayEverything
+            } else {
+                Behaviour::OpenRelay
+            }
+        }
+        r if r < 0.050 => Behaviour::PercentHackRelay,
+        r if r < 0.055 => Behaviour::QuotedRelay,
+        r if r < 0.085 => Behaviour::AcceptAll,
+        r if r < 0.135 => Behaviour::Greylist,
+        r if r < 0.155 => Behaviour::Tarpit(Duration::from_millis(5_000 + rng.next() % 15_000)),
+        r if r < 0.165 => Behaviour::Silent,
+        r if r < 0.185 => return None,
+        r if r < 0.59 => Behaviour::Closed,
         _ => Behaviour::ClosedPlain,
     })
+}
+
+/// The host findings a correct scan reports on a server of this behaviour.
+fn expected(b: &Behaviour) -> &'static [&'static str] {
+    const RELAY: &str = "smtp.open_relay";
+    const BACKSCATTER: &str = "smtp.accepts_nonexistent_recipients";
+    match b {
+        Behaviour::RelayEverything => &[RELAY, BACKSCATTER],
+        Behaviour::OpenRelay | Behaviour::PercentHackRelay | Behaviour::QuotedRelay => &[RELAY],
+        Behaviour::AcceptAll => &[BACKSCATTER],
+        _ => &[],
+    }
 }
 
 impl Simulation {
@@ -107,7 +144,7 @@ impl Simulation {
             IpAddr::V4(Ipv4Addr::new(
                 o.net[0],
                 o.net[1],
-                (i / 250) as u8,
+                o.first_block.wrapping_add((i / 250) as u8),
                 (i % 250 + 1) as u8,
             ))
         };
@@ -120,6 +157,7 @@ impl Simulation {
         };
         let mut zone = Zone::default();
         let mut servers = Vec::new();
+        let mut expect: Vec<(usize, &'static [&'static str])> = Vec::new();
         for i in 0..o.ips {
             let name = format!("mx{i}.bench.test");
             zone.addr(&name, ip(i)).ptr(ip(i), &name);
@@ -133,9 +171,10 @@ impl Simulation {
                 zone.addr(&q, IpAddr::from([127, 0, 0, 2]))
                     .txt(&q, "listed by the bench simulation");
             }
-            let Some(b) = behaviour(rng.unit(), &mut rng) else {
+            let Some(b) = behaviour(rng.unit(), o.relay_everything, &mut rng) else {
                 continue;
             };
+            expect.push((i, expected(&b)));
             // Log-normal-ish latency: median as given, clipped to [10 ms, 300 ms].
             let z = (rng.unit() + rng.unit() + rng.unit() - 1.5) * 2.0;
             let ms = (o.latency_median.as_millis() as f64 * (0.6 * z).exp()).clamp(10.0, 300.0);
@@ -202,12 +241,18 @@ impl Simulation {
             false,
         )
         .await?;
+        let truth = expect
+            .into_iter()
+            .filter(|(i, _)| per_ip[*i] > 0)
+            .flat_map(|(i, ids)| ids.iter().map(move |id| Truth::ip(id, ip(i))))
+            .collect();
         Ok(Self {
             dns,
             servers,
             smtp_port,
             list,
             busiest: per_ip.iter().copied().max().unwrap_or(0),
+            truth,
         })
     }
 }

@@ -23,7 +23,18 @@ pub enum Behaviour {
     ClosedPlain,
     /// Accepts any outside recipient; refuses unknown local users. VRFY confirms users.
     OpenRelay,
-    /// Accepts every recipient (and would bounce later).
+    /// Accepts every recipient, the nonexistent ones at its own domains too: an open relay
+    /// whose own domain is not local to it (it relays that too).
+    RelayEverything,
+    /// Refuses recipients at outside domains but reads the percent hack
+    /// (`user%outside@itself`) as an outside recipient; refuses unknown local users.
+    PercentHackRelay,
+    /// Refuses recipients at outside domains but relays a quoted local part holding an outside
+    /// address (`"user@outside"`, `"user@outside"@itself`); refuses unknown local users.
+    QuotedRelay,
+    /// Accepts any local part at its own domains and name (no recipient validation: it would
+    /// bounce unknown users after DATA) and refuses outside domains: not a relay, a
+    /// backscatter source.
     AcceptAll,
     /// Defers every recipient with 450 (greylisting).
     Greylist,
@@ -53,6 +64,9 @@ impl Behaviour {
             Self::Closed => "closed",
             Self::ClosedPlain => "closed-plain",
             Self::OpenRelay => "open-relay",
+            Self::RelayEverything => "relay-everything",
+            Self::PercentHackRelay => "percent-hack-relay",
+            Self::QuotedRelay => "quoted-relay",
             Self::AcceptAll => "accept-all",
             Self::Greylist => "greylist",
             Self::Tarpit(_) => "tarpit",
@@ -353,29 +367,66 @@ impl SmtpServer {
             .trim_start_matches('<')
             .trim_end_matches('>')
             .to_ascii_lowercase();
-        // Only a plain `user@localdomain` is local; every relay trick counts as outside.
-        let is_local = match addr.rsplit_once('@') {
-            Some((user, dom)) => {
-                !user.contains(['@', '%', '!', ':', '"'])
-                    && (local
-                        .iter()
-                        .any(|d| d == dom || dom.ends_with(&format!(".{d}")))
-                        || dom == self.hostname)
-            }
-            None => false,
-        };
+        let to = Recipient::parse(&addr, local, &self.hostname);
         let known_user = addr.starts_with("postmaster@");
-        match &self.behaviour {
-            Behaviour::AcceptAll => "250 2.1.5 Ok".into(),
-            Behaviour::Greylist => {
+        const OK: &str = "250 2.1.5 Ok";
+        const DENIED: &str = "554 5.7.1 Relay access denied";
+        const UNKNOWN: &str =
+            "550 5.1.1 Recipient address rejected: User unknown in local recipient table";
+        match (&self.behaviour, to) {
+            (Behaviour::RelayEverything, _) => OK.into(),
+            (Behaviour::Greylist, _) => {
                 "450 4.2.0 Recipient address rejected: Greylisted, try again later".into()
             }
-            _ if is_local && known_user => "250 2.1.5 Ok".into(),
-            _ if is_local => {
-                "550 5.1.1 Recipient address rejected: User unknown in local recipient table".into()
+            (Behaviour::AcceptAll, Recipient::Outside) => DENIED.into(),
+            (Behaviour::AcceptAll, _) => OK.into(),
+            (_, Recipient::Local) if known_user => OK.into(),
+            (_, Recipient::Local) => UNKNOWN.into(),
+            (Behaviour::OpenRelay, _) => OK.into(),
+            (Behaviour::PercentHackRelay, Recipient::Trick) if addr.contains('%') => OK.into(),
+            (Behaviour::QuotedRelay, Recipient::Trick) if addr.contains('"') => OK.into(),
+            _ => DENIED.into(),
+        }
+    }
+}
+
+/// What a recipient address is to an emulated server.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Recipient {
+    /// A plain local part at one of its domains or its own name.
+    Local,
+    /// An address trick (`%`, `!`, `@`, `:`, quotes in the local part) at its own name or
+    /// address literal, or an address without a domain.
+    Trick,
+    /// A domain that is not its own (a source route ends at its final domain).
+    Outside,
+}
+
+impl Recipient {
+    fn parse(addr: &str, local: &[String], hostname: &str) -> Self {
+        // The last `@` outside a quoted string separates the domain.
+        let mut quoted = false;
+        let mut at = None;
+        for (i, c) in addr.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                '@' if !quoted => at = Some(i),
+                _ => {}
             }
-            Behaviour::OpenRelay => "250 2.1.5 Ok".into(),
-            _ => "554 5.7.1 Relay access denied".into(),
+        }
+        let Some(at) = at.filter(|&i| i > 0) else {
+            return Self::Trick;
+        };
+        let (user, dom) = (&addr[..at], &addr[at + 1..]);
+        let own = dom.starts_with('[')
+            || dom == hostname
+            || local
+                .iter()
+                .any(|d| d == dom || dom.ends_with(&format!(".{d}")));
+        match (own, user.contains(['@', '%', '!', ':', '"'])) {
+            (false, _) => Self::Outside,
+            (true, false) => Self::Local,
+            (true, true) => Self::Trick,
         }
     }
 }

@@ -64,7 +64,19 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             dns_port,
             smtp_port,
             latency_ms,
-        } => simulate::run(domains, ips, list, dns_port, smtp_port, latency_ms).await,
+            relay_everything,
+        } => {
+            simulate::run(
+                domains,
+                ips,
+                list,
+                dns_port,
+                smtp_port,
+                latency_ms,
+                relay_everything,
+            )
+            .await
+        }
         Command::Stats(args) => stats::run(args).await,
         Command::Lab {
             dns_port,

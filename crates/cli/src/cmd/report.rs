@@ -211,7 +211,7 @@ pub async fn run(
                 relay: h
                     .relay
                     .as_ref()
-                    .map(|r| format!("{} — {}", r.verdict.as_str(), r.reason)),
+                    .map(|r| format!("{} — {}", r.current_verdict().as_str(), r.reason)),
                 transcript,
                 findings: by_ip.get(&ip).cloned().unwrap_or_default(),
                 domains: uses.get(&ip).copied().unwrap_or(0),

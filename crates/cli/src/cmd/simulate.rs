@@ -23,9 +23,13 @@ pub async fn run(
     dns_port: u16,
     smtp_port: u16,
     latency_ms: u64,
+    relay_everything: f64,
 ) -> anyhow::Result<u8> {
     if ips == 0 || ips > 60_000 || domains == 0 {
         anyhow::bail!("--ips must be 1..60000 and --domains at least 1");
+    }
+    if !(0.0..=1.0).contains(&relay_everything) {
+        anyhow::bail!("--relay-everything must be between 0 and 1");
     }
     let started = std::time::Instant::now();
     let sim = Simulation::start(SimOptions {
@@ -34,13 +38,16 @@ pub async fn run(
         dns_port,
         smtp_port,
         latency_median: Duration::from_millis(latency_ms),
+        relay_everything,
         ..SimOptions::default()
     })
     .await
     .map_err(|e| anyhow::anyhow!("cannot start the simulation (ports in use? file descriptors: try `ulimit -n 65536`): {e}"))?;
     std::fs::write(&list, &sim.list)?;
+    let truth = mxray_lab::truth::path_for(&list);
+    mxray_lab::truth::write(&truth, &sim.truth)?;
     println!(
-        "simulation ready in {:.1}s: resolver {} smtp port {}; {} domains over {} addresses ({} listening, busiest serves {}); list {}; block lists --dnsbl {}",
+        "simulation ready in {:.1}s: resolver {} smtp port {}; {} domains over {} addresses ({} listening, busiest serves {}); list {}; ground truth {}; block lists --dnsbl {}",
         started.elapsed().as_secs_f64(),
         sim.dns.addr,
         sim.smtp_port,
@@ -49,6 +56,7 @@ pub async fn run(
         sim.servers.len(),
         sim.busiest,
         list.display(),
+        truth.display(),
         mxray_lab::sim::dnsbl_arg()
     );
     let base_cpu = cpu_seconds();

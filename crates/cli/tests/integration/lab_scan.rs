@@ -67,9 +67,17 @@ async fn lab_scan_classifies_every_behaviour() {
         .expect("RCPT line");
     assert!(ev[rcpt + 1].starts_with("S: 250"), "{ev:?}");
     assert!(
-        ev.iter().any(|l| l.starts_with("S: 550 5.1.1")),
-        "control refused: {ev:?}"
+        ev.iter().any(|l| l.contains("delivery was not confirmed")),
+        "{ev:?}"
     );
+    // The control recipient was refused: no backscatter finding.
+    assert_eq!(
+        relay("open-relay")["control"]["rcpt_reply"]["code"],
+        550,
+        "{}",
+        relay("open-relay")
+    );
+    assert!(finding(&open, "smtp.accepts_nonexistent_recipients").is_none());
     assert!(finding(&open, "smtp.vrfy_enabled").is_some());
 
     // Closed relay: every form refused; STARTTLS with a self-signed certificate.
@@ -93,10 +101,16 @@ async fn lab_scan_classifies_every_behaviour() {
         "closed-mx.mxray.test"
     );
 
-    // Accepts everything: relay unconfirmed, not "open".
+    // Accepts any user at its own domains but no outside domain: not a relay, a backscatter
+    // source (the address tricks at its own name are accepted as local users).
     let all = host("accept-all");
-    assert_eq!(relay("accept-all")["verdict"], "accepts-all");
-    let f = finding(&all, "smtp.accepts_all_recipients").expect("accepts-all finding");
+    assert_eq!(
+        relay("accept-all")["verdict"],
+        "closed",
+        "{}",
+        relay("accept-all")
+    );
+    let f = finding(&all, "smtp.accepts_nonexistent_recipients").expect("backscatter finding");
     assert!(
         evidence(f).iter().any(|l| l.contains("mxray-no-such-user")),
         "{f}"

@@ -11,7 +11,7 @@ use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
 use crate::net::{self, LineConn};
 use mxray_core::model::ProbeStatus;
 use mxray_core::relay::{
-    self, AttemptResult, RelayAttempt, RelayForm, RelayObservation, RelayParams,
+    self, AttemptResult, FormKind, RelayAttempt, RelayForm, RelayObservation, RelayParams,
 };
 use mxray_core::smtp::greeting_name;
 use std::net::{IpAddr, SocketAddr};
@@ -36,6 +36,10 @@ impl Probe for RelayProbe {
         Box::pin(async move { ProbeOutput::Relay(run(cx, self.port, &self.params).await) })
     }
 }
+
+/// Connections the battery may use on one server: some servers close a connection after a
+/// number of commands, so the battery continues on a new one (at most this many in all).
+const MAX_CONNECTIONS: usize = 3;
 
 fn literal(ip: IpAddr) -> String {
     match ip {
@@ -71,63 +75,87 @@ async fn run(cx: &ProbeContext, port: u16, params: &RelayParams) -> RelayObserva
         transcript: Vec::new(),
     };
     let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
-        Err(e) => {
-            obs.status = e.status();
-            let (v, why) = relay::classify(obs.status, &[], None);
-            obs.verdict = v;
-            obs.reason = why;
-            return obs;
-        }
-    };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
-    conn.note(format!(
-        "connected to {addr} (relay test: never sends DATA)"
-    ));
-    match open_session(&mut conn, &cx.ehlo_name).await {
-        Ok((greeting, caps, _helo)) => {
-            let lit = literal(cx.ip);
-            let relay_name = greeting_name(&greeting).unwrap_or_else(|| lit.clone());
-            let forms = relay::battery(params, &relay_name, &lit);
-            let pipelining = caps.has("PIPELINING");
-            obs.status = battery(&mut conn, &forms, pipelining, &mut obs.attempts).await;
-            if obs
-                .attempts
-                .iter()
-                .any(|a| a.result == AttemptResult::Accepted)
-                && obs.status == ProbeStatus::Success
-            {
-                let local = cx.local_domain.clone().unwrap_or(relay_name);
-                let control = RelayForm {
-                    name: "control".into(),
-                    mail_from: format!("<{}>", params.sender),
-                    rcpt_to: relay::control_recipient(&local),
+    // Built from the first greeting; later connections continue where the last one ended.
+    let mut forms: Option<(Vec<RelayForm>, String)> = None;
+    let mut battery_done = false;
+    for round in 0..MAX_CONNECTIONS {
+        let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
+            Ok(s) => s,
+            Err(e) => {
+                obs.status = e.status();
+                break;
+            }
+        };
+        let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
+        conn.note(if round == 0 {
+            format!("connected to {addr} (relay test: never sends DATA)")
+        } else {
+            format!(
+                "connected to {addr} again: the server closed the last connection after {} attempts (a per-connection command limit); the battery continues",
+                obs.attempts.len()
+            )
+        });
+        let before = (obs.attempts.len(), obs.control.is_some());
+        match open_session(&mut conn, &cx.ehlo_name).await {
+            Ok((greeting, caps, _helo)) => {
+                let (forms, relay_name) = forms.get_or_insert_with(|| {
+                    let lit = literal(cx.ip);
+                    let relay_name = greeting_name(&greeting).unwrap_or_else(|| lit.clone());
+                    (relay::battery(params, &relay_name, &lit), relay_name)
+                });
+                let pipelining = caps.has("PIPELINING");
+                obs.status = if battery_done {
+                    ProbeStatus::Success
+                } else {
+                    let rest = &forms[obs.attempts.len().min(forms.len())..];
+                    battery(&mut conn, rest, pipelining, &mut obs.attempts).await
                 };
-                match attempt(&mut conn, &control).await {
-                    Ok(a) => {
-                        obs.control = Some(a);
-                        let _ = command(&mut conn, "RSET").await;
+                battery_done |= obs.status == ProbeStatus::Success;
+                if obs.status == ProbeStatus::Success && obs.control.is_none() {
+                    let local = cx.local_domain.clone().unwrap_or(relay_name.clone());
+                    let control = RelayForm {
+                        name: "control".into(),
+                        mail_from: format!("<{}>", params.sender),
+                        rcpt_to: relay::control_recipient(&local),
+                    };
+                    match attempt(&mut conn, &control).await {
+                        Ok(a) => {
+                            obs.control = Some(a);
+                            let _ = command(&mut conn, "RSET").await;
+                        }
+                        Err(f) => obs.status = f.status(),
                     }
-                    Err(f) => obs.status = f.status(),
+                }
+                if obs.status == ProbeStatus::Success {
+                    let _ = command(&mut conn, "QUIT").await;
                 }
             }
-            if obs.status == ProbeStatus::Success {
-                let _ = command(&mut conn, "QUIT").await;
+            Err((_, f, why)) => {
+                obs.status = if why.is_some() {
+                    ProbeStatus::Rejected
+                } else {
+                    f.status()
+                };
             }
         }
-        Err((_, f, why)) => {
-            obs.status = if why.is_some() {
-                ProbeStatus::Rejected
-            } else {
-                f.status()
-            };
+        obs.transcript.extend(conn.close().await);
+        // Again only when the server hung up on a connection that made progress, without a
+        // 421 (which asks us to go away): a limit on commands per connection, as Exim's
+        // smtp_accept_max_nonmail (10 by default) puts on the RSETs between attempts.
+        let progressed = (obs.attempts.len(), obs.control.is_some()) != before;
+        let said_421 = obs
+            .attempts
+            .iter()
+            .flat_map(|a| [a.mail_reply.as_ref(), a.rcpt_reply.as_ref()])
+            .flatten()
+            .any(|r| r.code == 421);
+        if obs.status != ProbeStatus::ClosedEarly || !progressed || said_421 {
+            break;
         }
     }
     let (v, why) = relay::classify(obs.status, &obs.attempts, obs.control.as_ref());
     obs.verdict = v;
     obs.reason = why;
-    obs.transcript = conn.close().await;
     obs
 }
 
@@ -167,7 +195,7 @@ async fn battery(
             Ok(a) => a,
             Err(f) => return f.status(),
         };
-        let accepted = a.result == AttemptResult::Accepted;
+        let proven = a.result == AttemptResult::Accepted && a.form.kind() == FormKind::Outside;
         let closing = [a.mail_reply.as_ref(), a.rcpt_reply.as_ref()]
             .into_iter()
             .flatten()
@@ -179,7 +207,7 @@ async fn battery(
         if !pipelining && let Err(f) = command(conn, "RSET").await {
             return f.status();
         }
-        if accepted {
+        if proven {
             break;
         }
     }
