@@ -227,6 +227,8 @@ impl Lang {
             "dns.mx_not_public" => "MX がプライベートアドレスを指す",
             "dns.ptr_missing" => "逆引き(PTR)がない",
             "dns.fcrdns_mismatch" => "逆引きと正引きが一致しない",
+            "dnssec.bogus" => "DNSSEC の検証に失敗(bogus)",
+            "dane.bogus" => "TLSA の DNSSEC 検証に失敗(DANE 使用不可)",
             _ => return None,
         })
     }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the `mxray` binary against the built-in lab (in this process) and, in
 //! CI, against a real Postfix on loopback. Every network peer is on 127.0.0.0/8.
 
+mod dnssec;
 mod exposure;
 mod harness;
 mod lab_scan;
