@@ -21,7 +21,10 @@ use mxray_core::dnssec::{ChainProblem, DnssecStatus, ValidatedBy, Validation};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::Instant;
 
+/// How long an indeterminate state is remembered before the chain is asked again.
+const RETRY: std::time::Duration = std::time::Duration::from_secs(30);
 /// At most this many zone states are cached per scan.
 const CACHE: usize = 65_536;
 /// At most this many evidence lines are kept per validation.
@@ -141,7 +144,8 @@ enum Step {
 #[derive(Debug)]
 pub struct Validator {
     anchors: TrustAnchors,
-    cache: Mutex<HashMap<Name, Step>>,
+    /// Each name's state, and until when it holds (indeterminate states: [`RETRY`]).
+    cache: Mutex<HashMap<Name, (Step, Option<Instant>)>>,
 }
 
 impl Validator {
@@ -287,7 +291,9 @@ impl Validator {
         {
             let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             for d in (top..=bottom).rev() {
-                if let Some(s) = cache.get(&at_depth(&name, d)) {
+                if let Some((s, until)) = cache.get(&at_depth(&name, d))
+                    && until.is_none_or(|t| Instant::now() < t)
+                {
                     state = Some(s.clone());
                     next = d + 1;
                     break;
@@ -320,12 +326,13 @@ impl Validator {
     }
 
     fn remember(&self, name: &Name, s: &Step) {
-        if matches!(s, Step::End(v) if v.status == DnssecStatus::Indeterminate) {
-            return; // transient: ask again next time
-        }
+        // An indeterminate state may be transient (a timeout): asked again after a while,
+        // but not for every domain of a survey whose resolver has no root keys at all.
+        let until = matches!(s, Step::End(v) if v.status == DnssecStatus::Indeterminate)
+            .then(|| Instant::now() + RETRY);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() < CACHE {
-            cache.insert(name.clone(), s.clone());
+        if cache.len() < CACHE || cache.contains_key(name) {
+            cache.insert(name.clone(), (s.clone(), until));
         }
     }
 
@@ -1279,6 +1286,27 @@ mod tests {
         assert_eq!(v.status, DnssecStatus::Secure, "{:#?}", v.evidence);
         let asked: Vec<_> = t.mem.asked.lock().expect("lock")[before..].to_vec();
         assert_eq!(asked, vec![(n("mx.signed.test."), RecordType::A)]);
+        // No keys at the anchor: indeterminate, and not asked again for every name.
+        let lost = Mem::default();
+        let fresh = Validator::new(anchors(&t.root));
+        let v = fresh.zone(&lost, &n("a.example."), NOW).await;
+        assert_eq!(
+            (v.status, v.problem),
+            (DnssecStatus::Indeterminate, Some(ChainProblem::NoDnskey))
+        );
+        let v = fresh.zone(&lost, &n("b.example."), NOW).await;
+        assert_eq!(v.status, DnssecStatus::Indeterminate);
+        let root_asked = lost
+            .asked
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|q| q.0.is_root())
+            .count();
+        assert_eq!(
+            root_asked, 1,
+            "the anchor's failure is remembered for a while"
+        );
         // Under an insecure delegation every RRset is insecure, whatever it carries.
         let (v, _) = val
             .rrset(&t.mem, &n("mx.unsigned.test."), RecordType::TLSA, NOW)
