@@ -229,6 +229,22 @@ impl Validator {
                 );
             }
         };
+        if m.answers
+            .iter()
+            .any(|r| r.record_type() == RecordType::CNAME && r.name.eq_ignore_root(name))
+        {
+            // CNAME chains are not followed: no verdict rather than a wrong one.
+            evidence.push(format!("{rtype} {}: a CNAME (not validated)", trim(name)));
+            return (
+                end(
+                    DnssecStatus::Indeterminate,
+                    ChainProblem::NoAnswer,
+                    name,
+                    evidence,
+                ),
+                Some(m),
+            );
+        }
         let has = m
             .answers
             .iter()

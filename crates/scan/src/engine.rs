@@ -662,7 +662,10 @@ impl Engine {
             // bit is trusted on loopback; otherwise mxray validates the RRset itself, and
             // when a validating resolver failed (SERVFAIL) the records come from that
             // validation's CD=1 answer.
-            let (records, validation) = if l.authenticated && self.dns.trusts_ad() {
+            let (records, validation) = if matches!(l.answer, Lookup::NoData | Lookup::NxDomain) {
+                // No TLSA: nothing to trust or distrust (`dane.missing` either way).
+                (l.answer, None)
+            } else if l.authenticated && self.dns.trusts_ad() {
                 let v = mxray_core::dnssec::Validation {
                     status: mxray_core::dnssec::DnssecStatus::Secure,
                     by: mxray_core::dnssec::ValidatedBy::Resolver,
@@ -670,7 +673,7 @@ impl Engine {
                     at: name.clone(),
                     evidence: vec![format!("TLSA {name}: AD set by the resolver (on loopback)")],
                 };
-                (l.answer, v)
+                (l.answer, Some(v))
             } else {
                 let (v, m) = self.dns.validate_rrset(&name, RecordType::TLSA).await;
                 let records = match (&l.answer, m) {
@@ -692,7 +695,7 @@ impl Engine {
                     }
                     _ => l.answer,
                 };
-                (records, v)
+                (records, Some(v))
             };
             let answer = match records {
                 Lookup::Found(v) => Lookup::Found(
@@ -724,7 +727,7 @@ impl Engine {
                 name,
                 answer,
                 authenticated: l.authenticated,
-                validation: Some(validation),
+                validation,
             });
         }
         out
