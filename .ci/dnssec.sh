@@ -83,7 +83,7 @@ start)
     d=${2:?usage: dnssec.sh start DIR}
     mkdir -p "$d/keys" "$d/decoy"
     : > "$d/added-addresses"
-    if ! ip -o addr show dev lo | grep -q " $AUTH/"; then
+    if ! ip -o addr show dev lo | grep " $AUTH/" >/dev/null; then
         ip addr add "$AUTH/32" dev lo && echo "$AUTH" >> "$d/added-addresses"
     fi
     kg() { dnssec-keygen -q -a ECDSAP256SHA256 "$@"; }
