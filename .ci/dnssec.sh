@@ -7,7 +7,8 @@
 #                    delegations' glue): "." (signed with dnssec-signzone: KSK, ZSK),
 #                    signed.test (dnssec-policy: DS at the root matches), broken.test
 #                    (dnssec-policy, but the root's DS is of another key: bogus), unsigned.test
-#                    (no DNSKEY, no DS: insecure). Each zone has an MX and a TLSA record at
+#                    (no DNSKEY, no DS: insecure), tampered.test (signed by hand, the TLSA's
+#                    RRSIG altered: the chain is secure, the TLSA bogus). Each zone has an MX and a TLSA record at
 #                    _25._tcp.mx.<zone>; the MX hosts are the shared Postfix (127.0.25.1).
 #   127.0.58.2:5300  Unbound, validating (trust anchor: the test root's DS, DIR/root.ds)
 #   127.0.58.3:5300  Unbound, not validating (module-config "iterator")
@@ -96,14 +97,20 @@ start)
     kg -f KSK -K "$d/keys" broken.test >/dev/null
     kg -K "$d/keys" broken.test >/dev/null
     bdecoy=$(kg -f KSK -K "$d/decoy" broken.test)
+    # tampered.test: signed by hand (dnssec-signzone), then one byte of the TLSA's RRSIG
+    # altered: the chain holds, that one RRset is bogus.
+    mkdir -p "$d/tk"
+    tksk=$(kg -f KSK -K "$d/tk" tampered.test)
+    tzsk=$(kg -K "$d/tk" tampered.test)
     {
         printf '$TTL 60\n. IN SOA ns.root-servers.test. hostmaster.test. 1 3600 600 86400 60\n'
         printf '. IN NS ns.root-servers.test.\nns.root-servers.test. IN A %s\n' "$AUTH"
-        for z in signed broken unsigned; do
+        for z in signed broken unsigned tampered; do
             printf '%s.test. IN NS ns.%s.test.\nns.%s.test. IN A %s\n' "$z" "$z" "$z" "$AUTH"
         done
         dnssec-dsfromkey -2 "$d/keys/$skey.key"
         dnssec-dsfromkey -2 "$d/decoy/$bdecoy.key"
+        dnssec-dsfromkey -2 "$d/tk/$tksk.key"
         cat "$d/$rksk.key" "$d/$rzsk.key"
     } > "$d/root.zone"
     dnssec-signzone -q -o . -K "$d" -f "$d/root.signed" "$d/root.zone" "$rksk" "$rzsk" >/dev/null
@@ -111,6 +118,13 @@ start)
     child "$d/signed.zone" signed.test
     child "$d/broken.zone" broken.test
     child "$d/unsigned.zone" unsigned.test
+    child "$d/tampered.zone" tampered.test
+    cat "$d/tk/$tksk.key" "$d/tk/$tzsk.key" >> "$d/tampered.zone"
+    (cd "$d/tk" && dnssec-signzone -q -O full -o tampered.test -f "$d/tampered.full" \
+        "$d/tampered.zone" "$tksk" "$tzsk" >/dev/null)
+    awk '$4 == "RRSIG" && $5 == "TLSA" {
+            c = substr($NF, 1, 1); $NF = (c == "A" ? "B" : "A") substr($NF, 2); hit = 1 }
+        { print } END { if (!hit) exit 1 }' "$d/tampered.full" > "$d/tampered.signed"
     cat > "$d/named.conf" <<CONF
 options {
     directory "$d";
@@ -140,6 +154,7 @@ zone "." { type primary; file "$d/root.signed"; };
 zone "signed.test" { type primary; file "$d/signed.zone"; dnssec-policy "mxray"; inline-signing yes; key-directory "$d/keys"; };
 zone "broken.test" { type primary; file "$d/broken.zone"; dnssec-policy "mxray"; inline-signing yes; key-directory "$d/keys"; };
 zone "unsigned.test" { type primary; file "$d/unsigned.zone"; };
+zone "tampered.test" { type primary; file "$d/tampered.signed"; };
 CONF
     chown -R bind:bind "$d"; chmod 755 "$d"
     named -c "$d/named.conf" -u bind

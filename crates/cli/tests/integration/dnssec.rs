@@ -2,8 +2,8 @@
 //! non-validating one (`.ci/dnssec.sh`, which CI starts and names in MXRAY_TEST_DNSSEC=DIR;
 //! DIR/root.ds is the test root's DS, given to mxray as `--trust-anchor`):
 //! signed.test (dnssec-policy, DS at the root matches), broken.test (the root's DS is of
-//! another key), unsigned.test. Each zone publishes a TLSA record for its MX, the shared
-//! Postfix at 127.0.25.1:2525. Through the validating resolver mxray trusts the AD bit (it is
+//! another key), unsigned.test, tampered.test (the TLSA's RRSIG altered). Each zone
+//! publishes a TLSA record for its MX, the shared Postfix at 127.0.25.1:2525. Through the validating resolver mxray trusts the AD bit (it is
 //! on loopback) and validates what fails; through the other it validates everything itself:
 //! the verdicts must be the same.
 
@@ -177,4 +177,45 @@ async fn real_dnssec_unsigned_zone_via_validating_unbound_is_insecure() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_dnssec_unsigned_zone_via_non_validating_unbound_is_insecure() {
     unsigned(NOT_VALIDATING).await;
+}
+
+/// tampered.test: the chain of trust holds, but the TLSA record's RRSIG was altered after
+/// signing: the zone is secure, its TLSA bogus (validating resolvers answer SERVFAIL for it),
+/// and DANE must not be checked against it.
+async fn tampered(resolver: &str) {
+    let Some(s) = scan_zone("tampered.test", resolver).await else {
+        return;
+    };
+    let v = validation(&s);
+    assert_eq!(v["status"], "secure", "{v:#}");
+    assert!(
+        ids(&s.domain, "dnssec.").is_empty(),
+        "{:#}",
+        s.domain["findings"]
+    );
+    let mx = s.mx.as_ref().expect("MX probed");
+    let t = &mx["observation"]["tlsa"][0];
+    assert_eq!(t["validation"]["status"], "bogus", "{t:#}");
+    assert_eq!(t["validation"]["by"], "mxray", "{t:#}");
+    assert_eq!(t["validation"]["problem"], "bad-signature", "{t:#}");
+    assert_eq!(ids(mx, "dane."), ["dane.bogus"], "{:#}", mx["findings"]);
+    let f = finding(mx, "dane.bogus").expect("dane.bogus");
+    assert_eq!(f["severity"], "high");
+    assert!(
+        evidence(f)
+            .iter()
+            .any(|l| l.contains("signature does not verify")),
+        "{:#?}",
+        evidence(f)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_dnssec_tampered_tlsa_signature_via_validating_unbound_is_bogus_dane() {
+    tampered(VALIDATING).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_dnssec_tampered_tlsa_signature_via_non_validating_unbound_is_bogus_dane() {
+    tampered(NOT_VALIDATING).await;
 }
