@@ -113,14 +113,14 @@ start)
         dnssec-dsfromkey -2 "$d/tk/$tksk.key"
         cat "$d/$rksk.key" "$d/$rzsk.key"
     } > "$d/root.zone"
-    dnssec-signzone -q -o . -K "$d" -f "$d/root.signed" "$d/root.zone" "$rksk" "$rzsk" >/dev/null
+    dnssec-signzone -q -d "$d" -o . -K "$d" -f "$d/root.signed" "$d/root.zone" "$rksk" "$rzsk" >/dev/null
     dnssec-dsfromkey -2 "$d/$rksk.key" > "$d/root.ds"
     child "$d/signed.zone" signed.test
     child "$d/broken.zone" broken.test
     child "$d/unsigned.zone" unsigned.test
     child "$d/tampered.zone" tampered.test
     cat "$d/tk/$tksk.key" "$d/tk/$tzsk.key" >> "$d/tampered.zone"
-    (cd "$d/tk" && dnssec-signzone -q -O full -o tampered.test -f "$d/tampered.full" \
+    (cd "$d/tk" && dnssec-signzone -q -d "$d" -O full -o tampered.test -f "$d/tampered.full" \
         "$d/tampered.zone" "$tksk" "$tzsk" >/dev/null)
     awk '$4 == "RRSIG" && $5 == "TLSA" {
             c = substr($NF, 1, 1); $NF = (c == "A" ? "B" : "A") substr($NF, 2); hit = 1 }
