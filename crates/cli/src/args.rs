@@ -392,6 +392,10 @@ pub struct ScanArgs {
     /// every TLS service and of MTA-STS policy hosts (your private CA; the lab's CA).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// DNSSEC trust anchors for mxray's own validation: DS or DNSKEY records in zone-file
+    /// format (default: the IANA root keys, KSK-2017 20326 and KSK-2024 38696).
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: Option<PathBuf>,
 }
 
 /// At most this many DKIM selectors are asked per domain.
@@ -566,6 +570,17 @@ impl ScanArgs {
                     .map_err(|e| anyhow::anyhow!("--ca-file {}: {e}", p.display()))?
             }
         };
+        let trust_anchors = match &self.trust_anchor {
+            None => None,
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read trust anchor file {}", p.display()))?;
+                Some(
+                    mxray_scan::dnssec::TrustAnchors::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("--trust-anchor {}: {e}", p.display()))?,
+                )
+            }
+        };
         let exposure = !self.no_exposure;
         use mxray_core::model::MailboxProtocol::{Imap, Pop3};
         let mailbox = |protocol, port, implicit_tls| MailboxPort {
@@ -611,6 +626,7 @@ impl ScanArgs {
             // The policy host is a web server: `--port https=` moves it too.
             mta_sts_port: https,
             dane: true,
+            trust_anchors,
             concurrency: self.concurrency as usize,
             dns_concurrency: self.dns_concurrency as usize,
             limits: Limits {
@@ -681,6 +697,7 @@ impl ScanArgs {
             "dkim_selectors": self.dkim_selectors,
             "dkim_selectors_file": self.dkim_selectors_file.as_ref().map(|p| p.display().to_string()),
             "ca_file": self.ca_file.as_ref().map(|p| p.display().to_string()),
+            "trust_anchor": self.trust_anchor.as_ref().map(|p| p.display().to_string()),
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

@@ -126,11 +126,15 @@ pub(crate) async fn resolver(
     cfg: &ScanConfig,
     resolver: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<Dns> {
-    let dns = Dns::new(
+    let mut dns = Dns::new(
         resolver,
         cfg.limits.step_timeout.min(Duration::from_secs(5)),
     )?
     .with_exclusions(cfg.policy.exclusions.clone());
+    if let Some(anchors) = &cfg.trust_anchors {
+        dns = dns.with_trust_anchors(anchors.clone());
+    }
+
     if let Err(e) = dns.preflight().await {
         let who = resolver.map_or_else(|| "the system resolver".to_owned(), |r| r.to_string());
         anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");

@@ -97,6 +97,21 @@ pub struct TlsaLookup {
     pub answer: Lookup<Vec<Tlsa>>,
     /// The resolver set AD (RFC 4035 §3.2.3): it validated the answer with DNSSEC.
     pub authenticated: bool,
+    /// The DNSSEC verdict on the answer (the resolver's AD bit when it is trusted, else
+    /// mxray's own validation); `None` in scans made before mxray validated, where the AD bit
+    /// alone decides.
+    #[serde(default)]
+    pub validation: Option<crate::dnssec::Validation>,
+}
+
+impl TlsaLookup {
+    /// Whether the answer may be used for DANE (RFC 7672 §2.2: only a secure answer).
+    pub fn trusted(&self) -> bool {
+        match &self.validation {
+            Some(v) => v.is_secure(),
+            None => self.authenticated,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod dane;
 pub mod date;
 pub mod dkim;
 pub mod dmarc;
+pub mod dnssec;
 pub mod finding;
 pub mod fingerprint;
 pub mod http;

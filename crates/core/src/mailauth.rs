@@ -49,6 +49,10 @@ pub struct DnssecObservation {
     /// data now means a validating resolver rejected the zone (a broken chain).
     #[serde(default)]
     pub dnskey_unchecked: Option<SecureAnswer>,
+    /// The verdict on the zone's chain of trust: the resolver's AD bit when it is trusted,
+    /// else mxray's own validation (`None` in scans made before mxray validated).
+    #[serde(default)]
+    pub validation: Option<crate::dnssec::Validation>,
 }
 
 /// One DNS question and its answer.

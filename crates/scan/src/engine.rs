@@ -131,6 +131,9 @@ pub struct ScanConfig {
     pub mta_sts_port: u16,
     /// Ask TLSA at `_25._tcp.<MX name>` for each mail host (DANE).
     pub dane: bool,
+    /// Where mxray's own DNSSEC validation starts (`--trust-anchor`; `None`: the IANA root
+    /// keys). Applied to the resolver when it is made (`Dns::with_trust_anchors`).
+    pub trust_anchors: Option<crate::dnssec::TrustAnchors>,
 }
 
 impl Default for ScanConfig {
@@ -189,6 +192,7 @@ impl Default for ScanConfig {
             dkim_selectors: Vec::new(),
             mta_sts_port: 443,
             dane: true,
+            trust_anchors: None,
         }
     }
 }
@@ -661,7 +665,46 @@ impl Engine {
                 continue;
             }
             let l = self.dns.secure(&name, RecordType::TLSA, false).await;
-            let answer = match l.answer {
+            // RFC 7672 §2.2: TLSA counts only when its answer is secure. The resolver's AD
+            // bit is trusted on loopback; otherwise mxray validates the RRset itself, and
+            // when a validating resolver failed (SERVFAIL) the records come from that
+            // validation's CD=1 answer.
+            let (records, validation) = if matches!(l.answer, Lookup::NoData | Lookup::NxDomain) {
+                // No TLSA: nothing to trust or distrust (`dane.missing` either way).
+                (l.answer, None)
+            } else if l.authenticated && self.dns.trusts_ad() {
+                let v = mxray_core::dnssec::Validation {
+                    status: mxray_core::dnssec::DnssecStatus::Secure,
+                    by: mxray_core::dnssec::ValidatedBy::Resolver,
+                    problem: None,
+                    at: name.clone(),
+                    evidence: vec![format!("TLSA {name}: AD set by the resolver (on loopback)")],
+                };
+                (l.answer, Some(v))
+            } else {
+                let (v, m) = self.dns.validate_rrset(&name, RecordType::TLSA).await;
+                let records = match (&l.answer, m) {
+                    (Lookup::Unknown(_), Some(m))
+                        if m.metadata.response_code
+                            == hickory_resolver::proto::op::ResponseCode::NoError =>
+                    {
+                        let data: Vec<RData> = m
+                            .answers
+                            .iter()
+                            .filter(|r| r.record_type() == RecordType::TLSA)
+                            .map(|r| r.data.clone())
+                            .collect();
+                        if data.is_empty() {
+                            Lookup::NoData
+                        } else {
+                            Lookup::Found(data)
+                        }
+                    }
+                    _ => l.answer,
+                };
+                (records, Some(v))
+            };
+            let answer = match records {
                 Lookup::Found(v) => Lookup::Found(
                     v.iter()
                         .filter_map(|d| match d {
@@ -691,6 +734,7 @@ impl Engine {
                 name,
                 answer,
                 authenticated: l.authenticated,
+                validation,
             });
         }
         out

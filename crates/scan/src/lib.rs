@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod discovery;
+pub mod dnssec;
 pub mod engine;
 pub mod mailauth;
 mod mux;

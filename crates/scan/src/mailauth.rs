@@ -2,7 +2,8 @@
 //! redirects and what evaluating it for each mail-host address asks; DMARC (and the
 //! authorisation records of outside report destinations, RFC 7489 §7.1); DKIM keys at the
 //! configured selectors; MTA-STS and TLS-RPT records and the MTA-STS policy over HTTPS
-//! (RFC 8461 §3.3); CAA; DNSSEC (DNSKEY and DS with the resolver's AD bit).
+//! (RFC 8461 §3.3); CAA; DNSSEC (DNSKEY and DS with the resolver's AD bit, and the chain of
+//! trust validated by mxray when the resolver's AD bit is not trusted or not set).
 //! Every answer is recorded verbatim in a [`MailAuthObservation`] so the checks re-run it
 //! without the network. Excluded names are never asked (recorded as unknown), excluded or
 //! non-public addresses never contacted.
@@ -12,6 +13,7 @@ use crate::probe::ProbeContext;
 use crate::resolve::{Dns, SecureLookup};
 use crate::tls::TlsClient;
 use hickory_resolver::proto::rr::{RData, RecordType};
+use mxray_core::dnssec::{DnssecStatus, ValidatedBy, Validation};
 use mxray_core::mailauth::{DnsAnswer, DnssecObservation, MailAuthObservation, SecureAnswer};
 use mxray_core::model::{DomainObservation, Lookup};
 use mxray_core::mta_sts::{FetchStatus, MAX_POLICY, PolicyFetch};
@@ -246,11 +248,30 @@ pub async fn gather(
     }
 }
 
-/// Short presentation of DNSSEC records (the crate reads DNSKEY and DS as raw data without
-/// its `dnssec` features, which would pull in a validator we do not use).
+/// Short presentation of DNSSEC records (key flags, tag and size; DS digests shortened).
 fn render_secure(data: &RData) -> String {
+    use hickory_resolver::proto::dnssec::rdata::DNSSECRData;
+    use hickory_resolver::proto::dnssec::{PublicKey, Verifier};
     let raw = match data {
         RData::Unknown { rdata, .. } => rdata.anything.as_slice(),
+        RData::DNSSEC(DNSSECRData::DNSKEY(k)) => {
+            return format!(
+                "flags {} protocol 3 algorithm {} tag {} ({} key bytes)",
+                k.flags(),
+                u8::from(k.algorithm()),
+                k.calculate_key_tag().unwrap_or(0),
+                k.public_key().public_bytes().len()
+            );
+        }
+        RData::DNSSEC(DNSSECRData::DS(d)) => {
+            return format!(
+                "key tag {} algorithm {} digest type {} digest {}",
+                d.key_tag(),
+                u8::from(d.algorithm()),
+                u8::from(d.digest_type()),
+                crate::tls::hex(&d.digest()[..d.digest().len().min(64)])
+            );
+        }
         other => return other.to_string(),
     };
     match data.record_type() {
@@ -284,8 +305,9 @@ fn secure_answer(l: SecureLookup) -> SecureAnswer {
     }
 }
 
-/// DNSKEY at the zone (the domain, else its organisational domain), DS at the parent, and
-/// DNSKEY again with CD=1 when the first answer failed.
+/// DNSKEY at the zone (the domain, else its organisational domain), DS at the parent,
+/// DNSKEY again with CD=1 when the first answer failed, and the verdict on the chain of
+/// trust: the resolver's AD bit when it is trusted, else mxray's own validation.
 async fn dnssec(dns: &Dns, policy: &Policy, domain: &str) -> Option<DnssecObservation> {
     let mut zone = domain.to_owned();
     let mut dnskey = secure_answer(dns.secure(&zone, RecordType::DNSKEY, false).await);
@@ -305,11 +327,27 @@ async fn dnssec(dns: &Dns, policy: &Policy, domain: &str) -> Option<DnssecObserv
     } else {
         None
     };
+    // The resolver's AD bit is trusted on loopback only; otherwise (and when it did not
+    // validate, or failed) mxray validates the chain itself.
+    let validation = if dnskey.authenticated && dns.trusts_ad() {
+        Validation {
+            status: DnssecStatus::Secure,
+            by: ValidatedBy::Resolver,
+            problem: None,
+            at: zone.clone(),
+            evidence: vec![format!(
+                "DNSKEY {zone}: AD set by the resolver (on loopback)"
+            )],
+        }
+    } else {
+        dns.validate_zone(&zone).await
+    };
     Some(DnssecObservation {
         zone,
         dnskey,
         ds,
         dnskey_unchecked,
+        validation: Some(validation),
     })
 }
 

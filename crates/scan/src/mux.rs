@@ -76,7 +76,7 @@ impl Mux {
         })
     }
 
-    /// Asks one question (RD=1, EDNS 1232, AD and CD as given) and waits for its answer
+    /// Asks one question (RD=1, EDNS 1232, AD, CD and DO as given) and waits for its answer
     /// until `deadline`. A truncated answer is returned as it is (the caller retries over TCP).
     pub(crate) async fn ask(
         &self,
@@ -84,6 +84,7 @@ impl Mux {
         rtype: RecordType,
         ad: bool,
         cd: bool,
+        dnssec_ok: bool,
         deadline: tokio::time::Instant,
     ) -> Result<(Message, Vec<u8>), String> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -122,6 +123,7 @@ impl Mux {
         q.add_query(Query::query(name.clone(), rtype));
         let mut edns = Edns::new();
         edns.set_max_payload(1232);
+        edns.set_dnssec_ok(dnssec_ok);
         q.set_edns(edns);
         let bytes = match q.to_vec() {
             Ok(b) => b,
@@ -233,7 +235,7 @@ mod tests {
         let answers = futures::future::join_all(
             names
                 .iter()
-                .map(|n| mux.ask(n, RecordType::TXT, false, false, soon())),
+                .map(|n| mux.ask(n, RecordType::TXT, false, false, false, soon())),
         )
         .await;
         for (n, a) in names.iter().zip(answers) {
@@ -243,7 +245,7 @@ mod tests {
         }
         let silent = Name::from_ascii("silent.example.").unwrap();
         let err = mux
-            .ask(&silent, RecordType::TXT, false, false, soon())
+            .ask(&silent, RecordType::TXT, false, false, false, soon())
             .await
             .unwrap_err();
         assert_eq!(err, "timeout");

@@ -28,6 +28,8 @@ pub struct Dns {
     exclusions: std::sync::Arc<Exclusions>,
     /// Answers worth keeping for the scan (MX targets' addresses, NS, PTR), by (name, type).
     cache: std::sync::Arc<std::sync::Mutex<AnswerCache>>,
+    /// mxray's own DNSSEC validation (trust anchors and the zone states of this scan).
+    validator: std::sync::Arc<crate::dnssec::Validator>,
 }
 
 type AnswerCache =
@@ -123,6 +125,9 @@ impl Dns {
             mux: Default::default(),
             exclusions: Default::default(),
             cache: Default::default(),
+            validator: std::sync::Arc::new(crate::dnssec::Validator::new(
+                crate::dnssec::TrustAnchors::default(),
+            )),
         })
     }
 
@@ -153,6 +158,45 @@ impl Dns {
             }
         }
         Ok(())
+    }
+
+    /// Validates DNSSEC from `anchors` instead of the IANA root keys (`--trust-anchor`).
+    pub fn with_trust_anchors(mut self, anchors: crate::dnssec::TrustAnchors) -> Self {
+        self.validator = std::sync::Arc::new(crate::dnssec::Validator::new(anchors));
+        self
+    }
+
+    /// Whether the resolver's AD bit is trusted: only when it is on loopback, where the path
+    /// to it cannot be spoofed (RFC 4035 §4.9.3, RFC 6698 §4.1). Otherwise mxray validates.
+    pub fn trusts_ad(&self) -> bool {
+        self.server.is_some_and(|s| s.ip().is_loopback())
+    }
+
+    /// mxray's own verdict on the chain of trust down to `zone` (see `dnssec.rs`).
+    pub async fn validate_zone(&self, zone: &str) -> mxray_core::dnssec::Validation {
+        match fqdn(zone) {
+            Ok(n) => self.validator.zone(self, &n, crate::dnssec::now()).await,
+            Err(()) => invalid_name(zone),
+        }
+    }
+
+    /// mxray's own verdict on one RRset, with the response (asked with DO=1, CD=1).
+    pub async fn validate_rrset(
+        &self,
+        name: &str,
+        rtype: RecordType,
+    ) -> (
+        mxray_core::dnssec::Validation,
+        Option<hickory_resolver::proto::op::Message>,
+    ) {
+        match fqdn(name) {
+            Ok(n) => {
+                self.validator
+                    .rrset(self, &n, rtype, crate::dnssec::now())
+                    .await
+            }
+            Err(()) => (invalid_name(name), None),
+        }
     }
 
     /// The socket pool to the first name server (None: no server known, or no socket).
@@ -193,7 +237,7 @@ impl Dns {
         let mut last = Err(String::new());
         for _ in 0..2 {
             let deadline = tokio::time::Instant::now() + self.timeout;
-            last = match mux.ask(name, rtype, ad, cd, deadline).await {
+            last = match mux.ask(name, rtype, ad, cd, false, deadline).await {
                 Ok((m, bytes)) if m.metadata.truncation => {
                     match self
                         .tcp_exchange(server, &bytes, m.metadata.id, name, rtype)
@@ -713,5 +757,45 @@ impl Dns {
                 })
                 .collect()
         })
+    }
+}
+
+fn invalid_name(name: &str) -> mxray_core::dnssec::Validation {
+    mxray_core::dnssec::Validation {
+        status: mxray_core::dnssec::DnssecStatus::Indeterminate,
+        by: mxray_core::dnssec::ValidatedBy::Mxray,
+        problem: Some(mxray_core::dnssec::ChainProblem::NoAnswer),
+        at: name.to_owned(),
+        evidence: vec![format!("{name}: not a valid name")],
+    }
+}
+
+impl crate::dnssec::Ask for Dns {
+    /// DO=1 and CD=1 (the records and their RRSIGs, validated or not), AD=1; through the
+    /// socket pool, TCP when truncated, asked twice when there is no answer.
+    async fn ask(
+        &self,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<hickory_resolver::proto::op::Message, String> {
+        let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
+            return Err("no resolver address to ask".into());
+        };
+        let mut last = Err(String::new());
+        for _ in 0..2 {
+            let deadline = tokio::time::Instant::now() + self.timeout;
+            last = match mux.ask(name, rtype, true, true, true, deadline).await {
+                Ok((m, bytes)) if m.metadata.truncation => {
+                    self.tcp_exchange(server, &bytes, m.metadata.id, name, rtype)
+                        .await
+                }
+                Ok((m, _)) => Ok(m),
+                Err(why) => Err(why),
+            };
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
     }
 }

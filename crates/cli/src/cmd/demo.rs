@@ -55,6 +55,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         dkim_selectors: None,
         dkim_selectors_file: None,
         ca_file: Some(ca.clone()),
+        trust_anchor: None,
     };
     let config = args.config();
     let _ = std::fs::remove_file(&ca);

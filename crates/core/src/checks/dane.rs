@@ -2,6 +2,7 @@
 //! certificate chain the SMTP probe saw on this address, and are they DNSSEC-validated?
 
 use crate::dane::{TlsaLookup, matches_chain};
+use crate::dnssec::DnssecStatus;
 use crate::finding::{Finding, Severity};
 use crate::model::{HostObservation, Lookup, SmtpObservation, StartTls};
 
@@ -47,13 +48,31 @@ fn one(obs: &HostObservation, smtp: &SmtpObservation, l: &TlsaLookup) -> Option<
             "not set"
         }
     ));
-    if !l.authenticated {
+    if let Some(v) = &l.validation {
+        ev.push(format!("DNSSEC: {}", v.describe()));
+        ev.extend(v.evidence.iter().cloned());
+    }
+    // RFC 7672 §2.2: only a secure TLSA RRset is usable; a bogus one makes DANE senders
+    // defer mail, an insecure one is ignored. Certificates are not checked against either.
+    if l.validation.as_ref().map(|v| v.status) == Some(DnssecStatus::Bogus) {
+        return Some(
+            Finding::new(
+                "dane.bogus",
+                Severity::High,
+                subject(),
+                format!("TLSA for MX {host} fails DNSSEC validation: DANE senders cannot use it and defer mail to this host (RFC 7672 §2.2)"),
+                format!("Fix the DNSSEC chain of trust of the zone holding {name} (DS at the parent matching the zone's key, current signatures), or remove the TLSA records and their DS."),
+            )
+            .with_evidence(ev),
+        );
+    }
+    if !l.trusted() {
         return Some(
             Finding::new(
                 "dane.unsigned",
                 Severity::Low,
                 subject(),
-                format!("TLSA for MX {host} is not DNSSEC-validated: senders ignore it, so it protects nothing"),
+                format!("TLSA for MX {host} is not DNSSEC-validated (insecure or unverifiable answer): DANE is not usable, senders ignore it (RFC 7672 §2.2)"),
                 format!("Sign the zone holding {name} with DNSSEC and publish its DS at the parent, or remove the TLSA records."),
             )
             .with_evidence(ev),
@@ -188,6 +207,22 @@ mod tests {
             name: "_25._tcp.mx.example".into(),
             answer: records.map_or(Lookup::NxDomain, Lookup::Found),
             authenticated: ad,
+            validation: None,
+        }
+    }
+
+    /// A lookup with mxray's own verdict (the AD bit not set).
+    fn judged(records: Vec<Tlsa>, status: crate::dnssec::DnssecStatus) -> TlsaLookup {
+        use crate::dnssec::{ChainProblem, ValidatedBy, Validation};
+        TlsaLookup {
+            validation: Some(Validation {
+                status,
+                by: ValidatedBy::Mxray,
+                problem: (status != DnssecStatus::Secure).then_some(ChainProblem::DsMismatch),
+                at: "example".into(),
+                evidence: vec!["DS example in .: 1 13 2 ab…".into()],
+            }),
+            ..lookup(Some(records), false)
         }
     }
 
@@ -232,6 +267,38 @@ mod tests {
                 "dane.mismatch",
             ),
             (Established, lookup(None, false), "dane.missing"),
+            // mxray's own verdict replaces the AD bit: secure is trusted, the rest is not,
+            // and a bogus answer is not checked against the certificate at all.
+            (
+                Established,
+                judged(vec![t(3, "cc")], DnssecStatus::Secure),
+                "dane.ok",
+            ),
+            (
+                Established,
+                judged(vec![t(3, "cc")], DnssecStatus::Bogus),
+                "dane.bogus",
+            ),
+            (
+                Established,
+                judged(vec![t(3, "ff")], DnssecStatus::Bogus),
+                "dane.bogus",
+            ),
+            (
+                Established,
+                judged(vec![t(3, "cc")], DnssecStatus::Insecure),
+                "dane.unsigned",
+            ),
+            (
+                Established,
+                judged(vec![t(3, "cc")], DnssecStatus::Indeterminate),
+                "dane.unsigned",
+            ),
+            (
+                NotOffered,
+                judged(vec![t(3, "cc")], DnssecStatus::Insecure),
+                "dane.unsigned",
+            ),
         ] {
             let f = check(&host(starttls, vec![l.clone()]));
             let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
