@@ -35,10 +35,11 @@ pub struct Tlsa {
 impl Tlsa {
     /// Presentation form, `3 1 1 ab12…` (data shortened to 64 hex digits).
     pub fn render(&self) -> String {
-        let d = if self.data.len() > 64 {
-            format!("{}…", &self.data[..64])
-        } else {
-            self.data.clone()
+        // `data` is hex when the scanner read it, but a stored scan is text from a file:
+        // cut by characters, never inside one (found by fuzz/fuzz_targets/dane.rs).
+        let d = match self.data.char_indices().nth(64) {
+            Some((i, _)) => format!("{}…", &self.data[..i]),
+            None => self.data.clone(),
         };
         format!("{} {} {} {d}", self.usage, self.selector, self.matching)
     }
@@ -147,6 +148,18 @@ mod tests {
                 String::new()
             },
         }
+    }
+
+    /// Fuzz crash (dane target): `render` sliced the data at byte 64 inside a character.
+    #[test]
+    fn render_cuts_non_hex_data_at_a_character_boundary() {
+        let mut t = rec(3, 1, 1, "");
+        t.data = format!("{}\u{fffd}tail", "a".repeat(62));
+        assert_eq!(t.render(), format!("3 1 1 {}\u{fffd}t…", "a".repeat(62)));
+        t.data = "ab".repeat(40);
+        assert_eq!(t.render(), format!("3 1 1 {}…", "ab".repeat(32)));
+        t.data = "é".repeat(10);
+        assert_eq!(t.render(), format!("3 1 1 {}", "é".repeat(10)));
     }
 
     #[test]

@@ -266,13 +266,16 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
             if mode == OpenMode::ReadOnly {
                 return Ok((open_sqlite_read_only(&path, &shown).await?, backend));
             }
+            writable(&path).map_err(|()| StoreError::WriteDenied {
+                path: shown.clone(),
+            })?;
             let sqlite = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true)
                 .busy_timeout(Duration::from_secs(5));
             // One plain connection first: the pool would retry a failing connection until
             // its acquire timeout (30 s) and then report only "timed out".
-            first_sqlite_connection(&sqlite, true)
+            first_sqlite_connection(&sqlite)
                 .await
                 .map_err(|e| sqlite_open_error(&e, &path, &shown, mode))?;
             let url = sqlite.to_url_lossy();
@@ -358,11 +361,32 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
     Ok((pool, backend))
 }
 
+/// Whether this user may write the database file and create its journal next to it (SQLite
+/// would otherwise open it read-only without a word, and fail at the first write). Checked
+/// without taking SQLite's write lock, which the workers of a survey share.
+fn writable(path: &Path) -> Result<(), ()> {
+    use std::io::ErrorKind::PermissionDenied;
+    let denied =
+        |r: std::io::Result<std::fs::File>| matches!(r, Err(e) if e.kind() == PermissionDenied);
+    if path.exists() && denied(std::fs::OpenOptions::new().append(true).open(path)) {
+        return Err(());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let probe = dir.join(format!(".mxray-write-probe-{}", std::process::id()));
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe);
+    if made.is_ok() {
+        let _ = std::fs::remove_file(&probe);
+    }
+    if denied(made) { Err(()) } else { Ok(()) }
+}
+
 /// Opens and checks one SQLite connection (the file header is read by the first query), so
 /// a file that is not a database fails here with its result code.
 async fn first_sqlite_connection(
     opts: &sqlx::sqlite::SqliteConnectOptions,
-    write: bool,
 ) -> Result<(), sqlx::Error> {
     let mut c = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::SqliteConnection::connect_with(opts))
         .await
@@ -370,12 +394,6 @@ async fn first_sqlite_connection(
     sqlx::query("SELECT COUNT(*) FROM sqlite_master")
         .execute(&mut c)
         .await?;
-    if write {
-        // Proves the file (and its directory, for the journal) can be written.
-        sqlx::raw_sql("BEGIN IMMEDIATE; ROLLBACK;")
-            .execute(&mut c)
-            .await?;
-    }
     c.close().await
 }
 
@@ -393,11 +411,11 @@ async fn open_sqlite_read_only(path: &Path, shown: &str) -> Result<AnyPool, Stor
         .filename(path)
         .read_only(true)
         .busy_timeout(Duration::from_secs(5));
-    let opts = match first_sqlite_connection(&ro, false).await {
+    let opts = match first_sqlite_connection(&ro).await {
         Ok(()) => ro,
         Err(first) => {
             let immutable = ro.clone().immutable(true);
-            match first_sqlite_connection(&immutable, false).await {
+            match first_sqlite_connection(&immutable).await {
                 Ok(()) => immutable,
                 // The first error names the cause (not a database, permission).
                 Err(_) => return Err(sqlite_open_error(&first, path, shown, OpenMode::ReadOnly)),

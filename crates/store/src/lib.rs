@@ -135,6 +135,17 @@ pub enum StoreError {
 
 impl StoreError {
     fn from_sqlx(e: sqlx::Error, path: &str) -> Self {
+        // SQLITE_READONLY (8) and its extended codes: the file was opened read-only.
+        let readonly = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| c & 0xff == 8);
+        if readonly {
+            return Self::WriteDenied {
+                path: path.to_owned(),
+            };
+        }
         let msg = e.to_string();
         let lower = msg.to_ascii_lowercase();
         if lower.contains("database is locked")
