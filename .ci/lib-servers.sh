@@ -11,8 +11,8 @@ install_packages() {
     if [ ! -e "$rc" ]; then
         printf '#!/bin/sh\nexit 101\n' > "$rc"; chmod 755 "$rc"; created=1
     fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    apt-get -o DPkg::Lock::Timeout=900 update -qq
+    apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >/dev/null
     if [ "$created" = 1 ]; then rm -f "$rc"; fi
 }
 

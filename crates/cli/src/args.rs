@@ -146,6 +146,13 @@ pub enum Command {
         /// Median round-trip latency, milliseconds.
         #[arg(long, default_value_t = 60)]
         latency_ms: u64,
+        /// Hosting providers' name-server addresses shared by the domains' NS records
+        /// (Zipf-like; 127.80.240.0/22, DNS only, on --dns-port; 0: no NS records).
+        #[arg(long, default_value_t = 50)]
+        ns_ips: usize,
+        /// Web-only addresses (the `www.` hosts of a third of the domains; 127.80.248.0/22).
+        #[arg(long, default_value_t = 20)]
+        web_ips: usize,
     },
     /// Survey tables: counts, shares and the top-ten share by provider, software, OS, finding
     /// or block list.
@@ -310,6 +317,12 @@ pub struct ScanArgs {
     /// Name asked recursively of each name server to test for open recursion.
     #[arg(long, default_value = "example.com")]
     pub recursion_name: String,
+    /// Zone-transfer policy: try AXFR on at most N of the zones that lead to each name-server
+    /// address (default: 3 in `scan` and `worker`, every zone in `check`; 0: none). A server
+    /// that hands one out is reported as "allows zone transfer (k of n zones tried)"; zones
+    /// not tried are not tested, never reported as safe.
+    #[arg(long, value_name = "N")]
+    pub axfr_per_server: Option<u32>,
     /// Allow contacting loopback addresses (the lab, tests).
     #[arg(long)]
     pub allow_loopback: bool,
@@ -355,6 +368,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
 }
+
+/// Zones tried for AXFR per name-server address in a survey, unless `--axfr-per-server`.
+pub const SURVEY_AXFR_PER_SERVER: u32 = 3;
 
 /// At most this many DKIM selectors are asked per domain.
 const MAX_SELECTORS: usize = 100;
@@ -567,6 +583,8 @@ impl ScanArgs {
             },
             dns_port: exposure.then_some(dns),
             recursion_name: self.recursion_name.clone(),
+            axfr_per_server: self.axfr_per_server,
+            ns_queries_per_server: ScanConfig::default().ns_queries_per_server,
             ssh_port: exposure.then_some(ssh),
             tls,
             dkim_selectors: dkim,
@@ -605,6 +623,7 @@ impl ScanArgs {
     /// asked instead of the full one that `check` asks.
     pub fn survey_config(&self) -> anyhow::Result<ScanConfig> {
         let mut cfg = self.config()?;
+        cfg.axfr_per_server = Some(self.axfr_per_server.unwrap_or(SURVEY_AXFR_PER_SERVER));
         if self.dkim_selectors.is_none() && self.dkim_selectors_file.is_none() {
             cfg.dkim_selectors = dkim_selectors(
                 &mxray_core::dkim::selectors(mxray_core::dkim::SURVEY_SELECTORS),
@@ -631,6 +650,7 @@ impl ScanArgs {
             "exposure": !self.no_exposure,
             "web_paths": self.web_paths,
             "recursion_name": self.recursion_name,
+            "axfr_per_server": self.axfr_per_server,
             "allow_loopback": self.allow_loopback,
             "allow_private": self.allow_private,
             "rate": self.rate,

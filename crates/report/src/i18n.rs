@@ -227,6 +227,9 @@ impl Lang {
             "dns.mx_not_public" => "MX がプライベートアドレスを指す",
             "dns.ptr_missing" => "逆引き(PTR)がない",
             "dns.fcrdns_mismatch" => "逆引きと正引きが一致しない",
+            "dns.open_recursion" => "誰の再帰問い合わせにも応じる(オープンリゾルバ)",
+            "dns.axfr_allowed" => "誰にでもゾーン転送(AXFR)を許す",
+            "dns.soa_serial_mismatch" => "ネームサーバ間で SOA のシリアルが異なる",
             _ => return None,
         })
     }

@@ -92,6 +92,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "survey",
                 include_str!("../migrations/common/0003_survey.sql"),
             ),
+            migration(
+                4,
+                "roles",
+                include_str!("../migrations/common/0004_roles.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -108,6 +113,11 @@ fn migrator(backend: Backend) -> Migrator {
                 3,
                 "survey",
                 include_str!("../migrations/common/0003_survey.sql"),
+            ),
+            migration(
+                4,
+                "roles",
+                include_str!("../migrations/common/0004_roles.sql"),
             ),
         ],
     };

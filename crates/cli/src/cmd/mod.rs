@@ -59,7 +59,20 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             dns_port,
             smtp_port,
             latency_ms,
-        } => simulate::run(domains, ips, list, dns_port, smtp_port, latency_ms).await,
+            ns_ips,
+            web_ips,
+        } => {
+            simulate::run(
+                domains,
+                ips,
+                list,
+                dns_port,
+                smtp_port,
+                latency_ms,
+                (ns_ips, web_ips),
+            )
+            .await
+        }
         Command::Stats(args) => stats::run(args).await,
         Command::Lab {
             dns_port,

@@ -11,6 +11,7 @@ mod postfix;
 mod report;
 mod reputation;
 mod resume;
+mod roles;
 mod safety;
 mod software;
 mod survey;
