@@ -291,7 +291,10 @@ struct HostState {
     names: Vec<String>,
     /// The MX (or implicit-MX) names among `names`: their TLSA records are asked.
     mx_names: Vec<String>,
+    /// A domain this address serves: one that uses it as a mail host once one did (the relay
+    /// battery's own domain).
     local_domain: String,
+    local_is_mail: bool,
     /// Zones that led here as a name server (the first `axfr_per_server` get an AXFR).
     zones: Vec<String>,
     /// Zones beyond those.
@@ -335,12 +338,17 @@ impl HostState {
             names: Vec::new(),
             mx_names: Vec::new(),
             local_domain,
+            local_is_mail: false,
             zones: Vec::new(),
             zones_untried: 0,
         }
     }
 
-    fn absorb(&mut self, w: &Want, zone_cap: usize) -> u8 {
+    fn absorb(&mut self, w: &Want, domain: &str, zone_cap: usize) -> u8 {
+        if w.mx && !self.local_is_mail {
+            self.local_domain = domain.to_owned();
+            self.local_is_mail = true;
+        }
         let new = w.bits & !self.wanted;
         self.wanted |= w.bits;
         if self.names.len() < MAX_NAMES && !self.names.contains(&w.name) {
@@ -436,6 +444,7 @@ impl Engine {
                         mx: bits & role_mask::MAIL != 0,
                         zone: (bits & role_mask::NS != 0).then(|| p.domain.clone()),
                     },
+                    &p.domain,
                     self.zone_cap(),
                 );
             }
@@ -651,12 +660,12 @@ impl Engine {
                 .map(|mut m| match m.get_mut(&w.ip) {
                     None => {
                         let mut st = HostState::new(obs.domain.clone());
-                        st.absorb(w, zone_cap);
+                        st.absorb(w, &obs.domain, zone_cap);
                         m.insert(w.ip, st);
                         Act::New
                     }
                     Some(st) => {
-                        let added = st.absorb(w, zone_cap);
+                        let added = st.absorb(w, &obs.domain, zone_cap);
                         if st.phase == Phase::Done && added != 0 {
                             st.phase = Phase::Queued;
                             Act::Requeue
@@ -741,7 +750,7 @@ impl Engine {
                 })
             })
         };
-        let Some((_, names, _, local_domain, _)) = snapshot(hosts) else {
+        let Some((_, names, _, _, _)) = snapshot(hosts) else {
             return internal_error(ip, "address not registered");
         };
         let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(ip))
@@ -771,7 +780,7 @@ impl Engine {
             tlsa: Vec::new(),
         };
         let mut done = 0u8;
-        while let Some((w, names, mx_names, _, zones)) = snapshot(hosts) {
+        while let Some((w, names, mx_names, local_domain, zones)) = snapshot(hosts) {
             let wanted = w;
             if wanted & !done == 0 {
                 break;
@@ -779,7 +788,7 @@ impl Engine {
             let cx = ProbeContext {
                 ip,
                 names,
-                local_domain: Some(local_domain.clone()),
+                local_domain: Some(local_domain),
                 ehlo_name: self.cfg.ehlo_name.clone(),
                 policy: self.cfg.policy.clone(),
                 limits: self.cfg.limits,
