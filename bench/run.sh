@@ -30,7 +30,7 @@ stop_sim() { kill -TERM "$SIM" 2>/dev/null || true; wait "$SIM" 2>/dev/null || t
 
 survey() { # name concurrency list dns smtp
   rm -f "$OUT/$1.db"*
-  /usr/bin/time -v "$BIN" scan "$3" --resolver "127.80.0.1:$4" --port "smtp=$5" --allow-loopback \
+  /usr/bin/time -v "$BIN" scan "$3" --resolver "127.80.0.1:$4" --port "smtp=$5" --port "dns=$4" --allow-loopback \
       --db "$OUT/$1.db" --concurrency "$2" --timeout 10 --host-deadline 60 $DNSBL > "$OUT/$1.out" 2> "$OUT/$1.time"
   local wall rss user sys
   wall=$(grep Elapsed "$OUT/$1.time" | awk '{print $NF}')
@@ -55,7 +55,7 @@ if [ -n "$SWEEP" ]; then
   # /24 at once): one run without the per-network cap shows the engine's own ceiling.
   if [ "${NOCAP:-1}" = 1 ]; then
     rm -f "$OUT/nocap.db"*
-    /usr/bin/time -v "$BIN" scan "$OUT/list.txt" --resolver 127.80.0.1:5354 --port smtp=2526 --allow-loopback \
+    /usr/bin/time -v "$BIN" scan "$OUT/list.txt" --resolver 127.80.0.1:5354 --port smtp=2526 --port dns=5354 --allow-loopback \
         --db "$OUT/nocap.db" --concurrency 512 --per-net 0 --timeout 10 --host-deadline 60 $DNSBL > "$OUT/nocap.out" 2> "$OUT/nocap.time"
     echo "nocap concurrency=512 per-net=0 wall=$(grep Elapsed "$OUT/nocap.time" | awk '{print $NF}') peak_rss_kb=$(grep 'Maximum resident' "$OUT/nocap.time" | awk '{print $NF}')" | tee -a "$OUT/summary.txt"
     head -1 "$OUT/nocap.out" | tee -a "$OUT/summary.txt"
@@ -63,7 +63,8 @@ if [ -n "$SWEEP" ]; then
   fi
   stop_sim
   trap - EXIT
-  tail -n 1 "$OUT/sim.log" | tee -a "$OUT/summary.txt"
+  # The providers' name servers (per-address load, zone transfers) and the total.
+  tail -n 2 "$OUT/sim.log" | tee -a "$OUT/summary.txt"
 fi
 
 if [ "${PEERS:-0}" = 1 ]; then

@@ -175,6 +175,13 @@ pub enum Command {
         /// domains too (the others refuse unknown local users), 0 to 1.
         #[arg(long, default_value_t = 0.5)]
         relay_everything: f64,
+        /// Hosting providers' name-server addresses shared by the domains' NS records
+        /// (Zipf-like; 127.80.240.0/22, DNS only, on --dns-port; 0: no NS records).
+        #[arg(long, default_value_t = 50)]
+        ns_ips: usize,
+        /// Web-only addresses (the `www.` hosts of a third of the domains; 127.80.248.0/22).
+        #[arg(long, default_value_t = 20)]
+        web_ips: usize,
     },
     /// Survey tables: counts, shares and the top-ten share by provider, software, OS, finding
     /// or block list.
@@ -348,6 +355,12 @@ pub struct ScanArgs {
     /// Name asked recursively of each name server to test for open recursion.
     #[arg(long, default_value = "example.com")]
     pub recursion_name: String,
+    /// Zone-transfer policy: try AXFR on at most N of the zones that lead to each name-server
+    /// address (default: 3 in `scan` and `worker`, every zone in `check`; 0: none). A server
+    /// that hands one out is reported as "allows zone transfer (k of n zones tried)"; zones
+    /// not tried are not tested, never reported as safe.
+    #[arg(long, value_name = "N")]
+    pub axfr_per_server: Option<u32>,
     /// Allow contacting loopback addresses (the lab, tests).
     #[arg(long)]
     pub allow_loopback: bool,
@@ -397,6 +410,9 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub trust_anchor: Option<PathBuf>,
 }
+
+/// Zones tried for AXFR per name-server address in a survey, unless `--axfr-per-server`.
+pub const SURVEY_AXFR_PER_SERVER: u32 = 3;
 
 /// At most this many DKIM selectors are asked per domain.
 const MAX_SELECTORS: usize = 100;
@@ -620,6 +636,8 @@ impl ScanArgs {
             },
             dns_port: exposure.then_some(dns),
             recursion_name: self.recursion_name.clone(),
+            axfr_per_server: self.axfr_per_server,
+            ns_queries_per_server: ScanConfig::default().ns_queries_per_server,
             ssh_port: exposure.then_some(ssh),
             tls,
             dkim_selectors: dkim,
@@ -659,6 +677,7 @@ impl ScanArgs {
     /// asked instead of the full one that `check` asks.
     pub fn survey_config(&self) -> anyhow::Result<ScanConfig> {
         let mut cfg = self.config()?;
+        cfg.axfr_per_server = Some(self.axfr_per_server.unwrap_or(SURVEY_AXFR_PER_SERVER));
         if self.dkim_selectors.is_none() && self.dkim_selectors_file.is_none() {
             cfg.dkim_selectors = dkim_selectors(
                 &mxray_core::dkim::selectors(mxray_core::dkim::SURVEY_SELECTORS),
@@ -685,6 +704,7 @@ impl ScanArgs {
             "exposure": !self.no_exposure,
             "web_paths": self.web_paths,
             "recursion_name": self.recursion_name,
+            "axfr_per_server": self.axfr_per_server,
             "allow_loopback": self.allow_loopback,
             "allow_private": self.allow_private,
             "rate": self.rate,

@@ -198,10 +198,11 @@ pub async fn scan(
                 .pending_hosts(info.id)
                 .await?
                 .into_iter()
-                .map(|(ip, domain, name)| PendingHost {
+                .map(|(ip, roles, domain, name)| PendingHost {
                     ip,
                     names: vec![name],
                     domain,
+                    roles,
                 })
                 .collect(),
             gate: None,

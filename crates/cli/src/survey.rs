@@ -263,12 +263,15 @@ pub async fn worker(
         }
         // Addresses linked by committed domains and never probed: their worker died after
         // committing the domain, or is probing them now (then its claim is live and ours fails).
-        for (ip, domain, name) in store.pending_hosts(scan).await? {
+        // (An address another worker probed and a later domain linked in a new role keeps
+        // the record it has: the claim is that worker's, done.)
+        for (ip, roles, domain, name) in store.pending_hosts(scan).await? {
             if store.claim_host(scan, &worker, ip, lease_ms).await? {
                 pending.push(PendingHost {
                     ip,
                     names: vec![name],
                     domain,
+                    roles,
                 });
             }
         }

@@ -157,6 +157,43 @@ pub struct AddressCap {
 }
 
 impl DomainObservation {
+    /// Every admitted address this domain leads to, with the roles ([`role_mask`] bits) that
+    /// link it to the domain: its mail hosts (MX, or the implicit MX), its web host, its name
+    /// servers. Skipped addresses are left out.
+    pub fn links(&self) -> Vec<(IpAddr, u8)> {
+        let mut out: Vec<(IpAddr, u8)> = Vec::new();
+        let mut add = |ip: IpAddr, bit: u8| {
+            if self.skipped.iter().any(|s| s.ip == ip) {
+                return;
+            }
+            match out.iter_mut().find(|(i, _)| *i == ip) {
+                Some((_, m)) => *m |= bit,
+                None => out.push((ip, bit)),
+            }
+        };
+        let mail = if self.mx_mode == MxMode::Implicit {
+            HostRole::ImplicitMx
+        } else {
+            HostRole::Mx
+        };
+        for h in &self.hosts {
+            for ip in h.addresses.found().into_iter().flatten() {
+                add(*ip, mail.bit());
+            }
+        }
+        if let Some(w) = &self.web_host {
+            for ip in w.addresses.found().into_iter().flatten() {
+                add(*ip, HostRole::Web.bit());
+            }
+        }
+        if let Some(ns) = &self.nameservers {
+            for c in &ns.checks {
+                add(c.ip, HostRole::Ns.bit());
+            }
+        }
+        out
+    }
+
     /// Every address of every mail host, deduplicated, in preference order.
     pub fn addresses(&self) -> Vec<IpAddr> {
         let mut out: Vec<IpAddr> = Vec::new();
@@ -168,6 +205,93 @@ impl DomainObservation {
             }
         }
         out
+    }
+}
+
+/// Why an address was reached from a domain; each role is judged by its own checks.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostRole {
+    /// A target of the domain's MX records: SMTP, relay, POP3/IMAP, web, SSH, DANE.
+    #[serde(alias = "mail")]
+    Mx,
+    /// The domain's own address, used because it has no MX (RFC 5321 §5.1): as [`HostRole::Mx`].
+    ImplicitMx,
+    /// One of the domain's name servers: the DNS-server probe and its zone transfers.
+    #[serde(alias = "dns")]
+    Ns,
+    /// The domain's web host (`www.`, else the domain): HTTP and HTTPS.
+    Web,
+}
+
+/// Bits of [`HostRole`] sets as stored (`domain_hosts.roles`, `hosts.roles`); 0 means "made
+/// before roles existed", which every role matches.
+pub mod role_mask {
+    /// MX target.
+    pub const MX: u8 = 1;
+    /// Implicit-MX target.
+    pub const IMPLICIT_MX: u8 = 2;
+    /// Name server.
+    pub const NS: u8 = 4;
+    /// Web host.
+    pub const WEB: u8 = 8;
+    /// Either mail role.
+    pub const MAIL: u8 = MX | IMPLICIT_MX;
+    /// Every role.
+    pub const ALL: u8 = MAIL | NS | WEB;
+}
+
+impl HostRole {
+    /// Every role, in a fixed order.
+    pub const ALL: [HostRole; 4] = [Self::Mx, Self::ImplicitMx, Self::Ns, Self::Web];
+
+    /// Its [`role_mask`] bit.
+    pub const fn bit(self) -> u8 {
+        match self {
+            Self::Mx => role_mask::MX,
+            Self::ImplicitMx => role_mask::IMPLICIT_MX,
+            Self::Ns => role_mask::NS,
+            Self::Web => role_mask::WEB,
+        }
+    }
+
+    /// The stable name (`mx`, `implicit-mx`, `ns`, `web`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Mx => "mx",
+            Self::ImplicitMx => "implicit-mx",
+            Self::Ns => "ns",
+            Self::Web => "web",
+        }
+    }
+
+    /// The bits of a set of roles.
+    pub fn mask(roles: &[HostRole]) -> u8 {
+        roles.iter().fold(0, |m, r| m | r.bit())
+    }
+
+    /// The roles whose bits are in `mask`, in [`HostRole::ALL`] order.
+    pub fn from_mask(mask: u8) -> Vec<HostRole> {
+        Self::ALL
+            .into_iter()
+            .filter(|r| mask & r.bit() != 0)
+            .collect()
+    }
+}
+
+impl HostObservation {
+    /// The [`role_mask`] bits of this record ([`role_mask::ALL`] for records made before
+    /// roles existed).
+    pub fn role_mask(&self) -> u8 {
+        match HostRole::mask(&self.roles) {
+            0 => role_mask::ALL,
+            m => m,
+        }
+    }
+
+    /// Reached as a mail host (MX or implicit MX), or recorded before roles existed.
+    pub fn is_mail_host(&self) -> bool {
+        self.role_mask() & role_mask::MAIL != 0
     }
 }
 
@@ -392,9 +516,11 @@ pub struct HostObservation {
     /// DNSBL answers about the address and who runs it (boxed: most scans carry little).
     #[serde(default)]
     pub reputation: Box<crate::reputation::HostReputation>,
-    /// Why this host was probed (`mail`, `web`, `dns`).
+    /// Why this host was probed: every role that led to it (`mx`, `implicit-mx`, `ns`, `web`;
+    /// older scans wrote `mail` and `dns`, read as `mx` and `ns`). Empty in records made
+    /// before roles existed: every check applies.
     #[serde(default)]
-    pub roles: Vec<String>,
+    pub roles: Vec<HostRole>,
     /// POP3 and IMAP services (mail hosts).
     #[serde(default)]
     pub mailbox: Vec<MailboxObservation>,
@@ -631,6 +757,191 @@ pub struct RecursionTest {
     /// Why there was no usable answer.
     #[serde(default)]
     pub error: Option<String>,
+    /// The answer, typed: response code, header bits and sections (absent in older scans,
+    /// which the checks judge by `rcode`, `recursion_available` and `answers`).
+    #[serde(default)]
+    pub response: Option<DnsResponse>,
+}
+
+/// A DNS response code (RFC 1035 §4.1.1).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rcode {
+    /// NOERROR.
+    NoError,
+    /// FORMERR.
+    FormErr,
+    /// SERVFAIL.
+    ServFail,
+    /// NXDOMAIN.
+    NxDomain,
+    /// NOTIMP.
+    NotImp,
+    /// REFUSED.
+    Refused,
+    /// Any other code.
+    Other(u16),
+}
+
+impl Rcode {
+    /// The mnemonic as dig prints it (`NOERROR`, `RCODE23`).
+    pub fn mnemonic(self) -> String {
+        match self {
+            Self::NoError => "NOERROR".into(),
+            Self::FormErr => "FORMERR".into(),
+            Self::ServFail => "SERVFAIL".into(),
+            Self::NxDomain => "NXDOMAIN".into(),
+            Self::NotImp => "NOTIMP".into(),
+            Self::Refused => "REFUSED".into(),
+            Self::Other(c) => format!("RCODE{c}"),
+        }
+    }
+}
+
+/// Where a referral points, seen from the name asked.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReferralDirection {
+    /// To the root (the "upward referral" of servers that do not recurse).
+    Upward,
+    /// To a zone on the way down to the name asked (a delegation).
+    Downward,
+    /// To a zone that is not an ancestor of the name.
+    Sideways,
+}
+
+/// The authority section of an answer, classified.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AuthoritySection {
+    /// Nothing.
+    Empty,
+    /// An SOA record (a negative answer from the zone it names).
+    Soa {
+        /// The SOA's owner.
+        zone: String,
+    },
+    /// NS records without an SOA: a referral to `zone`.
+    Referral {
+        /// The NS records' owner.
+        zone: String,
+        /// Where it points.
+        direction: ReferralDirection,
+    },
+    /// Anything else (record types listed).
+    Other {
+        /// The record types present.
+        types: Vec<String>,
+    },
+}
+
+/// One DNS answer as the checks need it: code, header bits, section sizes and contents.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct DnsResponse {
+    /// Response code.
+    pub rcode: Rcode,
+    /// AA: authoritative answer.
+    pub aa: bool,
+    /// RA: recursion available.
+    pub ra: bool,
+    /// RD echoed.
+    pub rd: bool,
+    /// Answer records.
+    pub answers: usize,
+    /// The authority section, classified.
+    pub authority: AuthoritySection,
+    /// The authority records, rendered (capped).
+    #[serde(default)]
+    pub authority_text: Vec<String>,
+}
+
+impl DnsResponse {
+    /// `NXDOMAIN, AA=0 RA=1, 0 answers, authority: SOA .` — for evidence lines.
+    pub fn summary(&self) -> String {
+        let auth = match &self.authority {
+            AuthoritySection::Empty => "authority: empty".to_owned(),
+            AuthoritySection::Soa { zone } => format!("authority: SOA {zone}"),
+            AuthoritySection::Referral { zone, direction } => format!(
+                "authority: NS {zone} ({} referral)",
+                match direction {
+                    ReferralDirection::Upward => "upward",
+                    ReferralDirection::Downward => "downward",
+                    ReferralDirection::Sideways => "sideways",
+                }
+            ),
+            AuthoritySection::Other { types } => format!("authority: {}", types.join(" ")),
+        };
+        format!(
+            "{}, AA={} RA={} RD={}, {} answer(s), {auth}",
+            self.rcode.mnemonic(),
+            u8::from(self.aa),
+            u8::from(self.ra),
+            u8::from(self.rd),
+            self.answers
+        )
+    }
+}
+
+/// How one zone transfer attempt ended.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AxfrOutcome {
+    /// The whole zone came (two SOA records seen).
+    Transferred,
+    /// Records came and we stopped at the cap: transfer allowed.
+    StoppedAtCap,
+    /// Records came, then the connection ended: transfer allowed.
+    EndedEarly,
+    /// An error code.
+    Refused,
+    /// NOERROR without records.
+    EmptyAnswer,
+    /// The connection closed or timed out before any record.
+    NoTransfer,
+    /// Unparseable data.
+    Malformed,
+    /// No TCP connection (refused, timeout, policy).
+    NoConnection,
+}
+
+impl AxfrOutcome {
+    /// Records were handed out.
+    pub fn allowed(self) -> bool {
+        matches!(
+            self,
+            Self::Transferred | Self::StoppedAtCap | Self::EndedEarly
+        )
+    }
+}
+
+/// One AXFR attempt by the DNS-server probe.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct ZoneTransfer {
+    /// The zone asked.
+    pub zone: String,
+    /// How it ended.
+    pub outcome: AxfrOutcome,
+    /// The response code when one came.
+    #[serde(default)]
+    pub rcode: Option<Rcode>,
+    /// Records received.
+    pub records: usize,
+    /// The first records, rendered (capped), as evidence.
+    #[serde(default)]
+    pub sample: Vec<String>,
+    /// Details in words (the error).
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// The server's answer about a zone that led to it, asked without recursion: tells an
+/// authoritative server from a resolver.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct OwnZoneAnswer {
+    /// The zone (a domain that lists this server as NS).
+    pub zone: String,
+    /// The answer, when one came.
+    pub response: Option<DnsResponse>,
 }
 
 /// One DNS server (by IP) as the probe saw it.
@@ -646,6 +957,19 @@ pub struct DnsServerObservation {
     pub hostname_bind: ChaosAnswer,
     /// Open-recursion test.
     pub recursion: Option<RecursionTest>,
+    /// SOA (RD=0) of one zone that led here: is this server authoritative for it?
+    #[serde(default)]
+    pub own_zone: Option<OwnZoneAnswer>,
+    /// AXFR attempts, one per zone tried, at most `axfr_cap` of the zones that led here.
+    #[serde(default)]
+    pub zone_transfers: Vec<ZoneTransfer>,
+    /// The zone-transfer policy in force: at most this many zones tried per server (`None`:
+    /// every zone that led here, as `check` does).
+    #[serde(default)]
+    pub axfr_cap: Option<u32>,
+    /// Zones that led here but were not tried because of `axfr_cap`: not tested.
+    #[serde(default)]
+    pub axfr_untried: u32,
 }
 
 /// The per-domain questions to one of the domain's name servers.
@@ -664,13 +988,20 @@ pub struct NsCheck {
     /// Why the SOA query got no usable answer.
     #[serde(default)]
     pub soa_error: Option<String>,
-    /// AXFR: records received (0 when refused).
+    /// AXFR: records received (0 when refused or not asked).
+    #[serde(default)]
     pub axfr_records: usize,
     /// AXFR: the first records, rendered (capped), as evidence.
     #[serde(default)]
     pub axfr_sample: Vec<String>,
     /// AXFR outcome in words (`refused (REFUSED)`, `transferred`, `connection closed`, …).
+    /// Older scans asked AXFR per domain here; scans since zone transfers moved to the
+    /// name server's record (`DnsServerObservation::zone_transfers`) leave it empty.
+    #[serde(default)]
     pub axfr_result: String,
+    /// The SOA serial in the answer, when there was one (SOA agreement between servers).
+    #[serde(default)]
+    pub soa_serial: Option<u32>,
 }
 
 /// A domain's name servers and what each said about the domain.

@@ -140,6 +140,64 @@ impl Zone {
         self
     }
 
+    /// The answer of a provider's name server (`mode`): names outside the zone data are
+    /// refused, or resolved as an open resolver would (NXDOMAIN, AA=0, RA=1, the root's SOA);
+    /// AXFR of a zone apex is refused unless allowed.
+    fn answer_as(&self, req: &Message, mode: Mode) -> Option<Message> {
+        let Mode::Provider(p) = mode else {
+            return self.answer(req);
+        };
+        let q = req.queries.first()?;
+        let k = key(&q.name().to_ascii());
+        let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
+        resp.metadata.message_type = MessageType::Response;
+        resp.metadata.recursion_desired = req.metadata.recursion_desired;
+        resp.add_query(q.clone());
+        if q.query_type() == RecordType::AXFR {
+            if !p.axfr || !self.records.contains_key(&(k.clone(), RecordType::NS)) {
+                resp.metadata.response_code = ResponseCode::Refused;
+                return Some(resp);
+            }
+            resp.metadata.authoritative = true;
+            let soa = Record::from_rdata(q.name().clone(), 60, RData::SOA(apex_soa(&k)));
+            resp.add_answer(soa.clone());
+            let suffix = format!(".{k}");
+            for ((owner, _), data) in &self.records {
+                if owner == &k || owner.ends_with(&suffix) {
+                    for d in data.iter().take(16) {
+                        resp.add_answer(Record::from_rdata(name(owner), 60, d.clone()));
+                    }
+                }
+            }
+            resp.add_answer(soa);
+            return Some(resp);
+        }
+        if self.names.contains(&k) || q.query_class() != hickory_proto::rr::DNSClass::IN {
+            if q.query_class() == hickory_proto::rr::DNSClass::IN {
+                return self.answer(req);
+            }
+            resp.metadata.response_code = ResponseCode::Refused;
+            return Some(resp);
+        }
+        if p.open_resolver && req.metadata.recursion_desired {
+            resp.metadata.recursion_available = true;
+            resp.metadata.response_code = ResponseCode::NXDomain;
+            let soa = SOA::new(
+                name("a.root-servers.net"),
+                name("nstld.verisign-grs.com"),
+                1,
+                1800,
+                900,
+                604800,
+                86400,
+            );
+            resp.add_authority(Record::from_rdata(Name::root(), 60, RData::SOA(soa)));
+        } else {
+            resp.metadata.response_code = ResponseCode::Refused;
+        }
+        Some(resp)
+    }
+
     fn answer(&self, req: &Message) -> Option<Message> {
         let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
         resp.metadata.message_type = MessageType::Response;
@@ -180,6 +238,15 @@ impl Zone {
             for d in data {
                 resp.add_answer(Record::from_rdata(q.name().clone(), 60, d.clone()));
             }
+        } else if q.query_type() == RecordType::SOA
+            && self.records.contains_key(&(k.clone(), RecordType::NS))
+        {
+            // A delegated zone's apex: its SOA, made up (the lab serves the zone too).
+            resp.add_answer(Record::from_rdata(
+                q.name().clone(),
+                60,
+                RData::SOA(apex_soa(&k)),
+            ));
         } else {
             if !self.names.contains(&k) {
                 resp.metadata.response_code = ResponseCode::NXDomain;
@@ -199,6 +266,91 @@ impl Zone {
     }
 }
 
+fn apex_soa(zone: &str) -> SOA {
+    SOA::new(
+        name(&format!("ns.{zone}")),
+        name(&format!("hostmaster.{zone}")),
+        1,
+        3600,
+        600,
+        86400,
+        60,
+    )
+}
+
+/// How a server answers.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum Mode {
+    /// The lab's server: every name, authoritatively (see [`Zone`]).
+    #[default]
+    Lab,
+    /// A hosting provider's name server over the same data.
+    Provider(ProviderNs),
+}
+
+/// A hosting provider's name server (the simulation's shared DNS hosting).
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub struct ProviderNs {
+    /// Resolves names outside its zones for anyone (answers NXDOMAIN with RA=1).
+    pub open_resolver: bool,
+    /// Hands out zones by AXFR.
+    pub axfr: bool,
+}
+
+/// What one server saw: questions and connections, for politeness checks.
+#[derive(Debug)]
+pub struct DnsStats {
+    /// UDP questions.
+    pub udp_queries: AtomicU64,
+    /// UDP questions being answered right now (with a delay) and the most at once.
+    pub udp_in_flight: std::sync::atomic::AtomicUsize,
+    /// The most UDP questions in flight at once.
+    pub udp_max_in_flight: std::sync::atomic::AtomicUsize,
+    /// TCP connections accepted.
+    pub tcp_connections: AtomicU64,
+    /// TCP connections open right now.
+    pub tcp_open: std::sync::atomic::AtomicUsize,
+    /// The most TCP connections open at once.
+    pub tcp_max_open: std::sync::atomic::AtomicUsize,
+    /// Shortest time between two TCP connections, microseconds (`u64::MAX`: fewer than two).
+    pub tcp_min_interval_us: AtomicU64,
+    /// AXFR questions.
+    pub axfr: AtomicU64,
+    last_tcp: Mutex<Option<std::time::Instant>>,
+}
+
+impl Default for DnsStats {
+    fn default() -> Self {
+        Self {
+            udp_queries: AtomicU64::new(0),
+            udp_in_flight: Default::default(),
+            udp_max_in_flight: Default::default(),
+            tcp_connections: AtomicU64::new(0),
+            tcp_open: Default::default(),
+            tcp_max_open: Default::default(),
+            tcp_min_interval_us: AtomicU64::new(u64::MAX),
+            axfr: AtomicU64::new(0),
+            last_tcp: Mutex::new(None),
+        }
+    }
+}
+
+impl DnsStats {
+    fn tcp_opened(&self) {
+        self.tcp_connections.fetch_add(1, Ordering::Relaxed);
+        let open = self.tcp_open.fetch_add(1, Ordering::SeqCst) + 1;
+        self.tcp_max_open.fetch_max(open, Ordering::SeqCst);
+        let now = std::time::Instant::now();
+        if let Ok(mut last) = self.last_tcp.lock() {
+            if let Some(prev) = *last {
+                let us = now.duration_since(prev).as_micros() as u64;
+                self.tcp_min_interval_us.fetch_min(us, Ordering::Relaxed);
+            }
+            *last = Some(now);
+        }
+    }
+}
+
 /// A running lab DNS server.
 #[derive(Debug)]
 pub struct DnsServer {
@@ -206,6 +358,8 @@ pub struct DnsServer {
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<(String, RecordType)>>>,
     served: Arc<AtomicU64>,
+    /// Questions and connections, for politeness checks.
+    pub stats: Arc<DnsStats>,
 }
 
 impl DnsServer {
@@ -222,16 +376,28 @@ impl DnsServer {
         delay: Duration,
         log_queries: bool,
     ) -> std::io::Result<Self> {
+        Self::start_shared(addr, Arc::new(zone), delay, log_queries, Mode::Lab).await
+    }
+
+    /// Starts a server over zone data shared with other servers, answering as `mode` says.
+    pub async fn start_shared(
+        addr: SocketAddr,
+        zone: Arc<Zone>,
+        delay: Duration,
+        log_queries: bool,
+        mode: Mode,
+    ) -> std::io::Result<Self> {
         let udp = Arc::new(UdpSocket::bind(addr).await?);
         let addr = udp.local_addr()?;
         let tcp = TcpListener::bind(addr).await?;
-        let zone = Arc::new(zone);
+        let stats = Arc::new(DnsStats::default());
         let log: Arc<Mutex<Vec<(String, RecordType)>>> = Arc::default();
         let served = Arc::new(AtomicU64::new(0));
-        let (z, l, c) = (
+        let (z, l, c, st) = (
             zone.clone(),
             log_queries.then(|| log.clone()),
             served.clone(),
+            stats.clone(),
         );
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
@@ -240,7 +406,8 @@ impl DnsServer {
                     continue;
                 };
                 c.fetch_add(1, Ordering::Relaxed);
-                if let Some(bytes) = handle(&z, l.as_deref(), &buf[..n]) {
+                st.udp_queries.fetch_add(1, Ordering::Relaxed);
+                if let Some(bytes) = handle(&z, l.as_deref(), &buf[..n], mode, &st) {
                     let out = if bytes.len() > 1232 {
                         truncated(&buf[..n]).unwrap_or(bytes)
                     } else {
@@ -250,29 +417,41 @@ impl DnsServer {
                         let _ = udp.send_to(&out, peer).await;
                     } else {
                         let udp = udp.clone();
+                        let st = st.clone();
+                        let now = st.udp_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        st.udp_max_in_flight.fetch_max(now, Ordering::SeqCst);
                         tokio::spawn(async move {
                             tokio::time::sleep(delay).await;
                             let _ = udp.send_to(&out, peer).await;
+                            st.udp_in_flight.fetch_sub(1, Ordering::SeqCst);
                         });
                     }
                 }
             }
         });
-        let (z, l) = (zone, log_queries.then(|| log.clone()));
+        let (z, l, st) = (zone, log_queries.then(|| log.clone()), stats.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut s, _)) = tcp.accept().await else {
                     continue;
                 };
-                let (z, l) = (z.clone(), l.clone());
+                st.tcp_opened();
+                let (z, l, st) = (z.clone(), l.clone(), st.clone());
                 tokio::spawn(async move {
+                    struct Open(Arc<DnsStats>);
+                    impl Drop for Open {
+                        fn drop(&mut self) {
+                            self.0.tcp_open.fetch_sub(1, Ordering::SeqCst);
+                        }
+                    }
+                    let _open = Open(st.clone());
                     loop {
                         let Ok(len) = s.read_u16().await else { return };
                         let mut msg = vec![0u8; usize::from(len)];
                         if s.read_exact(&mut msg).await.is_err() {
                             return;
                         }
-                        let Some(out) = handle(&z, l.as_deref(), &msg) else {
+                        let Some(out) = handle(&z, l.as_deref(), &msg, mode, &st) else {
                             return;
                         };
                         let Ok(len) = u16::try_from(out.len()) else {
@@ -285,7 +464,12 @@ impl DnsServer {
                 });
             }
         });
-        Ok(Self { addr, log, served })
+        Ok(Self {
+            addr,
+            log,
+            served,
+            stats,
+        })
     }
 
     /// UDP questions received so far.
@@ -309,12 +493,21 @@ fn handle(
     zone: &Zone,
     log: Option<&Mutex<Vec<(String, RecordType)>>>,
     bytes: &[u8],
+    mode: Mode,
+    stats: &DnsStats,
 ) -> Option<Vec<u8>> {
     let req = Message::from_vec(bytes).ok()?;
     if let (Some(q), Some(Ok(mut l))) = (req.queries.first(), log.map(Mutex::lock)) {
         l.push((key(&q.name().to_ascii()), q.query_type()));
     }
-    zone.answer(&req)?.to_vec().ok()
+    if req
+        .queries
+        .first()
+        .is_some_and(|q| q.query_type() == RecordType::AXFR)
+    {
+        stats.axfr.fetch_add(1, Ordering::Relaxed);
+    }
+    zone.answer_as(&req, mode)?.to_vec().ok()
 }
 
 fn truncated(req: &[u8]) -> Option<Vec<u8>> {

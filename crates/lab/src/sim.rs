@@ -6,10 +6,11 @@
 //! Deterministic: the same options give the same network (a small xorshift generator, so no
 //! random-number dependency).
 
-use crate::dns::{DnsServer, Zone};
+use crate::dns::{DnsServer, Mode, ProviderNs, Zone};
 use crate::smtp::{Behaviour, SmtpServer};
 use crate::truth::Truth;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The simulation's IP block-list zone (Spamhaus ZEN codes).
@@ -41,6 +42,13 @@ pub struct SimOptions {
     pub zipf: f64,
     /// Median round-trip latency.
     pub latency_median: Duration,
+    /// Name-server addresses of the hosting providers the domains' NS records share
+    /// (Zipf-like, as real DNS hosting is; 0, the default: no NS records). They serve DNS
+    /// only, on the port of the simulation's resolver (scan with `--port dns=<that port>`).
+    pub ns_ips: usize,
+    /// Web-only addresses: the `www.` hosts of a third of the domains (nothing listens;
+    /// default 0).
+    pub web_ips: usize,
     /// Seed.
     pub seed: u64,
     /// Share of the open relays (4.5% of addresses) that relay everything, the nonexistent
@@ -60,6 +68,8 @@ impl Default for SimOptions {
             smtp_port: 0,
             zipf: 1.0,
             latency_median: Duration::from_millis(60),
+            ns_ips: 0,
+            web_ips: 0,
             seed: 1,
             relay_everything: 0.5,
         }
@@ -82,6 +92,198 @@ pub struct Simulation {
     /// The findings a correct scan reports (addresses that serve no domain are left out:
     /// nothing leads a scan to them). Write it with [`crate::truth::write`].
     pub truth: Vec<Truth>,
+    /// The providers' name servers (shared DNS hosting), one per address.
+    pub name_servers: Vec<NameServer>,
+}
+
+/// One provider name server of the simulation.
+#[derive(Debug)]
+pub struct NameServer {
+    /// Its host name.
+    pub name: String,
+    /// How it answers.
+    pub behaviour: ProviderNs,
+    /// Zones it serves.
+    pub zones: usize,
+    /// The server (its counters: `server.stats`).
+    pub server: DnsServer,
+}
+
+/// The simulation's shared DNS hosting: which provider name server each domain uses.
+struct DnsHosting {
+    /// Cumulative Zipf weights over the name-server addresses.
+    cum: Vec<f64>,
+    zones: Vec<usize>,
+}
+
+/// Name-server address `k` (127.x.240.k+1 …): a /24 of their own, apart from the mail hosts.
+fn ns_ip(net: [u8; 2], k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        net[0],
+        net[1],
+        240 + (k / 250) as u8,
+        (k % 250 + 1) as u8,
+    ))
+}
+
+/// Web-only address `k` (127.x.248.k+1 …).
+fn web_ip(net: [u8; 2], k: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(
+        net[0],
+        net[1],
+        248 + (k / 250) as u8,
+        (k % 250 + 1) as u8,
+    ))
+}
+
+/// How provider name server `k` behaves: authoritative and refusing recursion and AXFR,
+/// except one in 25 (the 8th, 33rd, …) that is also an open resolver and one in 16 (the 4th,
+/// 20th, 36th, …) that hands out its zones.
+pub fn provider_behaviour(k: usize) -> ProviderNs {
+    ProviderNs {
+        open_resolver: k % 25 == 7,
+        axfr: k % 16 == 3,
+    }
+}
+
+impl DnsHosting {
+    fn new(n: usize) -> Self {
+        let weights: Vec<f64> = (0..n).map(|i| 1.0 / (i + 1) as f64).collect();
+        let total: f64 = weights.iter().sum();
+        let mut acc = 0.0;
+        let cum = weights
+            .iter()
+            .map(|w| {
+                acc += w / total;
+                acc
+            })
+            .collect();
+        Self {
+            cum,
+            zones: vec![0; n],
+        }
+    }
+
+    /// Gives `domain` an NS record at one provider's name server (and, for a third of the
+    /// domains, a `www.` host on a web-only address).
+    fn delegate(&mut self, o: &SimOptions, zone: &mut Zone, rng: &mut Rng, domain: &str) {
+        if !self.cum.is_empty() {
+            let u = rng.unit();
+            let k = self.cum.partition_point(|c| *c < u).min(self.cum.len() - 1);
+            self.zones[k] += 1;
+            zone.ns(domain, &format!("ns{k}.hosting.bench.test"));
+        }
+        if o.web_ips > 0 && rng.unit() < 0.33 {
+            let k = (rng.next() % o.web_ips as u64) as usize;
+            zone.addr(&format!("www.{domain}"), web_ip(o.net, k));
+        }
+    }
+
+    /// The name servers' own records.
+    fn publish(&self, o: &SimOptions, zone: &mut Zone) {
+        for k in 0..self.cum.len() {
+            let name = format!("ns{k}.hosting.bench.test");
+            zone.addr(&name, ns_ip(o.net, k))
+                .ptr(ns_ip(o.net, k), &name);
+        }
+    }
+
+    /// Starts one authoritative server per name-server address over the shared zone data,
+    /// with a small delay per answer so that questions in flight can be counted.
+    async fn start(
+        &self,
+        o: &SimOptions,
+        zone: &Arc<Zone>,
+        port: u16,
+    ) -> std::io::Result<Vec<NameServer>> {
+        let mut out = Vec::new();
+        for (k, zones) in self.zones.iter().enumerate() {
+            let behaviour = provider_behaviour(k);
+            let server = DnsServer::start_shared(
+                SocketAddr::new(ns_ip(o.net, k), port),
+                zone.clone(),
+                Duration::from_millis(2),
+                false,
+                Mode::Provider(behaviour),
+            )
+            .await?;
+            out.push(NameServer {
+                name: format!("ns{k}.hosting.bench.test"),
+                behaviour,
+                zones: *zones,
+                server,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Simulation {
+    /// Ground truth for the name servers, one JSON object per line (the format of
+    /// `<list>.truth.jsonl`): each open resolver (`dns.open_recursion`) and each server that
+    /// hands out zones to whoever asks (`dns.axfr_allowed`), by address.
+    pub fn dns_truth(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for ns in self.name_servers.iter().filter(|n| n.zones > 0) {
+            let ip = ns.server.addr.ip();
+            if ns.behaviour.open_resolver {
+                out.push(format!(r#"{{"finding":"dns.open_recursion","ip":"{ip}"}}"#));
+            }
+            if ns.behaviour.axfr {
+                out.push(format!(r#"{{"finding":"dns.axfr_allowed","ip":"{ip}"}}"#));
+            }
+        }
+        out
+    }
+
+    /// What the name servers saw: `(UDP questions, most UDP questions in flight at one
+    /// address, TCP connections, most TCP connections open at one address, shortest
+    /// interval between two TCP connections to one address in ms (None: never two), most
+    /// AXFR questions at one address, AXFR questions in all, busiest server's zones)`.
+    pub fn name_server_load(&self) -> NameServerLoad {
+        let mut l = NameServerLoad::default();
+        use std::sync::atomic::Ordering::Relaxed;
+        for ns in &self.name_servers {
+            let s = &ns.server.stats;
+            l.udp_queries += s.udp_queries.load(Relaxed);
+            l.max_udp_in_flight = l.max_udp_in_flight.max(s.udp_max_in_flight.load(Relaxed));
+            l.tcp_connections += s.tcp_connections.load(Relaxed);
+            l.max_tcp_open = l.max_tcp_open.max(s.tcp_max_open.load(Relaxed));
+            let iv = s.tcp_min_interval_us.load(Relaxed);
+            if iv != u64::MAX {
+                l.min_tcp_interval_ms = Some(
+                    l.min_tcp_interval_ms
+                        .map_or(iv as f64 / 1000.0, |m: f64| m.min(iv as f64 / 1000.0)),
+                );
+            }
+            let axfr = s.axfr.load(Relaxed);
+            l.axfr += axfr;
+            l.max_axfr = l.max_axfr.max(axfr);
+            l.busiest_zones = l.busiest_zones.max(ns.zones);
+        }
+        l
+    }
+}
+
+/// The providers' name servers' counters, summed or maximised over addresses.
+#[derive(Clone, Debug, Default)]
+pub struct NameServerLoad {
+    /// UDP questions in all.
+    pub udp_queries: u64,
+    /// Most UDP questions in flight at one address.
+    pub max_udp_in_flight: usize,
+    /// TCP connections in all.
+    pub tcp_connections: u64,
+    /// Most TCP connections open at once at one address.
+    pub max_tcp_open: usize,
+    /// Shortest interval between two TCP connections to one address, ms.
+    pub min_tcp_interval_ms: Option<f64>,
+    /// AXFR questions in all.
+    pub axfr: u64,
+    /// Most AXFR questions at one address.
+    pub max_axfr: u64,
+    /// Zones of the busiest name server.
+    pub busiest_zones: usize,
 }
 
 struct Rng(u64);
@@ -203,6 +405,8 @@ impl Simulation {
         }
         let mut list = String::with_capacity(o.domains * 20);
         let mut per_ip = vec![0usize; o.ips];
+        let mut hosting = DnsHosting::new(o.ns_ips);
+        hosting.publish(&o, &mut zone);
         for d in 0..o.domains {
             let domain = format!("d{d}.bench.test");
             list.push_str(&domain);
@@ -214,6 +418,7 @@ impl Simulation {
             let i = cum.partition_point(|c| *c < u).min(o.ips - 1);
             per_ip[i] += 1;
             zone.mx(&domain, 10, &format!("mx{i}.bench.test"));
+            hosting.delegate(&o, &mut zone, &mut rng, &domain);
             let r = rng.unit();
             if r < 0.55 {
                 zone.txt(&domain, "v=spf1 mx -all");
@@ -234,11 +439,13 @@ impl Simulation {
                 );
             }
         }
-        let dns = DnsServer::start_with(
+        let zone = Arc::new(zone);
+        let dns = DnsServer::start_shared(
             SocketAddr::new(ip(0), o.dns_port),
-            zone,
+            zone.clone(),
             Duration::ZERO,
             false,
+            Mode::Lab,
         )
         .await?;
         let truth = expect
@@ -246,6 +453,7 @@ impl Simulation {
             .filter(|(i, _)| per_ip[*i] > 0)
             .flat_map(|(i, ids)| ids.iter().map(move |id| Truth::ip(id, ip(i))))
             .collect();
+        let name_servers = hosting.start(&o, &zone, dns.addr.port()).await?;
         Ok(Self {
             dns,
             servers,
@@ -253,6 +461,7 @@ impl Simulation {
             list,
             busiest: per_ip.iter().copied().max().unwrap_or(0),
             truth,
+            name_servers,
         })
     }
 }

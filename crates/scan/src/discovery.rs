@@ -175,34 +175,99 @@ pub const MAX_NS: usize = 4;
 pub struct ExposureDiscovery {
     /// Look up the web host (`www.<domain>`, else the domain's own address).
     pub web: bool,
-    /// Look up NS and ask each name server for the domain's SOA and an AXFR, on this port.
+    /// Look up NS (and their addresses); `None`: no name-server work.
     pub dns_port: Option<u16>,
-    /// Bounds for the SOA and AXFR exchanges.
-    pub limits: crate::net::Limits,
-    /// Everything per domain ends by this long after it started.
-    pub deadline: std::time::Duration,
-    /// One lock per name-server address: domains sharing an NS ask it one after another, so a
-    /// provider's name server never sees more than one of our SOA/AXFR exchanges at a time.
-    pub ns_locks: NsLocks,
 }
 
-/// Per-address locks for the per-domain name-server questions (grows with distinct NS
-/// addresses, which are few next to domains).
-pub type NsLocks = std::sync::Arc<
-    std::sync::Mutex<
-        std::collections::HashMap<std::net::IpAddr, std::sync::Arc<tokio::sync::Mutex<()>>>,
+/// The per-zone questions to name servers (SOA with RD=0: lame delegation, serial), queued
+/// per name-server address: at most `per_ns` of them in flight to one address, however many
+/// domains share it, and never inside discovery (the engine runs them in a stage of their
+/// own, so a provider's name server shared by thousands of domains never slows the discovery
+/// of the others). Zone transfers are not here: they are the DNS-server probe's, per address,
+/// capped (`--axfr-per-server`).
+#[derive(Clone, Debug)]
+pub struct ZoneChecks {
+    /// DNS port of the name servers.
+    pub port: u16,
+    /// Bounds of each exchange.
+    pub limits: crate::net::Limits,
+    /// The questions about one domain end by this long after its turn came.
+    pub deadline: std::time::Duration,
+    /// Questions in flight to one name-server address at most.
+    pub per_ns: usize,
+    gates: std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<std::net::IpAddr, std::sync::Arc<tokio::sync::Semaphore>>,
+        >,
     >,
->;
+}
 
-/// Adds the web host and the name servers (with the per-domain SOA and AXFR questions) to a
-/// domain's observation. Excluded names are not looked up; refused addresses are skipped.
+impl ZoneChecks {
+    /// Per-zone questions on `port`, at most `per_ns` in flight per address.
+    pub fn new(
+        port: u16,
+        limits: crate::net::Limits,
+        deadline: std::time::Duration,
+        per_ns: usize,
+    ) -> Self {
+        Self {
+            port,
+            limits,
+            deadline,
+            per_ns: per_ns.max(1),
+            gates: Default::default(),
+        }
+    }
+
+    fn gate(&self, ip: std::net::IpAddr) -> std::sync::Arc<tokio::sync::Semaphore> {
+        self.gates
+            .lock()
+            .map(|mut m| {
+                m.entry(ip)
+                    .or_insert_with(|| {
+                        std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_ns))
+                    })
+                    .clone()
+            })
+            .unwrap_or_else(|_| std::sync::Arc::new(tokio::sync::Semaphore::new(self.per_ns)))
+    }
+
+    /// Asks each of the domain's name-server addresses (from [`discover_exposure`]) for the
+    /// domain's SOA, one question per address, in parallel across addresses.
+    pub async fn run(
+        &self,
+        policy: &Policy,
+        domain: &str,
+        targets: &[(String, std::net::IpAddr)],
+    ) -> Vec<mxray_core::model::NsCheck> {
+        let asks = targets.iter().map(|(name, ip)| async move {
+            let gate = self.gate(*ip);
+            let _turn = gate.acquire().await;
+            let deadline = tokio::time::Instant::now() + self.deadline;
+            crate::probe::dnsserver::check_ns(
+                policy,
+                name,
+                std::net::SocketAddr::new(*ip, self.port),
+                domain,
+                &self.limits,
+                deadline,
+            )
+            .await
+        });
+        futures::future::join_all(asks).await
+    }
+}
+
+/// Adds the web host and the name servers (names and admitted addresses; the per-zone
+/// questions come later, from [`ZoneChecks`]) to a domain's observation, and returns the
+/// `(NS name, address)` pairs to ask. Excluded names are not looked up; refused addresses are
+/// skipped.
 pub async fn discover_exposure(
     dns: &Dns,
     policy: &Policy,
     cfg: &ExposureDiscovery,
     obs: &mut DomainObservation,
-) {
-    let deadline = tokio::time::Instant::now() + cfg.deadline;
+) -> Vec<(String, std::net::IpAddr)> {
     if cfg.web {
         for name in [format!("www.{}", obs.domain), obs.domain.clone()] {
             if policy.exclusions.excludes_name(&name) {
@@ -245,9 +310,11 @@ pub async fn discover_exposure(
             }
         }
     }
-    let Some(port) = cfg.dns_port else { return };
+    let mut targets = Vec::new();
+    if cfg.dns_port.is_none() {
+        return targets;
+    }
     let ns = dns.ns(&obs.domain).await;
-    let mut checks = Vec::new();
     for name in ns.found().into_iter().flatten().take(MAX_NS) {
         if policy.exclusions.excludes_name(name) {
             continue;
@@ -271,31 +338,14 @@ pub async fn discover_exposure(
                 }
                 continue;
             }
-            let server = std::net::SocketAddr::new(*ip, port);
-            let lock = cfg
-                .ns_locks
-                .lock()
-                .map(|mut m| m.entry(*ip).or_default().clone())
-                .unwrap_or_default();
-            let _one_at_a_time = lock.lock().await;
-            if tokio::time::Instant::now() >= deadline {
-                // Not asked at all: recording it would read as "no answer" (lame).
-                continue;
-            }
-            checks.push(
-                crate::probe::dnsserver::check_ns(
-                    policy,
-                    name,
-                    server,
-                    &obs.domain,
-                    &cfg.limits,
-                    deadline,
-                )
-                .await,
-            );
+            targets.push((name.clone(), *ip));
         }
     }
-    obs.nameservers = Some(mxray_core::model::NsObservation { ns, checks });
+    obs.nameservers = Some(mxray_core::model::NsObservation {
+        ns,
+        checks: Vec::new(),
+    });
+    targets
 }
 
 #[cfg(test)]

@@ -28,9 +28,10 @@ use mxray_core::addr;
 use mxray_core::model::{
     DomainObservation, HostObservation, Lookup, MailboxProtocol, ProbeStatus, SmtpObservation,
 };
+use mxray_core::model::{HostRole, role_mask};
 use mxray_core::relay::RelayParams;
 use mxray_core::target::Domain;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,27 +68,6 @@ pub struct WebPort {
     pub https: bool,
 }
 
-/// Why an address is probed; decides which probes run on it.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum Role {
-    /// A mail host (MX or implicit MX): SMTP, relay, POP3/IMAP, web, SSH.
-    Mail,
-    /// The domain's web host: web.
-    Web,
-    /// One of the domain's name servers: the DNS-server probe.
-    Dns,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Mail => "mail",
-            Self::Web => "web",
-            Self::Dns => "dns",
-        }
-    }
-}
-
 /// Validated scan settings.
 #[derive(Clone, Debug)]
 pub struct ScanConfig {
@@ -121,6 +101,11 @@ pub struct ScanConfig {
     pub dns_port: Option<u16>,
     /// The name asked recursively to test for open recursion.
     pub recursion_name: String,
+    /// Zone-transfer policy: AXFR tried on at most this many of the zones that lead to one
+    /// name-server address (`None`: every zone, as `check` does).
+    pub axfr_per_server: Option<u32>,
+    /// Per-zone SOA questions in flight to one name-server address at most.
+    pub ns_queries_per_server: usize,
     /// SSH port probed on mail hosts; `None`: not probed.
     pub ssh_port: Option<u16>,
     /// TLS client for every probe and the MTA-STS fetch (Mozilla roots plus `--ca-file`).
@@ -187,6 +172,8 @@ impl Default for ScanConfig {
             web_paths: crate::probe::web::default_paths(),
             dns_port: Some(53),
             recursion_name: "example.com".into(),
+            axfr_per_server: None,
+            ns_queries_per_server: 4,
             ssh_port: Some(22),
             tls: TlsClient::new(),
             dkim_selectors: Vec::new(),
@@ -202,7 +189,8 @@ impl Default for ScanConfig {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Event {
-    /// A domain was discovered. `probed` are the addresses queued or already probed for it.
+    /// A domain was discovered (with its per-zone name-server answers). `probed` are the
+    /// addresses queued or already probed for it.
     Domain {
         /// What discovery saw.
         obs: DomainObservation,
@@ -211,7 +199,8 @@ pub enum Event {
     },
     /// A domain on the exclusion list: nothing was sent about it.
     Excluded(Domain),
-    /// A host was probed.
+    /// A host was probed. An address reached again in a new role after its record was sent
+    /// is probed again with all its roles: the later record replaces the earlier one.
     Host(HostObservation),
 }
 
@@ -244,8 +233,9 @@ pub struct Engine {
 /// State carried over from an interrupted scan, or shared with other workers of a survey.
 #[derive(Debug, Default)]
 pub struct Seed {
-    /// Addresses already probed and stored.
-    pub probed: HashSet<IpAddr>,
+    /// Addresses already probed and stored, with the roles ([`role_mask`] bits) their records
+    /// cover (0: a record made before roles, which covers every role).
+    pub probed: HashMap<IpAddr, u8>,
     /// Addresses linked to stored domains but not probed yet.
     pub pending: Vec<PendingHost>,
     /// Asked before an address is queued for the first time: false means another worker of
@@ -269,16 +259,119 @@ pub struct PendingHost {
     pub names: Vec<String>,
     /// A domain it serves.
     pub domain: String,
+    /// The roles ([`role_mask`] bits) its links ask for.
+    pub roles: u8,
 }
 
+/// Domains waiting for their per-zone name-server answers at most (then discovery waits).
+const ZONE_STAGE_DEPTH: usize = 4096;
+/// Names kept per address (host names that led to it).
+const MAX_NAMES: usize = 8;
+/// Zones kept per name-server address when every zone is tried (`check`).
+const MAX_ZONES: usize = 64;
+
+/// Where an address's probing stands.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+enum Phase {
+    /// In the host queue: roles that arrive are added to the job.
+    Queued,
+    /// Being probed: roles that arrive are probed before the record is sent.
+    Running,
+    /// Its record was sent: a new role queues it again.
+    Done,
+    /// Another worker of the survey probes it.
+    Foreign,
+}
+
+/// Everything known about one address the scan reached: the roles asked of it and what led
+/// there. One per distinct address (memory grows with addresses, not domains).
 #[derive(Debug)]
-struct HostJob {
-    ip: IpAddr,
+struct HostState {
+    /// Roles asked for ([`role_mask`] bits).
+    wanted: u8,
+    /// Roles covered by the record last sent.
+    done: u8,
+    phase: Phase,
     names: Vec<String>,
     /// The MX (or implicit-MX) names among `names`: their TLSA records are asked.
     mx_names: Vec<String>,
+    /// A domain this address serves: one that uses it as a mail host once one did (the relay
+    /// battery's own domain).
     local_domain: String,
-    roles: Vec<Role>,
+    local_is_mail: bool,
+    /// Zones that led here as a name server (the first `axfr_per_server` get an AXFR).
+    zones: Vec<String>,
+    /// Zones beyond those.
+    zones_untried: u32,
+}
+
+type Hosts = Arc<Mutex<HashMap<IpAddr, HostState>>>;
+
+/// Lets a name server's probe wait for the zones it is to try AXFR on: woken when a zone is
+/// added to any name server and when discovery ends.
+#[derive(Debug, Default)]
+struct ZoneWait {
+    notify: tokio::sync::Notify,
+    discovery_done: std::sync::atomic::AtomicBool,
+    /// Name servers waiting now: at most `concurrency` wait, the others go with the zones
+    /// they have (the host stage must not fill up with waiting jobs).
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+/// What one domain asks of one address.
+struct Want {
+    ip: IpAddr,
+    bits: u8,
+    name: String,
+    mx: bool,
+    zone: Option<String>,
+}
+
+enum Act {
+    New,
+    Requeue,
+    Nothing,
+}
+
+impl HostState {
+    fn new(local_domain: String) -> Self {
+        Self {
+            wanted: 0,
+            done: 0,
+            phase: Phase::Queued,
+            names: Vec::new(),
+            mx_names: Vec::new(),
+            local_domain,
+            local_is_mail: false,
+            zones: Vec::new(),
+            zones_untried: 0,
+        }
+    }
+
+    fn absorb(&mut self, w: &Want, domain: &str, zone_cap: usize) -> u8 {
+        if w.mx && !self.local_is_mail {
+            self.local_domain = domain.to_owned();
+            self.local_is_mail = true;
+        }
+        let new = w.bits & !self.wanted;
+        self.wanted |= w.bits;
+        if self.names.len() < MAX_NAMES && !self.names.contains(&w.name) {
+            self.names.push(w.name.clone());
+        }
+        if w.mx && self.mx_names.len() < 4 && !self.mx_names.contains(&w.name) {
+            self.mx_names.push(w.name.clone());
+        }
+        if let Some(z) = &w.zone
+            && !self.zones.iter().any(|x| x == z)
+        {
+            if self.zones.len() < zone_cap {
+                self.zones.push(z.clone());
+            } else {
+                self.zones_untried = self.zones_untried.saturating_add(1);
+            }
+        }
+        new
+    }
 }
 
 impl Engine {
@@ -326,39 +419,77 @@ impl Engine {
         S: Stream<Item = Domain> + Send,
     {
         let started = Instant::now();
-        let (host_tx, host_rx) = futures::channel::mpsc::unbounded::<HostJob>();
-        let mut known = seed.probed;
+        let (host_tx, host_rx) = futures::channel::mpsc::unbounded::<IpAddr>();
+        let mut known: HashMap<IpAddr, HostState> = HashMap::new();
+        for (ip, roles) in seed.probed {
+            let covered = if roles == 0 { role_mask::ALL } else { roles };
+            let mut st = HostState::new(String::new());
+            st.wanted = covered;
+            st.done = covered;
+            st.phase = Phase::Done;
+            known.insert(ip, st);
+        }
+        let mut requeue: Vec<IpAddr> = Vec::new();
         for p in seed.pending {
-            if known.insert(p.ip) {
-                progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
-                let _ = host_tx.unbounded_send(HostJob {
-                    ip: p.ip,
-                    mx_names: p.names.clone(),
-                    names: p.names,
-                    local_domain: p.domain,
-                    // Resume re-queues hosts linked as mail hosts (domain_hosts).
-                    roles: vec![Role::Mail],
-                });
+            let st = known
+                .entry(p.ip)
+                .or_insert_with(|| HostState::new(p.domain.clone()));
+            if st.local_domain.is_empty() {
+                st.local_domain = p.domain.clone();
+            }
+            // Links stored before roles existed were mail links.
+            let bits = if p.roles == 0 { role_mask::MX } else { p.roles };
+            for n in &p.names {
+                st.absorb(
+                    &Want {
+                        ip: p.ip,
+                        bits,
+                        name: n.clone(),
+                        mx: bits & role_mask::MAIL != 0,
+                        zone: (bits & role_mask::NS != 0).then(|| p.domain.clone()),
+                    },
+                    &p.domain,
+                    self.zone_cap(),
+                );
+            }
+            st.wanted |= bits;
+            if st.wanted & !st.done != 0 && !requeue.contains(&p.ip) {
+                st.phase = Phase::Queued;
+                requeue.push(p.ip);
             }
         }
-        let seen: Arc<Mutex<HashSet<IpAddr>>> = Arc::new(Mutex::new(known));
+        for ip in requeue {
+            progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
+            let _ = host_tx.unbounded_send(ip);
+        }
+        let hosts: Hosts = Arc::new(Mutex::new(known));
+        let zone_wait = Arc::new(ZoneWait::default());
         let gate = seed.gate;
-        let ns_locks = discovery::NsLocks::default();
+        let zone_checks = self.cfg.dns_port.map(|port| {
+            discovery::ZoneChecks::new(
+                port,
+                self.cfg.limits,
+                self.cfg.host_deadline,
+                self.cfg.ns_queries_per_server,
+            )
+        });
         let discovery = {
             let sink = sink.clone();
             let progress = progress.clone();
+            let hosts = hosts.clone();
+            let zone_wait = zone_wait.clone();
             async move {
                 domains
                     .map(|d| {
                         let this = self.clone();
-                        let seen = seen.clone();
-                        let ns_locks = ns_locks.clone();
+                        let hosts = hosts.clone();
                         let host_tx = host_tx.clone();
                         let progress = progress.clone();
                         let gate = gate.clone();
+                        let zone_wait = zone_wait.clone();
                         async move {
                             if this.cfg.policy.exclusions.excludes_domain(&d) {
-                                return Event::Excluded(d);
+                                return (Event::Excluded(d), Vec::new());
                             }
                             let mut obs = discovery::discover_by(
                                 &this.dns,
@@ -376,84 +507,48 @@ impl Engine {
                             let exposure = discovery::ExposureDiscovery {
                                 web: !this.cfg.web_ports.is_empty(),
                                 dns_port: this.cfg.dns_port,
-                                limits: this.cfg.limits,
-                                deadline: this.cfg.host_deadline,
-                                ns_locks,
                             };
-                            discovery::discover_exposure(
+                            let ns_targets = discovery::discover_exposure(
                                 &this.dns,
                                 &this.cfg.policy,
                                 &exposure,
                                 &mut obs,
                             )
                             .await;
-                            let skipped: HashSet<IpAddr> =
-                                obs.skipped.iter().map(|s| s.ip).collect();
-                            // Every admitted address of this domain with its roles and names.
-                            let mut jobs: Vec<HostJob> = Vec::new();
-                            let mut add = |ip: IpAddr, name: &str, role: Role| {
-                                if skipped.contains(&ip) {
-                                    return;
-                                }
-                                let j = match jobs.iter_mut().position(|j| j.ip == ip) {
-                                    Some(i) => &mut jobs[i],
-                                    None => {
-                                        jobs.push(HostJob {
-                                            ip,
-                                            names: Vec::new(),
-                                            mx_names: Vec::new(),
-                                            local_domain: obs.domain.clone(),
-                                            roles: Vec::new(),
-                                        });
-                                        // Invariant: the branch above pushed an element when `jobs` had none for this address.
-                                        jobs.last_mut().expect("just pushed")
-                                    }
-                                };
-                                if !j.roles.contains(&role) {
-                                    j.roles.push(role);
-                                }
-                                if !j.names.iter().any(|n| n == name) {
-                                    j.names.push(name.to_owned());
-                                }
-                                if role == Role::Mail && !j.mx_names.iter().any(|n| n == name) {
-                                    j.mx_names.push(name.to_owned());
-                                }
-                            };
-                            for h in &obs.hosts {
-                                for ip in h.addresses.found().into_iter().flatten() {
-                                    add(*ip, &h.name, Role::Mail);
-                                }
+                            let probed = this
+                                .queue_hosts(&obs, &ns_targets, &hosts, &host_tx, &gate, &progress)
+                                .await;
+                            if !ns_targets.is_empty() {
+                                zone_wait.notify.notify_waiters();
                             }
-                            if let Some(w) = &obs.web_host {
-                                for ip in w.addresses.found().into_iter().flatten() {
-                                    add(*ip, &w.name, Role::Web);
-                                }
-                            }
-                            if let Some(ns) = &obs.nameservers {
-                                for c in &ns.checks {
-                                    add(c.ip, &c.name, Role::Dns);
-                                }
-                            }
-                            let mut probed = Vec::new();
-                            for job in jobs {
-                                probed.push(job.ip);
-                                // An address is probed once per scan, with the roles of the
-                                // first domain that led to it.
-                                let fresh =
-                                    seen.lock().map(|mut s| s.insert(job.ip)).unwrap_or(false);
-                                let ours = match (&gate, fresh) {
-                                    (Some(g), true) => g.claim(job.ip).await,
-                                    _ => fresh,
-                                };
-                                if ours {
-                                    progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
-                                    let _ = host_tx.unbounded_send(job);
-                                }
-                            }
-                            Event::Domain { obs, probed }
+                            (Event::Domain { obs, probed }, ns_targets)
                         }
                     })
                     .buffer_unordered(self.cfg.dns_concurrency.max(1))
+                    // The per-zone name-server questions: a stage of their own, so a domain
+                    // waiting for its turn at a busy shared name server holds no discovery
+                    // slot. Its record is sent once they are answered (so a stored domain is
+                    // always complete, and --resume stays exact).
+                    .map(|(ev, ns_targets)| {
+                        let this = self.clone();
+                        let zone_checks = zone_checks.clone();
+                        async move {
+                            match (ev, zone_checks) {
+                                (Event::Domain { mut obs, probed }, Some(z))
+                                    if !ns_targets.is_empty() =>
+                                {
+                                    let checks =
+                                        z.run(&this.cfg.policy, &obs.domain, &ns_targets).await;
+                                    if let Some(ns) = obs.nameservers.as_mut() {
+                                        ns.checks = checks;
+                                    }
+                                    Event::Domain { obs, probed }
+                                }
+                                (ev, _) => ev,
+                            }
+                        }
+                    })
+                    .buffer_unordered(ZONE_STAGE_DEPTH)
                     .for_each(|ev| {
                         progress.domains_done.fetch_add(1, Ordering::Relaxed);
                         let sink = sink.clone();
@@ -463,17 +558,22 @@ impl Engine {
                     })
                     .await;
                 drop(host_tx);
+                zone_wait.discovery_done.store(true, Ordering::SeqCst);
+                zone_wait.notify.notify_waiters();
                 progress
                     .discovery_ms
                     .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
             }
         };
-        let hosts = host_rx
-            .map(|job| {
+        let host_stage = host_rx
+            .map(|ip| {
                 let this = self.clone();
+                let hosts = hosts.clone();
+                let zone_wait = zone_wait.clone();
                 async move {
-                    let ip = job.ip;
-                    match tokio::spawn(async move { this.probe_host(job).await }).await {
+                    match tokio::spawn(async move { this.probe_host(ip, &hosts, &zone_wait).await })
+                        .await
+                    {
                         Ok(obs) => obs,
                         Err(e) => internal_error(ip, &e.to_string()),
                     }
@@ -490,102 +590,303 @@ impl Engine {
                     let _ = sink.send(Event::Host(obs)).await;
                 }
             });
-        tokio::join!(discovery, hosts);
+        tokio::join!(discovery, host_stage);
         progress
             .hosts_ms
             .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    async fn probe_host(&self, job: HostJob) -> HostObservation {
+    fn zone_cap(&self) -> usize {
+        self.cfg
+            .axfr_per_server
+            .map_or(MAX_ZONES, |n| (n as usize).max(1))
+    }
+
+    /// Records what this domain asks of each of its admitted addresses (roles, names, zones)
+    /// and queues the addresses that need probing: new ones (claimed through the survey gate),
+    /// and ones whose record was already sent but lacks a role now asked. Returns the
+    /// addresses linked to the domain.
+    async fn queue_hosts(
+        &self,
+        obs: &DomainObservation,
+        ns_targets: &[(String, IpAddr)],
+        hosts: &Hosts,
+        host_tx: &futures::channel::mpsc::UnboundedSender<IpAddr>,
+        gate: &Option<Arc<dyn HostGate>>,
+        progress: &Progress,
+    ) -> Vec<IpAddr> {
+        let skipped: HashSet<IpAddr> = obs.skipped.iter().map(|s| s.ip).collect();
+        let mut wants: Vec<Want> = Vec::new();
+        let mail = if obs.mx_mode == mxray_core::model::MxMode::Implicit {
+            role_mask::IMPLICIT_MX
+        } else {
+            role_mask::MX
+        };
+        for h in &obs.hosts {
+            for ip in h.addresses.found().into_iter().flatten() {
+                wants.push(Want {
+                    ip: *ip,
+                    bits: mail,
+                    name: h.name.clone(),
+                    mx: true,
+                    zone: None,
+                });
+            }
+        }
+        if let Some(w) = &obs.web_host {
+            for ip in w.addresses.found().into_iter().flatten() {
+                wants.push(Want {
+                    ip: *ip,
+                    bits: role_mask::WEB,
+                    name: w.name.clone(),
+                    mx: false,
+                    zone: None,
+                });
+            }
+        }
+        for (name, ip) in ns_targets {
+            wants.push(Want {
+                ip: *ip,
+                bits: role_mask::NS,
+                name: name.clone(),
+                mx: false,
+                zone: Some(obs.domain.clone()),
+            });
+        }
+        let zone_cap = self.zone_cap();
+        let mut probed: Vec<IpAddr> = Vec::new();
+        let mut new: Vec<IpAddr> = Vec::new();
+        for w in wants.iter().filter(|w| !skipped.contains(&w.ip)) {
+            if !probed.contains(&w.ip) {
+                probed.push(w.ip);
+            }
+            let act = hosts
+                .lock()
+                .map(|mut m| match m.get_mut(&w.ip) {
+                    None => {
+                        let mut st = HostState::new(obs.domain.clone());
+                        st.absorb(w, &obs.domain, zone_cap);
+                        m.insert(w.ip, st);
+                        Act::New
+                    }
+                    Some(st) => {
+                        let added = st.absorb(w, &obs.domain, zone_cap);
+                        if st.phase == Phase::Done && added != 0 {
+                            st.phase = Phase::Queued;
+                            Act::Requeue
+                        } else {
+                            Act::Nothing
+                        }
+                    }
+                })
+                .unwrap_or(Act::Nothing);
+            match act {
+                Act::New if !new.contains(&w.ip) => new.push(w.ip),
+                Act::Requeue => {
+                    progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
+                    let _ = host_tx.unbounded_send(w.ip);
+                }
+                _ => {}
+            }
+        }
+        for ip in new {
+            let ours = match gate {
+                Some(g) => g.claim(ip).await,
+                None => true,
+            };
+            if ours {
+                progress.hosts_queued.fetch_add(1, Ordering::Relaxed);
+                let _ = host_tx.unbounded_send(ip);
+            } else if let Ok(mut m) = hosts.lock()
+                && let Some(st) = m.get_mut(&ip)
+            {
+                st.phase = Phase::Foreign;
+            }
+        }
+        probed
+    }
+
+    /// Probes one address for every role asked of it: the common part (PTR, forward
+    /// confirmation, block lists), then each role's probes. Roles that arrive while it runs
+    /// are probed before the record is sent.
+    async fn probe_host(&self, ip: IpAddr, hosts: &Hosts, zone_wait: &ZoneWait) -> HostObservation {
+        // A name server and nothing else waits (holding no slot) until it has as many zones
+        // as it may try AXFR on, or discovery has ended: then its zone transfers are tried on
+        // up to `--axfr-per-server` zones, not only on the first one that led to it.
+        let cap = self.zone_cap();
+        let waiter = zone_wait.waiting.fetch_add(1, Ordering::SeqCst) < self.cfg.concurrency.max(1);
+        if waiter {
+            loop {
+                let notified = zone_wait.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let ready = zone_wait.discovery_done.load(Ordering::SeqCst)
+                    || hosts.lock().map_or(true, |m| {
+                        m.get(&ip)
+                            .is_none_or(|st| st.wanted != role_mask::NS || st.zones.len() >= cap)
+                    });
+                if ready {
+                    break;
+                }
+                notified.await;
+            }
+        }
+        zone_wait.waiting.fetch_sub(1, Ordering::SeqCst);
         // Held for the whole host: caps concurrent connections into one network.
-        let _net_slot = self.nets.acquire(job.ip).await;
+        let _net_slot = self.nets.acquire(ip).await;
         let _probe_slot = self.slots.acquire().await;
         let started = Instant::now();
         let deadline = started + self.cfg.host_deadline;
-        let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(job.ip))
+        let snapshot = |hosts: &Hosts| {
+            hosts.lock().ok().and_then(|mut m| {
+                m.get_mut(&ip).map(|st| {
+                    st.phase = Phase::Running;
+                    (
+                        st.wanted,
+                        st.names.clone(),
+                        st.mx_names.clone(),
+                        st.local_domain.clone(),
+                        dnsserver::ServerZones {
+                            zones: st.zones.clone(),
+                            axfr_cap: self.cfg.axfr_per_server,
+                            untried: st.zones_untried,
+                        },
+                    )
+                })
+            })
+        };
+        let Some((_, names, _, _, _)) = snapshot(hosts) else {
+            return internal_error(ip, "address not registered");
+        };
+        let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(ip))
             .await
             .unwrap_or_else(|_| Lookup::Unknown("host deadline".into()));
         let fcrdns = match &ptr {
-            Lookup::Found(names) => Some(self.forward_confirms(job.ip, names, deadline).await),
+            Lookup::Found(names) => Some(self.forward_confirms(ip, names, deadline).await),
             _ => None,
         };
         let reputation = (self.cfg.reputation)
-            .host(
-                &self.dns,
-                &self.cfg.policy,
-                job.ip,
-                &ptr,
-                &job.names,
-                deadline,
-            )
+            .host(&self.dns, &self.cfg.policy, ip, &ptr, &names, deadline)
             .await;
-        // Every address gets the mail, web and SSH probes whatever role first led to it: an
-        // address is probed once per scan, and a web host or name server that a later domain
-        // uses as its MX must not lose its SMTP and relay results. Connections to closed ports
-        // are refused at once. Only the DNS-server probe (UDP, which costs a full timeout per
-        // question where nothing listens) depends on the role.
-        let (mail, web) = (true, true);
-        let roles: Vec<String> = job.roles.iter().map(|r| r.as_str().to_owned()).collect();
-        let dns_role = job.roles.contains(&Role::Dns);
-        let tlsa = if self.cfg.dane {
-            tokio::time::timeout_at(deadline, self.tlsa(&job.mx_names))
-                .await
-                .unwrap_or_default()
-        } else {
-            Vec::new()
+        let mut obs = HostObservation {
+            ip,
+            class: addr::classify(ip),
+            ptr,
+            fcrdns,
+            smtp: Vec::new(),
+            relay: None,
+            elapsed_ms: 0,
+            reputation: Box::new(reputation),
+            roles: Vec::new(),
+            mailbox: Vec::new(),
+            web: Vec::new(),
+            dns_server: None,
+            ssh: None,
+            tlsa: Vec::new(),
         };
-        let cx = ProbeContext {
-            ip: job.ip,
-            names: job.names,
-            local_domain: Some(job.local_domain),
-            ehlo_name: self.cfg.ehlo_name.clone(),
-            policy: self.cfg.policy.clone(),
-            limits: self.cfg.limits,
-            deadline,
-            tls: self.tls.clone(),
-        };
-        // Ports one after another: at most one connection per IP at any time.
-        let mut smtp: Vec<SmtpObservation> = Vec::new();
-        let smtp_ports: &[SmtpPort] = if mail { &self.cfg.smtp_ports } else { &[] };
-        for p in smtp_ports {
-            if let ProbeOutput::Smtp(o) = (SmtpProbe {
-                port: p.port,
-                implicit_tls: p.implicit_tls,
-            })
-            .run(&cx)
-            .await
-            {
-                smtp.push(o);
+        let mut done = 0u8;
+        while let Some((w, names, mx_names, local_domain, zones)) = snapshot(hosts) {
+            let wanted = w;
+            if wanted & !done == 0 {
+                break;
+            }
+            let cx = ProbeContext {
+                ip,
+                names,
+                local_domain: Some(local_domain),
+                ehlo_name: self.cfg.ehlo_name.clone(),
+                policy: self.cfg.policy.clone(),
+                limits: self.cfg.limits,
+                deadline,
+                tls: self.tls.clone(),
+            };
+            self.probe_roles(&cx, wanted, done, &mx_names, &zones, &mut obs)
+                .await;
+            done |= wanted;
+            // Sent as done under the lock: a role added after this queues the address again.
+            let finished = hosts
+                .lock()
+                .map(|mut m| match m.get_mut(&ip) {
+                    Some(st) if st.wanted & !done == 0 => {
+                        st.phase = Phase::Done;
+                        st.done = done;
+                        true
+                    }
+                    Some(_) => false,
+                    None => true,
+                })
+                .unwrap_or(true);
+            if finished {
+                break;
             }
         }
-        let relay_port = self
-            .cfg
-            .smtp_ports
-            .iter()
-            .find(|p| !p.implicit_tls)
-            .map(|p| p.port);
-        let greeted = |port| {
-            smtp.iter()
-                .any(|o| o.port == port && o.greeting.as_ref().is_some_and(|g| g.code == 220))
-        };
-        let relay = match (&self.cfg.relay, relay_port) {
-            (Some(params), Some(port)) if mail && greeted(port) => {
-                match (RelayProbe {
-                    port,
-                    params: params.clone(),
+        obs.roles = HostRole::from_mask(done);
+        obs.elapsed_ms = started.elapsed().as_millis() as u64;
+        obs
+    }
+
+    /// Runs the probes of the roles in `wanted` not yet covered by `done`, into `obs`. Mail
+    /// hosts get SMTP, the relay battery, POP3/IMAP, web, SSH and DANE; web hosts the web
+    /// probe; name servers the DNS-server probe. A name-server-only or web-only address is
+    /// never sent SMTP. One connection at a time to the address, whatever the roles.
+    async fn probe_roles(
+        &self,
+        cx: &ProbeContext,
+        wanted: u8,
+        done: u8,
+        mx_names: &[String],
+        zones: &dnsserver::ServerZones,
+        obs: &mut HostObservation,
+    ) {
+        let mail = wanted & role_mask::MAIL != 0 && done & role_mask::MAIL == 0;
+        let web_covered = done & (role_mask::MAIL | role_mask::WEB) != 0;
+        let web = !web_covered && (mail || wanted & role_mask::WEB != 0);
+        let dns = wanted & role_mask::NS != 0 && done & role_mask::NS == 0;
+        if mail {
+            if self.cfg.dane {
+                obs.tlsa = tokio::time::timeout_at(cx.deadline, self.tlsa(mx_names))
+                    .await
+                    .unwrap_or_default();
+            }
+            // Ports one after another: at most one connection per IP at any time.
+            for p in &self.cfg.smtp_ports {
+                if let ProbeOutput::Smtp(o) = (SmtpProbe {
+                    port: p.port,
+                    implicit_tls: p.implicit_tls,
                 })
-                .run(&cx)
+                .run(cx)
                 .await
                 {
-                    ProbeOutput::Relay(r) => Some(r),
-                    _ => None,
+                    obs.smtp.push(o);
                 }
             }
-            _ => None,
-        };
-        let mut mailbox = Vec::new();
-        let mut web_obs = Vec::new();
-        let mut ssh = None;
+            let relay_port = self
+                .cfg
+                .smtp_ports
+                .iter()
+                .find(|p| !p.implicit_tls)
+                .map(|p| p.port);
+            let greeted = |port| {
+                obs.smtp
+                    .iter()
+                    .any(|o| o.port == port && o.greeting.as_ref().is_some_and(|g| g.code == 220))
+            };
+            obs.relay = match (&self.cfg.relay, relay_port) {
+                (Some(params), Some(port)) if greeted(port) => {
+                    match (RelayProbe {
+                        port,
+                        params: params.clone(),
+                    })
+                    .run(cx)
+                    .await
+                    {
+                        ProbeOutput::Relay(r) => Some(r),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+        }
         let mut probes: Vec<Box<dyn Probe>> = Vec::new();
         if mail {
             for p in &self.cfg.mailbox_ports {
@@ -615,41 +916,25 @@ impl Engine {
         }
         // Still one after another: one connection per IP at a time.
         for p in probes {
-            match p.run(&cx).await {
-                ProbeOutput::Mailbox(m) => mailbox.push(m),
-                ProbeOutput::Web(w) => web_obs.push(w),
-                ProbeOutput::Ssh(s) => ssh = Some(s),
+            match p.run(cx).await {
+                ProbeOutput::Mailbox(m) => obs.mailbox.push(m),
+                ProbeOutput::Web(w) => obs.web.push(w),
+                ProbeOutput::Ssh(s) => obs.ssh = Some(s),
                 ProbeOutput::Smtp(_) | ProbeOutput::Relay(_) => {}
             }
         }
-        let dns_server = match (dns_role, self.cfg.dns_port) {
-            (true, Some(port)) => Some(
+        if let (true, Some(port)) = (dns, self.cfg.dns_port) {
+            obs.dns_server = Some(
                 dnsserver::probe_server(
                     &self.cfg.policy,
-                    std::net::SocketAddr::new(job.ip, port),
+                    std::net::SocketAddr::new(cx.ip, port),
                     &self.cfg.recursion_name,
+                    zones,
                     &self.cfg.limits,
-                    deadline,
+                    cx.deadline,
                 )
                 .await,
-            ),
-            _ => None,
-        };
-        HostObservation {
-            ip: job.ip,
-            class: addr::classify(job.ip),
-            ptr,
-            fcrdns,
-            smtp,
-            relay,
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            reputation: Box::new(reputation),
-            roles,
-            mailbox,
-            web: web_obs,
-            dns_server,
-            ssh,
-            tlsa,
+            );
         }
     }
 

@@ -19,6 +19,6 @@ pub mod resolve;
 pub mod tls;
 
 pub use engine::{
-    Engine, Event, HostGate, MailboxPort, PendingHost, Progress, Role, ScanConfig, Seed, SmtpPort,
+    Engine, Event, HostGate, MailboxPort, PendingHost, Progress, ScanConfig, Seed, SmtpPort,
     WebPort,
 };

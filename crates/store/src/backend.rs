@@ -107,6 +107,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "compact",
                 include_str!("../migrations/sqlite/0006_compact.sql"),
             ),
+            migration(
+                7,
+                "roles",
+                include_str!("../migrations/common/0007_roles.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -138,6 +143,11 @@ fn migrator(backend: Backend) -> Migrator {
                 6,
                 "compact",
                 include_str!("../migrations/postgres/0006_compact.sql"),
+            ),
+            migration(
+                7,
+                "roles",
+                include_str!("../migrations/common/0007_roles.sql"),
             ),
         ],
     };

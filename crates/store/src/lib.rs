@@ -46,6 +46,17 @@ macro_rules! finding_select {
     };
 }
 
+/// The SQL condition under which the host finding `finding` (a table alias or name) counts
+/// for the domain of the link `link` (a `domain_hosts` alias): the link reaches the host
+/// through a role the finding concerns (`mxray_core::checks::link_roles`), or either was
+/// written before roles existed.
+pub fn link_condition(finding: &str, link: &str) -> String {
+    format!(
+        "({link}.roles = 0 OR ({link}.roles & {}) <> 0)",
+        mxray_core::checks::link_roles_sql(&format!("{finding}.check_id"))
+    )
+}
+
 /// A scan's id.
 pub type ScanId = i64;
 
@@ -422,11 +433,14 @@ impl Store {
                         .execute(&mut *tx)
                         .await
                         .map_err(|e| self.err(e))?;
+                    let links = obs.links();
                     for ip in ips {
-                        sqlx::query("INSERT INTO domain_hosts (scan_id, domain, ip) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                        let roles = links.iter().find(|(i, _)| i == ip).map_or(0, |(_, m)| *m);
+                        sqlx::query("INSERT INTO domain_hosts (scan_id, domain, ip, roles) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
                             .bind(scan)
                             .bind(&obs.domain)
                             .bind(ip.to_string())
+                            .bind(i64::from(roles))
                             .execute(&mut *tx)
                             .await
                             .map_err(|e| self.err(e))?;
@@ -453,12 +467,23 @@ impl Store {
                         .map_err(|e| StoreError::Backend(e.to_string()))?;
                     let ip = obs.ip.to_string();
                     sqlx::query(
-                        "INSERT INTO hosts (scan_id, ip, observation) VALUES ($1, $2, $3) \
-                         ON CONFLICT (scan_id, ip) DO UPDATE SET observation = excluded.observation",
+                        "INSERT INTO hosts (scan_id, ip, observation, roles) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (scan_id, ip) DO UPDATE SET observation = excluded.observation, roles = excluded.roles",
                     )
                     .bind(scan)
                     .bind(&ip)
                     .bind(json)
+                    .bind(i64::from(mxray_core::model::HostRole::mask(&obs.roles)))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                    // A later record of the same address (probed again for a role it gained)
+                    // replaces the earlier one, findings included.
+                    sqlx::query(
+                        "DELETE FROM findings WHERE scan_id = $1 AND ip = $2 AND domain IS NULL",
+                    )
+                    .bind(scan)
+                    .bind(&ip)
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| self.err(e))?;
@@ -623,14 +648,17 @@ impl Store {
         scan: ScanId,
         domain: &str,
     ) -> Result<Vec<StoredFinding>, StoreError> {
-        let rows = sqlx::query(finding_select!(
-            "WHERE f.scan_id = $1 AND (f.domain = $2 OR f.ip IN (SELECT ip FROM domain_hosts WHERE scan_id = $1 AND domain = $2)) ORDER BY f.severity DESC, f.check_id, f.subject"
-        ))
-        .bind(scan)
-        .bind(domain)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
+        let sql = format!(
+            "{}WHERE f.scan_id = $1 AND (f.domain = $2 OR EXISTS (SELECT 1 FROM domain_hosts dh WHERE dh.scan_id = $1 AND dh.domain = $2 AND dh.ip = f.ip AND {})) ORDER BY f.severity DESC, f.check_id, f.subject",
+            finding_select!(""),
+            link_condition("f", "dh")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(scan)
+            .bind(domain)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(rows.iter().map(row_to_finding).collect())
     }
 
@@ -768,29 +796,37 @@ impl Store {
     pub async fn done_hosts(
         &self,
         scan: ScanId,
-    ) -> Result<std::collections::HashSet<IpAddr>, StoreError> {
-        let ips: Vec<String> = sqlx::query_scalar("SELECT ip FROM hosts WHERE scan_id = $1")
-            .bind(scan)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(ips.iter().filter_map(|s| s.parse().ok()).collect())
+    ) -> Result<std::collections::HashMap<IpAddr, u8>, StoreError> {
+        let rows = self
+            .scan_rows("SELECT ip, roles FROM hosts WHERE scan_id = $1", scan)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let ip: IpAddr = r.get::<String, _>(0).parse().ok()?;
+                Some((ip, r.get::<i64, _>(1) as u8))
+            })
+            .collect())
     }
 
-    /// Addresses linked to stored domains but never probed: `(ip, one domain using it, the
-    /// mail host name that led there)`.
+    /// Addresses linked to stored domains through a role their stored record does not cover
+    /// (never probed, or probed before it gained the role): `(ip, roles, one domain using it
+    /// through those roles, the host name that led there)`. Links and records written before
+    /// roles existed (0) cover each other.
     pub async fn pending_hosts(
         &self,
         scan: ScanId,
-    ) -> Result<Vec<(IpAddr, String, String)>, StoreError> {
-        let rows = self.scan_rows("SELECT d.ip, MIN(d.domain) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
-             WHERE d.scan_id = $1 AND d.ip NOT IN (SELECT ip FROM hosts WHERE scan_id = $1) GROUP BY d.ip", scan).await?;
+    ) -> Result<Vec<(IpAddr, u8, String, String)>, StoreError> {
+        let rows = self.scan_rows("SELECT d.ip, d.roles, MIN(d.domain) FROM domain_hosts d JOIN domains dom ON dom.scan_id = d.scan_id AND dom.domain = d.domain \
+             WHERE d.scan_id = $1 AND NOT EXISTS (SELECT 1 FROM hosts h WHERE h.scan_id = d.scan_id AND h.ip = d.ip \
+               AND (h.roles = 0 OR d.roles = 0 OR (d.roles & h.roles) = d.roles)) GROUP BY d.ip, d.roles", scan).await?;
         let mut out = Vec::new();
         for r in &rows {
             let Ok(ip) = r.get::<String, _>(0).parse::<IpAddr>() else {
                 continue;
             };
-            let domain: String = r.get(1);
+            let domain: String = r.get(2);
+            // Observations may be stored compressed (`observation_z`): read through obs_json.
             let obs: Option<DomainObservation> = match sqlx::query(
                 "SELECT observation, observation_z FROM domains WHERE scan_id = $1 AND domain = $2",
             )
@@ -805,13 +841,21 @@ impl Store {
             };
             let name = obs
                 .and_then(|o| {
-                    o.hosts
+                    let hosts = o.hosts.into_iter().chain(o.web_host);
+                    let by_host = hosts
                         .into_iter()
                         .find(|h| h.addresses.found().is_some_and(|a| a.contains(&ip)))
-                        .map(|h| h.name)
+                        .map(|h| h.name);
+                    by_host.or_else(|| {
+                        o.nameservers?
+                            .checks
+                            .into_iter()
+                            .find(|c| c.ip == ip)
+                            .map(|c| c.name)
+                    })
                 })
                 .unwrap_or_default();
-            out.push((ip, domain, name));
+            out.push((ip, r.get::<i64, _>(1) as u8, domain, name));
         }
         Ok(out)
     }
@@ -841,23 +885,46 @@ impl Store {
         &self,
         scan: ScanId,
     ) -> Result<Vec<(String, Severity, i64, i64)>, StoreError> {
-        let rows = self
-            .scan_rows(
-                "SELECT check_id, MAX(sev), CAST(SUM(n) AS BIGINT), CAST(SUM(d) AS BIGINT) FROM ( \
+        let sql = format!(
+            "SELECT check_id, MAX(sev), CAST(SUM(n) AS BIGINT), CAST(SUM(d) AS BIGINT) FROM ( \
                SELECT check_id, MAX(severity) AS sev, COUNT(*) AS n, COUNT(DISTINCT domain) AS d \
                FROM findings WHERE scan_id = $1 AND domain IS NOT NULL GROUP BY check_id \
              UNION ALL \
                SELECT f.check_id, MAX(f.severity), COUNT(DISTINCT f.id), COUNT(DISTINCT dh.domain) \
-               FROM findings f JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip \
+               FROM findings f JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip AND {} \
                WHERE f.scan_id = $1 AND f.ip IS NOT NULL GROUP BY f.check_id \
              ) AS per_check GROUP BY check_id ORDER BY 2 DESC, 3 DESC, 1",
-                scan,
-            )
-            .await?;
+            link_condition("f", "dh")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(scan)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), severity_from(r.get(1)), r.get(2), r.get(3)))
             .collect())
+    }
+
+    /// Every domain → address link of a scan with its roles (`role_mask` bits; 0: written
+    /// before roles existed).
+    pub async fn role_links(&self, scan: ScanId) -> Result<Vec<(String, String, u8)>, StoreError> {
+        sqlx::query(
+            "SELECT domain, ip, roles FROM domain_hosts WHERE scan_id = $1 ORDER BY domain, ip",
+        )
+        .bind(scan)
+        .fetch(&self.pool)
+        .map_ok(|r| {
+            (
+                r.get::<String, _>(0),
+                r.get::<String, _>(1),
+                r.get::<i64, _>(2) as u8,
+            )
+        })
+        .try_collect()
+        .await
+        .map_err(|e| self.err(e))
     }
 
     /// Every domain → address link of a scan.

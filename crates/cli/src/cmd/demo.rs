@@ -41,6 +41,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         relay_recipient: "mxray-relay-test@example.net".into(),
         no_exposure: false,
         web_paths: Vec::new(),
+        axfr_per_server: None,
         recursion_name: "example.com".into(),
         allow_loopback: true,
         allow_private: false,

@@ -65,6 +65,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             smtp_port,
             latency_ms,
             relay_everything,
+            ns_ips,
+            web_ips,
         } => {
             simulate::run(
                 domains,
@@ -74,6 +76,7 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                 smtp_port,
                 latency_ms,
                 relay_everything,
+                (ns_ips, web_ips),
             )
             .await
         }

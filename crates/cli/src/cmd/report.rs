@@ -37,18 +37,26 @@ fn must_exist(db: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether a host finding with this id counts for a domain linked to the host with these
+/// roles (`role_mask` bits; 0: a link written before roles existed counts for everything).
+pub fn links_through(check_id: &str, roles: u8) -> bool {
+    roles == 0 || mxray_core::checks::link_roles(check_id) & roles != 0
+}
+
 /// Domain → its findings (domain findings and those of every host it uses), worst first.
 pub async fn domain_findings(
     store: &Store,
     scan: ScanId,
 ) -> anyhow::Result<(HashMap<String, Vec<Finding>>, HashMap<String, Vec<Finding>>)> {
     let (mut by_domain, by_ip) = store.findings_by_subject(scan).await?;
-    for (domain, ip) in store.links(scan).await? {
+    // A host finding counts for a domain through the roles that concern it (an SMTP finding
+    // through a mail link, a DNS-server finding through a name-server link).
+    for (domain, ip, roles) in store.role_links(scan).await? {
         if let Some(fs) = by_ip.get(&ip) {
             by_domain
                 .entry(domain)
                 .or_default()
-                .extend(fs.iter().cloned());
+                .extend(fs.iter().filter(|f| links_through(&f.id, roles)).cloned());
         }
     }
     for fs in by_domain.values_mut() {

@@ -16,6 +16,21 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Appends the name servers' ground truth (open resolvers, zone transfers) to
+/// `<list>.truth.jsonl`, one JSON object per line.
+fn write_dns_truth(list: &std::path::Path, sim: &Simulation) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = format!("{}.truth.jsonl", list.display());
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    for line in sim.dns_truth() {
+        writeln!(f, "{line}")?;
+    }
+    Ok(())
+}
+
 pub async fn run(
     domains: usize,
     ips: usize,
@@ -24,12 +39,16 @@ pub async fn run(
     smtp_port: u16,
     latency_ms: u64,
     relay_everything: f64,
+    (ns_ips, web_ips): (usize, usize),
 ) -> anyhow::Result<u8> {
     if ips == 0 || ips > 60_000 || domains == 0 {
         anyhow::bail!("--ips must be 1..60000 and --domains at least 1");
     }
     if !(0.0..=1.0).contains(&relay_everything) {
         anyhow::bail!("--relay-everything must be between 0 and 1");
+    }
+    if ns_ips > 1000 || web_ips > 1000 {
+        anyhow::bail!("--ns-ips and --web-ips must be at most 1000");
     }
     let started = std::time::Instant::now();
     let sim = Simulation::start(SimOptions {
@@ -39,6 +58,8 @@ pub async fn run(
         smtp_port,
         latency_median: Duration::from_millis(latency_ms),
         relay_everything,
+        ns_ips,
+        web_ips,
         ..SimOptions::default()
     })
     .await
@@ -46,6 +67,7 @@ pub async fn run(
     std::fs::write(&list, &sim.list)?;
     let truth = mxray_lab::truth::path_for(&list);
     mxray_lab::truth::write(&truth, &sim.truth)?;
+    write_dns_truth(&list, &sim)?;
     println!(
         "simulation ready in {:.1}s: resolver {} smtp port {}; {} domains over {} addresses ({} listening, busiest serves {}); list {}; ground truth {}; block lists --dnsbl {}",
         started.elapsed().as_secs_f64(),
@@ -110,6 +132,20 @@ pub async fn run(
         .map(|s| s.stats.max_open.load(std::sync::atomic::Ordering::Relaxed))
         .max()
         .unwrap_or(0);
+    let ns = sim.name_server_load();
+    println!(
+        "sim name servers: {} addresses (busiest serves {} zones), {} UDP questions, most in flight at one address {}, {} TCP connections, most open at once at one address {}, shortest interval between two to one address {}, AXFR questions {} (most at one address {})",
+        sim.name_servers.len(),
+        ns.busiest_zones,
+        ns.udp_queries,
+        ns.max_udp_in_flight,
+        ns.tcp_connections,
+        ns.max_tcp_open,
+        ns.min_tcp_interval_ms
+            .map_or_else(|| "-".to_owned(), |m| format!("{m:.0} ms")),
+        ns.axfr,
+        ns.max_axfr
+    );
     println!(
         "sim total: {} DNS queries, {} SMTP connections, most concurrent connections on one address {}, DATA commands {}, simulator CPU {:.1}s over {:.1}s",
         sim.dns.served(),

@@ -397,12 +397,34 @@ async fn real_bind_disclosure_recursion_axfr_and_lame_delegation() {
         "{:?}",
         evidence(r[0])
     );
-    let d = ex.domain("mxray-bind-open.lab");
-    let axfr = finding(d, "dns.axfr_allowed").expect("AXFR allowed");
+    // Authoritative for the zone that led to it, and recursing for anyone.
     assert!(
-        evidence(axfr).iter().any(|l| l.contains("secret-intranet")),
-        "{axfr}"
+        r[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("authoritative for mxray-bind-open.lab"),
+        "{}",
+        r[0]
     );
+    // Zone transfers are the name server's (tried on the zones that led to it).
+    let axfr = findings_on(open, "dns.axfr_allowed", s);
+    assert_eq!(axfr.len(), 1, "{:?}", ids(open));
+    assert!(
+        evidence(axfr[0])
+            .iter()
+            .any(|l| l.contains("secret-intranet")),
+        "{}",
+        axfr[0]
+    );
+    assert!(
+        axfr[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("1 of 1 zones tried"),
+        "{}",
+        axfr[0]
+    );
+    let d = ex.domain("mxray-bind-open.lab");
     assert!(finding(d, "dns.lame_delegation").is_none(), "{d}");
 
     let closed = ex.host("127.0.53.2").expect("closed BIND probed");
@@ -410,6 +432,7 @@ async fn real_bind_disclosure_recursion_axfr_and_lame_delegation() {
         "dns.version_disclosed",
         "dns.hostname_disclosed",
         "dns.open_recursion",
+        "dns.axfr_allowed",
     ] {
         assert!(
             !ids(closed).iter().any(|i| i == id),
@@ -582,12 +605,14 @@ async fn malformed_dns_answers_cost_bounded_time() {
     );
     assert_eq!(check["axfr_records"], 0, "{check}");
     assert!(finding(dom, "dns.lame_delegation").is_some(), "{dom}");
-    // SOA, version.bind, hostname.bind, recursion: one datagram each, no retries.
-    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 4);
+    // The zone's SOA (per-zone stage), then version.bind, hostname.bind, recursion and the
+    // zone's SOA once more without recursion (the DNS-server probe): one datagram each, no
+    // retries.
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 5);
 }
 
-/// An address first seen as one domain's web host and then as another's MX keeps its mail
-/// results (each address is probed once, with every probe but the DNS-server one).
+/// An address first seen as one domain's web host and then as another's MX gets its mail
+/// probes too: roles accumulate, and one record per address holds them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_host_that_is_also_an_mx_gets_its_smtp_probes() {
     let lab = lab_with(
@@ -612,7 +637,11 @@ async fn a_web_host_that_is_also_an_mx_gets_its_smtp_probes() {
             .count(),
         1
     );
-    assert_eq!(h["observation"]["roles"], serde_json::json!(["web"]), "{h}");
+    assert_eq!(
+        h["observation"]["roles"],
+        serde_json::json!(["mx", "web"]),
+        "{h}"
+    );
     assert_eq!(h["observation"]["smtp"][0]["status"], "success", "{h}");
     assert!(finding(h, "tls.self_signed").is_some(), "{:?}", ids(h));
     let d = ex.domain("closed.mxray.test");

@@ -16,6 +16,7 @@ mod postfix;
 mod report;
 mod reputation;
 mod resume;
+mod roles;
 mod safety;
 mod sim_relays;
 mod software;

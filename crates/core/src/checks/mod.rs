@@ -10,6 +10,7 @@ mod dmarc;
 mod dns;
 mod dnssec;
 mod dnsserver;
+pub use dnsserver::{ClosedWhy, OpenHow, RecursionVerdict, recursion_verdict};
 mod mailbox;
 mod relay;
 mod reputation;
@@ -23,7 +24,7 @@ mod web;
 
 pub use crate::date::{unix_date, unix_datetime};
 use crate::finding::Finding;
-use crate::model::{DomainObservation, HostObservation};
+use crate::model::{DomainObservation, HostObservation, role_mask};
 
 /// Time-dependent checks take the time as a parameter (Unix seconds) to stay pure.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +73,42 @@ pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     }
     out.extend(dane::check(obs));
     out
+}
+
+/// Which roles link a host finding to the domains that use the host, by finding-id prefix,
+/// first match wins: an SMTP finding counts for the domains using the address as a mail host,
+/// a DNS-server finding for those using it as a name server. Anything else (block lists,
+/// software) counts through every role.
+pub const LINK_ROLES: &[(&str, u8)] = &[
+    ("dns.ptr_missing", role_mask::MAIL),
+    ("dns.fcrdns_mismatch", role_mask::MAIL),
+    ("dns.", role_mask::NS),
+    ("smtp.", role_mask::MAIL),
+    ("mailbox.", role_mask::MAIL),
+    ("ssh.", role_mask::MAIL),
+    ("dane.", role_mask::MAIL),
+    ("web.", role_mask::MAIL | role_mask::WEB),
+    ("tls.", role_mask::MAIL | role_mask::WEB),
+];
+
+/// The [`role_mask`] bits through which a host finding with this id links to a domain.
+pub fn link_roles(check_id: &str) -> u8 {
+    LINK_ROLES
+        .iter()
+        .find(|(p, _)| check_id.starts_with(p))
+        .map_or(role_mask::ALL, |(_, m)| *m)
+}
+
+/// [`link_roles`] as an SQL expression over the column holding the finding id (portable
+/// SQL: `CASE … LIKE …`), for joins between host findings and domain links.
+pub fn link_roles_sql(col: &str) -> String {
+    let mut s = String::from("(CASE");
+    for (p, m) in LINK_ROLES {
+        // `_` is a LIKE wildcard; it still matches itself, and no id differs only there.
+        s.push_str(&format!(" WHEN {col} LIKE '{p}%' THEN {m}"));
+    }
+    s.push_str(&format!(" ELSE {} END)", role_mask::ALL));
+    s
 }
 
 /// `ip:port` in the form used for service subjects (`[v6]:port` for IPv6).

@@ -13,7 +13,10 @@
 use crate::net::{self, Limits, LineConn, Policy};
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
-use mxray_core::model::{ChaosAnswer, DnsServerObservation, NsCheck, ProbeStatus, RecursionTest};
+use mxray_core::model::{
+    AuthoritySection, AxfrOutcome, ChaosAnswer, DnsResponse, DnsServerObservation, NsCheck,
+    OwnZoneAnswer, ProbeStatus, Rcode, RecursionTest, ReferralDirection, ZoneTransfer,
+};
 use std::net::SocketAddr;
 use tokio::time::Instant;
 
@@ -138,6 +141,61 @@ pub fn rcode_name(rc: hickory_proto::op::ResponseCode) -> String {
     }
 }
 
+/// The typed response code.
+pub fn rcode(rc: hickory_proto::op::ResponseCode) -> Rcode {
+    use hickory_proto::op::ResponseCode as R;
+    match rc {
+        R::NoError => Rcode::NoError,
+        R::FormErr => Rcode::FormErr,
+        R::ServFail => Rcode::ServFail,
+        R::NXDomain => Rcode::NxDomain,
+        R::NotImp => Rcode::NotImp,
+        R::Refused => Rcode::Refused,
+        other => Rcode::Other(u16::from(other)),
+    }
+}
+
+/// Code, header bits and sections of an answer to a question about `asked`.
+pub fn summarize(m: &Message, asked: &Name) -> DnsResponse {
+    let auth = &m.authorities;
+    let soa = auth.iter().find(|r| r.record_type() == RecordType::SOA);
+    let ns = auth.iter().find(|r| r.record_type() == RecordType::NS);
+    let authority = match (soa, ns) {
+        _ if auth.is_empty() => AuthoritySection::Empty,
+        (Some(r), _) => AuthoritySection::Soa {
+            zone: r.name.to_ascii(),
+        },
+        (None, Some(r)) => {
+            let zone = &r.name;
+            let direction = if zone.is_root() {
+                ReferralDirection::Upward
+            } else if zone.zone_of(asked) {
+                ReferralDirection::Downward
+            } else {
+                ReferralDirection::Sideways
+            };
+            AuthoritySection::Referral {
+                zone: zone.to_ascii(),
+                direction,
+            }
+        }
+        (None, None) => {
+            let mut types: Vec<String> = auth.iter().map(|r| r.record_type().to_string()).collect();
+            types.dedup();
+            AuthoritySection::Other { types }
+        }
+    };
+    DnsResponse {
+        rcode: rcode(m.metadata.response_code),
+        aa: m.metadata.authoritative,
+        ra: m.metadata.recursion_available,
+        rd: m.metadata.recursion_desired,
+        answers: m.answers.len(),
+        authority,
+        authority_text: auth.iter().take(4).map(|r| r.to_string()).collect(),
+    }
+}
+
 /// A query id that differs per name and call (not security-relevant: we only want the
 /// answer to our own question).
 fn rand_id(name: &Name) -> u16 {
@@ -197,11 +255,26 @@ async fn chaos(
     }
 }
 
-/// Probes the DNS server at `server`: CHAOS disclosure and open recursion.
+/// What the DNS-server probe asks beyond the per-server questions.
+#[derive(Clone, Debug, Default)]
+pub struct ServerZones {
+    /// Zones that led to this server (domains listing it as NS), in the order seen: the first
+    /// is asked for its SOA (authoritative?), the first `axfr_cap` get an AXFR.
+    pub zones: Vec<String>,
+    /// At most this many AXFR attempts (`None`: every zone in `zones`).
+    pub axfr_cap: Option<u32>,
+    /// Zones that led here beyond the ones listed (not tried).
+    pub untried: u32,
+}
+
+/// Probes the DNS server at `server`: CHAOS disclosure, open recursion, whether it is
+/// authoritative for a zone that led to it, and AXFR of up to `axfr_cap` of those zones (one
+/// TCP connection at a time, through the policy's pacing).
 pub async fn probe_server(
     policy: &Policy,
     server: SocketAddr,
     recursion_name: &str,
+    zones: &ServerZones,
     limits: &Limits,
     deadline: Instant,
 ) -> DnsServerObservation {
@@ -223,6 +296,7 @@ pub async fn probe_server(
             .await;
             Some(match r {
                 Ok(m) => RecursionTest {
+                    response: Some(summarize(&m, &name)),
                     name: name.to_ascii(),
                     rcode: Some(rcode_name(m.metadata.response_code)),
                     recursion_available: m.metadata.recursion_available,
@@ -242,6 +316,7 @@ pub async fn probe_server(
                     answers: 0,
                     answer_text: Vec::new(),
                     error: Some(e.to_string()),
+                    response: None,
                 },
             })
         }
@@ -257,16 +332,97 @@ pub async fn probe_server(
     } else {
         ProbeStatus::IoTimeout
     };
+    let own_zone = match zones.zones.first().map(|z| Name::from_ascii(z.as_str())) {
+        Some(Ok(mut zone)) => {
+            zone.set_fqdn(true);
+            let r = udp_query(
+                policy,
+                server,
+                &zone,
+                RecordType::SOA,
+                DNSClass::IN,
+                false,
+                limits,
+                deadline,
+            )
+            .await;
+            Some(OwnZoneAnswer {
+                zone: zones.zones[0].clone(),
+                response: r.ok().map(|m| summarize(&m, &zone)),
+            })
+        }
+        _ => None,
+    };
+    let cap = zones
+        .axfr_cap
+        .map_or(zones.zones.len(), |c| c as usize)
+        .min(zones.zones.len());
+    let mut zone_transfers = Vec::new();
+    for z in zones.zones.iter().take(cap) {
+        if Instant::now() >= deadline {
+            break;
+        }
+        zone_transfers.push(transfer(policy, server, z, limits, deadline).await);
+    }
+    let untried = zones.untried + (zones.zones.len() - zone_transfers.len()) as u32;
     DnsServerObservation {
         port: server.port(),
         status,
         version_bind,
         hostname_bind,
         recursion,
+        own_zone,
+        zone_transfers,
+        axfr_cap: zones.axfr_cap,
+        axfr_untried: untried,
     }
 }
 
-/// Asks one of a domain's name servers for the domain's SOA (authoritative?) and an AXFR.
+/// One AXFR of `zone` from `server`, typed.
+pub async fn transfer(
+    policy: &Policy,
+    server: SocketAddr,
+    zone: &str,
+    limits: &Limits,
+    deadline: Instant,
+) -> ZoneTransfer {
+    let mut t = ZoneTransfer {
+        zone: zone.to_owned(),
+        outcome: AxfrOutcome::NoConnection,
+        rcode: None,
+        records: 0,
+        sample: Vec::new(),
+        detail: None,
+    };
+    let Ok(mut name) = Name::from_ascii(zone) else {
+        t.outcome = AxfrOutcome::Malformed;
+        t.detail = Some("invalid zone name".into());
+        return t;
+    };
+    name.set_fqdn(true);
+    let mut c = NsCheck {
+        name: String::new(),
+        ip: server.ip(),
+        soa_rcode: None,
+        authoritative: false,
+        soa_answers: 0,
+        soa_error: None,
+        axfr_records: 0,
+        axfr_sample: Vec::new(),
+        axfr_result: String::new(),
+        soa_serial: None,
+    };
+    let (outcome, rc) = axfr(policy, server, &name, limits, deadline, &mut c).await;
+    t.outcome = outcome;
+    t.rcode = rc;
+    t.records = c.axfr_records;
+    t.sample = c.axfr_sample;
+    t.detail = Some(c.axfr_result);
+    t
+}
+
+/// Asks one of a domain's name servers for the domain's SOA (authoritative? which serial?).
+/// The zone transfer is the DNS-server probe's (`probe_server`), per server, capped.
 pub async fn check_ns(
     policy: &Policy,
     ns_name: &str,
@@ -285,6 +441,7 @@ pub async fn check_ns(
         axfr_records: 0,
         axfr_sample: Vec::new(),
         axfr_result: String::new(),
+        soa_serial: None,
     };
     let Ok(mut zone) = Name::from_ascii(domain) else {
         c.soa_error = Some("invalid name".into());
@@ -311,10 +468,13 @@ pub async fn check_ns(
                 .iter()
                 .filter(|r| r.record_type() == RecordType::SOA)
                 .count();
+            c.soa_serial = m.answers.iter().find_map(|r| match &r.data {
+                RData::SOA(soa) => Some(soa.serial),
+                _ => None,
+            });
         }
         Err(e) => c.soa_error = Some(e.to_string()),
     }
-    axfr(policy, server, &zone, limits, deadline, &mut c).await;
     c
 }
 
@@ -325,12 +485,12 @@ async fn axfr(
     limits: &Limits,
     deadline: Instant,
     c: &mut NsCheck,
-) {
+) -> (AxfrOutcome, Option<Rcode>) {
     let tcp = match net::connect(policy, server, limits, deadline).await {
         Ok(s) => s,
         Err(e) => {
             c.axfr_result = format!("not tried: {e}");
-            return;
+            return (AxfrOutcome::NoConnection, None);
         }
     };
     let lim = Limits {
@@ -343,20 +503,28 @@ async fn axfr(
     q.add_query(Query::query(zone.clone(), RecordType::AXFR));
     let Ok(bytes) = q.to_vec() else {
         c.axfr_result = "cannot encode query".into();
-        return;
+        return (AxfrOutcome::Malformed, None);
     };
     let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&bytes);
     if let Err(e) = conn.send_raw(&framed).await {
         c.axfr_result = e.to_string();
-        return;
+        return (AxfrOutcome::NoTransfer, None);
     }
     let mut soas = 0;
+    let mut rc = None;
+    let outcome;
     c.axfr_result = loop {
         let len = match conn.read_exact_raw(2).await {
             Ok(b) => usize::from(u16::from_be_bytes([b[0], b[1]])),
-            Err(e) if c.axfr_records == 0 => break format!("no transfer: {e}"),
-            Err(e) => break format!("ended early: {e}"),
+            Err(e) if c.axfr_records == 0 => {
+                outcome = AxfrOutcome::NoTransfer;
+                break format!("no transfer: {e}");
+            }
+            Err(e) => {
+                outcome = AxfrOutcome::EndedEarly;
+                break format!("ended early: {e}");
+            }
         };
         let msg = match conn
             .read_exact_raw(len)
@@ -364,13 +532,38 @@ async fn axfr(
             .map(|b| Message::from_vec(&b))
         {
             Ok(Ok(m)) => m,
-            Ok(Err(e)) => break format!("malformed message: {e}"),
-            Err(e) => break format!("ended early: {e}"),
+            Ok(Err(e)) => {
+                outcome = if c.axfr_records > 0 {
+                    AxfrOutcome::EndedEarly
+                } else {
+                    AxfrOutcome::Malformed
+                };
+                break format!("malformed message: {e}");
+            }
+            Err(e) => {
+                outcome = if c.axfr_records > 0 {
+                    AxfrOutcome::EndedEarly
+                } else {
+                    AxfrOutcome::NoTransfer
+                };
+                break format!("ended early: {e}");
+            }
         };
+        rc = Some(rcode(msg.metadata.response_code));
         if msg.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
+            outcome = if c.axfr_records > 0 {
+                AxfrOutcome::EndedEarly
+            } else {
+                AxfrOutcome::Refused
+            };
             break format!("refused ({})", rcode_name(msg.metadata.response_code));
         }
         if msg.answers.is_empty() {
+            outcome = if c.axfr_records > 0 {
+                AxfrOutcome::EndedEarly
+            } else {
+                AxfrOutcome::EmptyAnswer
+            };
             break "refused (empty answer)".to_owned();
         }
         for r in &msg.answers {
@@ -383,13 +576,16 @@ async fn axfr(
         }
         c.axfr_records += msg.answers.len();
         if soas >= 2 {
+            outcome = AxfrOutcome::Transferred;
             break "transferred".to_owned();
         }
         if c.axfr_records >= MAX_AXFR_RECORDS {
+            outcome = AxfrOutcome::StoppedAtCap;
             break format!("stopped after {} records", c.axfr_records);
         }
     };
     let _ = conn.close().await;
+    (outcome, rc)
 }
 
 #[cfg(test)]
@@ -437,6 +633,7 @@ mod tests {
             &policy(),
             junk,
             "example.com",
+            &ServerZones::default(),
             &fast,
             Instant::now() + Duration::from_secs(30),
         )
@@ -458,6 +655,7 @@ mod tests {
             &policy(),
             tc,
             "example.com",
+            &ServerZones::default(),
             &limits(),
             Instant::now() + Duration::from_secs(30),
         )
@@ -481,6 +679,7 @@ mod tests {
             &policy(),
             silent,
             "example.com",
+            &ServerZones::default(),
             &limits(),
             start + Duration::from_secs(60),
         )
@@ -505,6 +704,7 @@ mod tests {
             &Policy::default(),
             "127.0.0.1:53".parse().unwrap(),
             "example.com",
+            &ServerZones::default(),
             &limits(),
             Instant::now() + Duration::from_secs(5),
         )
