@@ -170,8 +170,13 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                     }
                 }
             }
-            let all = store.advisories().await?;
-            let matches = crate::software::rematch(&store, &all).await?;
+            // A KEV catalogue alone changes no match (its flags are read with the matches).
+            let matches = if total > 0 {
+                let all = store.advisories().await?;
+                crate::software::rematch(&store, &all).await?
+            } else {
+                0
+            };
             say!(
                 out,
                 "imported {total} advisories ({new} new) from {} file(s); {matches} new match(es) with stored scans{}",
@@ -347,6 +352,9 @@ fn json(m: &StoredMatch) -> serde_json::Value {
     v
 }
 
+/// Domains named on one text line (`--format json` lists them all).
+const MAX_LINE_DOMAINS: usize = 5;
+
 fn line(m: &StoredMatch) -> String {
     let what = advisory::MatchStatus::parse(&m.status)
         .map_or("possibly affected (distribution build)", |s| s.describe());
@@ -373,10 +381,14 @@ fn line(m: &StoredMatch) -> String {
         m.product,
         version,
         m.scan,
-        if m.domains.is_empty() {
-            "-".to_owned()
-        } else {
-            m.domains.join(", ")
+        match m.domains.len() {
+            0 => "-".to_owned(),
+            n if n > MAX_LINE_DOMAINS => format!(
+                "{} and {} more",
+                m.domains[..MAX_LINE_DOMAINS].join(", "),
+                n - MAX_LINE_DOMAINS
+            ),
+            _ => m.domains.join(", "),
         },
         provider(m).unwrap_or_else(|| "-".into()),
     ))
