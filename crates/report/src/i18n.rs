@@ -230,6 +230,7 @@ impl Lang {
             "dns.mx_not_public" => "MX がプライベートアドレスを指す",
             "dns.ptr_missing" => "逆引き(PTR)がない",
             "dns.fcrdns_mismatch" => "逆引きと正引きが一致しない",
+            "software.known_exploited" => "悪用が確認された脆弱性のあるバージョン",
             _ => return None,
         })
     }
