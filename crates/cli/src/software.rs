@@ -15,7 +15,7 @@ use std::path::Path;
 #[derive(Debug)]
 pub struct SoftwareCx {
     sigs: Signatures,
-    advisories: Vec<Advisory>,
+    grouped: advisory::ByProduct,
     known_exploited: std::collections::HashSet<String>,
 }
 
@@ -36,7 +36,7 @@ pub fn signatures(path: Option<&Path>) -> anyhow::Result<Signatures> {
 /// matches stored for the first time. Matches that no longer hold (a distribution's record
 /// now settles an upstream one) are removed; the others keep their `alerts` state.
 pub async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<usize> {
-    let before = store.match_count().await?;
+    let grouped = advisory::ByProduct::new(advisories);
     let mut added = 0;
     for scan in store.scans().await? {
         let mut hosts: Vec<(std::net::IpAddr, Vec<mxray_core::fingerprint::Software>)> = Vec::new();
@@ -56,12 +56,11 @@ pub async fn rematch(store: &Store, advisories: &[Advisory]) -> anyhow::Result<u
             .into_iter()
             .map(|(ip, sw)| {
                 let guess = os.get(&ip.to_string()).map(String::as_str);
-                (ip, advisory::matches_on(advisories, &sw, guess))
+                (ip, grouped.matches_on(&sw, guess))
             })
             .collect();
         added += store.replace_matches(scan.id, &found).await?;
     }
-    let _ = before;
     Ok(added)
 }
 
@@ -93,9 +92,10 @@ impl SoftwareCx {
             .get("signatures")
             .and_then(|v| v.as_str())
             .map(Path::new);
+        let advisories = advisories(store).await?;
         Ok(Self {
             sigs: signatures(path)?,
-            advisories: advisories(store).await?,
+            grouped: advisory::ByProduct::new(&advisories),
             known_exploited: store.known_exploited().await?,
         })
     }
@@ -103,13 +103,21 @@ impl SoftwareCx {
     /// The host's fingerprint as a store item, and its software findings.
     pub fn host(&self, obs: &HostObservation) -> (Item, Vec<Finding>) {
         let fp = self.sigs.fingerprint(&fingerprint::evidence(obs));
-        let findings = software::check_with(obs.ip, &fp, &self.advisories, &self.known_exploited);
-        let mut matches = advisory::matches_on(
-            &self.advisories,
-            &fp.software,
-            fp.os.as_ref().map(|o| o.name.as_str()),
-        );
-        advisory::flag_known_exploited(&mut matches, &self.advisories, &self.known_exploited);
+        // Only the advisories of the host's products (a full feed import holds thousands).
+        let mine: Vec<Advisory> = {
+            let mut products: Vec<&str> = fp.software.iter().map(|s| s.product.as_str()).collect();
+            products.sort_unstable();
+            products.dedup();
+            products
+                .iter()
+                .flat_map(|p| self.grouped.of(p).iter().cloned())
+                .collect()
+        };
+        let findings = software::check_with(obs.ip, &fp, &mine, &self.known_exploited);
+        let mut matches = self
+            .grouped
+            .matches_on(&fp.software, fp.os.as_ref().map(|o| o.name.as_str()));
+        advisory::flag_known_exploited(&mut matches, &mine, &self.known_exploited);
         (
             Item::Software {
                 ip: obs.ip,

@@ -722,6 +722,40 @@ pub fn matches_on(advisories: &[Advisory], software: &[Software], os: Option<&st
     out
 }
 
+/// Advisories grouped by product key, so that matching a host looks only at its products'
+/// advisories (a full OSV or NVD import holds tens of thousands).
+#[derive(Debug, Default)]
+pub struct ByProduct(std::collections::HashMap<String, Vec<Advisory>>);
+
+impl ByProduct {
+    /// Groups a list.
+    pub fn new(advisories: &[Advisory]) -> Self {
+        let mut map: std::collections::HashMap<String, Vec<Advisory>> =
+            std::collections::HashMap::new();
+        for a in advisories {
+            map.entry(a.product.clone()).or_default().push(a.clone());
+        }
+        Self(map)
+    }
+
+    /// [`matches_on`], product by product.
+    pub fn matches_on(&self, software: &[Software], os: Option<&str>) -> Vec<Match> {
+        software
+            .iter()
+            .flat_map(|sw| {
+                self.0.get(&sw.product).map_or_else(Vec::new, |list| {
+                    matches_on(list, std::slice::from_ref(sw), os)
+                })
+            })
+            .collect()
+    }
+
+    /// The advisories of one product.
+    pub fn of(&self, product: &str) -> &[Advisory] {
+        self.0.get(product).map_or(&[], Vec::as_slice)
+    }
+}
+
 /// Marks the matches whose advisory (by id or CVE alias) is in the set of known exploited
 /// CVE ids.
 pub fn flag_known_exploited(

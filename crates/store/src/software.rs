@@ -40,8 +40,8 @@ pub struct StoredMatch {
     pub package: Option<String>,
     /// The advisory's CVE is in CISA's Known Exploited Vulnerabilities catalogue.
     pub known_exploited: bool,
-    /// Who runs the host (`AS64500 Example`, `example.net (heuristic: PTR)`), as the scan
-    /// attributed it.
+    /// Who runs the host (`AS64500 Example`; `example.net` when guessed from PTR or MX
+    /// names), as the scan attributed it.
     pub provider: Option<String>,
 }
 
@@ -121,7 +121,7 @@ impl Store {
         insert_matches(tx, scan, &ip, matches).await
     }
 
-    /// Stores advisories (replacing same id and product); returns how many were new.
+    /// Stores advisories (replacing same id, product and ecosystem); returns how many were new.
     pub async fn import_advisories(
         &self,
         advisories: &[Advisory],
@@ -130,22 +130,26 @@ impl Store {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let mut new = 0;
         for a in advisories {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM advisories WHERE id = $1 AND product = $2")
-                    .bind(&a.id)
-                    .bind(&a.product)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| self.err(e))?;
+            let ecosystem = a.ecosystem.clone().unwrap_or_default();
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT 1 FROM advisories WHERE id = $1 AND product = $2 AND ecosystem = $3",
+            )
+            .bind(&a.id)
+            .bind(&a.product)
+            .bind(&ecosystem)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
             new += usize::from(exists.is_none());
             // The shipped set never overwrites an advisory imported by the operator.
             if origin == "builtin" && exists.is_some() {
                 continue;
             }
-            sqlx::query("INSERT INTO advisories (id, product, severity, summary, data, origin, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                          ON CONFLICT (id, product) DO UPDATE SET severity = excluded.severity, summary = excluded.summary, data = excluded.data, origin = excluded.origin, imported_at = excluded.imported_at")
+            sqlx::query("INSERT INTO advisories (id, product, ecosystem, severity, summary, data, origin, imported_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                          ON CONFLICT (id, product, ecosystem) DO UPDATE SET severity = excluded.severity, summary = excluded.summary, data = excluded.data, origin = excluded.origin, imported_at = excluded.imported_at")
                 .bind(&a.id)
                 .bind(&a.product)
+                .bind(&ecosystem)
                 .bind(severity_num(a.severity))
                 .bind(&a.summary)
                 .bind(serde_json::to_string(a).map_err(|e| StoreError::Backend(e.to_string()))?)
@@ -240,10 +244,11 @@ impl Store {
 
     /// Every stored advisory.
     pub async fn advisories(&self) -> Result<Vec<Advisory>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar("SELECT data FROM advisories ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM advisories ORDER BY id, product, ecosystem")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         Ok(rows
             .iter()
             .filter_map(|j| serde_json::from_str(j).ok())
@@ -464,10 +469,17 @@ impl Store {
             let host = obs.and_then(|j: String| {
                 serde_json::from_str::<mxray_core::model::HostObservation>(&j).ok()
             });
+            // AS data: `AS64500 Example`; a guess from names: its registrable domain.
             let provider = host
                 .as_ref()
                 .and_then(|h| h.reputation.provider.as_ref())
-                .map(mxray_core::reputation::Provider::label);
+                .map(|p| {
+                    if p.heuristic {
+                        p.key.clone()
+                    } else {
+                        p.label()
+                    }
+                });
             let ptr: Vec<String> = host
                 .and_then(|h| match h.ptr {
                     mxray_core::model::Lookup::Found(names) => Some(names),

@@ -134,6 +134,10 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
             let store = Store::open(&db).await?;
             crate::software::advisories(&store).await?;
             let (mut total, mut new, mut kev_entries, mut kev_flagged) = (0, 0, None, 0);
+            let mut skipped = 0;
+            let sigs = mxray_core::fingerprint::Signatures::builtin();
+            let known: std::collections::HashSet<&str> =
+                sigs.signatures.iter().map(|s| s.product.as_str()).collect();
             for f in &files {
                 let origin = f.display().to_string();
                 let (format, reader) = open_feed(f)?;
@@ -152,15 +156,27 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                     }
                     advisory::Format::Osv | advisory::Format::Native => {
                         let text = read_capped(reader, f)?;
-                        let list = advisory::parse_any(&text)
+                        let mut list = advisory::parse_any(&text)
                             .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+                        if format == advisory::Format::Osv {
+                            // A distribution's bulk export covers every package: keep the
+                            // products mxray can fingerprint.
+                            let before = list.len();
+                            list.retain(|a| known.contains(a.product.as_str()));
+                            skipped += before - list.len();
+                        }
                         total += list.len();
                         new += store.import_advisories(&list, &origin).await?;
                     }
                 }
             }
-            let all = store.advisories().await?;
-            let matches = crate::software::rematch(&store, &all).await?;
+            // A KEV catalogue alone changes no match (its flags are read with the matches).
+            let matches = if total > 0 {
+                let all = store.advisories().await?;
+                crate::software::rematch(&store, &all).await?
+            } else {
+                0
+            };
             say!(
                 out,
                 "imported {total} advisories ({new} new) from {} file(s); {matches} new match(es) with stored scans{}",
@@ -171,6 +187,12 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                     ""
                 }
             );
+            if skipped > 0 {
+                say!(
+                    out,
+                    "skipped {skipped} OSV record(s) about packages mxray does not fingerprint"
+                );
+            }
             if let Some(n) = kev_entries {
                 say!(
                     out,
@@ -204,11 +226,15 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
                         )
                     })
                     .collect();
+                let product = match &a.ecosystem {
+                    Some(e) => format!("{} ({e})", a.product),
+                    None => a.product.clone(),
+                };
                 say!(
                     out,
                     "{:<16} {:<8} {:<9} {}  [{}]  {}",
                     for_terminal(&a.id),
-                    for_terminal(&a.product),
+                    for_terminal(&product),
                     a.severity.as_str(),
                     for_terminal(&a.summary),
                     for_terminal(&ranges.join(", ")),
@@ -326,6 +352,9 @@ fn json(m: &StoredMatch) -> serde_json::Value {
     v
 }
 
+/// Domains named on one text line (`--format json` lists them all).
+const MAX_LINE_DOMAINS: usize = 5;
+
 fn line(m: &StoredMatch) -> String {
     let what = advisory::MatchStatus::parse(&m.status)
         .map_or("possibly affected (distribution build)", |s| s.describe());
@@ -352,10 +381,14 @@ fn line(m: &StoredMatch) -> String {
         m.product,
         version,
         m.scan,
-        if m.domains.is_empty() {
-            "-".to_owned()
-        } else {
-            m.domains.join(", ")
+        match m.domains.len() {
+            0 => "-".to_owned(),
+            n if n > MAX_LINE_DOMAINS => format!(
+                "{} and {} more",
+                m.domains[..MAX_LINE_DOMAINS].join(", "),
+                n - MAX_LINE_DOMAINS
+            ),
+            _ => m.domains.join(", "),
         },
         provider(m).unwrap_or_else(|| "-".into()),
     ))
@@ -597,10 +630,14 @@ pub async fn software(a: SoftwareArgs) -> anyhow::Result<u8> {
     let hosts: Vec<serde_json::Value> = ips
         .iter()
         .map(|ip| {
-            let sw: Vec<_> = software
+            let sw: Vec<serde_json::Value> = software
                 .iter()
                 .filter(|(i, _)| i.to_string() == *ip)
-                .map(|(_, s)| s)
+                .map(|(_, s)| {
+                    let mut v = serde_json::to_value(s).unwrap_or_default();
+                    v["cpe"] = advisory::packages::software_cpe(s).into();
+                    v
+                })
                 .collect();
             let guess = os.iter().find(|o| o.0 == *ip).map(|(_, name, c, basis)| {
                 serde_json::json!({"name": name, "confidence": c, "basis": basis})

@@ -8,7 +8,7 @@ use mxray_lab::{Behaviour, SmtpServer};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-const NET: [u8; 3] = [127, 77, 52];
+const NET: [u8; 3] = [127, 77, 60];
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(NET[0], NET[1], NET[2], last))
@@ -30,7 +30,7 @@ fn ok(r: Run) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nvd_osv_and_kev_feeds_on_a_stored_scan() {
-    let (sendmail, exim, patched) = (ip(10), ip(11), ip(12));
+    let (sendmail, exim, patched) = (ip(70), ip(71), ip(72));
     let lab = lab(
         NET,
         vec![
@@ -210,7 +210,7 @@ async fn nvd_osv_and_kev_feeds_on_a_stored_scan() {
         &dbs,
     ]));
     assert!(
-        imp.contains("imported 2 advisories (0 new) from 1 file(s); 0 new match(es)"),
+        imp.contains("imported 4 advisories (0 new) from 1 file(s); 0 new match(es)"),
         "{imp}"
     );
     let listed = ok(mxray(&[

@@ -394,6 +394,87 @@ pub fn looks_like(head: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A reader producing a large NVD document lazily and counting what was read.
+    struct Lazy {
+        next: usize,
+        total: usize,
+        buf: Vec<u8>,
+        pos: usize,
+        read: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    impl std::io::Read for Lazy {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos == self.buf.len() {
+                self.buf.clear();
+                self.pos = 0;
+                if self.next == 0 {
+                    self.buf
+                        .extend_from_slice(b"{\"format\":\"NVD_CVE\",\"vulnerabilities\":[");
+                }
+                if self.next < self.total {
+                    if self.next > 0 {
+                        self.buf.push(b',');
+                    }
+                    self.buf.extend_from_slice(format!(
+                        r#"{{"cve":{{"id":"CVE-2024-{n}","descriptions":[{{"lang":"en","value":"{pad}"}}],"configurations":[{{"nodes":[{{"cpeMatch":[{{"vulnerable":true,"criteria":"cpe:2.3:a:postfix:postfix:3.{n}:*:*:*:*:*:*:*"}}]}}]}}]}}}}"#,
+                        n = self.next,
+                        pad = "x".repeat(200)
+                    ).as_bytes());
+                } else if self.next == self.total {
+                    self.buf.extend_from_slice(b"]}");
+                } else {
+                    return Ok(0);
+                }
+                self.next += 1;
+            }
+            let n = out.len().min(self.buf.len() - self.pos);
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            self.read.set(self.read.get() + n);
+            Ok(n)
+        }
+    }
+
+    /// The document is consumed as it is parsed: the first batch reaches the sink when only
+    /// a small part of a 20,000-CVE file has been read, and every batch is bounded.
+    #[test]
+    fn a_large_feed_is_streamed_not_loaded() {
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let total = 20_000;
+        let reader = Lazy {
+            next: 0,
+            total,
+            buf: Vec::new(),
+            pos: 0,
+            read: read.clone(),
+        };
+        let (mut first_at, mut batches, mut largest, mut seen) = (None, 0, 0, 0);
+        let stats = stream(reader, 100, &mut |list| {
+            first_at.get_or_insert(read.get());
+            batches += 1;
+            largest = largest.max(list.len());
+            seen += list.len();
+            Ok(())
+        })
+        .expect("stream");
+        assert_eq!(
+            stats,
+            StreamStats {
+                cves: total,
+                advisories: total
+            }
+        );
+        assert_eq!((batches, largest, seen), (200, 100, total));
+        let whole = read.get();
+        let first = first_at.expect("a batch");
+        assert!(whole > 5_000_000, "{whole}");
+        assert!(
+            first * 50 < whole,
+            "first batch after {first} of {whole} bytes"
+        );
+    }
+
     #[test]
     fn cpe_fields_honour_quoting() {
         let f = cpe_fields("cpe:2.3:a:openbsd:openssh:9.2:p1:*:*:*:*:*:*").unwrap();

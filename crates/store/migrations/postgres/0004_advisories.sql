@@ -30,3 +30,21 @@ CREATE TABLE known_exploited (
 
 -- `affected ID`: the matches of one advisory in one scan.
 CREATE INDEX advisory_matches_scan_advisory ON advisory_matches (scan_id, advisory_id);
+
+-- A distribution publishes one record per CVE for each of its releases (Debian:11, Debian:12,
+-- …): the ecosystem is part of an advisory's key.
+CREATE TABLE advisories_v4 (
+    id          TEXT    NOT NULL,
+    product     TEXT    NOT NULL,
+    ecosystem   TEXT    NOT NULL DEFAULT '',        -- '' for upstream versions
+    severity    BIGINT NOT NULL,
+    summary     TEXT    NOT NULL,
+    data        TEXT    NOT NULL,
+    origin      TEXT    NOT NULL,
+    imported_at BIGINT NOT NULL,
+    PRIMARY KEY (id, product, ecosystem)
+);
+INSERT INTO advisories_v4 (id, product, ecosystem, severity, summary, data, origin, imported_at)
+    SELECT id, product, '', severity, summary, data, origin, imported_at FROM advisories;
+DROP TABLE advisories;
+ALTER TABLE advisories_v4 RENAME TO advisories;
