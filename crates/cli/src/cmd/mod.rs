@@ -68,17 +68,14 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             ns_ips,
             web_ips,
         } => {
-            simulate::run(
+            let population = simulate::Population {
                 domains,
                 ips,
-                list,
-                dns_port,
-                smtp_port,
-                latency_ms,
                 relay_everything,
-                (ns_ips, web_ips),
-            )
-            .await
+                ns_ips,
+                web_ips,
+            };
+            simulate::run(population, list, dns_port, smtp_port, latency_ms).await
         }
         Command::Stats(args) => stats::run(args).await,
         Command::Lab {

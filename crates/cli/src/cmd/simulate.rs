@@ -31,16 +31,34 @@ fn write_dns_truth(list: &std::path::Path, sim: &Simulation) -> anyhow::Result<(
     Ok(())
 }
 
+/// What the simulated network holds.
+pub struct Population {
+    /// Domains.
+    pub domains: usize,
+    /// Mail-server addresses.
+    pub ips: usize,
+    /// Share of the open relays that relay every recipient.
+    pub relay_everything: f64,
+    /// Provider name-server addresses.
+    pub ns_ips: usize,
+    /// Web-only addresses.
+    pub web_ips: usize,
+}
+
 pub async fn run(
-    domains: usize,
-    ips: usize,
+    population: Population,
     list: std::path::PathBuf,
     dns_port: u16,
     smtp_port: u16,
     latency_ms: u64,
-    relay_everything: f64,
-    (ns_ips, web_ips): (usize, usize),
 ) -> anyhow::Result<u8> {
+    let Population {
+        domains,
+        ips,
+        relay_everything,
+        ns_ips,
+        web_ips,
+    } = population;
     if ips == 0 || ips > 60_000 || domains == 0 {
         anyhow::bail!("--ips must be 1..60000 and --domains at least 1");
     }

@@ -44,7 +44,7 @@ fn diff_json(db: &std::path::Path, a: &str, b: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scan_without_the_relay_test_or_block_lists_fixes_nothing() {
-    let lab = lab([127, 77, 60], vec![]).await;
+    let lab = lab([127, 77, 70], vec![]).await;
     let dir = temp();
     let db = dir.path().join("h.db");
     let list = write(
@@ -137,9 +137,9 @@ fn server_thread(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_opened_on_the_same_address_between_two_scans_is_new() {
-    let ip: IpAddr = "127.77.61.200".parse().unwrap();
+    let ip: IpAddr = "127.77.71.200".parse().unwrap();
     let lab = lab(
-        [127, 77, 61],
+        [127, 77, 71],
         vec![("regress.lab".into(), "regress-mx.lab".into(), ip)],
     )
     .await;
@@ -174,9 +174,9 @@ async fn a_relay_opened_on_the_same_address_between_two_scans_is_new() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recheck_rederives_findings_from_stored_observations_without_a_packet() {
-    let ip: IpAddr = "127.77.62.30".parse().unwrap();
+    let ip: IpAddr = "127.77.72.30".parse().unwrap();
     let lab = lab(
-        [127, 77, 62],
+        [127, 77, 72],
         vec![("exim.lab".into(), "exim-mx.lab".into(), ip)],
     )
     .await;
@@ -199,7 +199,7 @@ async fn recheck_rederives_findings_from_stored_observations_without_a_packet() 
     let r = mxray_async(a).await;
     assert!(r.code <= 1, "{}", r.stderr);
     let before = Export::read(&db);
-    let host = before.host("127.77.62.30").expect("host stored");
+    let host = before.host("127.77.72.30").expect("host stored");
     assert!(
         finding(host, "software.version_disclosed").is_none(),
         "{host}"
@@ -238,7 +238,7 @@ async fn recheck_rederives_findings_from_stored_observations_without_a_packet() 
     assert!(changed.contains(&"software.version_disclosed"), "{out:#}");
 
     let after = Export::read(&db);
-    let host = after.host("127.77.62.30").expect("host stored");
+    let host = after.host("127.77.72.30").expect("host stored");
     let f = finding(host, "software.version_disclosed").expect("version disclosed after recheck");
     assert!(evidence(f).iter().any(|e| e.contains("Exim 4.96")), "{f}");
     // Everything else is as it was: the domain findings of the closed lab server did not move.

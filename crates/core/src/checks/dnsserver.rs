@@ -693,6 +693,7 @@ mod tests {
                 ns: Lookup::Found(vec!["ns.example.jp".into()]),
                 checks,
             }),
+            capped: vec![],
         };
         let ids = |o| {
             check_domain(&o)
