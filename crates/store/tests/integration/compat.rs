@@ -223,7 +223,16 @@ async fn read_all(store: &Store, scan: i64) -> Vec<String> {
         .unwrap();
     out.push(serde_json::to_string(&rep.obs).unwrap());
     out.push(serde_json::to_string(&rep.findings).unwrap());
-    out.push(format!("{:?}", store.pending_hosts(scan).await.unwrap()));
+    // The role bits are left out: rows written before roles existed read as role 0
+    // ("any"), which is what they mean; new rows carry the role they were written with.
+    let pending: Vec<_> = store
+        .pending_hosts(scan)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(ip, _roles, domain, name)| (ip, domain, name))
+        .collect();
+    out.push(format!("{pending:?}"));
     out.push(format!("{:?}", store.finding_counts(scan).await.unwrap()));
     out.push(format!("{:?}", store.host_outcomes(scan).await.unwrap()));
     out
