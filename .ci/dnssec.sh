@@ -22,18 +22,6 @@ VALIDATING=127.0.58.2
 PLAIN=127.0.58.3
 MX_IP=127.0.25.1
 
-apt_install() { # apt_install BINARY PACKAGE...: installs PACKAGEs unless BINARY is there
-    local bin=$1; shift
-    if command -v "$bin" >/dev/null 2>&1; then return 0; fi
-    local rc=/usr/sbin/policy-rc.d created=0
-    if [ ! -e "$rc" ]; then
-        printf '#!/bin/sh\nexit 101\n' > "$rc"; chmod 755 "$rc"; created=1
-    fi
-    apt-get -o DPkg::Lock::Timeout=900 update -qq
-    apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "$@" >/dev/null
-    if [ "$created" = 1 ]; then rm -f "$rc"; fi
-}
-
 child() { # child FILE ZONE [extra records]
     cat > "$1" <<ZONE
 \$TTL 60
@@ -76,9 +64,9 @@ CONF
 
 case "${1:-}" in
 install)
-    apt_install named bind9 bind9-dnsutils iproute2
-    apt_install dnssec-signzone bind9-utils
-    apt_install unbound unbound
+    install_packages named bind9 bind9-dnsutils iproute2
+    install_packages dnssec-signzone bind9-utils
+    install_packages unbound unbound
     ;;
 start)
     d=${2:?usage: dnssec.sh start DIR}
