@@ -2,10 +2,8 @@
 //! and quick errors for unusable databases, read-only commands on read-only files.
 
 use crate::harness::*;
-use mxray_lab::{Lab, LabOptions};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 /// (3) A second `--resume` beside a live scan is refused (naming the owner) and changes
 /// nothing; once the owner is killed (kill -9), `--resume` takes the stale lock over. The
@@ -13,48 +11,14 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_resume_is_refused_while_the_scan_runs_and_takes_over_a_dead_one() {
     const BULK: usize = 160;
-    let lab = Lab::start(LabOptions {
-        net: [127, 77, 153],
-        bulk: BULK,
-        dns_delay: Duration::from_millis(15),
-        ..LabOptions::default()
-    })
-    .await
-    .unwrap();
-    let dir = temp();
-    let db = dir.path().join("lock.db");
-    let list: String = lab
-        .domains
-        .iter()
-        .filter(|d| d.domain.starts_with("bulk-"))
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
-    let file = write(dir.path(), "bulk.txt", &list);
-    let mut args = vec![
-        "scan".to_owned(),
-        file.display().to_string(),
-        "--dns-concurrency".into(),
-        "2".into(),
-        "--concurrency".into(),
-        "2".into(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mxray"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stored = 0;
-    for _ in 0..600 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if db.exists() {
-            stored = count(&db, "SELECT COUNT(*) FROM domains").await;
-            if stored >= 10 {
-                break;
-            }
-        }
-    }
+    let SlowBulkScan {
+        lab,
+        dir: _dir,
+        db,
+        args,
+        mut child,
+    } = slow_bulk_scan([127, 77, 153], BULK, "lock.db").await;
+    let stored = wait_for_domains(&db, 10).await;
     assert!(stored >= 10, "the first scan never got going");
     assert_eq!(
         count(&db, "SELECT pid FROM scan_locks").await,

@@ -5,6 +5,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
 use std::time::Duration;
 
 pub struct Run {
@@ -189,4 +190,73 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write");
     p
+}
+
+/// A scan of the lab's `bulk` domains, slowed down (15 ms per DNS answer, two domains and two
+/// hosts at a time) and run as a child process, so that a test can act on it mid-run (kill -9,
+/// a second `--resume`). Returns the lab, the temp dir, the database, the scan's arguments and
+/// the child.
+pub struct SlowBulkScan {
+    pub lab: Lab,
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub args: Vec<String>,
+    pub child: std::process::Child,
+}
+
+pub async fn slow_bulk_scan(net: [u8; 3], bulk: usize, db_name: &str) -> SlowBulkScan {
+    let lab = Lab::start(LabOptions {
+        net,
+        bulk,
+        dns_delay: Duration::from_millis(15),
+        ..LabOptions::default()
+    })
+    .await
+    .expect("lab starts on loopback");
+    let dir = temp();
+    let db = dir.path().join(db_name);
+    let list: String = lab
+        .domains
+        .iter()
+        .filter(|d| d.domain.starts_with("bulk-"))
+        .map(|d| format!("{}\n", d.domain))
+        .collect();
+    let file = write(dir.path(), "bulk.txt", &list);
+    let mut args = vec![
+        "scan".to_owned(),
+        file.display().to_string(),
+        "--dns-concurrency".into(),
+        "2".into(),
+        "--concurrency".into(),
+        "2".into(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let child = Command::new(env!("CARGO_BIN_EXE_mxray"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn mxray");
+    SlowBulkScan {
+        lab,
+        dir,
+        db,
+        args,
+        child,
+    }
+}
+
+/// Waits (at most 30 s) until `db` holds at least `n` domains; returns how many it holds.
+pub async fn wait_for_domains(db: &Path, n: i64) -> i64 {
+    let mut stored = 0;
+    for _ in 0..600 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if db.exists() {
+            stored = count(db, "SELECT COUNT(*) FROM domains").await;
+            if stored >= n {
+                break;
+            }
+        }
+    }
+    stored
 }

@@ -5,57 +5,21 @@ use crate::harness::*;
 use mxray_lab::{Lab, LabOptions};
 use sqlx::{Connection, SqliteConnection};
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_then_resume_scans_every_domain_exactly_once() {
     const BULK: usize = 240;
-    let lab = Lab::start(LabOptions {
-        net: [127, 77, 8],
-        bulk: BULK,
-        dns_delay: Duration::from_millis(15),
-        ..LabOptions::default()
-    })
-    .await
-    .unwrap();
-    let dir = temp();
-    let db = dir.path().join("resume.db");
-    let list: String = lab
-        .domains
-        .iter()
-        .filter(|d| d.domain.starts_with("bulk-"))
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
-    let file = write(dir.path(), "bulk.txt", &list);
-    let mut args = vec![
-        "scan".to_owned(),
-        file.display().to_string(),
-        "--dns-concurrency".into(),
-        "2".into(),
-        "--concurrency".into(),
-        "2".into(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mxray"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-
+    let SlowBulkScan {
+        lab,
+        dir: _dir,
+        db,
+        args,
+        mut child,
+    } = slow_bulk_scan([127, 77, 8], BULK, "resume.db").await;
     // Wait until part of the survey is stored, then kill -9 (no chance to clean up).
-    let mut stored = 0;
-    for _ in 0..600 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if db.exists() {
-            stored = count(&db, "SELECT COUNT(*) FROM domains").await;
-            if stored >= 40 {
-                break;
-            }
-        }
-    }
+    let stored = wait_for_domains(&db, 40).await;
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(stored >= 40, "the scan never got going");
