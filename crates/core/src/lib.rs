@@ -40,5 +40,6 @@ pub mod smtp;
 pub mod spf;
 pub mod target;
 pub mod version;
+pub mod watch;
 
 pub use finding::{Finding, Severity};
