@@ -34,6 +34,39 @@ pub struct Zone {
     secure: Vec<String>,
     /// Names at or under these answer SERVFAIL unless the query sets CD (DS excepted).
     bogus: Vec<String>,
+    /// Records changed while the server runs (shared by every clone of the zone).
+    live: Live,
+}
+
+/// Records a test adds or removes while the lab runs (a listing added to a block list
+/// mid-watch); they take precedence over the zone's fixed records of the same name and type.
+#[derive(Clone, Debug, Default)]
+pub struct Live(Arc<Mutex<Records>>);
+
+type Records = HashMap<(String, RecordType), Vec<RData>>;
+
+impl Live {
+    /// Answers `owner`'s A (or AAAA) questions with `ip` from now on.
+    pub fn set_addr(&self, owner: &str, ip: IpAddr) {
+        let (t, d) = match ip {
+            IpAddr::V4(v4) => (RecordType::A, RData::A(A(v4))),
+            IpAddr::V6(v6) => (RecordType::AAAA, RData::AAAA(AAAA(v6))),
+        };
+        if let Ok(mut m) = self.0.lock() {
+            m.insert((key(owner), t), vec![d]);
+        }
+    }
+
+    /// Removes what [`Live::set_addr`] added for `owner`.
+    pub fn clear(&self, owner: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.retain(|(o, _), _| *o != key(owner));
+        }
+    }
+
+    fn get(&self, k: &str, t: RecordType) -> Option<Vec<RData>> {
+        self.0.lock().ok()?.get(&(k.to_owned(), t)).cloned()
+    }
 }
 
 fn under(name: &str, suffixes: &[String]) -> bool {
@@ -57,6 +90,11 @@ fn name(s: &str) -> Name {
 }
 
 impl Zone {
+    /// The handle to change this zone's records while a server answers from it.
+    pub fn live(&self) -> Live {
+        self.live.clone()
+    }
+
     /// Adds a record.
     pub fn add(&mut self, owner: &str, data: RData) -> &mut Self {
         let k = key(owner);
@@ -230,9 +268,10 @@ impl Zone {
         if under(&k, &self.secure) && (req.metadata.authentic_data || dnssec_ok) {
             resp.metadata.authentic_data = true;
         }
-        let data = self
-            .records
-            .get(&(k.clone(), q.query_type()))
+        let live = self.live.get(&k, q.query_type());
+        let data = live
+            .as_ref()
+            .or_else(|| self.records.get(&(k.clone(), q.query_type())))
             .or_else(|| self.records.get(&(k.clone(), RecordType::CNAME)));
         if let Some(data) = data {
             for d in data {

@@ -14,7 +14,7 @@ pub mod smtp;
 pub mod truth;
 pub mod web;
 
-pub use dns::{DnsServer, Fault, Zone};
+pub use dns::{DnsServer, Fault, Live, Zone};
 pub use mailauth::LAB_CERT_SPKI_SHA256;
 pub use smtp::{Behaviour, SmtpServer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -185,6 +185,8 @@ pub struct Lab {
     /// The listening servers among `many-a-mx.mxray.test`'s addresses
     /// ([`LabOptions::many_addresses`]).
     pub many: Vec<SmtpServer>,
+    /// Changes the lab's DNS answers while it runs (see [`Lab::list_on_dnsbl`]).
+    pub live: Live,
 }
 
 /// Paths from a domain into `banned.mxray.test` (scanned with `banned.mxray.test` excluded;
@@ -446,6 +448,7 @@ impl Lab {
                 .cname(alias, canonical)
                 .addr(canonical, *addr);
         }
+        let live = zone.live();
         let dns = DnsServer::start_with(
             SocketAddr::new(ip(53), opts.dns_port),
             zone,
@@ -462,7 +465,19 @@ impl Lab {
             policy_hosts: vec![first, second],
             https_port,
             many,
+            live,
         })
+    }
+
+    /// Lists `ip` on the lab's `zen.dnsbl.mxray.test` from now on (code 127.0.0.2, SBL), as
+    /// a block list does between two checks of `mxray watch`.
+    pub fn list_on_dnsbl(&self, ip: IpAddr) {
+        let IpAddr::V4(v4) = ip else { return };
+        let [a, b, c, d] = v4.octets();
+        self.live.set_addr(
+            &format!("{d}.{c}.{b}.{a}.zen.dnsbl.mxray.test"),
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+        );
     }
 
     /// The domain list, one per line, as `mxray scan` reads it.

@@ -109,6 +109,9 @@ pub struct SmtpServer {
     pub latency: Duration,
     /// Counters shared with the other servers of its group.
     pub group: Arc<Stats>,
+    /// A behaviour that replaces `behaviour` for connections accepted from now on
+    /// ([`SmtpServer::switch`]).
+    switched: Arc<std::sync::Mutex<Option<Behaviour>>>,
 }
 
 const CERT: &[u8] = include_bytes!("../certs/lab-cert.pem");
@@ -136,6 +139,14 @@ fn build_tls_config() -> Arc<ServerConfig> {
 }
 
 impl SmtpServer {
+    /// Behaves as `b` for every connection accepted from now on (a relay opened by a
+    /// configuration change between two checks of `mxray watch`).
+    pub fn switch(&self, b: Behaviour) {
+        if let Ok(mut s) = self.switched.lock() {
+            *s = Some(b);
+        }
+    }
+
     /// Starts a server on `addr`. `local_domains` are the domains it accepts mail for.
     pub async fn start(
         addr: SocketAddr,
@@ -185,6 +196,7 @@ impl SmtpServer {
             stats: Arc::default(),
             latency,
             group,
+            switched: Arc::default(),
         };
         let s = server.clone();
         let tls = tls_config();
@@ -194,7 +206,10 @@ impl SmtpServer {
                 let Ok((sock, _)) = listener.accept().await else {
                     continue;
                 };
-                let s = s.clone();
+                let mut s = s.clone();
+                if let Some(b) = s.switched.lock().ok().and_then(|b| b.clone()) {
+                    s.behaviour = b;
+                }
                 let (tls, local) = (tls.clone(), local.clone());
                 tokio::spawn(async move {
                     for st in [&s.stats, &s.group] {

@@ -112,6 +112,12 @@ fn migrator(backend: Backend) -> Migrator {
                 "roles",
                 include_str!("../migrations/common/0007_roles.sql"),
             ),
+            // 8 is another branch's (issue 18's scope/audit part).
+            migration(
+                9,
+                "watch",
+                include_str!("../migrations/sqlite/0009_watch.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -148,6 +154,11 @@ fn migrator(backend: Backend) -> Migrator {
                 7,
                 "roles",
                 include_str!("../migrations/common/0007_roles.sql"),
+            ),
+            migration(
+                9,
+                "watch",
+                include_str!("../migrations/postgres/0009_watch.sql"),
             ),
         ],
     };

@@ -15,12 +15,14 @@ mod software;
 mod stats;
 mod survey;
 mod texts;
+mod watch;
 
 pub use backend::{Backend, OpenMode, redact};
 use survey::Claim;
 pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
 
 pub use software::{StoredMatch, UnknownBanner};
+pub use watch::{Channel, StoredAlert};
 
 use futures::TryStreamExt;
 use mxray_core::finding::{Finding, Severity, Subject};
