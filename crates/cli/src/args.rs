@@ -203,7 +203,14 @@ pub enum Command {
     /// Hosts, domains and providers affected by an advisory, from stored data (no scanning).
     Affected(crate::cmd::software::AffectedArgs),
     /// Advisory matches that are new since the last time this was asked.
+    #[command(
+        after_help = "Exit status: 0 no new match at or above --fail-on; 1 at least one; 2 operator error."
+    )]
     Alerts(crate::cmd::software::AlertsArgs),
+    /// Re-check a domain list every --interval and alert only on change (new block-list
+    /// listing, relay opened, certificate expiring, SPF/DMARC weakened, new service, new
+    /// advisory, host gone): JSON lines on standard output, a webhook, mail.
+    Watch(Box<crate::cmd::watch::WatchArgs>),
     /// Software, versions and OS guesses per host, with the banners they came from.
     Software(crate::cmd::software::SoftwareArgs),
     /// Surveys shared by several workers through one database (PostgreSQL for several

@@ -4,6 +4,7 @@
 
 mod args;
 mod cmd;
+mod notify;
 mod output;
 mod progress;
 mod reputation;

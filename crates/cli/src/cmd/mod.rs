@@ -13,6 +13,7 @@ mod simulate;
 pub mod software;
 pub(crate) mod stats;
 mod survey;
+pub mod watch;
 
 use crate::args::Command;
 
@@ -85,6 +86,7 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Advisories { action } => software::advisories(action).await,
         Command::Affected(a) => software::affected(a).await,
         Command::Alerts(a) => software::alerts(a).await,
+        Command::Watch(a) => watch::run(*a).await,
         Command::Software(a) => software::software(a).await,
         Command::Survey { action } => survey::run(action).await,
         Command::Worker {

@@ -74,6 +74,9 @@ pub struct AlertsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
+    /// Exit 1 when a new match is at least this severe (for cron: mail on a non-zero exit).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<mxray_core::Severity>,
 }
 
 #[derive(Debug, Args)]
@@ -582,7 +585,11 @@ pub async fn alerts(a: AlertsArgs) -> anyhow::Result<u8> {
     }
     emit(&out)?;
     store.close().await;
-    Ok(0)
+    let worst = rows.iter().map(|m| m.severity).max();
+    Ok(match (a.fail_on, worst) {
+        (Some(t), Some(w)) if w >= t => 1,
+        _ => 0,
+    })
 }
 
 pub async fn stats(a: StatsArgs) -> anyhow::Result<u8> {
