@@ -353,3 +353,73 @@ async fn survey_claims_are_exclusive_expire_and_commit_once() {
         store.close().await;
     }
 }
+
+/// Watch state (migration 9) on both backends: nothing before the first cycle, conditions
+/// replaced per cycle (the first-seen time kept), alerts pending per wanted channel until
+/// marked delivered, watches kept apart by name.
+#[tokio::test]
+async fn watch_state_story() {
+    use mxray_core::watch::{AlertKind, Condition};
+    use mxray_store::Channel;
+    let cond = |key: &str, kind: AlertKind| Condition {
+        key: key.into(),
+        kind,
+        subject: "192.0.2.1:25".into(),
+        domains: vec!["a.test".into()],
+        severity: Severity::Critical,
+        finding: None,
+        detail: "d".into(),
+    };
+    for (store, _dir) in stores("watch").await {
+        assert!(store.watch_state("w").await.unwrap().is_none());
+        let s1 = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        let up = cond("host.gone|192.0.2.1", AlertKind::HostGone);
+        store
+            .record_watch_cycle("w", s1, std::slice::from_ref(&up), &[], true, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.watch_state("w").await.unwrap(),
+            Some(vec![up.clone()])
+        );
+        assert!(store.watch_state("other").await.unwrap().is_none());
+        let s2 = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        let relay = cond("relay.opened|192.0.2.1:25|", AlertKind::RelayOpened);
+        store
+            .record_watch_cycle(
+                "w",
+                s2,
+                std::slice::from_ref(&relay),
+                &[(relay.clone(), "{\"kind\":\"relay.opened\"}".into())],
+                true,
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.watch_state("w").await.unwrap(), Some(vec![relay]));
+        let pending = store.pending_alerts("w", Channel::Webhook).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].scan, s2);
+        assert_eq!(pending[0].body, "{\"kind\":\"relay.opened\"}");
+        assert!(
+            store
+                .pending_alerts("w", Channel::Mail)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store
+            .mark_delivered(&[pending[0].id], Channel::Webhook)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .pending_alerts("w", Channel::Webhook)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.watch_alert_count("w").await.unwrap(), 1);
+        store.close().await;
+    }
+}
