@@ -164,8 +164,23 @@ async fn affected_and_alerts_from_stored_data() {
         text.stdout
     );
 
-    // First `alerts`: everything the scan matched with the shipped advisories.
-    let first = json(&mxray(&["alerts", "--db", &dbs, "--format", "json"]));
+    // First `alerts`: everything the scan matched with the shipped advisories; with
+    // --fail-on, a critical match (Exim's CVE-2023-42115) makes the exit status 1 for cron.
+    let r = mxray(&[
+        "alerts",
+        "--db",
+        &dbs,
+        "--format",
+        "json",
+        "--fail-on",
+        "critical",
+    ]);
+    assert_eq!(
+        r.code, 1,
+        "a critical match fails --fail-on critical: {}",
+        r.stderr
+    );
+    let first: Value = serde_json::from_str(&r.stdout).expect("alerts JSON");
     let got = ids(&first);
     assert!(
         got.contains(&("CVE-2023-42115".into(), exim.to_string(), "affected".into())),
@@ -191,8 +206,12 @@ async fn affected_and_alerts_from_stored_data() {
         serde_json::json!(["exim.mxray.test"])
     );
     assert_eq!(exim_alert["provider"], "mxray.test");
-    // Asked again: nothing new.
+    // Asked again: nothing new, so even the lowest threshold passes.
     assert!(ids(&json(&mxray(&["alerts", "--db", &dbs, "--format", "json"]))).is_empty());
+    assert_eq!(
+        mxray(&["alerts", "--db", &dbs, "--fail-on", "info"]).code,
+        0
+    );
     let text = mxray(&["alerts", "--db", &dbs]);
     assert!(
         text.stdout.contains("no new advisory matches"),
