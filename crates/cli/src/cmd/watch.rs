@@ -116,7 +116,7 @@ fn mail_entry(v: &serde_json::Value, lang: ReportLang) -> String {
     let (title, labels, fix) = match lang {
         ReportLang::En => (
             kind.map_or("", |k| k.title_en()),
-            ["Severity", "Subject", "Domains", "What", "Fix"],
+            ["Severity", "Target", "Domains", "What", "Fix"],
             entry.map(|e| e.fix_en.as_str()),
         ),
         ReportLang::Ja => (
@@ -125,8 +125,13 @@ fn mail_entry(v: &serde_json::Value, lang: ReportLang) -> String {
             entry.map(|e| e.fix_ja.as_str()),
         ),
     };
+    // A plain ASCII bullet in English keeps the whole mail 7-bit (no quoted-printable).
+    let bullet = match lang {
+        ReportLang::En => "*",
+        ReportLang::Ja => "■",
+    };
     let mut out = format!(
-        "■ {title}\n  {}: {}\n  {}: {}\n  {}: {}\n  {}: {}",
+        "{bullet} {title}\n  {}: {}\n  {}: {}\n  {}: {}\n  {}: {}",
         labels[0],
         s("severity"),
         labels[1],

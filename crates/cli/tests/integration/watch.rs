@@ -334,3 +334,73 @@ async fn undelivered_alerts_wait_for_the_next_cycle() {
     let v: Value = serde_json::from_str(&got[0]).unwrap();
     assert_eq!(v["kind"], "dnsbl.listed");
 }
+
+/// The alert mail through a real MTA: a Postfix on 127.0.63.1:2525 (.ci/watchsink.sh) that
+/// delivers everything for sink.test to one mbox file, `$MXRAY_TEST_WATCHSINK/mail/inbox`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_mail_through_postfix() {
+    if !real_part("MXRAY_TEST_WATCHSINK", "the Postfix mail sink") {
+        return;
+    }
+    let inbox =
+        std::path::PathBuf::from(std::env::var("MXRAY_TEST_WATCHSINK").unwrap()).join("mail/inbox");
+    let lab = lab([127, 77, 142], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("watch.db");
+    let list = write(dir.path(), "w.txt", "closed.mxray.test\n");
+    // The inbox is shared by every run against this sink: this run's subject is unique.
+    let name = format!("sink-{}", std::process::id());
+    let run = || {
+        let mut a = vec![
+            "watch".to_owned(),
+            list.display().to_string(),
+            "--once".into(),
+            "--name".into(),
+            name.clone(),
+            "--no-relay-test".into(),
+            "--dnsbl".into(),
+            lab.dnsbl_arg(),
+            "--mail-to".into(),
+            "admin@sink.test".into(),
+            "--mail-from".into(),
+            "mxray@example.test".into(),
+            "--smtp".into(),
+            "127.0.63.1:2525".into(),
+            "--smtp-tls".into(),
+            "none".into(),
+        ];
+        a.extend(lab_args(&lab, &db));
+        a
+    };
+    let r = mxray_async(run()).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    lab.list_on_dnsbl(lab.server("closed").unwrap().addr.ip());
+    let r = mxray_async(run()).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(lines(&r.stdout).len(), 1, "{}", r.stdout);
+    assert!(
+        !r.stderr.contains("kept for the next cycle"),
+        "{}",
+        r.stderr
+    );
+    // Postfix delivers after accepting: wait (bounded) for this run's message in the mbox.
+    let subject = format!("Subject: [mxray watch {name}] 1 alert(s)");
+    let mut mbox = String::new();
+    for _ in 0..200 {
+        mbox = std::fs::read_to_string(&inbox).unwrap_or_default();
+        if mbox.contains(&subject) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let msg = mbox
+        .split("\nFrom ")
+        .find(|m| m.contains(&subject))
+        .unwrap_or_else(|| panic!("no mail with {subject:?} in {}", inbox.display()));
+    assert!(
+        msg.contains("\n* Newly listed on a DNS block list\n"),
+        "{msg}"
+    );
+    assert!(msg.contains("closed.mxray.test"), "{msg}");
+    assert!(msg.contains("To: admin@sink.test"), "{msg}");
+}
