@@ -480,6 +480,71 @@ mod tests {
         assert!(changes(&[], &[]).is_empty(), "gone stays gone: once");
     }
 
+    /// A mail host answering SMTP on 25 with a certificate ending at `not_after`, and SSH
+    /// when `ssh`.
+    fn host(not_after: i64, ssh: bool) -> HostObservation {
+        let mut v = serde_json::json!({
+            "ip": "192.0.2.1", "class": "public",
+            "ptr": {"status": "found", "value": ["mx.a.test."]}, "fcrdns": true,
+            "smtp": [{
+                "port": 25, "implicit_tls": false, "status": "success", "detail": null,
+                "greeting": null, "helo_fallback": false, "capabilities": null,
+                "starttls": {"result": "not-tried"}, "capabilities_tls": null,
+                "vrfy": null, "expn": null, "transcript": [], "elapsed_ms": 5,
+                "tls": {"version": "TLSv1_3", "cipher": "x", "verified_name": null,
+                        "problem": null, "problem_detail": null,
+                        "chain": [{"subject": "CN=mx.a.test", "issuer": "CN=ca", "sans": [],
+                                   "not_before": 0, "not_after": not_after,
+                                   "self_signed": false, "serial": "01", "key": "rsa",
+                                   "sha256": ""}]}
+            }],
+            "relay": null, "elapsed_ms": 7,
+        });
+        if ssh {
+            v["ssh"] = serde_json::json!({"port": 22, "status": "success"});
+        }
+        serde_json::from_value(v).expect("host observation")
+    }
+
+    fn of_hosts(hosts: &[HostObservation]) -> Vec<Condition> {
+        let links = vec![("a.test".to_owned(), "192.0.2.1".to_owned())];
+        conditions(&Cycle {
+            findings: Vec::new(),
+            hosts,
+            links: &links,
+            now: 100 * 86_400,
+            expiry_days: 14,
+        })
+    }
+
+    #[test]
+    fn certificates_services_and_hosts_from_observations() {
+        let day = 86_400;
+        let fine = of_hosts(&[host(200 * day, false)]);
+        let kinds = |c: &[Condition]| c.iter().map(|c| c.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(&fine),
+            [AlertKind::HostGone, AlertKind::ServiceExposed],
+            "an up host and its service; no certificate condition 100 days ahead"
+        );
+        let soon = of_hosts(&[host(110 * day, true)]);
+        let alerts = changes(&fine, &soon);
+        assert_eq!(
+            kinds(&alerts),
+            [AlertKind::CertExpiring, AlertKind::ServiceExposed]
+        );
+        assert_eq!(alerts[0].subject, "192.0.2.1:25");
+        assert_eq!(alerts[1].subject, "192.0.2.1:22");
+        assert_eq!(alerts[0].domains, ["a.test"]);
+        let expired = of_hosts(&[host(99 * day, true)]);
+        assert_eq!(kinds(&changes(&soon, &expired)), [AlertKind::CertExpired]);
+        assert!(changes(&expired, &expired).is_empty());
+        // The host stops answering: one host.gone, nothing for the services that went with it.
+        let gone = changes(&expired, &of_hosts(&[]));
+        assert_eq!(kinds(&gone), [AlertKind::HostGone]);
+        assert_eq!(gone[0].subject, "192.0.2.1");
+    }
+
     #[test]
     fn kinds_round_trip() {
         for k in AlertKind::ALL {
