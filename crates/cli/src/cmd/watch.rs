@@ -336,7 +336,23 @@ pub async fn run(a: WatchArgs) -> anyhow::Result<u8> {
     loop {
         let started = Instant::now();
         n += 1;
-        let r = cycle(&a, webhook.is_some(), mail.is_some()).await?;
+        let r = match cycle(&a, webhook.is_some(), mail.is_some()).await {
+            Ok(r) => r,
+            // A long-running watch outlives a resolver or database hiccup: the cycle is
+            // skipped (the state is untouched, so nothing is lost or repeated) and the next
+            // one runs on time. `--once` and `--cycles` report it (exit 2) for their caller.
+            Err(e) if cycles.is_none() => {
+                eprintln!(
+                    "mxray watch {}: cycle {n} failed: {e:#}; trying again next cycle",
+                    a.name
+                );
+                if wait_or_stop(&a, started).await? {
+                    return Ok(0);
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         deliver(&a, webhook.as_ref(), mail.as_ref()).await?;
         eprintln!(
             "mxray watch {}: cycle {n} (scan {}): {}",
@@ -351,13 +367,20 @@ pub async fn run(a: WatchArgs) -> anyhow::Result<u8> {
         if cycles.is_some_and(|c| n >= c) {
             return Ok(0);
         }
-        let wait = a.interval.saturating_sub(started.elapsed());
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("mxray watch {}: interrupted; the state is kept", a.name);
-                return Ok(0);
-            }
+        if wait_or_stop(&a, started).await? {
+            return Ok(0);
+        }
+    }
+}
+
+/// Sleeps until the next cycle is due; `true` when interrupted (Ctrl-C, SIGINT).
+async fn wait_or_stop(a: &WatchArgs, started: Instant) -> anyhow::Result<bool> {
+    let wait = a.interval.saturating_sub(started.elapsed());
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => Ok(false),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("mxray watch {}: interrupted; the state is kept", a.name);
+            Ok(true)
         }
     }
 }
