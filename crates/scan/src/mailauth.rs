@@ -406,6 +406,8 @@ async fn fetch_policy(
         limits: cx.limits,
         deadline: tokio::time::Instant::now() + cx.deadline,
         tls: cx.tls.clone(),
+        web_budget: Default::default(),
+        zones: Default::default(),
     };
     let (ex, tls, err, body) =
         crate::probe::web::get(&pcx, cx.https_port, true, Some(&host), path, MAX_POLICY + 1).await;

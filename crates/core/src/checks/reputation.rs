@@ -152,6 +152,7 @@ mod tests {
             dns_server: None,
             ssh: None,
             tlsa: Vec::new(),
+            status: Default::default(),
             reputation: Box::new(HostReputation {
                 dnsbl: queries,
                 provider: None,
