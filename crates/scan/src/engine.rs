@@ -909,31 +909,25 @@ impl Engine {
                 };
                 (records, Some(v))
             };
-            let answer = match records {
-                Lookup::Found(v) => Lookup::Found(
-                    v.iter()
-                        .filter_map(|d| match d {
-                            RData::TLSA(t) => Some(Tlsa {
-                                usage: t.cert_usage.into(),
-                                selector: t.selector.into(),
-                                matching: t.matching.into(),
-                                data: crate::tls::hex(
-                                    &t.cert_data[..t.cert_data.len().min(MAX_TLSA_DATA)],
-                                ),
-                                data_sha256: crate::tls::hex(
-                                    ring::digest::digest(&ring::digest::SHA256, &t.cert_data)
-                                        .as_ref(),
-                                ),
-                            }),
-                            _ => None,
-                        })
-                        .take(16)
-                        .collect(),
-                ),
-                Lookup::NxDomain => Lookup::NxDomain,
-                Lookup::NoData => Lookup::NoData,
-                Lookup::Unknown(r) => Lookup::Unknown(r),
-            };
+            let answer = records.map(|v| {
+                v.iter()
+                    .filter_map(|d| match d {
+                        RData::TLSA(t) => Some(Tlsa {
+                            usage: t.cert_usage.into(),
+                            selector: t.selector.into(),
+                            matching: t.matching.into(),
+                            data: crate::tls::hex(
+                                &t.cert_data[..t.cert_data.len().min(MAX_TLSA_DATA)],
+                            ),
+                            data_sha256: crate::tls::hex(
+                                ring::digest::digest(&ring::digest::SHA256, &t.cert_data).as_ref(),
+                            ),
+                        }),
+                        _ => None,
+                    })
+                    .take(16)
+                    .collect()
+            });
             out.push(TlsaLookup {
                 host: host.clone(),
                 name,
