@@ -62,6 +62,7 @@ struct Words {
     more_lines: &'static str,
     fix: &'static str,
     detail: &'static str,
+    internal_error: &'static str,
 }
 
 const EN: Words = Words {
@@ -88,6 +89,7 @@ const EN: Words = Words {
     more_lines: "more lines (mxray export)",
     fix: "fix",
     detail: "detail",
+    internal_error: "internal error in the scanner (a bug): this part was not checked",
 };
 
 const JA: Words = Words {
@@ -114,6 +116,7 @@ const JA: Words = Words {
     more_lines: "行は省略(mxray export で出力できます)",
     fix: "対処",
     detail: "詳細(英語)",
+    internal_error: "スキャナ内部のエラー(不具合): この部分は検査されていません",
 };
 
 fn words(lang: Lang) -> &'static Words {
@@ -251,6 +254,25 @@ pub fn verdict(
             );
         }
         for host in &r.hosts {
+            if let mxray_core::model::HostStatus::InternalError {
+                probe,
+                port,
+                detail,
+            } = &host.status
+            {
+                let at = match (probe, port) {
+                    (Some(p), Some(n)) => format!(" [{p}:{n}]"),
+                    (Some(p), None) => format!(" [{p}]"),
+                    _ => String::new(),
+                };
+                let _ = writeln!(
+                    out,
+                    "  {}{at}: {} — {}",
+                    host.ip,
+                    w.internal_error,
+                    clean(detail)
+                );
+            }
             for s in &host.smtp {
                 let banner = s
                     .greeting
@@ -399,6 +421,41 @@ mod tests {
             ip: Some(ip.into()),
             finding: Finding::new(id, sev, Subject::Host(ip.into()), "t", "f"),
         }
+    }
+
+    /// A host whose probe panicked shows the scanner's internal error, in both languages,
+    /// and no made-up service line.
+    #[test]
+    fn an_internal_error_is_shown_as_the_scanners_own() {
+        let host: mxray_core::model::HostObservation = serde_json::from_value(serde_json::json!({
+            "ip": "192.0.2.25", "class": "public", "ptr": {"status": "no-data"},
+            "fcrdns": null, "smtp": [], "relay": null, "elapsed_ms": 0,
+            "status": {"result": "internal-error", "probe": "smtp", "port": 25, "detail": "probe bug"}
+        }))
+        .unwrap();
+        let obs: mxray_core::model::DomainObservation = serde_json::from_value(serde_json::json!({
+            "domain": "example.jp", "mx": {"status": "no-data"}, "mx_mode": "none",
+            "hosts": [], "skipped": []
+        }))
+        .unwrap();
+        let r = DomainReport {
+            domain: "example.jp".into(),
+            excluded: false,
+            obs: Some(obs),
+            hosts: vec![host],
+            findings: vec![],
+        };
+        let en = verdict(&r, &[], Lang::En);
+        assert!(
+            en.contains("192.0.2.25 [smtp:25]: internal error in the scanner (a bug): this part was not checked — probe bug"),
+            "{en}"
+        );
+        let ja = verdict(&r, &[], Lang::Ja);
+        assert!(
+            ja.contains("192.0.2.25 [smtp:25]: スキャナ内部のエラー"),
+            "{ja}"
+        );
+        assert!(!en.contains(":0 "), "no port-0 record: {en}");
     }
 
     #[test]

@@ -190,6 +190,7 @@ mod tests {
             dns_server: None,
             ssh: None,
             tlsa: Vec::new(),
+            status: Default::default(),
             reputation: Box::default(),
         }
     }

@@ -59,10 +59,67 @@ pub fn looks_like_dmarc(txt: &str) -> bool {
         })
 }
 
+/// What is wrong with a DMARC record.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum DmarcErrorKind {
+    /// It does not start with `v=DMARC1`.
+    NotDmarc,
+    /// A tag without `=`.
+    NoEquals,
+    /// A tag given twice.
+    DuplicateTag,
+    /// The required `p=` is missing.
+    MissingPolicy,
+    /// `p=` is not `none`, `quarantine` or `reject`.
+    BadPolicy,
+    /// `sp=` is not `none`, `quarantine` or `reject`.
+    BadSubdomainPolicy,
+    /// `pct=` is not 0..100.
+    BadPct,
+}
+
+/// A DMARC syntax error: what is wrong and the tag (or value) it is about, as written.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct DmarcError {
+    /// What is wrong.
+    pub kind: DmarcErrorKind,
+    /// The offending tag or value (empty when the error is about the whole record).
+    pub text: String,
+}
+
+impl DmarcError {
+    fn new(kind: DmarcErrorKind, text: impl Into<String>) -> Self {
+        Self {
+            kind,
+            text: text.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DmarcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = &self.text;
+        match self.kind {
+            DmarcErrorKind::NotDmarc => f.write_str("the record must start with v=DMARC1"),
+            DmarcErrorKind::NoEquals => write!(f, "tag {t:?} has no '='"),
+            DmarcErrorKind::DuplicateTag => write!(f, "tag {t:?} given twice"),
+            DmarcErrorKind::MissingPolicy => f.write_str("required tag p= is missing"),
+            DmarcErrorKind::BadPolicy => write!(f, "p={t:?} is not none, quarantine or reject"),
+            DmarcErrorKind::BadSubdomainPolicy => {
+                write!(f, "sp={t:?} is not none, quarantine or reject")
+            }
+            DmarcErrorKind::BadPct => write!(f, "pct={t:?} is not 0..100"),
+        }
+    }
+}
+
+impl std::error::Error for DmarcError {}
+
 /// Parses a DMARC record; the error says which tag is wrong.
-pub fn parse(record: &str) -> Result<DmarcRecord, String> {
+pub fn parse(record: &str) -> Result<DmarcRecord, DmarcError> {
+    use DmarcErrorKind as K;
     if !is_dmarc_record(record) {
-        return Err("the record must start with v=DMARC1".into());
+        return Err(DmarcError::new(K::NotDmarc, ""));
     }
     let mut tags = BTreeMap::new();
     for part in record.split(';') {
@@ -71,32 +128,29 @@ pub fn parse(record: &str) -> Result<DmarcRecord, String> {
             continue;
         }
         let Some((k, v)) = part.split_once('=') else {
-            return Err(format!("tag {part:?} has no '='"));
+            return Err(DmarcError::new(K::NoEquals, part));
         };
         let k = k.trim().to_ascii_lowercase();
         let v = v.trim().to_owned();
         if tags.insert(k.clone(), v).is_some() {
-            return Err(format!("tag {k:?} given twice"));
+            return Err(DmarcError::new(K::DuplicateTag, k));
         }
     }
     let rec = DmarcRecord { tags };
     match rec.tag("p") {
-        None => return Err("required tag p= is missing".into()),
+        None => return Err(DmarcError::new(K::MissingPolicy, "")),
         Some(p) if !matches!(p, "none" | "quarantine" | "reject") => {
-            return Err(format!("p={p:?} is not none, quarantine or reject"));
+            return Err(DmarcError::new(K::BadPolicy, p));
         }
         _ => {}
     }
     if let Some(sp) = rec.tag("sp")
         && !matches!(sp, "none" | "quarantine" | "reject")
     {
-        return Err(format!("sp={sp:?} is not none, quarantine or reject"));
+        return Err(DmarcError::new(K::BadSubdomainPolicy, sp));
     }
     if rec.tag("pct").is_some() && rec.pct().is_none_or(|p| p > 100) {
-        return Err(format!(
-            "pct={:?} is not 0..100",
-            rec.tag("pct").unwrap_or("")
-        ));
+        return Err(DmarcError::new(K::BadPct, rec.tag("pct").unwrap_or("")));
     }
     Ok(rec)
 }
@@ -169,16 +223,23 @@ mod tests {
     #[test]
     fn parse_table() {
         assert!(parse("v=DMARC1; p=reject; rua=mailto:d@ex.com").is_ok());
-        for (rec, err) in [
-            ("v=DMARC1; rua=mailto:d@ex.com", "p= is missing"),
-            ("v=DMARC1; p=block", "p=\"block\""),
-            ("v=DMARC1; p=none; pct=150", "pct="),
-            ("v=DMARC1; p=none; p=reject", "twice"),
-            ("p=none; v=DMARC1", "v=DMARC1"),
+        use DmarcErrorKind as K;
+        for (rec, kind, text) in [
+            ("v=DMARC1; rua=mailto:d@ex.com", K::MissingPolicy, ""),
+            ("v=DMARC1; p=block", K::BadPolicy, "block"),
+            ("v=DMARC1; p=none; sp=all", K::BadSubdomainPolicy, "all"),
+            ("v=DMARC1; p=none; pct=150", K::BadPct, "150"),
+            ("v=DMARC1; p=none; p=reject", K::DuplicateTag, "p"),
+            ("v=DMARC1; p=none; adkim", K::NoEquals, "adkim"),
+            ("p=none; v=DMARC1", K::NotDmarc, ""),
         ] {
             let e = parse(rec).unwrap_err();
-            assert!(e.contains(err), "{rec}: {e}");
+            assert_eq!((e.kind, e.text.as_str()), (kind, text), "{rec}: {e}");
         }
+        assert_eq!(
+            parse("v=DMARC1; p=block").unwrap_err().to_string(),
+            "p=\"block\" is not none, quarantine or reject"
+        );
         assert_eq!(org_domain("mail.example.co.uk"), "example.co.uk");
     }
 

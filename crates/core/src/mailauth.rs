@@ -81,22 +81,13 @@ impl MailAuthObservation {
 }
 
 fn parse_all<T: std::str::FromStr>(l: Lookup<Vec<String>>) -> Lookup<Vec<T>> {
-    match l {
-        Lookup::Found(v) => Lookup::Found(v.iter().filter_map(|s| s.parse().ok()).collect()),
-        Lookup::NxDomain => Lookup::NxDomain,
-        Lookup::NoData => Lookup::NoData,
-        Lookup::Unknown(r) => Lookup::Unknown(r),
-    }
+    l.map(|v| v.iter().filter_map(|s| s.parse().ok()).collect())
 }
 
 impl SpfDns for MailAuthObservation {
     async fn txt(&self, name: &str) -> Lookup<Vec<Vec<u8>>> {
-        match self.answer(name, "TXT") {
-            Lookup::Found(v) => Lookup::Found(v.into_iter().map(String::into_bytes).collect()),
-            Lookup::NxDomain => Lookup::NxDomain,
-            Lookup::NoData => Lookup::NoData,
-            Lookup::Unknown(r) => Lookup::Unknown(r),
-        }
+        self.answer(name, "TXT")
+            .map(|v| v.into_iter().map(String::into_bytes).collect())
     }
     async fn a(&self, name: &str) -> Lookup<Vec<Ipv4Addr>> {
         parse_all(self.answer(name, "A"))

@@ -34,6 +34,25 @@ impl<T> Lookup<T> {
             _ => None,
         }
     }
+    /// The same outcome with the records transformed (the one re-mapping; `Unknown`'s
+    /// reason is kept).
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Lookup<U> {
+        match self {
+            Self::Found(v) => Lookup::Found(f(v)),
+            Self::NxDomain => Lookup::NxDomain,
+            Self::NoData => Lookup::NoData,
+            Self::Unknown(r) => Lookup::Unknown(r),
+        }
+    }
+    /// The same outcome, borrowing the records (`Unknown`'s reason is cloned).
+    pub fn as_ref(&self) -> Lookup<&T> {
+        match self {
+            Self::Found(v) => Lookup::Found(v),
+            Self::NxDomain => Lookup::NxDomain,
+            Self::NoData => Lookup::NoData,
+            Self::Unknown(r) => Lookup::Unknown(r.clone()),
+        }
+    }
     /// Whether the answer was unreliable.
     pub fn is_unknown(&self) -> bool {
         matches!(self, Self::Unknown(_))
@@ -536,6 +555,39 @@ pub struct HostObservation {
     /// DANE TLSA answers at `_25._tcp.<MX name>` for the MX names that led here.
     #[serde(default)]
     pub tlsa: Vec<crate::dane::TlsaLookup>,
+    /// Whether every planned probe ran: an internal error (a bug, a panic) is recorded here,
+    /// never as a made-up service record. `complete` in older scans.
+    #[serde(default, skip_serializing_if = "HostStatus::is_complete")]
+    pub status: HostStatus,
+}
+
+/// Whether the scanner itself failed on a host (what the target did is in the probes'
+/// statuses, never here).
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum HostStatus {
+    /// Every planned probe ran (whatever the target answered).
+    #[default]
+    Complete,
+    /// A probe, or the host's task, failed inside the scanner: what is recorded is what ran
+    /// before it.
+    InternalError {
+        /// The probe that failed (`smtp`, `dns-server`, …); `None`: the host's task itself.
+        #[serde(default)]
+        probe: Option<String>,
+        /// Its port, when a probe failed.
+        #[serde(default)]
+        port: Option<u16>,
+        /// What failed (the panic message).
+        detail: String,
+    },
+}
+
+impl HostStatus {
+    /// Every planned probe ran.
+    pub fn is_complete(&self) -> bool {
+        matches!(self, Self::Complete)
+    }
 }
 
 /// A mailbox-access protocol.
@@ -740,13 +792,96 @@ pub enum ChaosAnswer {
     NoAnswer(String),
 }
 
+/// Why a DNS question to a server got no usable answer. Stored as a kebab-case name; scans
+/// made before it was typed stored the error's words, read back by [`QueryFailure::from_stored`].
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueryFailure {
+    /// The address policy refused the address.
+    Blocked,
+    /// No usable answer within the step timeout.
+    Timeout,
+    /// The scanner's per-host deadline passed: says nothing about the server.
+    Deadline,
+    /// Only malformed packets (or answers to other questions) came back.
+    Malformed,
+    /// The answer had the TC bit set (not retried over TCP).
+    Truncated,
+    /// The name asked was not a valid DNS name.
+    InvalidName,
+    /// A local socket error.
+    Io,
+}
+
+impl QueryFailure {
+    /// Reads a stored value: the kebab-case name, or the words older scans stored (the
+    /// display texts of the probe's error type then; read here once, at the storage
+    /// boundary, so no check ever looks at error text).
+    pub fn from_stored(s: &str) -> Self {
+        match s {
+            "blocked" | "address not allowed by policy" => Self::Blocked,
+            "timeout" => Self::Timeout,
+            "deadline" | "host deadline reached" => Self::Deadline,
+            "malformed" => Self::Malformed,
+            "truncated" | "truncated answer (TC)" => Self::Truncated,
+            "invalid-name" | "invalid name" => Self::InvalidName,
+            _ if s.starts_with("malformed answer") => Self::Malformed,
+            _ => Self::Io,
+        }
+    }
+
+    /// In words, for evidence.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Blocked => "address not allowed by policy",
+            Self::Timeout => "timeout",
+            Self::Deadline => "host deadline reached",
+            Self::Malformed => "malformed answer",
+            Self::Truncated => "truncated answer (TC)",
+            Self::InvalidName => "invalid name",
+            Self::Io => "local I/O error",
+        }
+    }
+}
+
+impl std::fmt::Display for QueryFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+impl<'de> Deserialize<'de> for QueryFailure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self::from_stored(&s))
+    }
+}
+
+/// Reads an optional response code stored typed (`"no-error"`, `{"other": 23}`) or, in scans
+/// made before it was typed, as its mnemonic (`"NOERROR"`, `"RCODE23"`).
+fn rcode_compat<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Rcode>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Typed(Rcode),
+        Mnemonic(String),
+    }
+    Ok(match Option::<Stored>::deserialize(d)? {
+        None => None,
+        Some(Stored::Typed(r)) => Some(r),
+        Some(Stored::Mnemonic(m)) => Some(Rcode::from_mnemonic(&m)),
+    })
+}
+
 /// A recursive query for a name outside the server's zones.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 pub struct RecursionTest {
     /// The name asked.
     pub name: String,
-    /// The response code (`NOERROR`, `REFUSED`, …); `None` when nothing usable came back.
-    pub rcode: Option<String>,
+    /// The response code; `None` when nothing usable came back (`"NOERROR"`-style strings
+    /// in older scans).
+    #[serde(default, deserialize_with = "rcode_compat")]
+    pub rcode: Option<Rcode>,
     /// The RA bit.
     pub recursion_available: bool,
     /// Answer records returned.
@@ -756,7 +891,7 @@ pub struct RecursionTest {
     pub answer_text: Vec<String>,
     /// Why there was no usable answer.
     #[serde(default)]
-    pub error: Option<String>,
+    pub error: Option<QueryFailure>,
     /// The answer, typed: response code, header bits and sections (absent in older scans,
     /// which the checks judge by `rcode`, `recursion_available` and `answers`).
     #[serde(default)]
@@ -794,6 +929,32 @@ impl Rcode {
             Self::NotImp => "NOTIMP".into(),
             Self::Refused => "REFUSED".into(),
             Self::Other(c) => format!("RCODE{c}"),
+        }
+    }
+
+    /// The code named by a mnemonic as [`Rcode::mnemonic`] writes it (older scans stored
+    /// these); an unreadable one is `Other(u16::MAX)`.
+    pub fn from_mnemonic(m: &str) -> Self {
+        match m {
+            "NOERROR" => Self::NoError,
+            "FORMERR" => Self::FormErr,
+            "SERVFAIL" => Self::ServFail,
+            "NXDOMAIN" => Self::NxDomain,
+            "NOTIMP" => Self::NotImp,
+            "REFUSED" => Self::Refused,
+            other => Self::Other(
+                other
+                    .strip_prefix("RCODE")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(match other {
+                        "YXDOMAIN" => 6,
+                        "YXRRSET" => 7,
+                        "NXRRSET" => 8,
+                        "NOTAUTH" => 9,
+                        "NOTZONE" => 10,
+                        _ => u16::MAX,
+                    }),
+            ),
         }
     }
 }
@@ -970,6 +1131,9 @@ pub struct DnsServerObservation {
     /// Zones that led here but were not tried because of `axfr_cap`: not tested.
     #[serde(default)]
     pub axfr_untried: u32,
+    /// The questions asked and the answers' summaries, capped (empty in older scans).
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
 }
 
 /// The per-domain questions to one of the domain's name servers.
@@ -979,15 +1143,17 @@ pub struct NsCheck {
     pub name: String,
     /// Its address.
     pub ip: IpAddr,
-    /// The SOA query: rcode and AA bit; `None` when nothing usable came back.
-    pub soa_rcode: Option<String>,
+    /// The SOA query's response code; `None` when nothing usable came back (`"NOERROR"`-style
+    /// strings in older scans).
+    #[serde(default, deserialize_with = "rcode_compat")]
+    pub soa_rcode: Option<Rcode>,
     /// AA bit on the SOA answer.
     pub authoritative: bool,
     /// SOA records in the answer.
     pub soa_answers: usize,
     /// Why the SOA query got no usable answer.
     #[serde(default)]
-    pub soa_error: Option<String>,
+    pub soa_error: Option<QueryFailure>,
     /// AXFR: records received (0 when refused or not asked).
     #[serde(default)]
     pub axfr_records: usize,

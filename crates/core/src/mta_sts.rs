@@ -72,60 +72,160 @@ pub struct PolicyFetch {
     pub truncated: bool,
 }
 
+/// A policy's mode (RFC 8461 §5).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Mode {
+    /// Senders refuse to deliver without valid TLS to a listed MX.
+    Enforce,
+    /// Senders report failures but deliver anyway.
+    Testing,
+    /// The policy is withdrawn.
+    None,
+}
+
+impl Mode {
+    /// As written in the policy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Testing => "testing",
+            Self::None => "none",
+        }
+    }
+}
+
 /// A parsed policy.
 #[derive(Clone, Debug, Eq, PartialEq)]
 pub struct Policy {
-    /// `enforce`, `testing` or `none`.
-    pub mode: String,
+    /// The mode.
+    pub mode: Mode,
     /// Seconds a sender caches the policy.
     pub max_age: u64,
     /// `mx:` patterns, lowercase, verbatim otherwise.
     pub mx: Vec<String>,
 }
 
+/// What is wrong with a policy.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum PolicyErrorKind {
+    /// A line that is not `key: value`.
+    NotKeyValue,
+    /// A key given twice.
+    Duplicate,
+    /// `version` is not `STSv1`.
+    BadVersion,
+    /// `mode` is not `enforce`, `testing` or `none`.
+    BadMode,
+    /// `max_age` is not a number of seconds up to [`MAX_AGE_LIMIT`].
+    BadMaxAge,
+    /// An `mx` value that is not a host name pattern.
+    BadMx,
+    /// No `version: STSv1` line.
+    NoVersion,
+    /// No `mode:` line.
+    NoMode,
+    /// No `max_age:` line.
+    NoMaxAge,
+    /// `enforce` or `testing` without any `mx:` line.
+    NoMx,
+    /// The body is longer than [`MAX_POLICY`] (set by the caller: the fetch was cut).
+    TooLong,
+}
+
+/// A policy error: what is wrong, the line (1-based; 0 when about the whole policy) and the
+/// key or value it is about, as written (capped at 80 characters).
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PolicyError {
+    /// What is wrong.
+    pub kind: PolicyErrorKind,
+    /// The line number, 0 for the whole policy.
+    pub line: usize,
+    /// The offending key, value or line.
+    pub text: String,
+}
+
+impl PolicyError {
+    fn at(kind: PolicyErrorKind, line: usize, text: &str) -> Self {
+        Self {
+            kind,
+            line,
+            text: text.to_owned(),
+        }
+    }
+
+    /// The error for a policy body cut at [`MAX_POLICY`].
+    pub fn too_long() -> Self {
+        Self::at(PolicyErrorKind::TooLong, 0, "")
+    }
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use PolicyErrorKind as K;
+        let (n, t) = (self.line, &self.text);
+        match self.kind {
+            K::NotKeyValue => write!(f, "line {n}: {t:?} is not \"key: value\""),
+            K::Duplicate => write!(f, "line {n}: {t} given twice"),
+            K::BadVersion => write!(f, "line {n}: version {t:?} is not STSv1"),
+            K::BadMode => write!(f, "line {n}: mode {t:?} is not enforce, testing or none"),
+            K::BadMaxAge => write!(
+                f,
+                "line {n}: max_age {t:?} is not a number of seconds up to {MAX_AGE_LIMIT}"
+            ),
+            K::BadMx => write!(f, "line {n}: mx {t:?} is not a host name pattern"),
+            K::NoVersion => f.write_str("no \"version: STSv1\" line"),
+            K::NoMode => f.write_str("no \"mode:\" line"),
+            K::NoMaxAge => f.write_str("no \"max_age:\" line"),
+            K::NoMx => write!(f, "mode {t} but no \"mx:\" line"),
+            K::TooLong => write!(f, "the policy is longer than {MAX_POLICY} bytes"),
+        }
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
 /// Parses a policy body; the error names the offending line.
-pub fn parse(body: &str) -> Result<Policy, String> {
+pub fn parse(body: &str) -> Result<Policy, PolicyError> {
+    use PolicyErrorKind as K;
     let (mut version, mut mode, mut max_age) = (None, None, None);
     let mut mx = Vec::new();
     for (n, raw) in body.split('\n').enumerate() {
+        let n = n + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw).trim();
         if line.is_empty() {
             continue;
         }
-        let show: String = line.chars().take(80).collect();
         let Some((k, v)) = line.split_once(':') else {
-            return Err(format!("line {}: {show:?} is not \"key: value\"", n + 1));
+            let show: String = line.chars().take(80).collect();
+            return Err(PolicyError::at(K::NotKeyValue, n, &show));
         };
         let (k, v) = (k.trim(), v.trim());
-        let twice = || format!("line {}: {k} given twice", n + 1);
+        let twice = || PolicyError::at(K::Duplicate, n, k);
         match k {
             "version" => {
                 if version.replace(v).is_some() {
                     return Err(twice());
                 }
                 if v != "STSv1" {
-                    return Err(format!("line {}: version {v:?} is not STSv1", n + 1));
+                    return Err(PolicyError::at(K::BadVersion, n, v));
                 }
             }
             "mode" => {
-                if mode.replace(v).is_some() {
+                let m = match v {
+                    "enforce" => Mode::Enforce,
+                    "testing" => Mode::Testing,
+                    "none" => Mode::None,
+                    _ => return Err(PolicyError::at(K::BadMode, n, v)),
+                };
+                if mode.replace(m).is_some() {
                     return Err(twice());
-                }
-                if !matches!(v, "enforce" | "testing" | "none") {
-                    return Err(format!(
-                        "line {}: mode {v:?} is not enforce, testing or none",
-                        n + 1
-                    ));
                 }
             }
             "max_age" => {
                 let ok = v.len() <= 10 && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
                 let age = v.parse::<u64>().ok().filter(|a| ok && *a <= MAX_AGE_LIMIT);
                 let Some(age) = age else {
-                    return Err(format!(
-                        "line {}: max_age {v:?} is not a number of seconds up to {MAX_AGE_LIMIT}",
-                        n + 1
-                    ));
+                    return Err(PolicyError::at(K::BadMaxAge, n, v));
                 };
                 if max_age.replace(age).is_some() {
                     return Err(twice());
@@ -133,10 +233,7 @@ pub fn parse(body: &str) -> Result<Policy, String> {
             }
             "mx" => {
                 if !valid_pattern(v) {
-                    return Err(format!(
-                        "line {}: mx {v:?} is not a host name pattern",
-                        n + 1
-                    ));
+                    return Err(PolicyError::at(K::BadMx, n, v));
                 }
                 if mx.len() < MAX_PATTERNS {
                     mx.push(v.trim_end_matches('.').to_ascii_lowercase());
@@ -146,22 +243,18 @@ pub fn parse(body: &str) -> Result<Policy, String> {
         }
     }
     if version.is_none() {
-        return Err("no \"version: STSv1\" line".into());
+        return Err(PolicyError::at(K::NoVersion, 0, ""));
     }
     let Some(mode) = mode else {
-        return Err("no \"mode:\" line".into());
+        return Err(PolicyError::at(K::NoMode, 0, ""));
     };
     let Some(max_age) = max_age else {
-        return Err("no \"max_age:\" line".into());
+        return Err(PolicyError::at(K::NoMaxAge, 0, ""));
     };
-    if mx.is_empty() && mode != "none" {
-        return Err(format!("mode {mode} but no \"mx:\" line"));
+    if mx.is_empty() && mode != Mode::None {
+        return Err(PolicyError::at(K::NoMx, 0, mode.as_str()));
     }
-    Ok(Policy {
-        mode: mode.to_owned(),
-        max_age,
-        mx,
-    })
+    Ok(Policy { mode, max_age, mx })
 }
 
 fn valid_pattern(p: &str) -> bool {
@@ -196,47 +289,56 @@ mod tests {
     #[test]
     fn parse_table() {
         let ok = parse("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n").unwrap();
-        assert_eq!(ok.mode, "enforce");
+        assert_eq!(ok.mode, Mode::Enforce);
         assert_eq!(ok.max_age, 604_800);
         assert_eq!(ok.mx, ["mail.example.com", "*.example.net"]);
         assert!(parse("version: STSv1\nmode: none\nmax_age: 86400\n").is_ok());
         assert!(parse("version: STSv1\nmode: testing\nmax_age: 1\nmx: a.b\nfuture: x\n").is_ok());
-        for (body, err) in [
-            ("mode: enforce\nmax_age: 86400\nmx: a.b", "version"),
+        use PolicyErrorKind as K;
+        for (body, kind, line) in [
+            ("mode: enforce\nmax_age: 86400\nmx: a.b", K::NoVersion, 0),
             (
                 "version: STSv2\nmode: enforce\nmax_age: 86400\nmx: a.b",
-                "STSv1",
+                K::BadVersion,
+                1,
             ),
             (
                 "version: STSv1\nmode: strict\nmax_age: 86400\nmx: a.b",
-                "line 2: mode",
+                K::BadMode,
+                2,
             ),
             (
                 "version: STSv1\nmode: enforce\nmax_age: soon\nmx: a.b",
-                "line 3: max_age",
+                K::BadMaxAge,
+                3,
             ),
             (
                 "version: STSv1\nmode: enforce\nmax_age: 99999999999\nmx: a.b",
-                "max_age",
+                K::BadMaxAge,
+                3,
             ),
-            (
-                "version: STSv1\nmode: enforce\nmax_age: 86400",
-                "no \"mx:\"",
-            ),
-            ("version: STSv1\nmode: enforce\nmx: a.b", "max_age"),
+            ("version: STSv1\nmode: enforce\nmax_age: 86400", K::NoMx, 0),
+            ("version: STSv1\nmode: enforce\nmx: a.b", K::NoMaxAge, 0),
             (
                 "version: STSv1\nmode: enforce\nmode: none\nmax_age: 1\nmx: a.b",
-                "twice",
+                K::Duplicate,
+                3,
             ),
             (
                 "version: STSv1\nmode: enforce\nmax_age: 1\nmx: bad host",
-                "line 4: mx",
+                K::BadMx,
+                4,
             ),
-            ("<html>not a policy</html>", "line 1"),
+            ("<html>not a policy</html>", K::NotKeyValue, 1),
         ] {
             let e = parse(body).unwrap_err();
-            assert!(e.contains(err), "{body:?}: {e}");
+            assert_eq!((e.kind, e.line), (kind, line), "{body:?}: {e}");
         }
+        let e = parse("version: STSv1\nmode: strict\nmax_age: 1\nmx: a.b").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "line 2: mode \"strict\" is not enforce, testing or none"
+        );
     }
 
     #[test]

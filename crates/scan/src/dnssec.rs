@@ -126,7 +126,7 @@ pub trait Ask: Sync {
         &self,
         name: &Name,
         rtype: RecordType,
-    ) -> impl Future<Output = Result<Message, String>> + Send;
+    ) -> impl Future<Output = Result<Message, crate::resolve::DnsError>> + Send;
 }
 
 /// The state of the chain after a name: inside a validated zone, or ended.
@@ -1000,7 +1000,11 @@ mod tests {
     }
 
     impl Ask for Mem {
-        async fn ask(&self, name: &Name, rtype: RecordType) -> Result<Message, String> {
+        async fn ask(
+            &self,
+            name: &Name,
+            rtype: RecordType,
+        ) -> Result<Message, crate::resolve::DnsError> {
             self.asked.lock().expect("lock").push((name.clone(), rtype));
             let mut m = Message::query();
             m.add_query(Query::query(name.clone(), rtype));

@@ -14,20 +14,13 @@
 
 use crate::discovery;
 use crate::net::{Limits, Policy};
-use crate::probe::dnsserver;
-use crate::probe::mailbox::MailboxProbe;
-use crate::probe::relay::RelayProbe;
-use crate::probe::smtp::SmtpProbe;
-use crate::probe::ssh::SshProbe;
 use crate::probe::web::WebProbe;
-use crate::probe::{Probe, ProbeContext, ProbeOutput};
+use crate::probe::{ProbeContext, ProbePlan, dnsserver};
 use crate::resolve::Dns;
 use crate::tls::TlsClient;
 use futures::{Stream, StreamExt};
 use mxray_core::addr;
-use mxray_core::model::{
-    DomainObservation, HostObservation, Lookup, MailboxProtocol, ProbeStatus, SmtpObservation,
-};
+use mxray_core::model::{DomainObservation, HostObservation, HostStatus, Lookup, MailboxProtocol};
 use mxray_core::model::{HostRole, role_mask};
 use mxray_core::relay::RelayParams;
 use mxray_core::target::Domain;
@@ -223,6 +216,7 @@ pub struct Progress {
 #[derive(Clone, Debug)]
 pub struct Engine {
     cfg: Arc<ScanConfig>,
+    plan: Arc<ProbePlan>,
     dns: Dns,
     tls: TlsClient,
     mail_auth: Arc<crate::mailauth::MailAuthContext>,
@@ -389,6 +383,7 @@ impl Engine {
         });
         Self {
             tls: cfg.tls.clone(),
+            plan: Arc::new(ProbePlan::new(&cfg)),
             cfg: Arc::new(cfg),
             dns,
             mail_auth,
@@ -575,7 +570,7 @@ impl Engine {
                         .await
                     {
                         Ok(obs) => obs,
-                        Err(e) => internal_error(ip, &e.to_string()),
+                        Err(e) => internal_error(ip, e.to_string()),
                     }
                 }
             })
@@ -756,7 +751,7 @@ impl Engine {
             })
         };
         let Some((_, names, _, _, _)) = snapshot(hosts) else {
-            return internal_error(ip, "address not registered");
+            return internal_error(ip, "address not registered".into());
         };
         let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(ip))
             .await
@@ -783,6 +778,7 @@ impl Engine {
             dns_server: None,
             ssh: None,
             tlsa: Vec::new(),
+            status: HostStatus::Complete,
         };
         let mut done = 0u8;
         while let Some((w, names, mx_names, local_domain, zones)) = snapshot(hosts) {
@@ -790,6 +786,10 @@ impl Engine {
             if wanted & !done == 0 {
                 break;
             }
+            let web_budget = crate::probe::web::HostBudget::new(
+                crate::probe::web::MAX_HOST_REQUESTS,
+                self.cfg.web_ports.len() * WebProbe::fixed_requests(&self.cfg.web_paths),
+            );
             let cx = ProbeContext {
                 ip,
                 names,
@@ -799,8 +799,10 @@ impl Engine {
                 limits: self.cfg.limits,
                 deadline,
                 tls: self.tls.clone(),
+                web_budget,
+                zones,
             };
-            self.probe_roles(&cx, wanted, done, &mx_names, &zones, &mut obs)
+            self.probe_roles(&cx, wanted, done, &mx_names, &mut obs)
                 .await;
             done |= wanted;
             // Sent as done under the lock: a role added after this queues the address again.
@@ -825,116 +827,34 @@ impl Engine {
         obs
     }
 
-    /// Runs the probes of the roles in `wanted` not yet covered by `done`, into `obs`. Mail
-    /// hosts get SMTP, the relay battery, POP3/IMAP, web, SSH and DANE; web hosts the web
-    /// probe; name servers the DNS-server probe. A name-server-only or web-only address is
-    /// never sent SMTP. One connection at a time to the address, whatever the roles.
+    /// Runs the plan's probes for the roles in `wanted` not yet covered by `done`, into
+    /// `obs`: mail hosts get DANE's TLSA answers and the mail probes (SMTP, the relay
+    /// battery, POP3/IMAP, SSH), mail and web hosts the web probes (once), name servers the
+    /// DNS-server probe. A name-server-only or web-only address is never sent SMTP. One
+    /// probe at a time: at most one connection to the address, whatever the roles.
     async fn probe_roles(
         &self,
         cx: &ProbeContext,
         wanted: u8,
         done: u8,
         mx_names: &[String],
-        zones: &dnsserver::ServerZones,
         obs: &mut HostObservation,
     ) {
         let mail = wanted & role_mask::MAIL != 0 && done & role_mask::MAIL == 0;
         let web_covered = done & (role_mask::MAIL | role_mask::WEB) != 0;
         let web = !web_covered && (mail || wanted & role_mask::WEB != 0);
-        let dns = wanted & role_mask::NS != 0 && done & role_mask::NS == 0;
-        if mail {
-            if self.cfg.dane {
-                obs.tlsa = tokio::time::timeout_at(cx.deadline, self.tlsa(mx_names))
-                    .await
-                    .unwrap_or_default();
-            }
-            // Ports one after another: at most one connection per IP at any time.
-            for p in &self.cfg.smtp_ports {
-                if let ProbeOutput::Smtp(o) = (SmtpProbe {
-                    port: p.port,
-                    implicit_tls: p.implicit_tls,
-                })
-                .run(cx)
+        let ns = wanted & role_mask::NS != 0 && done & role_mask::NS == 0;
+        if mail && self.cfg.dane {
+            obs.tlsa = tokio::time::timeout_at(cx.deadline, self.tlsa(mx_names))
                 .await
-                {
-                    obs.smtp.push(o);
-                }
+                .unwrap_or_default();
+        }
+        let plan = &*self.plan;
+        let lists = [(mail, &plan.mail), (web, &plan.web), (ns, &plan.ns)];
+        for (_, list) in lists.into_iter().filter(|(on, _)| *on) {
+            for p in list {
+                crate::probe::run_into(p.as_ref(), cx, obs).await;
             }
-            let relay_port = self
-                .cfg
-                .smtp_ports
-                .iter()
-                .find(|p| !p.implicit_tls)
-                .map(|p| p.port);
-            let greeted = |port| {
-                obs.smtp
-                    .iter()
-                    .any(|o| o.port == port && o.greeting.as_ref().is_some_and(|g| g.code == 220))
-            };
-            obs.relay = match (&self.cfg.relay, relay_port) {
-                (Some(params), Some(port)) if greeted(port) => {
-                    match (RelayProbe {
-                        port,
-                        params: params.clone(),
-                    })
-                    .run(cx)
-                    .await
-                    {
-                        ProbeOutput::Relay(r) => Some(r),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-        }
-        let mut probes: Vec<Box<dyn Probe>> = Vec::new();
-        if mail {
-            for p in &self.cfg.mailbox_ports {
-                probes.push(Box::new(MailboxProbe {
-                    protocol: p.protocol,
-                    port: p.port,
-                    implicit_tls: p.implicit_tls,
-                }));
-            }
-        }
-        if web {
-            let budget = crate::probe::web::HostBudget::new(
-                crate::probe::web::MAX_HOST_REQUESTS,
-                self.cfg.web_ports.len() * WebProbe::fixed_requests(&self.cfg.web_paths),
-            );
-            for p in &self.cfg.web_ports {
-                probes.push(Box::new(WebProbe {
-                    port: p.port,
-                    https: p.https,
-                    paths: self.cfg.web_paths.clone(),
-                    budget: budget.clone(),
-                }));
-            }
-        }
-        if let (true, Some(port)) = (mail, self.cfg.ssh_port) {
-            probes.push(Box::new(SshProbe { port }));
-        }
-        // Still one after another: one connection per IP at a time.
-        for p in probes {
-            match p.run(cx).await {
-                ProbeOutput::Mailbox(m) => obs.mailbox.push(m),
-                ProbeOutput::Web(w) => obs.web.push(w),
-                ProbeOutput::Ssh(s) => obs.ssh = Some(s),
-                ProbeOutput::Smtp(_) | ProbeOutput::Relay(_) => {}
-            }
-        }
-        if let (true, Some(port)) = (dns, self.cfg.dns_port) {
-            obs.dns_server = Some(
-                dnsserver::probe_server(
-                    &self.cfg.policy,
-                    std::net::SocketAddr::new(cx.ip, port),
-                    &self.cfg.recursion_name,
-                    zones,
-                    &self.cfg.limits,
-                    cx.deadline,
-                )
-                .await,
-            );
         }
     }
 
@@ -989,31 +909,25 @@ impl Engine {
                 };
                 (records, Some(v))
             };
-            let answer = match records {
-                Lookup::Found(v) => Lookup::Found(
-                    v.iter()
-                        .filter_map(|d| match d {
-                            RData::TLSA(t) => Some(Tlsa {
-                                usage: t.cert_usage.into(),
-                                selector: t.selector.into(),
-                                matching: t.matching.into(),
-                                data: crate::tls::hex(
-                                    &t.cert_data[..t.cert_data.len().min(MAX_TLSA_DATA)],
-                                ),
-                                data_sha256: crate::tls::hex(
-                                    ring::digest::digest(&ring::digest::SHA256, &t.cert_data)
-                                        .as_ref(),
-                                ),
-                            }),
-                            _ => None,
-                        })
-                        .take(16)
-                        .collect(),
-                ),
-                Lookup::NxDomain => Lookup::NxDomain,
-                Lookup::NoData => Lookup::NoData,
-                Lookup::Unknown(r) => Lookup::Unknown(r),
-            };
+            let answer = records.map(|v| {
+                v.iter()
+                    .filter_map(|d| match d {
+                        RData::TLSA(t) => Some(Tlsa {
+                            usage: t.cert_usage.into(),
+                            selector: t.selector.into(),
+                            matching: t.matching.into(),
+                            data: crate::tls::hex(
+                                &t.cert_data[..t.cert_data.len().min(MAX_TLSA_DATA)],
+                            ),
+                            data_sha256: crate::tls::hex(
+                                ring::digest::digest(&ring::digest::SHA256, &t.cert_data).as_ref(),
+                            ),
+                        }),
+                        _ => None,
+                    })
+                    .take(16)
+                    .collect()
+            });
             out.push(TlsaLookup {
                 host: host.clone(),
                 name,
@@ -1043,28 +957,15 @@ impl Engine {
     }
 }
 
-fn internal_error(ip: IpAddr, why: &str) -> HostObservation {
+/// The record of a host whose task failed inside the scanner (a panic outside any probe):
+/// its status says so; nothing else is claimed about the host.
+fn internal_error(ip: IpAddr, detail: String) -> HostObservation {
     HostObservation {
         ip,
         class: addr::classify(ip),
         ptr: Lookup::Unknown("not asked".into()),
         fcrdns: None,
-        smtp: vec![SmtpObservation {
-            port: 0,
-            implicit_tls: false,
-            status: ProbeStatus::InternalError,
-            detail: Some(format!("probe task failed: {why}")),
-            greeting: None,
-            helo_fallback: false,
-            capabilities: None,
-            starttls: mxray_core::model::StartTls::NotTried,
-            tls: None,
-            capabilities_tls: None,
-            vrfy: None,
-            expn: None,
-            transcript: Vec::new(),
-            elapsed_ms: 0,
-        }],
+        smtp: Vec::new(),
         relay: None,
         elapsed_ms: 0,
         reputation: Default::default(),
@@ -1074,5 +975,10 @@ fn internal_error(ip: IpAddr, why: &str) -> HostObservation {
         dns_server: None,
         ssh: None,
         tlsa: Vec::new(),
+        status: HostStatus::InternalError {
+            probe: None,
+            port: None,
+            detail,
+        },
     }
 }

@@ -63,12 +63,7 @@ struct Recorder<'a> {
 }
 
 fn conv<T>(l: Lookup<Vec<T>>, f: impl Fn(&T) -> String) -> Lookup<Vec<String>> {
-    match l {
-        Lookup::Found(v) => Lookup::Found(v.iter().map(f).collect()),
-        Lookup::NxDomain => Lookup::NxDomain,
-        Lookup::NoData => Lookup::NoData,
-        Lookup::Unknown(r) => Lookup::Unknown(r),
-    }
+    l.map(|v| v.iter().map(f).collect())
 }
 
 impl Recorder<'_> {
@@ -118,22 +113,14 @@ impl Recorder<'_> {
 }
 
 fn parse_all<T: std::str::FromStr>(l: Lookup<Vec<String>>) -> Lookup<Vec<T>> {
-    match l {
-        Lookup::Found(v) => Lookup::Found(v.iter().filter_map(|s| s.parse().ok()).collect()),
-        Lookup::NxDomain => Lookup::NxDomain,
-        Lookup::NoData => Lookup::NoData,
-        Lookup::Unknown(r) => Lookup::Unknown(r),
-    }
+    l.map(|v| v.iter().filter_map(|s| s.parse().ok()).collect())
 }
 
 impl SpfDns for Recorder<'_> {
     async fn txt(&self, name: &str) -> Lookup<Vec<Vec<u8>>> {
-        match self.ask(name, "TXT").await {
-            Lookup::Found(v) => Lookup::Found(v.into_iter().map(String::into_bytes).collect()),
-            Lookup::NxDomain => Lookup::NxDomain,
-            Lookup::NoData => Lookup::NoData,
-            Lookup::Unknown(r) => Lookup::Unknown(r),
-        }
+        self.ask(name, "TXT")
+            .await
+            .map(|v| v.into_iter().map(String::into_bytes).collect())
     }
     async fn a(&self, name: &str) -> Lookup<Vec<Ipv4Addr>> {
         parse_all(self.ask(name, "A").await)
@@ -295,12 +282,9 @@ fn render_secure(data: &RData) -> String {
 
 fn secure_answer(l: SecureLookup) -> SecureAnswer {
     SecureAnswer {
-        answer: match l.answer {
-            Lookup::Found(v) => Lookup::Found(v.iter().take(16).map(render_secure).collect()),
-            Lookup::NxDomain => Lookup::NxDomain,
-            Lookup::NoData => Lookup::NoData,
-            Lookup::Unknown(r) => Lookup::Unknown(r),
-        },
+        answer: l
+            .answer
+            .map(|v| v.iter().take(16).map(render_secure).collect()),
         authenticated: l.authenticated,
     }
 }
@@ -406,6 +390,8 @@ async fn fetch_policy(
         limits: cx.limits,
         deadline: tokio::time::Instant::now() + cx.deadline,
         tls: cx.tls.clone(),
+        web_budget: Default::default(),
+        zones: Default::default(),
     };
     let (ex, tls, err, body) =
         crate::probe::web::get(&pcx, cx.https_port, true, Some(&host), path, MAX_POLICY + 1).await;

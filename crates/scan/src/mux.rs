@@ -86,14 +86,18 @@ impl Mux {
         cd: bool,
         dnssec_ok: bool,
         deadline: tokio::time::Instant,
-    ) -> Result<(Message, Vec<u8>), String> {
+    ) -> Result<(Message, Vec<u8>), crate::resolve::DnsError> {
+        use crate::resolve::DnsError;
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let (sock, pending) = &self.socks[(n as usize) % SOCKETS];
         let (tx, rx) = oneshot::channel();
         let id = {
-            let mut map = pending.0.lock().map_err(|_| "resolver state poisoned")?;
+            let mut map = pending
+                .0
+                .lock()
+                .map_err(|_| DnsError::Local("resolver state poisoned".into()))?;
             if map.len() >= MAX_PENDING {
-                return Err("too many questions in flight".into());
+                return Err(DnsError::Busy);
             }
             let mut h = self.keys.build_hasher();
             h.write_u64(n);
@@ -129,18 +133,18 @@ impl Mux {
             Ok(b) => b,
             Err(e) => {
                 forget();
-                return Err(format!("cannot encode query: {e}"));
+                return Err(DnsError::Local(format!("cannot encode query: {e}")));
             }
         };
         if let Err(e) = sock.send_to(&bytes, self.server).await {
             forget();
-            return Err(format!("send: {e}"));
+            return Err(DnsError::Local(format!("send: {e}")));
         }
         match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(m)) => Ok((m, bytes)),
             _ => {
                 forget();
-                Err("timeout".into())
+                Err(DnsError::Timeout)
             }
         }
     }
@@ -248,7 +252,7 @@ mod tests {
             .ask(&silent, RecordType::TXT, false, false, false, soon())
             .await
             .unwrap_err();
-        assert_eq!(err, "timeout");
+        assert_eq!(err, crate::resolve::DnsError::Timeout);
         assert!(
             mux.socks
                 .iter()

@@ -101,6 +101,10 @@ pub enum NetError {
     /// Other socket errors.
     #[error("I/O error: {0}")]
     Io(String),
+    /// Bytes came back, but not in the protocol spoken (not an HTTP status line, a
+    /// malformed DNS answer).
+    #[error("protocol mismatch: {0}")]
+    Protocol(String),
     /// TLS handshake failure.
     #[error("TLS: {0}")]
     Tls(String),
@@ -115,7 +119,9 @@ impl NetError {
             Self::StepTimeout(_) => ProbeStatus::IoTimeout,
             Self::Deadline => ProbeStatus::Deadline,
             Self::Closed | Self::Io(_) => ProbeStatus::ClosedEarly,
-            Self::LineTooLong(_) | Self::SessionTooLong(_) => ProbeStatus::ProtocolMismatch,
+            Self::LineTooLong(_) | Self::SessionTooLong(_) | Self::Protocol(_) => {
+                ProbeStatus::ProtocolMismatch
+            }
             Self::Blocked => ProbeStatus::InternalError,
             Self::Tls(_) => ProbeStatus::TlsFailed,
         }
@@ -446,6 +452,174 @@ impl LineConn {
     /// Milliseconds since the conversation started.
     pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Largest datagram read (a DNS answer over UDP without EDNS is at most 512 bytes; EDNS
+/// answers to our questions stay well under this).
+pub const MAX_DATAGRAM: usize = 4096;
+/// Datagrams looked at per exchange at most: a flood of junk cannot keep a probe waiting.
+const MAX_DATAGRAMS: usize = 16;
+
+/// What an exchange's parser says about one datagram from the server.
+#[derive(Debug)]
+pub enum Datagram<T> {
+    /// The answer: the exchange ends with it.
+    Answer(T),
+    /// Not an answer to this question (another ID): ignored, the exchange goes on.
+    Ignore(&'static str),
+    /// An answer to this question that cannot be used (malformed, truncated): the exchange
+    /// ends with [`NetError::Protocol`].
+    Unusable(String),
+}
+
+/// A datagram conversation with one server (a DNS server's UDP port), bounded like
+/// [`LineConn`]: the address policy and the pacing are applied once when it opens (as for a
+/// TCP connect: its questions are one "connection" to the address), one socket serves the
+/// whole conversation, each exchange sends one datagram and reads at most
+/// [`MAX_DATAGRAMS`] of at most [`MAX_DATAGRAM`] bytes, only from the server's address,
+/// within the step timeout and the host deadline; a transcript of notes is kept.
+pub struct UdpConn {
+    sock: tokio::net::UdpSocket,
+    server: SocketAddr,
+    limits: Limits,
+    deadline: Instant,
+    started: Instant,
+    buf: Vec<u8>,
+    transcript: Vec<TranscriptLine>,
+    transcript_dropped: usize,
+}
+
+impl std::fmt::Debug for UdpConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpConn")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether opening a datagram conversation waits for the per-address pacing.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub enum Pacing {
+    /// Paced like a TCP connect (the probes).
+    Paced,
+    /// Not paced: discovery's per-zone SOA question to a zone's own name server, which is
+    /// what every resolver asks of it (capped per server by `--ns-queries-per-server`).
+    ZoneQuestion,
+}
+
+impl UdpConn {
+    /// Opens a conversation with `server`: the policy, then the pacing, then a local socket.
+    pub async fn open(
+        policy: &Policy,
+        server: SocketAddr,
+        limits: &Limits,
+        deadline: Instant,
+        pacing: Pacing,
+    ) -> Result<Self, NetError> {
+        if policy.admit(server.ip()).is_err() {
+            return Err(NetError::Blocked);
+        }
+        if pacing == Pacing::Paced && !policy.pace.wait(server.ip(), deadline).await {
+            return Err(NetError::Deadline);
+        }
+        let bind: SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let sock = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|e| NetError::from_io(&e))?;
+        Ok(Self {
+            sock,
+            server,
+            limits: *limits,
+            deadline,
+            started: Instant::now(),
+            buf: vec![0u8; MAX_DATAGRAM],
+            transcript: Vec::new(),
+            transcript_dropped: 0,
+        })
+    }
+
+    /// Records a note in the transcript (what was asked, what came back).
+    pub fn note(&mut self, dir: Dir, text: impl Into<String>) {
+        if self.transcript.len() >= self.limits.max_transcript {
+            self.transcript_dropped += 1;
+            return;
+        }
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut text = text.into();
+        if text.len() > TRANSCRIPT_LINE_CAP {
+            let mut cut = TRANSCRIPT_LINE_CAP;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str(" …[cut]");
+        }
+        self.transcript.push(TranscriptLine { ms, dir, text });
+    }
+
+    /// Sends `query` and returns what `parse` makes of the first usable datagram from the
+    /// server. No retries. Errors: [`NetError::StepTimeout`] / [`NetError::Deadline`] when
+    /// nothing usable came in time, [`NetError::Protocol`] for an unusable answer (or when
+    /// only junk came), [`NetError::Io`] for local socket errors.
+    pub async fn exchange<T>(
+        &mut self,
+        query: &[u8],
+        mut parse: impl FnMut(&[u8]) -> Datagram<T>,
+    ) -> Result<T, NetError> {
+        if let Err(e) = self.sock.send_to(query, self.server).await {
+            return Err(self.fail(NetError::from_io(&e)));
+        }
+        let step = Instant::now() + self.limits.step_timeout;
+        let by = step.min(self.deadline);
+        let mut junk: Option<&'static str> = None;
+        for _ in 0..MAX_DATAGRAMS {
+            let Ok(r) = tokio::time::timeout_at(by, self.sock.recv_from(&mut self.buf)).await
+            else {
+                let e = match junk {
+                    Some(why) => NetError::Protocol(why.to_owned()),
+                    None if step > self.deadline => NetError::Deadline,
+                    None => NetError::StepTimeout(self.limits.step_timeout),
+                };
+                return Err(self.fail(e));
+            };
+            let (n, from) = match r {
+                Ok(x) => x,
+                Err(e) => return Err(self.fail(NetError::from_io(&e))),
+            };
+            if from != self.server {
+                continue;
+            }
+            match parse(&self.buf[..n]) {
+                Datagram::Answer(t) => return Ok(t),
+                Datagram::Ignore(why) => junk = Some(why),
+                Datagram::Unusable(why) => return Err(self.fail(NetError::Protocol(why))),
+            }
+        }
+        Err(self.fail(NetError::Protocol(
+            junk.unwrap_or("too many datagrams").to_owned(),
+        )))
+    }
+
+    fn fail(&mut self, e: NetError) -> NetError {
+        self.note(Dir::Note, e.to_string());
+        e
+    }
+
+    /// The transcript.
+    pub fn into_transcript(mut self) -> Vec<TranscriptLine> {
+        if self.transcript_dropped > 0 {
+            self.transcript.push(TranscriptLine {
+                ms: 0,
+                dir: Dir::Note,
+                text: format!("{} more lines not kept", self.transcript_dropped),
+            });
+        }
+        self.transcript
     }
 }
 

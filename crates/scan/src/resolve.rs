@@ -5,7 +5,9 @@
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::{DnsError, NetError as HNetError, runtime::TokioRuntimeProvider};
+use hickory_resolver::net::{
+    DnsError as HDnsError, NetError as HNetError, runtime::TokioRuntimeProvider,
+};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use mxray_core::model::{Lookup, Mx};
@@ -42,6 +44,56 @@ const ANSWER_CACHE: usize = 65_536;
 /// short; a loop ends here).
 pub const MAX_CNAME_HOPS: usize = 8;
 
+/// Why a question got no reliable answer. Checks never see it: at the edge of this module
+/// it becomes [`Lookup::Unknown`] with its words (evidence for a human); code that must
+/// decide something matches this type, never those words.
+#[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
+pub enum DnsError {
+    /// No answer within the timeout (asked twice where the caller retries).
+    #[error("timeout")]
+    Timeout,
+    /// The server answered with an error code (SERVFAIL, REFUSED, …).
+    #[error("{0}")]
+    Rcode(ResponseCode),
+    /// The name (or one a CNAME leads to) is on the exclusion list: not asked.
+    #[error("excluded: {0}")]
+    Excluded(String),
+    /// Not a valid DNS name.
+    #[error("invalid name")]
+    InvalidName,
+    /// More CNAMEs than [`MAX_CNAME_HOPS`].
+    #[error("CNAME chain too long")]
+    CnameChain,
+    /// The UDP answer was truncated and the TCP retry failed.
+    #[error("truncated UDP answer; TCP: {0}")]
+    TruncatedThenTcp(Box<DnsError>),
+    /// An answer to another question (ID or question section differs).
+    #[error("answer to another query")]
+    Mismatch,
+    /// Bytes that are not a DNS message.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// The socket pool has too many questions waiting.
+    #[error("too many questions in flight")]
+    Busy,
+    /// No resolver address is known (no `--resolver`, no system resolver).
+    #[error("no resolver address to ask")]
+    NoServer,
+    /// A local error: the query could not be encoded, a socket failed, state was poisoned.
+    #[error("{0}")]
+    Local(String),
+    /// Any other failure reported by hickory's resolver, in its words.
+    #[error("{0}")]
+    Resolver(String),
+}
+
+impl DnsError {
+    /// The outcome recorded for it.
+    pub fn lookup<T>(&self) -> Lookup<T> {
+        Lookup::Unknown(self.to_string())
+    }
+}
+
 /// A question that was not asked, or an answer that was not used, because it names (or leads
 /// through a CNAME to) a name on the exclusion list.
 #[derive(Clone, Debug, Eq, PartialEq)]
@@ -51,12 +103,12 @@ pub struct Excluded {
 }
 
 impl Excluded {
-    fn reason(&self) -> String {
-        format!("excluded: {}", self.name)
+    fn error(&self) -> DnsError {
+        DnsError::Excluded(self.name.clone())
     }
 
     fn lookup<T>(&self) -> Lookup<T> {
-        Lookup::Unknown(self.reason())
+        self.error().lookup()
     }
 }
 
@@ -230,11 +282,11 @@ impl Dns {
         rtype: RecordType,
         ad: bool,
         cd: bool,
-    ) -> Option<Result<hickory_resolver::proto::op::Message, String>> {
+    ) -> Option<Result<hickory_resolver::proto::op::Message, DnsError>> {
         let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
             return None;
         };
-        let mut last = Err(String::new());
+        let mut last = Err(DnsError::Timeout);
         for _ in 0..2 {
             let deadline = tokio::time::Instant::now() + self.timeout;
             last = match mux.ask(name, rtype, ad, cd, false, deadline).await {
@@ -244,7 +296,7 @@ impl Dns {
                         .await
                     {
                         Ok(full) => Ok(full),
-                        Err(why) => Err(format!("truncated UDP answer; TCP: {why}")),
+                        Err(why) => Err(DnsError::TruncatedThenTcp(Box::new(why))),
                     }
                 }
                 Ok((m, _)) => Ok(m),
@@ -261,12 +313,12 @@ impl Dns {
     }
 
     async fn ask_pooled(&self, name: &Name, rtype: RecordType, ad: bool, cd: bool) -> SecureLookup {
-        let unknown = |why: String| SecureLookup {
-            answer: Lookup::Unknown(why),
+        let unknown = |why: DnsError| SecureLookup {
+            answer: why.lookup(),
             authenticated: false,
         };
         if let Err(e) = self.check(name) {
-            return unknown(e.reason());
+            return unknown(e.error());
         }
         match self.ask_message(name, rtype, ad, cd).await {
             None => SecureLookup {
@@ -275,7 +327,7 @@ impl Dns {
             },
             Some(Ok(m)) => match self.check_chain(&m) {
                 Ok(()) => interpret(&m, rtype),
-                Err(e) => unknown(e.reason()),
+                Err(e) => unknown(e.error()),
             },
             Some(Err(why)) => unknown(why),
         }
@@ -317,7 +369,7 @@ impl Dns {
         for _ in 0..=MAX_CNAME_HOPS {
             let m = match self.ask_message(&current, rtype, false, false).await {
                 None => return self.ask_hickory(&current, rtype).await,
-                Some(Err(why)) => return Ok(Lookup::Unknown(why)),
+                Some(Err(why)) => return Ok(why.lookup()),
                 Some(Ok(m)) => m,
             };
             self.check_chain(&m)?;
@@ -346,7 +398,7 @@ impl Dns {
                 None => return Ok(Lookup::NoData),
             }
         }
-        Ok(Lookup::Unknown("CNAME chain too long".into()))
+        Ok(DnsError::CnameChain.lookup())
     }
 
     /// hickory's resolver (no socket pool): it follows CNAMEs itself, so the chain is checked
@@ -357,7 +409,7 @@ impl Dns {
         name: &Name,
         rtype: RecordType,
     ) -> Result<Lookup<Vec<RData>>, Excluded> {
-        let mut last = Lookup::Unknown(String::new());
+        let mut last = DnsError::Timeout.lookup();
         for _ in 0..2 {
             last = match self.inner.lookup(name.clone(), rtype).await {
                 Ok(l) => {
@@ -401,9 +453,9 @@ impl Dns {
     /// MX records of `domain`, sorted by preference.
     pub async fn mx(&self, domain: &str) -> Lookup<Vec<Mx>> {
         let Ok(name) = fqdn(domain) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask(&name, RecordType::MX).await, |data| {
+        self.ask(&name, RecordType::MX).await.map(|data| {
             let mut v: Vec<Mx> = data
                 .into_iter()
                 .filter_map(|d| match d {
@@ -440,7 +492,7 @@ impl Dns {
                     name: host.to_owned(),
                 });
             }
-            return Ok(Lookup::Unknown("invalid name".into()));
+            return Ok(DnsError::InvalidName.lookup());
         };
         let (a, aaaa) = tokio::join!(
             self.ask_checked(&name, RecordType::A, true),
@@ -473,9 +525,9 @@ impl Dns {
     /// NS names of `domain` (lowercase, no trailing dot).
     pub async fn ns(&self, domain: &str) -> Lookup<Vec<String>> {
         let Ok(name) = fqdn(domain) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask(&name, RecordType::NS).await, |data| {
+        self.ask(&name, RecordType::NS).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::NS(ns) => Some(trim_dot(&ns.0.to_ascii())),
@@ -489,7 +541,7 @@ impl Dns {
     /// PTR names of an address.
     pub async fn ptr(&self, ip: IpAddr) -> Lookup<Vec<String>> {
         if self.exclusions.excludes_ip(ip) {
-            return Lookup::Unknown("excluded address".into());
+            return DnsError::Excluded(ip.to_string()).lookup();
         }
         let name = Name::from(ip);
         // hickory answers 127.in-addr.arpa and ::1 with "localhost" itself (RFC 6761); the
@@ -499,7 +551,7 @@ impl Dns {
         } else {
             self.ask(&name, RecordType::PTR).await
         };
-        map(answer, |data| {
+        answer.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::PTR(p) => Some(trim_dot(&p.0.to_ascii())),
@@ -518,7 +570,7 @@ impl Dns {
     pub async fn secure(&self, name: &str, rtype: RecordType, cd: bool) -> SecureLookup {
         let Ok(n) = fqdn(name) else {
             return SecureLookup {
-                answer: Lookup::Unknown("invalid name".into()),
+                answer: DnsError::InvalidName.lookup(),
                 authenticated: false,
             };
         };
@@ -549,21 +601,21 @@ impl Dns {
         id: u16,
         name: &Name,
         rtype: RecordType,
-    ) -> Result<hickory_resolver::proto::op::Message, String> {
+    ) -> Result<hickory_resolver::proto::op::Message, DnsError> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let io = |e: std::io::Error| DnsError::Local(e.to_string());
         let work = async {
-            let mut s = tokio::net::TcpStream::connect(server)
-                .await
-                .map_err(|e| e.to_string())?;
-            let len = u16::try_from(query.len()).map_err(|_| "query too long".to_owned())?;
+            let mut s = tokio::net::TcpStream::connect(server).await.map_err(io)?;
+            let len = u16::try_from(query.len())
+                .map_err(|_| DnsError::Local("query too long".to_owned()))?;
             let mut out = len.to_be_bytes().to_vec();
             out.extend_from_slice(query);
-            s.write_all(&out).await.map_err(|e| e.to_string())?;
-            let n = s.read_u16().await.map_err(|e| e.to_string())?;
+            s.write_all(&out).await.map_err(io)?;
+            let n = s.read_u16().await.map_err(io)?;
             let mut buf = vec![0u8; usize::from(n)];
-            s.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
-            let m =
-                hickory_resolver::proto::op::Message::from_vec(&buf).map_err(|e| e.to_string())?;
+            s.read_exact(&mut buf).await.map_err(io)?;
+            let m = hickory_resolver::proto::op::Message::from_vec(&buf)
+                .map_err(|e| DnsError::Malformed(e.to_string()))?;
             // Rejected as over UDP (mux.rs): another ID, or an answer to another question.
             let same_question = m
                 .queries
@@ -572,12 +624,12 @@ impl Dns {
             if m.metadata.id == id && same_question {
                 Ok(m)
             } else {
-                Err("answer to another query".to_owned())
+                Err(DnsError::Mismatch)
             }
         };
         tokio::time::timeout(self.timeout, work)
             .await
-            .map_err(|_| "timeout".to_owned())?
+            .map_err(|_| DnsError::Timeout)?
     }
 }
 
@@ -598,7 +650,7 @@ fn interpret(resp: &hickory_resolver::proto::op::Message, rtype: RecordType) -> 
                 Lookup::Found(data)
             }
         }
-        other => Lookup::Unknown(other.to_string()),
+        other => DnsError::Rcode(other).lookup(),
     };
     SecureLookup {
         answer,
@@ -606,25 +658,16 @@ fn interpret(resp: &hickory_resolver::proto::op::Message, rtype: RecordType) -> 
     }
 }
 
-fn map<T, U>(l: Lookup<T>, f: impl FnOnce(T) -> U) -> Lookup<U> {
-    match l {
-        Lookup::Found(v) => Lookup::Found(f(v)),
-        Lookup::NxDomain => Lookup::NxDomain,
-        Lookup::NoData => Lookup::NoData,
-        Lookup::Unknown(r) => Lookup::Unknown(r),
-    }
-}
-
 fn map_error(e: &HNetError) -> Lookup<Vec<RData>> {
     match e {
-        HNetError::Dns(DnsError::NoRecordsFound(nr)) => match nr.response_code {
+        HNetError::Dns(HDnsError::NoRecordsFound(nr)) => match nr.response_code {
             ResponseCode::NXDomain => Lookup::NxDomain,
             ResponseCode::NoError => Lookup::NoData,
-            other => Lookup::Unknown(other.to_string()),
+            other => DnsError::Rcode(other).lookup(),
         },
-        HNetError::Dns(DnsError::ResponseCode(code)) => Lookup::Unknown(code.to_string()),
-        HNetError::Timeout => Lookup::Unknown("timeout".into()),
-        other => Lookup::Unknown(other.to_string()),
+        HNetError::Dns(HDnsError::ResponseCode(code)) => DnsError::Rcode(*code).lookup(),
+        HNetError::Timeout => DnsError::Timeout.lookup(),
+        other => DnsError::Resolver(other.to_string()).lookup(),
     }
 }
 
@@ -643,9 +686,9 @@ impl Dns {
     /// (`scan::reputation`). TXT strings are verbatim list text, at most 8 kept.
     pub async fn a_and_txt(&self, name: &str) -> (Lookup<Vec<std::net::Ipv4Addr>>, Vec<String>) {
         let Ok(n) = fqdn(name) else {
-            return (Lookup::Unknown("invalid name".into()), Vec::new());
+            return (DnsError::InvalidName.lookup(), Vec::new());
         };
-        let a = map(self.ask_bulk(&n, RecordType::A).await, |data| {
+        let a = self.ask_bulk(&n, RecordType::A).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::A(a) => Some(a.0),
@@ -682,9 +725,9 @@ impl Dns {
     /// TXT records of `name`, each the concatenation of its character-strings (RFC 7208 §3.3).
     pub async fn txt(&self, name: &str) -> Lookup<Vec<Vec<u8>>> {
         let Ok(n) = fqdn(name) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask_bulk(&n, RecordType::TXT).await, |data| {
+        self.ask_bulk(&n, RecordType::TXT).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::TXT(t) => {
@@ -699,9 +742,9 @@ impl Dns {
     /// A records of `name`.
     pub async fn a(&self, name: &str) -> Lookup<Vec<std::net::Ipv4Addr>> {
         let Ok(n) = fqdn(name) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask_bulk(&n, RecordType::A).await, |data| {
+        self.ask_bulk(&n, RecordType::A).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::A(a) => Some(a.0),
@@ -714,9 +757,9 @@ impl Dns {
     /// AAAA records of `name`.
     pub async fn aaaa(&self, name: &str) -> Lookup<Vec<std::net::Ipv6Addr>> {
         let Ok(n) = fqdn(name) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask_bulk(&n, RecordType::AAAA).await, |data| {
+        self.ask_bulk(&n, RecordType::AAAA).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::AAAA(a) => Some(a.0),
@@ -732,9 +775,9 @@ impl Dns {
     /// (RFC 2181 §10.3, RFC 5321 §5.1).
     pub async fn cname(&self, name: &str) -> Lookup<Vec<String>> {
         let Ok(n) = fqdn(name) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask_bulk(&n, RecordType::CNAME).await, |data| {
+        self.ask_bulk(&n, RecordType::CNAME).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::CNAME(c) => Some(c.0.to_ascii().trim_end_matches('.').to_owned()),
@@ -747,9 +790,9 @@ impl Dns {
     /// CAA records of `name` (RFC 8659), in presentation form (`0 issue "ca.example"`).
     pub async fn caa(&self, name: &str) -> Lookup<Vec<String>> {
         let Ok(n) = fqdn(name) else {
-            return Lookup::Unknown("invalid name".into());
+            return DnsError::InvalidName.lookup();
         };
-        map(self.ask_bulk(&n, RecordType::CAA).await, |data| {
+        self.ask_bulk(&n, RecordType::CAA).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::CAA(c) => Some(c.to_string()),
@@ -777,11 +820,11 @@ impl crate::dnssec::Ask for Dns {
         &self,
         name: &Name,
         rtype: RecordType,
-    ) -> Result<hickory_resolver::proto::op::Message, String> {
+    ) -> Result<hickory_resolver::proto::op::Message, DnsError> {
         let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
-            return Err("no resolver address to ask".into());
+            return Err(DnsError::NoServer);
         };
-        let mut last = Err(String::new());
+        let mut last = Err(DnsError::Timeout);
         for _ in 0..2 {
             let deadline = tokio::time::Instant::now() + self.timeout;
             last = match mux.ask(name, rtype, true, true, true, deadline).await {

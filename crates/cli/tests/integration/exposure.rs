@@ -599,10 +599,7 @@ async fn malformed_dns_answers_cost_bounded_time() {
     );
     let dom = ex.domain("mxray-junk-ns.lab");
     let check = &dom["observation"]["nameservers"]["checks"][0];
-    assert!(
-        check["soa_error"].as_str().unwrap().contains("malformed"),
-        "{check}"
-    );
+    assert!(check["soa_error"] == "malformed", "{check}");
     assert_eq!(check["axfr_records"], 0, "{check}");
     assert!(finding(dom, "dns.lame_delegation").is_some(), "{dom}");
     // The zone's SOA (per-zone stage), then version.bind, hostname.bind, recursion and the

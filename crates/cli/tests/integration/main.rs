@@ -13,6 +13,7 @@ mod mmdb;
 mod mta;
 mod operator;
 mod postfix;
+mod probe_engine;
 mod report;
 mod reputation;
 mod resume;

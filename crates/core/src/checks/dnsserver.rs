@@ -4,8 +4,8 @@
 use super::service;
 use crate::finding::{Finding, Severity, Subject};
 use crate::model::{
-    AuthoritySection, AxfrOutcome, ChaosAnswer, DnsServerObservation, DomainObservation, Rcode,
-    RecursionTest,
+    AuthoritySection, AxfrOutcome, ChaosAnswer, DnsServerObservation, DomainObservation,
+    QueryFailure, Rcode, RecursionTest,
 };
 use std::net::IpAddr;
 
@@ -44,7 +44,7 @@ pub(super) fn check_server(ip: IpAddr, d: &DnsServerObservation) -> Vec<Finding>
             None => format!(
                 "query {} A (RD=1): {} with RA={}, {} answer(s)",
                 r.name,
-                r.rcode.clone().unwrap_or_default(),
+                r.rcode.map(Rcode::mnemonic).unwrap_or_default(),
                 u8::from(r.recursion_available),
                 r.answers
             ),
@@ -175,10 +175,8 @@ pub enum RecursionVerdict {
 /// and answers, as before.
 pub fn recursion_verdict(r: &RecursionTest) -> RecursionVerdict {
     let Some(a) = &r.response else {
-        return match (&r.rcode, r.recursion_available, r.answers) {
-            (Some(rc), true, n) if rc == "NOERROR" && n > 0 => {
-                RecursionVerdict::Open(OpenHow::Answered)
-            }
+        return match (r.rcode, r.recursion_available, r.answers) {
+            (Some(Rcode::NoError), true, n) if n > 0 => RecursionVerdict::Open(OpenHow::Answered),
             (Some(_), _, _) => RecursionVerdict::Closed(ClosedWhy::NoRecursion),
             (None, _, _) => RecursionVerdict::Unknown,
         };
@@ -246,21 +244,22 @@ pub(super) fn check_domain(obs: &DomainObservation) -> Vec<Finding> {
                 .with_evidence(ev),
             );
         }
-        if c.soa_rcode.is_none() && c.soa_error.as_deref() == Some("host deadline reached") {
+        if c.soa_rcode.is_none() && c.soa_error == Some(QueryFailure::Deadline) {
             // Our own deadline, not the server's silence: no conclusion.
             continue;
         }
         let answered = c.soa_rcode.is_some();
         let lame = !answered
             || !c.authoritative
-            || c.soa_rcode.as_deref() != Some("NOERROR")
+            || c.soa_rcode != Some(Rcode::NoError)
             || c.soa_answers == 0;
         if lame {
-            let why = match (&c.soa_rcode, &c.soa_error) {
+            let why = match (c.soa_rcode, c.soa_error) {
                 (None, Some(e)) => format!("no answer ({e})"),
                 (None, None) => "no answer".to_owned(),
                 (Some(rc), _) => format!(
-                    "{rc}, AA={}, {} SOA record(s)",
+                    "{}, AA={}, {} SOA record(s)",
+                    rc.mnemonic(),
                     u8::from(c.authoritative),
                     c.soa_answers
                 ),
@@ -314,7 +313,7 @@ mod tests {
             hostname_bind: ChaosAnswer::Refused("REFUSED".into()),
             recursion: Some(RecursionTest {
                 name: "x.example.".into(),
-                rcode: Some("NOERROR".into()),
+                rcode: Some(Rcode::NoError),
                 recursion_available: true,
                 answers: 1,
                 answer_text: vec![],
@@ -325,6 +324,7 @@ mod tests {
             zone_transfers: vec![],
             axfr_cap: None,
             axfr_untried: 0,
+            transcript: vec![],
         };
         let ids = |d: &DnsServerObservation| {
             check_server(ip, d)
@@ -338,20 +338,88 @@ mod tests {
         d.recursion.as_mut().unwrap().recursion_available = false;
         assert_eq!(ids(&d), ["dns.hostname_disclosed"]);
         d.recursion.as_mut().unwrap().recursion_available = true;
-        d.recursion.as_mut().unwrap().rcode = Some("REFUSED".into());
+        d.recursion.as_mut().unwrap().rcode = Some(Rcode::Refused);
         d.recursion.as_mut().unwrap().answers = 0;
         assert_eq!(ids(&d), ["dns.hostname_disclosed"]);
     }
 
+    /// Rows stored before the outcomes were typed (`"NOERROR"`, the error's words) read as
+    /// the same typed values, so re-running the checks on an old scan concludes the same.
+    #[test]
+    fn old_stored_ns_checks_read_typed() {
+        let old = |rcode: serde_json::Value, error: serde_json::Value| -> NsCheck {
+            serde_json::from_value(serde_json::json!({
+                "name": "ns1.example.jp", "ip": "192.0.2.53", "soa_rcode": rcode,
+                "authoritative": false, "soa_answers": 0, "soa_error": error,
+                "axfr_records": 0, "axfr_sample": [], "axfr_result": ""
+            }))
+            .unwrap()
+        };
+        let c = old(serde_json::json!("NOERROR"), serde_json::Value::Null);
+        assert_eq!(c.soa_rcode, Some(Rcode::NoError));
+        assert_eq!(
+            old("RCODE23".into(), serde_json::Value::Null).soa_rcode,
+            Some(Rcode::Other(23))
+        );
+        assert_eq!(
+            old("no-error".into(), serde_json::Value::Null).soa_rcode,
+            Some(Rcode::NoError)
+        );
+        let deadline = old(serde_json::Value::Null, "host deadline reached".into());
+        assert_eq!(deadline.soa_error, Some(QueryFailure::Deadline));
+        let timeout = old(serde_json::Value::Null, "timeout".into());
+        assert_eq!(timeout.soa_error, Some(QueryFailure::Timeout));
+        assert_eq!(
+            old(
+                serde_json::Value::Null,
+                "malformed answer (bad label)".into()
+            )
+            .soa_error,
+            Some(QueryFailure::Malformed)
+        );
+        // Round trip of the new form.
+        let json = serde_json::to_value(&deadline).unwrap();
+        assert_eq!(json["soa_error"], "deadline");
+        assert_eq!(serde_json::to_value(&c).unwrap()["soa_rcode"], "no-error");
+        let obs = |c: NsCheck| DomainObservation {
+            domain: "example.jp".into(),
+            mx: Lookup::NoData,
+            mx_mode: MxMode::None,
+            hosts: vec![],
+            skipped: vec![],
+            dnsbl: vec![],
+            mail_auth: None,
+            web_host: None,
+            nameservers: Some(NsObservation {
+                ns: Lookup::Found(vec!["ns1.example.jp".into()]),
+                checks: vec![c],
+            }),
+            capped: vec![],
+        };
+        // Our own deadline: no conclusion; the server's silence: lame.
+        assert!(check_domain(&obs(deadline)).is_empty());
+        assert_eq!(check_domain(&obs(timeout))[0].id, "dns.lame_delegation");
+        // An old recursion test without the typed answer, judged by its stored mnemonic.
+        let r: RecursionTest = serde_json::from_value(serde_json::json!({
+            "name": "example.com.", "rcode": "NOERROR", "recursion_available": true,
+            "answers": 1, "error": null
+        }))
+        .unwrap();
+        assert_eq!(
+            recursion_verdict(&r),
+            RecursionVerdict::Open(OpenHow::Answered)
+        );
+    }
+
     #[test]
     fn domain_findings() {
-        let check = |authoritative: bool, rcode: Option<&str>, axfr: usize| NsCheck {
+        let check = |authoritative: bool, rcode: Option<Rcode>, axfr: usize| NsCheck {
             name: "ns1.example.jp".into(),
             ip: "192.0.2.53".parse().unwrap(),
-            soa_rcode: rcode.map(String::from),
+            soa_rcode: rcode,
             authoritative,
-            soa_answers: usize::from(rcode == Some("NOERROR")),
-            soa_error: rcode.is_none().then(|| "timeout".into()),
+            soa_answers: usize::from(rcode == Some(Rcode::NoError)),
+            soa_error: rcode.is_none().then_some(QueryFailure::Timeout),
             axfr_records: axfr,
             axfr_sample: vec![],
             axfr_result: String::new(),
@@ -378,17 +446,17 @@ mod tests {
                 .map(|f| f.id)
                 .collect::<Vec<_>>()
         };
-        assert!(ids(&obs(vec![check(true, Some("NOERROR"), 0)])).is_empty());
+        assert!(ids(&obs(vec![check(true, Some(Rcode::NoError), 0)])).is_empty());
         assert_eq!(
-            ids(&obs(vec![check(true, Some("NOERROR"), 12)])),
+            ids(&obs(vec![check(true, Some(Rcode::NoError), 12)])),
             ["dns.axfr_allowed"]
         );
         assert_eq!(
-            ids(&obs(vec![check(false, Some("NOERROR"), 0)])),
+            ids(&obs(vec![check(false, Some(Rcode::NoError), 0)])),
             ["dns.lame_delegation"]
         );
         assert_eq!(
-            ids(&obs(vec![check(false, Some("REFUSED"), 0)])),
+            ids(&obs(vec![check(false, Some(Rcode::Refused), 0)])),
             ["dns.lame_delegation"]
         );
         assert_eq!(
@@ -406,7 +474,7 @@ mod tests {
     ) -> RecursionTest {
         RecursionTest {
             name: "probe.example.".into(),
-            rcode: Some(rcode.mnemonic()),
+            rcode: Some(rcode),
             recursion_available: ra,
             answers,
             answer_text: vec![],
@@ -588,6 +656,7 @@ mod tests {
             zone_transfers: vec![],
             axfr_cap: Some(3),
             axfr_untried: 0,
+            transcript: vec![],
         }
     }
 
@@ -671,7 +740,7 @@ mod tests {
         let c = |ip: &str, serial| NsCheck {
             name: "ns.example.jp".into(),
             ip: ip.parse().unwrap(),
-            soa_rcode: Some("NOERROR".into()),
+            soa_rcode: Some(Rcode::NoError),
             authoritative: true,
             soa_answers: 1,
             soa_error: None,

@@ -120,12 +120,7 @@ mod tests {
     use crate::reputation::HostReputation;
 
     fn q(list: &str, zone: &str, kind: ListKind, answer: Lookup<Vec<&str>>) -> DnsblQuery {
-        let answer = match answer {
-            Lookup::Found(v) => Lookup::Found(v.iter().map(|a| a.parse().unwrap()).collect()),
-            Lookup::NxDomain => Lookup::NxDomain,
-            Lookup::NoData => Lookup::NoData,
-            Lookup::Unknown(r) => Lookup::Unknown(r),
-        };
+        let answer = answer.map(|v| v.iter().map(|a| a.parse().unwrap()).collect());
         DnsblQuery {
             list: list.into(),
             zone: zone.into(),
@@ -152,6 +147,7 @@ mod tests {
             dns_server: None,
             ssh: None,
             tlsa: Vec::new(),
+            status: Default::default(),
             reputation: Box::new(HostReputation {
                 dnsbl: queries,
                 provider: None,

@@ -241,12 +241,9 @@ mod tests {
             .map(|(n, t, a)| DnsAnswer {
                 name: (*n).into(),
                 rtype: (*t).into(),
-                answer: match a {
-                    Lookup::Found(v) => Lookup::Found(v.iter().map(|s| (*s).to_owned()).collect()),
-                    Lookup::NxDomain => Lookup::NxDomain,
-                    Lookup::NoData => Lookup::NoData,
-                    Lookup::Unknown(r) => Lookup::Unknown(r.clone()),
-                },
+                answer: a
+                    .as_ref()
+                    .map(|v| v.iter().map(|s| (*s).to_owned()).collect()),
             })
             .collect();
         DomainObservation {

@@ -157,10 +157,7 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
     }
     let body = fetch.body.as_deref().unwrap_or("");
     let parsed = if fetch.truncated {
-        Err(format!(
-            "the policy is longer than {} bytes",
-            mta_sts::MAX_POLICY
-        ))
+        Err(mta_sts::PolicyError::too_long())
     } else {
         mta_sts::parse(body)
     };
@@ -182,8 +179,8 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
     };
     ev.extend(body.lines().take(12).map(|l| format!("policy: {}", cap(l))));
     let mut out = Vec::new();
-    match p.mode.as_str() {
-        "testing" => out.push(
+    match p.mode {
+        mta_sts::Mode::Testing => out.push(
             Finding::new(
                 "mta_sts.testing",
                 Severity::Low,
@@ -193,7 +190,7 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
             )
             .with_evidence(ev.clone()),
         ),
-        "none" => out.push(
+        mta_sts::Mode::None => out.push(
             Finding::new(
                 "mta_sts.mode_none",
                 Severity::Info,
@@ -203,7 +200,7 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
             )
             .with_evidence(ev.clone()),
         ),
-        _ => {}
+        mta_sts::Mode::Enforce => {}
     }
     if p.max_age < 86_400 {
         out.push(
@@ -217,12 +214,12 @@ fn policy(obs: &DomainObservation, fetch: &PolicyFetch) -> Vec<Finding> {
             .with_evidence(ev.clone()),
         );
     }
-    if p.mode != "none" {
+    if p.mode != mta_sts::Mode::None {
         for h in &obs.hosts {
             if p.mx.iter().any(|pat| mta_sts::mx_matches(pat, &h.name)) {
                 continue;
             }
-            let (sev, what) = if p.mode == "enforce" {
+            let (sev, what) = if p.mode == mta_sts::Mode::Enforce {
                 (
                     Severity::High,
                     "compliant senders will refuse to deliver to it",

@@ -2,20 +2,25 @@
 //! resolver, which always asks class IN, caches, retries and hides the header bits.
 //!
 //! Per server (once per IP): `version.bind. CH TXT`, `hostname.bind. CH TXT`, and one
-//! recursive `A` query (RD=1) for a name outside the server's zones (`--recursion-name`).
-//! Per domain (from discovery): `<domain> SOA` with RD=0 (authoritative answer or lame
-//! delegation) and one `AXFR` over TCP (records counted, a sample kept, capped).
+//! recursive `A` query (RD=1) for a name outside the server's zones (`--recursion-name`), then
+//! the SOA (RD=0) of the first zone that led here (authoritative?) — all over one
+//! [`net::UdpConn`] (address policy, pacing, transcript) — and one `AXFR` over TCP for each of
+//! up to `--axfr-per-server` of the zones that led here (records counted, a sample kept,
+//! capped). Per domain (from discovery): `<domain> SOA` with RD=0 ([`check_ns`]).
 //! Every exchange is bounded: one UDP datagram each way of at most 4 KiB, the step timeout,
 //! the deadline; truncated (TC) and malformed answers are recorded as "no answer", never
 //! retried over TCP. AXFR stops at [`MAX_AXFR_RECORDS`] records or [`MAX_AXFR_BYTES`].
-//! Statuses: `success` (some answer came back), `io-timeout`/`deadline` (nothing did).
+//! Statuses: `success` (some answer came back), `io-timeout`/`deadline` (nothing did),
+//! `internal-error` (the policy refused the address: the engine never plans that).
 
-use crate::net::{self, Limits, LineConn, Policy};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
+use crate::net::{self, Datagram, Limits, LineConn, NetError, Pacing, Policy, UdpConn};
 use hickory_proto::op::{Message, MessageType, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use mxray_core::model::{
-    AuthoritySection, AxfrOutcome, ChaosAnswer, DnsResponse, DnsServerObservation, NsCheck,
-    OwnZoneAnswer, ProbeStatus, Rcode, RecursionTest, ReferralDirection, ZoneTransfer,
+    AuthoritySection, AxfrOutcome, ChaosAnswer, Dir, DnsResponse, DnsServerObservation,
+    HostObservation, NsCheck, OwnZoneAnswer, ProbeStatus, QueryFailure, Rcode, RecursionTest,
+    ReferralDirection, ZoneTransfer,
 };
 use std::net::SocketAddr;
 use tokio::time::Instant;
@@ -27,52 +32,60 @@ pub const MAX_AXFR_BYTES: usize = 4 * 1024 * 1024;
 /// Records kept as evidence.
 const SAMPLE: usize = 8;
 
-/// Why a query got no usable answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueryError {
-    /// The policy refused the address.
-    Blocked,
-    /// No (valid) answer in time.
-    Timeout,
-    /// The deadline passed.
-    Deadline,
-    /// Only malformed packets came back.
-    Malformed(String),
-    /// The answer had the TC bit set.
-    Truncated,
-    /// Local socket error.
-    Io(String),
+/// Probes the DNS server on one port of the address (name servers).
+#[derive(Clone, Debug)]
+pub struct DnsServerProbe {
+    /// Port (53 unless overridden).
+    pub port: u16,
+    /// The name asked recursively (`--recursion-name`).
+    pub recursion_name: String,
 }
 
-impl std::fmt::Display for QueryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Blocked => f.write_str("address not allowed by policy"),
-            Self::Timeout => f.write_str("timeout"),
-            Self::Deadline => f.write_str("host deadline reached"),
-            Self::Malformed(e) => write!(f, "malformed answer ({e})"),
-            Self::Truncated => f.write_str("truncated answer (TC)"),
-            Self::Io(e) => write!(f, "I/O error: {e}"),
+impl Probe for DnsServerProbe {
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::DnsServer
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn run<'a>(&'a self, cx: &'a ProbeContext, _: &'a HostObservation) -> ProbeFuture<'a> {
+        Box::pin(async move {
+            ProbeOutput::DnsServer(
+                probe_server(
+                    &cx.policy,
+                    SocketAddr::new(cx.ip, self.port),
+                    &self.recursion_name,
+                    &cx.zones,
+                    &cx.limits,
+                    cx.deadline,
+                )
+                .await,
+            )
+        })
+    }
+}
+
+/// What a failed exchange means for the question.
+fn failure(e: &NetError, unusable: QueryFailure) -> QueryFailure {
+    match e {
+        NetError::Blocked => QueryFailure::Blocked,
+        NetError::Deadline => QueryFailure::Deadline,
+        NetError::StepTimeout(_) | NetError::ConnectTimeout => QueryFailure::Timeout,
+        NetError::Protocol(_) | NetError::LineTooLong(_) | NetError::SessionTooLong(_) => unusable,
+        NetError::Refused | NetError::Closed | NetError::Io(_) | NetError::Tls(_) => {
+            QueryFailure::Io
         }
     }
 }
 
-/// One UDP question to `server`, one answer back (or an error). No retries.
-// The question's parts and the bounds are all needed; a struct for one call site adds nothing.
-#[allow(clippy::too_many_arguments)]
+/// One UDP question over `conn`, one answer back (or why not). No retries.
 pub async fn udp_query(
-    policy: &Policy,
-    server: SocketAddr,
+    conn: &mut UdpConn,
     name: &Name,
     rtype: RecordType,
     class: DNSClass,
     recursion_desired: bool,
-    limits: &Limits,
-    deadline: Instant,
-) -> Result<Message, QueryError> {
-    if policy.admit(server.ip()).is_err() {
-        return Err(QueryError::Blocked);
-    }
+) -> Result<Message, QueryFailure> {
     let mut q = Message::query();
     q.metadata.id = rand_id(name);
     q.metadata.message_type = MessageType::Query;
@@ -80,64 +93,55 @@ pub async fn udp_query(
     let mut query = Query::query(name.clone(), rtype);
     query.set_query_class(class);
     q.add_query(query);
-    let bytes = q.to_vec().map_err(|e| QueryError::Io(e.to_string()))?;
-    let bind: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
-    let sock = tokio::net::UdpSocket::bind(bind)
-        .await
-        .map_err(|e| QueryError::Io(e.to_string()))?;
-    sock.send_to(&bytes, server)
-        .await
-        .map_err(|e| QueryError::Io(e.to_string()))?;
-    let step = Instant::now() + limits.step_timeout;
-    let by = step.min(deadline);
-    let mut buf = vec![0u8; 4096];
-    let mut last = QueryError::Timeout;
-    // At most 16 datagrams are looked at: a flood of junk cannot keep us here.
-    for _ in 0..16 {
-        let Ok(r) = tokio::time::timeout_at(by, sock.recv_from(&mut buf)).await else {
-            return Err(if by == deadline && step > deadline {
-                QueryError::Deadline
-            } else {
-                last
-            });
-        };
-        let (n, from) = r.map_err(|e| QueryError::Io(e.to_string()))?;
-        if from != server {
-            continue;
-        }
-        match Message::from_vec(&buf[..n]) {
-            Ok(m)
-                if m.metadata.id == q.metadata.id
-                    && m.metadata.message_type == MessageType::Response =>
-            {
+    let bytes = q.to_vec().map_err(|_| QueryFailure::InvalidName)?;
+    conn.note(
+        Dir::Client,
+        format!(
+            "{} {class} {rtype} RD={}",
+            name.to_ascii(),
+            u8::from(recursion_desired)
+        ),
+    );
+    let id = q.metadata.id;
+    // Typed here, from the datagram itself: the error's words are never looked at.
+    let mut unusable = QueryFailure::Malformed;
+    let r = conn
+        .exchange(&bytes, |b| match Message::from_vec(b) {
+            Ok(m) if m.metadata.id == id && m.metadata.message_type == MessageType::Response => {
                 if m.metadata.truncation {
-                    return Err(QueryError::Truncated);
+                    unusable = QueryFailure::Truncated;
+                    Datagram::Unusable("truncated answer (TC)".into())
+                } else {
+                    Datagram::Answer(m)
                 }
-                return Ok(m);
             }
-            Ok(_) => last = QueryError::Malformed("wrong id or not a response".into()),
-            Err(e) => last = QueryError::Malformed(e.to_string()),
+            Ok(_) => Datagram::Ignore("answer to another question"),
+            Err(_) => Datagram::Ignore("malformed answer"),
+        })
+        .await;
+    match r {
+        Ok(m) => {
+            conn.note(
+                Dir::Server,
+                format!(
+                    "{}, AA={} RA={}, {} answer(s)",
+                    rcode(m.metadata.response_code).mnemonic(),
+                    u8::from(m.metadata.authoritative),
+                    u8::from(m.metadata.recursion_available),
+                    m.answers.len()
+                ),
+            );
+            Ok(m)
         }
+        Err(e) => Err(failure(&e, unusable)),
     }
-    Err(last)
 }
 
-/// The mnemonic of a response code as written in RFC 1035 and dig output (`NOERROR`, …).
-pub fn rcode_name(rc: hickory_proto::op::ResponseCode) -> String {
-    use hickory_proto::op::ResponseCode as R;
-    match rc {
-        R::NoError => "NOERROR".into(),
-        R::FormErr => "FORMERR".into(),
-        R::ServFail => "SERVFAIL".into(),
-        R::NXDomain => "NXDOMAIN".into(),
-        R::NotImp => "NOTIMP".into(),
-        R::Refused => "REFUSED".into(),
-        R::NotAuth => "NOTAUTH".into(),
-        other => format!("RCODE{}", u16::from(other)),
+/// A failed question as a CHAOS answer, or a failed open as the probe's status.
+fn open_status(e: &NetError) -> ProbeStatus {
+    match e {
+        NetError::Blocked => ProbeStatus::InternalError,
+        other => other.status(),
     }
 }
 
@@ -226,30 +230,13 @@ pub fn txt_answer(m: &Message) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(" "))
 }
 
-async fn chaos(
-    policy: &Policy,
-    server: SocketAddr,
-    what: &str,
-    limits: &Limits,
-    deadline: Instant,
-) -> ChaosAnswer {
+async fn chaos(conn: &mut UdpConn, what: &str) -> ChaosAnswer {
     // Invariant: `what` is one of the fixed CHAOS names (`version.bind`, `hostname.bind`).
     let name = Name::from_ascii(what).expect("static name");
-    match udp_query(
-        policy,
-        server,
-        &name,
-        RecordType::TXT,
-        DNSClass::CH,
-        false,
-        limits,
-        deadline,
-    )
-    .await
-    {
+    match udp_query(conn, &name, RecordType::TXT, DNSClass::CH, false).await {
         Ok(m) => match txt_answer(&m) {
             Some(t) => ChaosAnswer::Text(t),
-            None => ChaosAnswer::Refused(rcode_name(m.metadata.response_code)),
+            None => ChaosAnswer::Refused(rcode(m.metadata.response_code).mnemonic()),
         },
         Err(e) => ChaosAnswer::NoAnswer(e.to_string()),
     }
@@ -278,27 +265,39 @@ pub async fn probe_server(
     limits: &Limits,
     deadline: Instant,
 ) -> DnsServerObservation {
-    let version_bind = chaos(policy, server, "version.bind.", limits, deadline).await;
-    let hostname_bind = chaos(policy, server, "hostname.bind.", limits, deadline).await;
-    let recursion = match Name::from_ascii(recursion_name) {
+    let mut obs = DnsServerObservation {
+        port: server.port(),
+        status: ProbeStatus::Success,
+        version_bind: ChaosAnswer::NoAnswer(String::new()),
+        hostname_bind: ChaosAnswer::NoAnswer(String::new()),
+        recursion: None,
+        own_zone: None,
+        zone_transfers: Vec::new(),
+        axfr_cap: zones.axfr_cap,
+        axfr_untried: zones.untried + zones.zones.len() as u32,
+        transcript: Vec::new(),
+    };
+    let mut conn = match UdpConn::open(policy, server, limits, deadline, Pacing::Paced).await {
+        Ok(c) => c,
+        Err(e) => {
+            let why = failure(&e, QueryFailure::Io).to_string();
+            obs.status = open_status(&e);
+            obs.version_bind = ChaosAnswer::NoAnswer(why.clone());
+            obs.hostname_bind = ChaosAnswer::NoAnswer(why);
+            return obs;
+        }
+    };
+    obs.version_bind = chaos(&mut conn, "version.bind.").await;
+    obs.hostname_bind = chaos(&mut conn, "hostname.bind.").await;
+    obs.recursion = match Name::from_ascii(recursion_name) {
         Ok(mut name) => {
             name.set_fqdn(true);
-            let r = udp_query(
-                policy,
-                server,
-                &name,
-                RecordType::A,
-                DNSClass::IN,
-                true,
-                limits,
-                deadline,
-            )
-            .await;
+            let r = udp_query(&mut conn, &name, RecordType::A, DNSClass::IN, true).await;
             Some(match r {
                 Ok(m) => RecursionTest {
                     response: Some(summarize(&m, &name)),
                     name: name.to_ascii(),
-                    rcode: Some(rcode_name(m.metadata.response_code)),
+                    rcode: Some(rcode(m.metadata.response_code)),
                     recursion_available: m.metadata.recursion_available,
                     answers: m.answers.len(),
                     answer_text: m
@@ -315,37 +314,27 @@ pub async fn probe_server(
                     recursion_available: false,
                     answers: 0,
                     answer_text: Vec::new(),
-                    error: Some(e.to_string()),
+                    error: Some(e),
                     response: None,
                 },
             })
         }
         Err(_) => None,
     };
-    let answered = !matches!(version_bind, ChaosAnswer::NoAnswer(_))
-        || !matches!(hostname_bind, ChaosAnswer::NoAnswer(_))
-        || recursion.as_ref().is_some_and(|r| r.rcode.is_some());
-    let status = if answered {
+    let answered = !matches!(obs.version_bind, ChaosAnswer::NoAnswer(_))
+        || !matches!(obs.hostname_bind, ChaosAnswer::NoAnswer(_))
+        || obs.recursion.as_ref().is_some_and(|r| r.rcode.is_some());
+    obs.status = if answered {
         ProbeStatus::Success
     } else if Instant::now() >= deadline {
         ProbeStatus::Deadline
     } else {
         ProbeStatus::IoTimeout
     };
-    let own_zone = match zones.zones.first().map(|z| Name::from_ascii(z.as_str())) {
+    obs.own_zone = match zones.zones.first().map(|z| Name::from_ascii(z.as_str())) {
         Some(Ok(mut zone)) => {
             zone.set_fqdn(true);
-            let r = udp_query(
-                policy,
-                server,
-                &zone,
-                RecordType::SOA,
-                DNSClass::IN,
-                false,
-                limits,
-                deadline,
-            )
-            .await;
+            let r = udp_query(&mut conn, &zone, RecordType::SOA, DNSClass::IN, false).await;
             Some(OwnZoneAnswer {
                 zone: zones.zones[0].clone(),
                 response: r.ok().map(|m| summarize(&m, &zone)),
@@ -353,39 +342,31 @@ pub async fn probe_server(
         }
         _ => None,
     };
+    obs.transcript = conn.into_transcript();
     let cap = zones
         .axfr_cap
         .map_or(zones.zones.len(), |c| c as usize)
         .min(zones.zones.len());
-    let mut zone_transfers = Vec::new();
     for z in zones.zones.iter().take(cap) {
         if Instant::now() >= deadline {
             break;
         }
-        zone_transfers.push(transfer(policy, server, z, limits, deadline).await);
+        let (t, transcript) = transfer(policy, server, z, limits, deadline).await;
+        obs.transcript.extend(transcript);
+        obs.zone_transfers.push(t);
     }
-    let untried = zones.untried + (zones.zones.len() - zone_transfers.len()) as u32;
-    DnsServerObservation {
-        port: server.port(),
-        status,
-        version_bind,
-        hostname_bind,
-        recursion,
-        own_zone,
-        zone_transfers,
-        axfr_cap: zones.axfr_cap,
-        axfr_untried: untried,
-    }
+    obs.axfr_untried = zones.untried + (zones.zones.len() - obs.zone_transfers.len()) as u32;
+    obs
 }
 
-/// One AXFR of `zone` from `server`, typed.
+/// One AXFR of `zone` from `server`, typed, with its transcript.
 pub async fn transfer(
     policy: &Policy,
     server: SocketAddr,
     zone: &str,
     limits: &Limits,
     deadline: Instant,
-) -> ZoneTransfer {
+) -> (ZoneTransfer, Vec<mxray_core::model::TranscriptLine>) {
     let mut t = ZoneTransfer {
         zone: zone.to_owned(),
         outcome: AxfrOutcome::NoConnection,
@@ -397,28 +378,11 @@ pub async fn transfer(
     let Ok(mut name) = Name::from_ascii(zone) else {
         t.outcome = AxfrOutcome::Malformed;
         t.detail = Some("invalid zone name".into());
-        return t;
+        return (t, Vec::new());
     };
     name.set_fqdn(true);
-    let mut c = NsCheck {
-        name: String::new(),
-        ip: server.ip(),
-        soa_rcode: None,
-        authoritative: false,
-        soa_answers: 0,
-        soa_error: None,
-        axfr_records: 0,
-        axfr_sample: Vec::new(),
-        axfr_result: String::new(),
-        soa_serial: None,
-    };
-    let (outcome, rc) = axfr(policy, server, &name, limits, deadline, &mut c).await;
-    t.outcome = outcome;
-    t.rcode = rc;
-    t.records = c.axfr_records;
-    t.sample = c.axfr_sample;
-    t.detail = Some(c.axfr_result);
-    t
+    let transcript = axfr(policy, server, &name, limits, deadline, &mut t).await;
+    (t, transcript)
 }
 
 /// Asks one of a domain's name servers for the domain's SOA (authoritative? which serial?).
@@ -444,24 +408,21 @@ pub async fn check_ns(
         soa_serial: None,
     };
     let Ok(mut zone) = Name::from_ascii(domain) else {
-        c.soa_error = Some("invalid name".into());
+        c.soa_error = Some(QueryFailure::InvalidName);
         return c;
     };
     zone.set_fqdn(true);
-    match udp_query(
-        policy,
-        server,
-        &zone,
-        RecordType::SOA,
-        DNSClass::IN,
-        false,
-        limits,
-        deadline,
-    )
-    .await
+    let mut conn = match UdpConn::open(policy, server, limits, deadline, Pacing::ZoneQuestion).await
     {
+        Ok(conn) => conn,
+        Err(e) => {
+            c.soa_error = Some(failure(&e, QueryFailure::Io));
+            return c;
+        }
+    };
+    match udp_query(&mut conn, &zone, RecordType::SOA, DNSClass::IN, false).await {
         Ok(m) => {
-            c.soa_rcode = Some(rcode_name(m.metadata.response_code));
+            c.soa_rcode = Some(rcode(m.metadata.response_code));
             c.authoritative = m.metadata.authoritative;
             c.soa_answers = m
                 .answers
@@ -473,7 +434,7 @@ pub async fn check_ns(
                 _ => None,
             });
         }
-        Err(e) => c.soa_error = Some(e.to_string()),
+        Err(e) => c.soa_error = Some(e),
     }
     c
 }
@@ -484,13 +445,14 @@ async fn axfr(
     zone: &Name,
     limits: &Limits,
     deadline: Instant,
-    c: &mut NsCheck,
-) -> (AxfrOutcome, Option<Rcode>) {
+    t: &mut ZoneTransfer,
+) -> Vec<mxray_core::model::TranscriptLine> {
     let tcp = match net::connect(policy, server, limits, deadline).await {
         Ok(s) => s,
         Err(e) => {
-            c.axfr_result = format!("not tried: {e}");
-            return (AxfrOutcome::NoConnection, None);
+            t.outcome = AxfrOutcome::NoConnection;
+            t.detail = Some(format!("not tried: {e}"));
+            return Vec::new();
         }
     };
     let lim = Limits {
@@ -498,33 +460,30 @@ async fn axfr(
         ..*limits
     };
     let mut conn = LineConn::new(Box::new(tcp), lim, deadline);
+    conn.note(format!("AXFR {}", zone.to_ascii()));
     let mut q = Message::query();
     q.metadata.id = rand_id(zone);
     q.add_query(Query::query(zone.clone(), RecordType::AXFR));
     let Ok(bytes) = q.to_vec() else {
-        c.axfr_result = "cannot encode query".into();
-        return (AxfrOutcome::Malformed, None);
+        t.outcome = AxfrOutcome::Malformed;
+        t.detail = Some("cannot encode query".into());
+        return conn.close().await;
     };
     let mut framed = (bytes.len() as u16).to_be_bytes().to_vec();
     framed.extend_from_slice(&bytes);
     if let Err(e) = conn.send_raw(&framed).await {
-        c.axfr_result = e.to_string();
-        return (AxfrOutcome::NoTransfer, None);
+        t.outcome = AxfrOutcome::NoTransfer;
+        t.detail = Some(e.to_string());
+        return conn.close().await;
     }
     let mut soas = 0;
-    let mut rc = None;
-    let outcome;
-    c.axfr_result = loop {
+    let (outcome, detail) = loop {
         let len = match conn.read_exact_raw(2).await {
             Ok(b) => usize::from(u16::from_be_bytes([b[0], b[1]])),
-            Err(e) if c.axfr_records == 0 => {
-                outcome = AxfrOutcome::NoTransfer;
-                break format!("no transfer: {e}");
+            Err(e) if t.records == 0 => {
+                break (AxfrOutcome::NoTransfer, format!("no transfer: {e}"));
             }
-            Err(e) => {
-                outcome = AxfrOutcome::EndedEarly;
-                break format!("ended early: {e}");
-            }
+            Err(e) => break (AxfrOutcome::EndedEarly, format!("ended early: {e}")),
         };
         let msg = match conn
             .read_exact_raw(len)
@@ -533,59 +492,63 @@ async fn axfr(
         {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => {
-                outcome = if c.axfr_records > 0 {
+                let o = if t.records > 0 {
                     AxfrOutcome::EndedEarly
                 } else {
                     AxfrOutcome::Malformed
                 };
-                break format!("malformed message: {e}");
+                break (o, format!("malformed message: {e}"));
             }
             Err(e) => {
-                outcome = if c.axfr_records > 0 {
+                let o = if t.records > 0 {
                     AxfrOutcome::EndedEarly
                 } else {
                     AxfrOutcome::NoTransfer
                 };
-                break format!("ended early: {e}");
+                break (o, format!("ended early: {e}"));
             }
         };
-        rc = Some(rcode(msg.metadata.response_code));
-        if msg.metadata.response_code != hickory_proto::op::ResponseCode::NoError {
-            outcome = if c.axfr_records > 0 {
+        let rc = rcode(msg.metadata.response_code);
+        t.rcode = Some(rc);
+        if rc != Rcode::NoError {
+            let o = if t.records > 0 {
                 AxfrOutcome::EndedEarly
             } else {
                 AxfrOutcome::Refused
             };
-            break format!("refused ({})", rcode_name(msg.metadata.response_code));
+            break (o, format!("refused ({})", rc.mnemonic()));
         }
         if msg.answers.is_empty() {
-            outcome = if c.axfr_records > 0 {
+            let o = if t.records > 0 {
                 AxfrOutcome::EndedEarly
             } else {
                 AxfrOutcome::EmptyAnswer
             };
-            break "refused (empty answer)".to_owned();
+            break (o, "refused (empty answer)".to_owned());
         }
         for r in &msg.answers {
             if r.record_type() == RecordType::SOA {
                 soas += 1;
             }
-            if c.axfr_sample.len() < SAMPLE {
-                c.axfr_sample.push(r.to_string());
+            if t.sample.len() < SAMPLE {
+                t.sample.push(r.to_string());
             }
         }
-        c.axfr_records += msg.answers.len();
+        t.records += msg.answers.len();
         if soas >= 2 {
-            outcome = AxfrOutcome::Transferred;
-            break "transferred".to_owned();
+            break (AxfrOutcome::Transferred, "transferred".to_owned());
         }
-        if c.axfr_records >= MAX_AXFR_RECORDS {
-            outcome = AxfrOutcome::StoppedAtCap;
-            break format!("stopped after {} records", c.axfr_records);
+        if t.records >= MAX_AXFR_RECORDS {
+            break (
+                AxfrOutcome::StoppedAtCap,
+                format!("stopped after {} records", t.records),
+            );
         }
     };
-    let _ = conn.close().await;
-    (outcome, rc)
+    t.outcome = outcome;
+    conn.note(format!("{detail} ({} records)", t.records));
+    t.detail = Some(detail);
+    conn.close().await
 }
 
 #[cfg(test)]
@@ -638,9 +601,14 @@ mod tests {
             Instant::now() + Duration::from_secs(30),
         )
         .await;
-        assert!(
-            matches!(&d.version_bind, ChaosAnswer::NoAnswer(e) if e.contains("malformed")),
+        assert_eq!(
+            d.version_bind,
+            ChaosAnswer::NoAnswer(QueryFailure::Malformed.to_string()),
             "{d:?}"
+        );
+        assert_eq!(
+            d.recursion.as_ref().unwrap().error,
+            Some(QueryFailure::Malformed)
         );
         assert_eq!(d.status, ProbeStatus::IoTimeout);
         let tc = server(|q| {
@@ -665,8 +633,15 @@ mod tests {
             ChaosAnswer::NoAnswer("truncated answer (TC)".into())
         );
         assert_eq!(
-            d.recursion.as_ref().unwrap().error.as_deref(),
-            Some("truncated answer (TC)")
+            d.recursion.as_ref().unwrap().error,
+            Some(QueryFailure::Truncated)
+        );
+        assert!(
+            d.transcript
+                .iter()
+                .any(|l| l.dir == Dir::Client && l.text == "version.bind. CH TXT RD=0"),
+            "the questions are in the transcript: {:?}",
+            d.transcript
         );
         assert!(!d.recursion.unwrap().recursion_available);
     }
@@ -691,11 +666,11 @@ mod tests {
     }
 
     #[test]
-    fn rcode_names() {
+    fn rcodes() {
         use hickory_proto::op::ResponseCode as R;
-        assert_eq!(rcode_name(R::NoError), "NOERROR");
-        assert_eq!(rcode_name(R::Refused), "REFUSED");
-        assert_eq!(rcode_name(R::Unknown(23)), "RCODE23");
+        assert_eq!(rcode(R::NoError), Rcode::NoError);
+        assert_eq!(rcode(R::Refused).mnemonic(), "REFUSED");
+        assert_eq!(rcode(R::Unknown(23)), Rcode::Other(23));
     }
 
     #[tokio::test]
@@ -711,7 +686,9 @@ mod tests {
         .await;
         assert_eq!(
             d.version_bind,
-            ChaosAnswer::NoAnswer("address not allowed by policy".into())
+            ChaosAnswer::NoAnswer(QueryFailure::Blocked.to_string())
         );
+        assert_eq!(d.status, ProbeStatus::InternalError);
+        assert!(d.recursion.is_none(), "nothing sent");
     }
 }

@@ -14,7 +14,7 @@
 //! `rejected` (`-ERR` / `* BYE` greeting); `closed-early`; `protocol-mismatch`; `tls-failed`
 //! (implicit TLS ports).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
 use crate::net::{self, LineConn, NetError};
 use mxray_core::mailbox::{self, ImapLine};
 use mxray_core::model::{
@@ -37,13 +37,17 @@ pub struct MailboxProbe {
 }
 
 impl Probe for MailboxProbe {
-    fn name(&self) -> &'static str {
-        self.protocol.as_str()
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Mailbox
     }
     fn port(&self) -> u16 {
         self.port
     }
-    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        cx: &'a ProbeContext,
+        _: &'a mxray_core::model::HostObservation,
+    ) -> ProbeFuture<'a> {
         Box::pin(async move { ProbeOutput::Mailbox(probe(cx, self).await) })
     }
 }

@@ -7,7 +7,7 @@
 //! a 421, or on any transport error.
 
 use super::smtp::{Fail, command, open_session, read_reply};
-use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
 use crate::net::{self, LineConn};
 use mxray_core::model::ProbeStatus;
 use mxray_core::relay::{
@@ -26,13 +26,25 @@ pub struct RelayProbe {
 }
 
 impl Probe for RelayProbe {
-    fn name(&self) -> &'static str {
-        "smtp-relay"
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Relay
     }
     fn port(&self) -> u16 {
         self.port
     }
-    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+    /// Depends on the SMTP probe of the same port: runs only after a 220 greeting there.
+    fn ready(&self, so_far: &mxray_core::model::HostObservation) -> bool {
+        so_far.smtp.iter().any(|o| {
+            o.port == self.port
+                && !o.implicit_tls
+                && o.greeting.as_ref().is_some_and(|g| g.code == 220)
+        })
+    }
+    fn run<'a>(
+        &'a self,
+        cx: &'a ProbeContext,
+        _: &'a mxray_core::model::HostObservation,
+    ) -> ProbeFuture<'a> {
         Box::pin(async move { ProbeOutput::Relay(run(cx, self.port, &self.params).await) })
     }
 }

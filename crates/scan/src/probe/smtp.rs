@@ -8,7 +8,7 @@
 //! `io-timeout`/`deadline` (e.g. a tarpitting greeting); `rejected` (421/554 greeting);
 //! `closed-early`; `protocol-mismatch` (not SMTP, or over the caps); `tls-failed` (port 465).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
 use crate::net::{self, LineConn, NetError};
 use mxray_core::model::{ProbeStatus, SmtpObservation, StartTls};
 use mxray_core::smtp::{Capabilities, Reply, ReplyParser};
@@ -24,13 +24,17 @@ pub struct SmtpProbe {
 }
 
 impl Probe for SmtpProbe {
-    fn name(&self) -> &'static str {
-        "smtp"
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Smtp
     }
     fn port(&self) -> u16 {
         self.port
     }
-    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        cx: &'a ProbeContext,
+        _: &'a mxray_core::model::HostObservation,
+    ) -> ProbeFuture<'a> {
         Box::pin(async move { ProbeOutput::Smtp(probe(cx, self.port, self.implicit_tls).await) })
     }
 }

@@ -5,7 +5,7 @@
 //! Statuses: `success`; `connect-refused`/`connect-timeout`; `io-timeout`/`deadline`;
 //! `closed-early`; `protocol-mismatch` (no `SSH-` line among the first lines, or over caps).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
 use crate::net::{self, LineConn};
 use mxray_core::model::{ProbeStatus, SshObservation};
 use std::net::SocketAddr;
@@ -18,13 +18,17 @@ pub struct SshProbe {
 }
 
 impl Probe for SshProbe {
-    fn name(&self) -> &'static str {
-        "ssh"
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Ssh
     }
     fn port(&self) -> u16 {
         self.port
     }
-    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        cx: &'a ProbeContext,
+        _: &'a mxray_core::model::HostObservation,
+    ) -> ProbeFuture<'a> {
         Box::pin(async move { ProbeOutput::Ssh(probe(cx, self.port).await) })
     }
 }

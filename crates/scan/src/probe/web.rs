@@ -19,11 +19,13 @@
 //! two cores. We need GET with `Connection: close`, `Content-Length` and chunked bodies —
 //! about a hundred lines.
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeOutput};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
 use crate::net::{self, Limits, LineConn, NetError};
 use mxray_core::http;
 use mxray_core::listing::{self, Descent};
-use mxray_core::model::{DirListing, HttpExchange, ProbeStatus, TlsInfo, WebObservation};
+use mxray_core::model::{
+    DirListing, HostObservation, HttpExchange, ProbeStatus, TlsInfo, WebObservation,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,8 +106,6 @@ pub struct WebProbe {
     pub https: bool,
     /// Paths where mail stores, backups and webmail live.
     pub paths: Vec<String>,
-    /// The host's web request budget, shared by its web probes.
-    pub budget: HostBudget,
 }
 
 impl WebProbe {
@@ -117,13 +117,13 @@ impl WebProbe {
 }
 
 impl Probe for WebProbe {
-    fn name(&self) -> &'static str {
-        if self.https { "https" } else { "http" }
+    fn kind(&self) -> ProbeKind {
+        ProbeKind::Web
     }
     fn port(&self) -> u16 {
         self.port
     }
-    fn run<'a>(&'a self, cx: &'a ProbeContext) -> ProbeFuture<'a> {
+    fn run<'a>(&'a self, cx: &'a ProbeContext, _: &'a HostObservation) -> ProbeFuture<'a> {
         Box::pin(async move { ProbeOutput::Web(probe(cx, self).await) })
     }
 }
@@ -146,11 +146,11 @@ async fn probe(cx: &ProbeContext, p: &WebProbe) -> WebObservation {
     paths.extend(["/.git/HEAD", "/server-status", "/server-info"].map(String::from));
     let mut queue: std::collections::VecDeque<(String, usize)> =
         paths.into_iter().map(|p| (p, 0)).collect();
-    p.budget.release(WebProbe::fixed_requests(&p.paths));
+    cx.web_budget.release(WebProbe::fixed_requests(&p.paths));
     while let Some((path, hops)) = queue.pop_front() {
         if obs.exchanges.len() >= MAX_REQUESTS
             || tokio::time::Instant::now() >= cx.deadline
-            || !p.budget.take()
+            || !cx.web_budget.take()
         {
             break;
         }
@@ -214,7 +214,7 @@ async fn descend(cx: &ProbeContext, p: &WebProbe, host: Option<&str>, obs: &mut 
         let Some((path, depth)) = plan.next_page() else {
             break;
         };
-        if !p.budget.take_spare() {
+        if !cx.web_budget.take_spare() {
             break;
         }
         let (mut ex, tls, err) = request(cx, p, host, &path).await;
@@ -346,12 +346,14 @@ async fn exchange(
     ex.status_code = http::status_code(&status);
     ex.status_line = Some(status);
     if ex.status_code.is_none() {
-        return Err(NetError::Io("not an HTTP status line".into()));
+        return Err(NetError::Protocol("not an HTTP status line".into()));
     }
     let mut head = http::Head::default();
     for n in 0.. {
         if n >= http::MAX_HEADERS {
-            return Err(NetError::Io(http::FramingError::TooManyHeaders.to_string()));
+            return Err(NetError::Protocol(
+                http::FramingError::TooManyHeaders.to_string(),
+            ));
         }
         let l = conn.read_line().await?;
         if l.is_empty() {
@@ -408,7 +410,7 @@ async fn read_chunked(
     while body.len() < max_body {
         let size_line = conn.read_line().await?;
         let size = http::chunk_size(&size_line)
-            .ok_or_else(|| NetError::Io(http::FramingError::ChunkSize.to_string()))?;
+            .ok_or_else(|| NetError::Protocol(http::FramingError::ChunkSize.to_string()))?;
         if size == 0 {
             return Ok(());
         }
@@ -465,7 +467,6 @@ mod tests {
             port: addr.port(),
             https: false,
             paths: vec![],
-            budget: HostBudget::default(),
         };
         let obs = probe(&cx(addr.ip()), &p).await;
         assert_eq!(obs.status, ProbeStatus::Success);
@@ -561,9 +562,9 @@ mod tests {
             port: addr.port(),
             https,
             paths: vec![],
-            budget: budget.clone(),
         };
-        let c = cx(addr.ip());
+        let mut c = cx(addr.ip());
+        c.web_budget = budget;
         let first = probe(&c, &probe_on(false)).await;
         let second = probe(&c, &probe_on(false)).await;
         assert_eq!(
@@ -628,7 +629,6 @@ mod tests {
             port: addr.port(),
             https: false,
             paths: vec!["/mail/".into()],
-            budget: HostBudget::default(),
         };
         let obs = probe(&cx(addr.ip()), &p).await;
         let paths: Vec<&str> = obs.exchanges.iter().map(|e| e.path.as_str()).collect();
