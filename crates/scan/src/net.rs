@@ -207,6 +207,12 @@ impl LineConn {
         self.record(Dir::Note, text.into());
     }
 
+    /// Records a line the server sent that was read raw (a binary or telnet protocol, decoded
+    /// by the caller).
+    pub fn heard(&mut self, text: impl Into<String>) {
+        self.record(Dir::Server, text.into());
+    }
+
     fn record(&mut self, dir: Dir, mut text: String) {
         if self.transcript.len() >= self.limits.max_transcript {
             self.transcript_dropped += 1;
