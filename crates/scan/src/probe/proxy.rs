@@ -149,10 +149,15 @@ async fn http(
     obs: &mut ProxyObservation,
 ) -> Result<(), Stop> {
     let a = proxy::authority(target);
-    conn.send(&format!("CONNECT {a} HTTP/1.1")).await?;
-    conn.send(&format!("Host: {a}")).await?;
-    conn.send("").await?;
-    let status = conn.read_line().await?;
+    let (connect, host) = (format!("CONNECT {a} HTTP/1.1"), format!("Host: {a}"));
+    // One write, and its failure tolerated: a proxy that refuses a client by address answers
+    // 403 and closes without reading the request (tinyproxy), and its answer is still there
+    // to read.
+    let sent = conn.send_lines(&[&connect, &host, ""]).await;
+    let status = match conn.read_line().await {
+        Ok(l) => l,
+        Err(e) => return Err(sent.err().unwrap_or(e).into()),
+    };
     let Some(code) = mxray_core::http::status_code(&status) else {
         return Err(Stop::Mismatch(format!(
             "not an HTTP status line: {status:?}"
