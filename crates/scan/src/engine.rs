@@ -22,7 +22,6 @@ use futures::{Stream, StreamExt};
 use mxray_core::addr;
 use mxray_core::model::{DomainObservation, HostObservation, HostStatus, Lookup, MailboxProtocol};
 use mxray_core::model::{HostRole, role_mask};
-use mxray_core::proxy::ProxyKind;
 use mxray_core::relay::RelayParams;
 use mxray_core::target::Domain;
 use std::collections::{HashMap, HashSet};

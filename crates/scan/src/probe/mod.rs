@@ -370,6 +370,7 @@ pub(crate) fn empty_host(ip: std::net::IpAddr) -> HostObservation {
         ssh: None,
         tlsa: Vec::new(),
         status: HostStatus::Complete,
+        extra: Default::default(),
     }
 }
 
