@@ -334,7 +334,8 @@ pub struct ScanArgs {
     #[arg(long, default_value = "mxray-scanner.invalid")]
     pub ehlo_name: String,
     /// Port overrides, SERVICE=PORT (services: smtp, submission, smtps, pop3, pop3s, imap,
-    /// imaps, http, https, dns, ssh). Repeatable.
+    /// imaps, http, https, dns, ssh; with --exposure-extra: telnet, smb, netbios, http-proxy,
+    /// http-proxy-alt, socks, ftp). Repeatable.
     #[arg(long = "port", value_name = "SERVICE=PORT")]
     pub ports: Vec<String>,
     /// Also probe submission (587, STARTTLS).
@@ -355,6 +356,11 @@ pub struct ScanArgs {
     /// Skip the exposure probes (POP3/IMAP, web, DNS servers, SSH).
     #[arg(long)]
     pub no_exposure: bool,
+    /// Also probe mail hosts for telnet, SMB (SMB1), open HTTP/SOCKS proxies and anonymous
+    /// FTP (always on in `check`). The proxies are asked only to connect to the host's own
+    /// SMTP port; nothing is sent through them.
+    #[arg(long)]
+    pub exposure_extra: bool,
     /// Paths requested on web servers besides /, /.git/HEAD and the status pages
     /// (default: /mail/ /Maildir/ /backup/ /webmail/). Repeatable.
     #[arg(long = "web-path", value_name = "PATH")]
@@ -490,6 +496,8 @@ impl ScanArgs {
         let (mut smtp, mut submission, mut smtps) = (25u16, 587u16, 465u16);
         let (mut pop3, mut pop3s, mut imap, mut imaps) = (110u16, 995u16, 143u16, 993u16);
         let (mut http, mut https, mut dns, mut ssh) = (80u16, 443u16, 53u16, 22u16);
+        let (mut telnet, mut smb, mut netbios, mut ftp) = (23u16, 445u16, 139u16, 21u16);
+        let (mut http_proxy, mut http_proxy_alt, mut socks) = (3128u16, 8080u16, 1080u16);
         for spec in &self.ports {
             let (svc, port) = spec.split_once('=').with_context(|| {
                 format!("--port {spec:?}: expected SERVICE=PORT, e.g. smtp=2525")
@@ -511,9 +519,16 @@ impl ScanArgs {
                 "https" => https = port,
                 "dns" => dns = port,
                 "ssh" => ssh = port,
+                "telnet" => telnet = port,
+                "smb" => smb = port,
+                "netbios" => netbios = port,
+                "ftp" => ftp = port,
+                "http-proxy" => http_proxy = port,
+                "http-proxy-alt" => http_proxy_alt = port,
+                "socks" => socks = port,
                 other => {
                     bail!(
-                        "--port {spec:?}: unknown service {other:?} (smtp, submission, smtps, pop3, pop3s, imap, imaps, http, https, dns, ssh)"
+                        "--port {spec:?}: unknown service {other:?} (smtp, submission, smtps, pop3, pop3s, imap, imaps, http, https, dns, ssh, telnet, smb, netbios, http-proxy, http-proxy-alt, socks, ftp)"
                     )
                 }
             }
@@ -646,6 +661,14 @@ impl ScanArgs {
             axfr_per_server: self.axfr_per_server,
             ns_queries_per_server: ScanConfig::default().ns_queries_per_server,
             ssh_port: exposure.then_some(ssh),
+            extra: exposure && self.exposure_extra,
+            extra_ports: mxray_scan::engine::ExtraPorts {
+                telnet: vec![telnet],
+                smb: vec![smb, netbios],
+                http_proxy: vec![http_proxy, http_proxy_alt],
+                socks: vec![socks],
+                ftp: vec![ftp],
+            },
             tls,
             dkim_selectors: dkim,
             // The policy host is a web server: `--port https=` moves it too.
@@ -709,6 +732,7 @@ impl ScanArgs {
             "smtps": self.smtps,
             "relay_test": !self.no_relay_test,
             "exposure": !self.no_exposure,
+            "exposure_extra": self.exposure_extra,
             "web_paths": self.web_paths,
             "recursion_name": self.recursion_name,
             "axfr_per_server": self.axfr_per_server,

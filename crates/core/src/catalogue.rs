@@ -43,6 +43,8 @@ pub enum Needs {
     DnsServer,
     /// An SSH identification.
     Ssh,
+    /// A telnet, SMB, proxy or FTP probe that answered (`--exposure-extra`).
+    ExposureExtra,
     /// Whichever service answered on the finding's port (TLS, DANE, software).
     Service,
 }

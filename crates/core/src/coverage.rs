@@ -92,6 +92,7 @@ fn guess(id: &str) -> Needs {
         "mailbox" | "pop3" | "imap" => Needs::Mailbox,
         "web" => Needs::Web,
         "ssh" => Needs::Ssh,
+        "telnet" | "smb" | "proxy" | "ftp" => Needs::ExposureExtra,
         "reputation" => Needs::Dnsbl,
         _ => Needs::Service,
     }
@@ -148,8 +149,9 @@ fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
         Needs::Web => web(),
         Needs::DnsServer => dns(),
         Needs::Ssh => ssh(),
+        Needs::ExposureExtra => h.extra.answered(port),
         // TLS, DANE and software findings ride on whichever service answered on the port.
-        Needs::Service => smtp() || mailbox() || web() || dns() || ssh(),
+        Needs::Service => smtp() || mailbox() || web() || dns() || ssh() || h.extra.answered(port),
         Needs::Domain
         | Needs::MailAuth
         | Needs::DomainDnsbl
@@ -192,6 +194,7 @@ mod tests {
             tlsa: Vec::new(),
             status: Default::default(),
             reputation: Box::default(),
+            extra: Default::default(),
         }
     }
 

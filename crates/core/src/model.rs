@@ -559,6 +559,10 @@ pub struct HostObservation {
     /// never as a made-up service record. `complete` in older scans.
     #[serde(default, skip_serializing_if = "HostStatus::is_complete")]
     pub status: HostStatus,
+    /// Telnet, SMB, open proxies and FTP (`--exposure-extra` in surveys, always in `check`).
+    /// Left out of the record when nothing was probed, so older records read the same.
+    #[serde(default, skip_serializing_if = "ExtraServices::is_empty")]
+    pub extra: ExtraServices,
 }
 
 /// Whether the scanner itself failed on a host (what the target did is in the probes'
@@ -1195,4 +1199,146 @@ pub struct SshObservation {
     /// Lines the server sent before it (allowed by RFC 4253), capped.
     #[serde(default)]
     pub pre_banner: Vec<String>,
+}
+
+/// The services intruders looked for on mail hosts (issue 16, seed 001): telnet, SMB, open
+/// proxies, FTP. Probed only when asked (`--exposure-extra`) in surveys, always by `check`.
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+pub struct ExtraServices {
+    /// Telnet ports (23).
+    #[serde(default)]
+    pub telnet: Vec<TelnetObservation>,
+    /// NetBIOS session service and direct SMB (139, 445).
+    #[serde(default)]
+    pub smb: Vec<SmbObservation>,
+    /// HTTP CONNECT and SOCKS proxy ports (3128, 8080, 1080).
+    #[serde(default)]
+    pub proxy: Vec<ProxyObservation>,
+    /// FTP ports (21).
+    #[serde(default)]
+    pub ftp: Vec<FtpObservation>,
+}
+
+impl ExtraServices {
+    /// Nothing probed.
+    pub fn is_empty(&self) -> bool {
+        self.telnet.is_empty()
+            && self.smb.is_empty()
+            && self.proxy.is_empty()
+            && self.ftp.is_empty()
+    }
+
+    /// Whether one of these probes answered (`success`) on `port`.
+    pub fn answered(&self, port: u16) -> bool {
+        let ok = |p: u16, s: ProbeStatus| p == port && s == ProbeStatus::Success;
+        self.telnet.iter().any(|t| ok(t.port, t.status))
+            || self.smb.iter().any(|t| ok(t.port, t.status))
+            || self.proxy.iter().any(|t| ok(t.port, t.status))
+            || self.ftp.iter().any(|t| ok(t.port, t.status))
+    }
+}
+
+/// A telnet service: what it said before any login (nothing is ever typed at it).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct TelnetObservation {
+    /// The port.
+    pub port: u16,
+    /// How far the probe got (`success`: the server spoke telnet or printed text).
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Option negotiation the server opened (`DO TERMINAL-TYPE`, …), capped.
+    #[serde(default)]
+    pub negotiation: Vec<String>,
+    /// Text lines it printed (banner, then the login prompt), IAC sequences removed, capped.
+    #[serde(default)]
+    pub banner: Vec<String>,
+    /// The dialogue (our option refusals are noted by length), capped.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// An SMB service on one port: what its negotiation offers (no session is set up, no
+/// authentication attempted).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct SmbObservation {
+    /// The port (445 direct, 139 through a NetBIOS session).
+    pub port: u16,
+    /// How far the probe got (`success`: an SMB negotiate response arrived).
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Port 139: the NetBIOS session request's answer.
+    #[serde(default)]
+    pub netbios: Option<crate::smb::NetbiosAnswer>,
+    /// The SMB2/3 dialect the server chose among those offered (`2.0.2` … `3.1.1`).
+    #[serde(default)]
+    pub dialect: Option<String>,
+    /// Whether the server requires message signing (SMB2 security mode).
+    #[serde(default)]
+    pub signing_required: Option<bool>,
+    /// The answer to an SMB1-only negotiate (`NT LM 0.12`), on its own connection.
+    #[serde(default)]
+    pub smb1: Option<crate::smb::Smb1Answer>,
+    /// The dialogue (binary frames noted by length and meaning), capped.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// An open-proxy test on one port and protocol.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct ProxyObservation {
+    /// The port.
+    pub port: u16,
+    /// The protocol asked.
+    pub kind: crate::proxy::ProxyKind,
+    /// How far the probe got (`success`: the port answered in this protocol).
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// Where the proxy was asked to connect: the target's own address and its SMTP port.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// What the proxy's answer means.
+    pub verdict: crate::proxy::ProxyVerdict,
+    /// The proxy's answer (HTTP status line, SOCKS reply code), verbatim or rendered.
+    #[serde(default)]
+    pub reply: Option<String>,
+    /// The first line read through the tunnel (the target's SMTP greeting), when any.
+    #[serde(default)]
+    pub tunnelled_greeting: Option<String>,
+    /// The dialogue, capped.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// An FTP service: its greeting and whether it offers anonymous login (no password is sent).
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct FtpObservation {
+    /// The port.
+    pub port: u16,
+    /// How far the probe got.
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The 220 greeting.
+    #[serde(default)]
+    pub greeting: Option<crate::ftp::FtpReply>,
+    /// The reply to `USER anonymous`.
+    #[serde(default)]
+    pub anonymous_reply: Option<crate::ftp::FtpReply>,
+    /// The reply to `USER` with a random name (the control: a server that asks every name
+    /// for a password offers nothing particular to `anonymous`).
+    #[serde(default)]
+    pub control_reply: Option<crate::ftp::FtpReply>,
+    /// What the two replies mean.
+    #[serde(default)]
+    pub anonymous: crate::ftp::Anonymous,
+    /// The dialogue, capped.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
 }

@@ -61,6 +61,33 @@ pub struct WebPort {
     pub https: bool,
 }
 
+/// Ports of the telnet, SMB, open-proxy and FTP probes.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct ExtraPorts {
+    /// Telnet (23).
+    pub telnet: Vec<u16>,
+    /// SMB: 445 direct, 139 through a NetBIOS session (139 is recognised by number).
+    pub smb: Vec<u16>,
+    /// HTTP proxies asked to CONNECT (3128, 8080).
+    pub http_proxy: Vec<u16>,
+    /// SOCKS proxies (1080; SOCKS5, then SOCKS4).
+    pub socks: Vec<u16>,
+    /// FTP (21).
+    pub ftp: Vec<u16>,
+}
+
+impl Default for ExtraPorts {
+    fn default() -> Self {
+        Self {
+            telnet: vec![23],
+            smb: vec![445, 139],
+            http_proxy: vec![3128, 8080],
+            socks: vec![1080],
+            ftp: vec![21],
+        }
+    }
+}
+
 /// Validated scan settings.
 #[derive(Clone, Debug)]
 pub struct ScanConfig {
@@ -101,6 +128,11 @@ pub struct ScanConfig {
     pub ns_queries_per_server: usize,
     /// SSH port probed on mail hosts; `None`: not probed.
     pub ssh_port: Option<u16>,
+    /// Run the telnet, SMB, open-proxy and FTP probes on mail hosts (`--exposure-extra` in
+    /// surveys; always in `check`).
+    pub extra: bool,
+    /// Their ports.
+    pub extra_ports: ExtraPorts,
     /// TLS client for every probe and the MTA-STS fetch (Mozilla roots plus `--ca-file`).
     pub tls: TlsClient,
     /// DKIM selectors asked (empty: the default list).
@@ -168,6 +200,8 @@ impl Default for ScanConfig {
             axfr_per_server: None,
             ns_queries_per_server: 4,
             ssh_port: Some(22),
+            extra: false,
+            extra_ports: ExtraPorts::default(),
             tls: TlsClient::new(),
             dkim_selectors: Vec::new(),
             mta_sts_port: 443,
@@ -779,6 +813,7 @@ impl Engine {
             ssh: None,
             tlsa: Vec::new(),
             status: HostStatus::Complete,
+            extra: Default::default(),
         };
         let mut done = 0u8;
         while let Some((w, names, mx_names, local_domain, zones)) = snapshot(hosts) {
@@ -980,5 +1015,6 @@ fn internal_error(ip: IpAddr, detail: String) -> HostObservation {
             port: None,
             detail,
         },
+        extra: Default::default(),
     }
 }

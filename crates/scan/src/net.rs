@@ -207,6 +207,12 @@ impl LineConn {
         self.record(Dir::Note, text.into());
     }
 
+    /// Records a line the server sent that was read raw (a binary or telnet protocol, decoded
+    /// by the caller).
+    pub fn heard(&mut self, text: impl Into<String>) {
+        self.record(Dir::Server, text.into());
+    }
+
     fn record(&mut self, dir: Dir, mut text: String) {
         if self.transcript.len() >= self.limits.max_transcript {
             self.transcript_dropped += 1;
@@ -235,12 +241,20 @@ impl LineConn {
 
     /// Sends one command line (CRLF appended) and records it.
     pub async fn send(&mut self, line: &str) -> Result<(), NetError> {
-        self.record(Dir::Client, line.to_owned());
+        self.send_lines(&[line]).await
+    }
+
+    /// Sends several lines (CRLF after each) in one write, recording each: a request head
+    /// that must reach a server which may answer and close before reading it all.
+    pub async fn send_lines(&mut self, lines: &[&str]) -> Result<(), NetError> {
+        let mut data = Vec::new();
+        for line in lines {
+            self.record(Dir::Client, (*line).to_owned());
+            data.extend_from_slice(line.as_bytes());
+            data.extend_from_slice(b"\r\n");
+        }
         let (by, is_deadline) = self.step_deadline();
         let io = self.io.as_mut().ok_or(NetError::Closed)?;
-        let mut data = Vec::with_capacity(line.len() + 2);
-        data.extend_from_slice(line.as_bytes());
-        data.extend_from_slice(b"\r\n");
         let fut = async {
             io.write_all(&data).await?;
             io.flush().await

@@ -14,7 +14,9 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let d = Domain::parse(&domain)
         .map_err(|e| anyhow::anyhow!("{domain:?} is not a domain name: {e}"))?;
-    let cfg = args.config()?;
+    let mut cfg = args.config()?;
+    // One domain on request: the extra exposure probes are always part of it (issue 16).
+    cfg.extra = !args.no_exposure;
     let out = run::scan(
         cfg,
         args.resolver,

@@ -40,6 +40,7 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         relay_sender: "mxray-probe@example.org".into(),
         relay_recipient: "mxray-relay-test@example.net".into(),
         no_exposure: false,
+        exposure_extra: false,
         web_paths: Vec::new(),
         axfr_per_server: None,
         recursion_name: "example.com".into(),

@@ -4,6 +4,7 @@
 mod advisory_feeds;
 mod dnssec;
 mod exposure;
+mod exposure_extra;
 mod hardening;
 mod harness;
 mod history;

@@ -10,6 +10,7 @@ mod dmarc;
 mod dns;
 mod dnssec;
 mod dnsserver;
+mod extra;
 pub use dnsserver::{ClosedWhy, OpenHow, RecursionVerdict, recursion_verdict};
 mod mailbox;
 mod relay;
@@ -71,6 +72,7 @@ pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     if let Some(r) = &obs.relay {
         out.extend(relay::check(obs.ip, r));
     }
+    out.extend(extra::check(obs.ip, &obs.extra));
     out.extend(dane::check(obs));
     out
 }
@@ -86,6 +88,10 @@ pub const LINK_ROLES: &[(&str, u8)] = &[
     ("smtp.", role_mask::MAIL),
     ("mailbox.", role_mask::MAIL),
     ("ssh.", role_mask::MAIL),
+    ("telnet.", role_mask::MAIL),
+    ("smb.", role_mask::MAIL),
+    ("proxy.", role_mask::MAIL),
+    ("ftp.", role_mask::MAIL),
     ("dane.", role_mask::MAIL),
     ("web.", role_mask::MAIL | role_mask::WEB),
     ("tls.", role_mask::MAIL | role_mask::WEB),

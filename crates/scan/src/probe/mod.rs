@@ -15,18 +15,23 @@
 //! `every_kind_is_planned` test fails until it is there).
 
 pub mod dnsserver;
+pub mod ftp;
 pub mod mailbox;
+pub mod proxy;
 pub mod relay;
+pub mod smb;
 pub mod smtp;
 pub mod ssh;
+pub mod telnet;
 pub mod web;
 
 use crate::engine::ScanConfig;
 use crate::net::{Limits, Policy};
 use crate::tls::TlsClient;
 use mxray_core::model::{
-    DnsServerObservation, HostObservation, HostStatus, MailboxObservation, SmtpObservation,
-    SshObservation, WebObservation,
+    DnsServerObservation, FtpObservation, HostObservation, HostStatus, MailboxObservation,
+    ProxyObservation, SmbObservation, SmtpObservation, SshObservation, TelnetObservation,
+    WebObservation,
 };
 use mxray_core::relay::RelayObservation;
 use std::future::Future;
@@ -52,17 +57,29 @@ pub enum ProbeKind {
     Ssh,
     /// The DNS server on the address.
     DnsServer,
+    /// Telnet banner (`--exposure-extra`).
+    Telnet,
+    /// SMB negotiation (`--exposure-extra`).
+    Smb,
+    /// Open HTTP/SOCKS proxy (`--exposure-extra`; depends on SMTP's greeting).
+    Proxy,
+    /// FTP greeting and anonymous login (`--exposure-extra`).
+    Ftp,
 }
 
 impl ProbeKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ProbeKind; 6] = [
+    pub const ALL: [ProbeKind; 10] = [
         Self::Smtp,
         Self::Relay,
         Self::Mailbox,
         Self::Web,
         Self::Ssh,
         Self::DnsServer,
+        Self::Telnet,
+        Self::Smb,
+        Self::Proxy,
+        Self::Ftp,
     ];
 
     /// The stable name.
@@ -74,6 +91,10 @@ impl ProbeKind {
             Self::Web => "web",
             Self::Ssh => "ssh",
             Self::DnsServer => "dns-server",
+            Self::Telnet => "telnet",
+            Self::Smb => "smb",
+            Self::Proxy => "proxy",
+            Self::Ftp => "ftp",
         }
     }
 }
@@ -93,6 +114,14 @@ pub enum ProbeOutput {
     Ssh(SshObservation),
     /// A DNS server.
     DnsServer(DnsServerObservation),
+    /// A telnet banner.
+    Telnet(TelnetObservation),
+    /// An SMB negotiation.
+    Smb(SmbObservation),
+    /// Open-proxy tests on one port (SOCKS5 then SOCKS4 give two).
+    Proxy(Vec<ProxyObservation>),
+    /// An FTP greeting and the anonymous-login question.
+    Ftp(FtpObservation),
 }
 
 impl ProbeOutput {
@@ -105,6 +134,10 @@ impl ProbeOutput {
             Self::Web(_) => ProbeKind::Web,
             Self::Ssh(_) => ProbeKind::Ssh,
             Self::DnsServer(_) => ProbeKind::DnsServer,
+            Self::Telnet(_) => ProbeKind::Telnet,
+            Self::Smb(_) => ProbeKind::Smb,
+            Self::Proxy(_) => ProbeKind::Proxy,
+            Self::Ftp(_) => ProbeKind::Ftp,
         }
     }
 
@@ -117,6 +150,10 @@ impl ProbeOutput {
             Self::Web(w) => obs.web.push(w),
             Self::Ssh(s) => obs.ssh = Some(s),
             Self::DnsServer(d) => obs.dns_server = Some(d),
+            Self::Telnet(t) => obs.extra.telnet.push(t),
+            Self::Smb(m) => obs.extra.smb.push(m),
+            Self::Proxy(p) => obs.extra.proxy.extend(p),
+            Self::Ftp(f) => obs.extra.ftp.push(f),
         }
     }
 }
@@ -204,6 +241,36 @@ impl ProbePlan {
         }
         if let Some(port) = cfg.ssh_port {
             plan.mail.push(Box::new(ssh::SshProbe { port }));
+        }
+        if cfg.extra {
+            let e = &cfg.extra_ports;
+            for &port in &e.telnet {
+                plan.mail.push(Box::new(telnet::TelnetProbe { port }));
+            }
+            for &port in &e.smb {
+                plan.mail.push(Box::new(smb::SmbProbe { port }));
+            }
+            for &port in &e.ftp {
+                plan.mail.push(Box::new(ftp::FtpProbe { port }));
+            }
+            // Aimed at the host's own plain SMTP ports (its greeting comes through the tunnel).
+            let smtp_ports: Vec<u16> = (cfg.smtp_ports.iter())
+                .filter(|p| !p.implicit_tls)
+                .map(|p| p.port)
+                .collect();
+            let kinds = [
+                (&e.http_proxy, mxray_core::proxy::ProxyKind::HttpConnect),
+                (&e.socks, mxray_core::proxy::ProxyKind::Socks5),
+            ];
+            for (ports, kind) in kinds {
+                for &port in ports {
+                    plan.mail.push(Box::new(proxy::ProxyProbe {
+                        port,
+                        kind,
+                        smtp_ports: smtp_ports.clone(),
+                    }));
+                }
+            }
         }
         for p in &cfg.web_ports {
             plan.web.push(Box::new(web::WebProbe {
@@ -303,6 +370,7 @@ pub(crate) fn empty_host(ip: std::net::IpAddr) -> HostObservation {
         ssh: None,
         tlsa: Vec::new(),
         status: HostStatus::Complete,
+        extra: Default::default(),
     }
 }
 
@@ -314,7 +382,11 @@ mod tests {
     /// default configuration (a probe that is off by default turns its switch on here).
     #[test]
     fn every_kind_is_planned() {
-        let cfg = ScanConfig::default();
+        // Every switch on (`--exposure-extra` is off by default in surveys).
+        let cfg = ScanConfig {
+            extra: true,
+            ..ScanConfig::default()
+        };
         let plan = ProbePlan::new(&cfg);
         for kind in ProbeKind::ALL {
             assert!(
