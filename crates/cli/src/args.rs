@@ -348,6 +348,14 @@ pub struct ScanArgs {
     /// Skip the exposure probes (POP3/IMAP, web, DNS servers, SSH).
     #[arg(long)]
     pub no_exposure: bool,
+    /// Skip the TLS version and cipher audit of the mail ports where TLS was found (`check`
+    /// runs it unless told not to).
+    #[arg(long)]
+    pub no_tls_audit: bool,
+    /// Run the TLS version and cipher audit in surveys too (`scan`, `survey`, `worker`: off
+    /// by default; it costs up to seven connections per TLS port).
+    #[arg(long, conflicts_with = "no_tls_audit")]
+    pub tls_audit: bool,
     /// Paths requested on web servers besides /, /.git/HEAD and the status pages
     /// (default: /mail/ /Maildir/ /backup/ /webmail/). Repeatable.
     #[arg(long = "web-path", value_name = "PATH")]
@@ -639,6 +647,7 @@ impl ScanArgs {
             axfr_per_server: self.axfr_per_server,
             ns_queries_per_server: ScanConfig::default().ns_queries_per_server,
             ssh_port: exposure.then_some(ssh),
+            tls_audit: !self.no_tls_audit,
             tls,
             dkim_selectors: dkim,
             // The policy host is a web server: `--port https=` moves it too.
@@ -678,6 +687,7 @@ impl ScanArgs {
     pub fn survey_config(&self) -> anyhow::Result<ScanConfig> {
         let mut cfg = self.config()?;
         cfg.axfr_per_server = Some(self.axfr_per_server.unwrap_or(SURVEY_AXFR_PER_SERVER));
+        cfg.tls_audit = self.tls_audit;
         if self.dkim_selectors.is_none() && self.dkim_selectors_file.is_none() {
             cfg.dkim_selectors = dkim_selectors(
                 &mxray_core::dkim::selectors(mxray_core::dkim::SURVEY_SELECTORS),
@@ -702,6 +712,8 @@ impl ScanArgs {
             "smtps": self.smtps,
             "relay_test": !self.no_relay_test,
             "exposure": !self.no_exposure,
+            "tls_audit": self.tls_audit,
+            "no_tls_audit": self.no_tls_audit,
             "web_paths": self.web_paths,
             "recursion_name": self.recursion_name,
             "axfr_per_server": self.axfr_per_server,

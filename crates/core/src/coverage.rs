@@ -150,6 +150,7 @@ fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
         Needs::Ssh => ssh(),
         // TLS, DANE and software findings ride on whichever service answered on the port.
         Needs::Service => smtp() || mailbox() || web() || dns() || ssh(),
+        Needs::TlsAudit => h.tls_audit.iter().any(|a| a.port == port && ok(a.status)),
         Needs::Domain
         | Needs::MailAuth
         | Needs::DomainDnsbl
@@ -191,6 +192,7 @@ mod tests {
             ssh: None,
             tlsa: Vec::new(),
             status: Default::default(),
+            tls_audit: Vec::new(),
             reputation: Box::default(),
         }
     }

@@ -39,6 +39,7 @@ pub mod sanitize;
 pub mod smtp;
 pub mod spf;
 pub mod target;
+pub mod tlsprobe;
 pub mod version;
 
 pub use finding::{Finding, Severity};

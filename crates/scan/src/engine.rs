@@ -101,6 +101,9 @@ pub struct ScanConfig {
     pub ns_queries_per_server: usize,
     /// SSH port probed on mail hosts; `None`: not probed.
     pub ssh_port: Option<u16>,
+    /// Audit TLS versions and cipher suites on the mail ports where TLS was found (a few
+    /// connections per port).
+    pub tls_audit: bool,
     /// TLS client for every probe and the MTA-STS fetch (Mozilla roots plus `--ca-file`).
     pub tls: TlsClient,
     /// DKIM selectors asked (empty: the default list).
@@ -168,6 +171,7 @@ impl Default for ScanConfig {
             axfr_per_server: None,
             ns_queries_per_server: 4,
             ssh_port: Some(22),
+            tls_audit: true,
             tls: TlsClient::new(),
             dkim_selectors: Vec::new(),
             mta_sts_port: 443,
@@ -779,6 +783,7 @@ impl Engine {
             ssh: None,
             tlsa: Vec::new(),
             status: HostStatus::Complete,
+            tls_audit: Vec::new(),
         };
         let mut done = 0u8;
         while let Some((w, names, mx_names, local_domain, zones)) = snapshot(hosts) {
@@ -975,6 +980,7 @@ fn internal_error(ip: IpAddr, detail: String) -> HostObservation {
         dns_server: None,
         ssh: None,
         tlsa: Vec::new(),
+        tls_audit: Vec::new(),
         status: HostStatus::InternalError {
             probe: None,
             port: None,

@@ -40,6 +40,8 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         relay_sender: "mxray-probe@example.org".into(),
         relay_recipient: "mxray-relay-test@example.net".into(),
         no_exposure: false,
+        no_tls_audit: false,
+        tls_audit: false,
         web_paths: Vec::new(),
         axfr_per_server: None,
         recursion_name: "example.com".into(),

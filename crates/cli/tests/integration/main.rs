@@ -23,4 +23,5 @@ mod sim_relays;
 mod software;
 mod store_compact;
 mod survey;
+mod tls_audit;
 mod webstores;

@@ -148,6 +148,7 @@ mod tests {
             ssh: None,
             tlsa: Vec::new(),
             status: Default::default(),
+            tls_audit: Vec::new(),
             reputation: Box::new(HostReputation {
                 dnsbl: queries,
                 provider: None,

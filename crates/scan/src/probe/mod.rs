@@ -19,6 +19,7 @@ pub mod mailbox;
 pub mod relay;
 pub mod smtp;
 pub mod ssh;
+pub mod tlsaudit;
 pub mod web;
 
 use crate::engine::ScanConfig;
@@ -26,7 +27,7 @@ use crate::net::{Limits, Policy};
 use crate::tls::TlsClient;
 use mxray_core::model::{
     DnsServerObservation, HostObservation, HostStatus, MailboxObservation, SmtpObservation,
-    SshObservation, WebObservation,
+    SshObservation, TlsAuditObservation, WebObservation,
 };
 use mxray_core::relay::RelayObservation;
 use std::future::Future;
@@ -52,17 +53,21 @@ pub enum ProbeKind {
     Ssh,
     /// The DNS server on the address.
     DnsServer,
+    /// The TLS version and cipher audit of one TLS-capable mail port (depends on the SMTP,
+    /// POP3 or IMAP probe of that port having found TLS).
+    TlsAudit,
 }
 
 impl ProbeKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ProbeKind; 6] = [
+    pub const ALL: [ProbeKind; 7] = [
         Self::Smtp,
         Self::Relay,
         Self::Mailbox,
         Self::Web,
         Self::Ssh,
         Self::DnsServer,
+        Self::TlsAudit,
     ];
 
     /// The stable name.
@@ -74,6 +79,7 @@ impl ProbeKind {
             Self::Web => "web",
             Self::Ssh => "ssh",
             Self::DnsServer => "dns-server",
+            Self::TlsAudit => "tls-audit",
         }
     }
 }
@@ -93,6 +99,8 @@ pub enum ProbeOutput {
     Ssh(SshObservation),
     /// A DNS server.
     DnsServer(DnsServerObservation),
+    /// A TLS version and cipher audit.
+    TlsAudit(TlsAuditObservation),
 }
 
 impl ProbeOutput {
@@ -105,6 +113,7 @@ impl ProbeOutput {
             Self::Web(_) => ProbeKind::Web,
             Self::Ssh(_) => ProbeKind::Ssh,
             Self::DnsServer(_) => ProbeKind::DnsServer,
+            Self::TlsAudit(_) => ProbeKind::TlsAudit,
         }
     }
 
@@ -117,6 +126,7 @@ impl ProbeOutput {
             Self::Web(w) => obs.web.push(w),
             Self::Ssh(s) => obs.ssh = Some(s),
             Self::DnsServer(d) => obs.dns_server = Some(d),
+            Self::TlsAudit(a) => obs.tls_audit.push(a),
         }
     }
 }
@@ -201,6 +211,10 @@ impl ProbePlan {
                 port: p.port,
                 implicit_tls: p.implicit_tls,
             }));
+        }
+        // After the services: each audit runs only where its port's probe found TLS.
+        if cfg.tls_audit {
+            plan.mail.extend(tlsaudit::TlsAuditProbe::planned(cfg));
         }
         if let Some(port) = cfg.ssh_port {
             plan.mail.push(Box::new(ssh::SshProbe { port }));
@@ -302,6 +316,7 @@ pub(crate) fn empty_host(ip: std::net::IpAddr) -> HostObservation {
         dns_server: None,
         ssh: None,
         tlsa: Vec::new(),
+        tls_audit: Vec::new(),
         status: HostStatus::Complete,
     }
 }
