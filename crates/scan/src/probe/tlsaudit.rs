@@ -538,6 +538,67 @@ mod tests {
         assert!(!imap.ready(&obs), "another service's record");
     }
 
+    /// A scripted IMAP or POP3 server with STARTTLS/STLS: greets, accepts the upgrade
+    /// command, then answers every ClientHello with alert 70; records the command lines.
+    async fn starttls_server(imap: bool) -> (u16, Arc<Mutex<Vec<String>>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let log = got.clone();
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let (greeting, ok): (&[u8], &[u8]) = if imap {
+                    (b"* OK IMAP4rev1 ready\r\n", b"a1 OK Begin TLS\r\n")
+                } else {
+                    (b"+OK POP3 ready\r\n", b"+OK Begin TLS\r\n")
+                };
+                let _ = s.write_all(greeting).await;
+                let mut line = Vec::new();
+                let mut b = [0u8; 1];
+                while s.read_exact(&mut b).await.is_ok() && b[0] != b'\n' {
+                    line.push(b[0]);
+                }
+                log.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&line).trim_end().to_owned());
+                let _ = s.write_all(ok).await;
+                let mut head = [0u8; 5];
+                if s.read_exact(&mut head).await.is_ok() && head[0] == 22 {
+                    let _ = s.write_all(&[21, 3, 3, 0, 2, 2, 70]).await;
+                }
+                let _ = s.shutdown().await;
+            }
+        });
+        (port, got)
+    }
+
+    #[tokio::test]
+    async fn imap_and_pop3_upgrade_before_the_hello() {
+        for (imap, service, command) in [
+            (true, TlsAuditService::Imap, "a1 STARTTLS"),
+            (false, TlsAuditService::Pop3, "STLS"),
+        ] {
+            let (port, got) = starttls_server(imap).await;
+            let cx = super::super::test_context("127.0.0.1".parse().unwrap(), "mx.example.test");
+            let p = TlsAuditProbe {
+                service,
+                port,
+                implicit_tls: false,
+            };
+            let obs = audit(&cx, &p).await;
+            assert_eq!(obs.status, ProbeStatus::Success, "{obs:?}");
+            assert_eq!(obs.attempts.len(), 5, "{obs:?}");
+            assert!(
+                obs.attempts
+                    .iter()
+                    .all(|a| a.result == TlsAttemptResult::Alert { description: 70 }),
+                "{obs:?}"
+            );
+            assert_eq!(*got.lock().unwrap(), vec![command.to_owned(); 5]);
+            assert!(obs.accepted_versions().is_empty());
+        }
+    }
+
     /// Nothing listening: one attempt, its status, no more connections.
     #[tokio::test]
     async fn a_refused_connection_stops_the_audit() {
