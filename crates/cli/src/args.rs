@@ -361,6 +361,14 @@ pub struct ScanArgs {
     /// SMTP port; nothing is sent through them.
     #[arg(long)]
     pub exposure_extra: bool,
+    /// Skip the TLS version and cipher audit of the mail ports where TLS was found (`check`
+    /// runs it unless told not to).
+    #[arg(long)]
+    pub no_tls_audit: bool,
+    /// Run the TLS version and cipher audit in surveys too (`scan`, `survey`, `worker`: off
+    /// by default; it costs up to seven connections per TLS port).
+    #[arg(long, conflicts_with = "no_tls_audit")]
+    pub tls_audit: bool,
     /// Paths requested on web servers besides /, /.git/HEAD and the status pages
     /// (default: /mail/ /Maildir/ /backup/ /webmail/). Repeatable.
     #[arg(long = "web-path", value_name = "PATH")]
@@ -669,6 +677,7 @@ impl ScanArgs {
                 socks: vec![socks],
                 ftp: vec![ftp],
             },
+            tls_audit: !self.no_tls_audit,
             tls,
             dkim_selectors: dkim,
             // The policy host is a web server: `--port https=` moves it too.
@@ -708,6 +717,7 @@ impl ScanArgs {
     pub fn survey_config(&self) -> anyhow::Result<ScanConfig> {
         let mut cfg = self.config()?;
         cfg.axfr_per_server = Some(self.axfr_per_server.unwrap_or(SURVEY_AXFR_PER_SERVER));
+        cfg.tls_audit = self.tls_audit;
         if self.dkim_selectors.is_none() && self.dkim_selectors_file.is_none() {
             cfg.dkim_selectors = dkim_selectors(
                 &mxray_core::dkim::selectors(mxray_core::dkim::SURVEY_SELECTORS),
@@ -733,6 +743,8 @@ impl ScanArgs {
             "relay_test": !self.no_relay_test,
             "exposure": !self.no_exposure,
             "exposure_extra": self.exposure_extra,
+            "tls_audit": self.tls_audit,
+            "no_tls_audit": self.no_tls_audit,
             "web_paths": self.web_paths,
             "recursion_name": self.recursion_name,
             "axfr_per_server": self.axfr_per_server,

@@ -47,6 +47,8 @@ pub enum Needs {
     ExposureExtra,
     /// Whichever service answered on the finding's port (TLS, DANE, software).
     Service,
+    /// The TLS version and cipher audit of the finding's port, every offer answered.
+    TlsAudit,
 }
 
 /// One finding id.

@@ -152,6 +152,7 @@ fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
         Needs::ExposureExtra => h.extra.answered(port),
         // TLS, DANE and software findings ride on whichever service answered on the port.
         Needs::Service => smtp() || mailbox() || web() || dns() || ssh() || h.extra.answered(port),
+        Needs::TlsAudit => h.tls_audit.iter().any(|a| a.port == port && ok(a.status)),
         Needs::Domain
         | Needs::MailAuth
         | Needs::DomainDnsbl
@@ -193,6 +194,7 @@ mod tests {
             ssh: None,
             tlsa: Vec::new(),
             status: Default::default(),
+            tls_audit: Vec::new(),
             reputation: Box::default(),
             extra: Default::default(),
         }

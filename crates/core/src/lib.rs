@@ -43,6 +43,7 @@ pub mod smtp;
 pub mod spf;
 pub mod target;
 pub mod telnet;
+pub mod tlsprobe;
 pub mod version;
 pub mod watch;
 

@@ -555,6 +555,9 @@ pub struct HostObservation {
     /// DANE TLSA answers at `_25._tcp.<MX name>` for the MX names that led here.
     #[serde(default)]
     pub tlsa: Vec<crate::dane::TlsaLookup>,
+    /// TLS version and cipher audit of each TLS-capable mail port (empty: not run).
+    #[serde(default)]
+    pub tls_audit: Vec<TlsAuditObservation>,
     /// Whether every planned probe ran: an internal error (a bug, a panic) is recorded here,
     /// never as a made-up service record. `complete` in older scans.
     #[serde(default, skip_serializing_if = "HostStatus::is_complete")]
@@ -1341,4 +1344,141 @@ pub struct FtpObservation {
     /// The dialogue, capped.
     #[serde(default)]
     pub transcript: Vec<TranscriptLine>,
+}
+
+/// The protocol spoken in clear before the ClientHello on an audited port (or the service
+/// behind an implicit-TLS port).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsAuditService {
+    /// SMTP (`STARTTLS` on 25/587; 465 implicit).
+    Smtp,
+    /// IMAP (`STARTTLS` on 143; 993 implicit).
+    Imap,
+    /// POP3 (`STLS` on 110; 995 implicit).
+    Pop3,
+}
+
+impl TlsAuditService {
+    /// `smtp`, `imap` or `pop3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Smtp => "smtp",
+            Self::Imap => "imap",
+            Self::Pop3 => "pop3",
+        }
+    }
+}
+
+/// What the server answered to one crafted ClientHello.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum TlsAttemptResult {
+    /// A ServerHello: this version and suite were accepted.
+    Accepted {
+        /// The negotiated version.
+        version: crate::tlsprobe::TlsVersion,
+        /// The suite's code point.
+        suite: u16,
+        /// Its IANA name (or `0xXXXX`).
+        suite_name: String,
+        /// The suite's class.
+        class: crate::tlsprobe::SuiteClass,
+    },
+    /// A ServerHello with a version this audit does not know (neither SSL 3.0 nor TLS 1.x).
+    OddVersion {
+        /// The version on the wire.
+        version: u16,
+    },
+    /// An alert instead of a ServerHello: the offer was refused.
+    Alert {
+        /// The alert description code (70 protocol_version, 40 handshake_failure, …).
+        description: u8,
+    },
+    /// The server closed the connection without answering the ClientHello: refused.
+    Closed,
+    /// The answer is not TLS, or malformed.
+    Malformed {
+        /// What was wrong.
+        why: crate::tlsprobe::Malformed,
+    },
+    /// The plaintext step before the hello failed (`STARTTLS` refused, no greeting).
+    StartTlsFailed {
+        /// The reply or the error.
+        detail: String,
+    },
+    /// No answer: a timeout, the deadline, a reset before the hello went out.
+    NoAnswer {
+        /// How far it got.
+        status: ProbeStatus,
+        /// The error.
+        detail: String,
+    },
+}
+
+impl TlsAttemptResult {
+    /// Whether the server clearly refused the offer (an alert, or a close right after it).
+    pub fn refused(&self) -> bool {
+        matches!(self, Self::Alert { .. } | Self::Closed)
+    }
+}
+
+/// One crafted ClientHello and its answer.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct TlsAttempt {
+    /// What was offered.
+    pub offer: crate::tlsprobe::Offer,
+    /// What came back.
+    pub result: TlsAttemptResult,
+}
+
+/// The TLS protocol-version and cipher-suite audit of one TLS-capable mail port: a few
+/// connections, each with one crafted ClientHello, never finishing a handshake.
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+pub struct TlsAuditObservation {
+    /// The service on the port.
+    pub service: TlsAuditService,
+    /// The port.
+    pub port: u16,
+    /// TLS from the first byte (465, 993, 995); otherwise `STARTTLS`/`STLS` first.
+    pub implicit_tls: bool,
+    /// `success` when every offer got an answer (accepted or refused).
+    pub status: ProbeStatus,
+    /// Human-readable reason when not `success`.
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// The offers, in the order made.
+    #[serde(default)]
+    pub attempts: Vec<TlsAttempt>,
+    /// The conversations, one after another.
+    #[serde(default)]
+    pub transcript: Vec<TranscriptLine>,
+    /// Time taken, milliseconds.
+    #[serde(default)]
+    pub elapsed_ms: u64,
+}
+
+impl TlsAuditObservation {
+    /// The versions some offer got accepted, lowest first.
+    pub fn accepted_versions(&self) -> Vec<crate::tlsprobe::TlsVersion> {
+        let mut v: Vec<_> = self
+            .attempts
+            .iter()
+            .filter_map(|a| match &a.result {
+                TlsAttemptResult::Accepted { version, .. } => Some(*version),
+                _ => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// The result of the offer `offer`, if made.
+    pub fn result(&self, offer: crate::tlsprobe::Offer) -> Option<&TlsAttemptResult> {
+        self.attempts
+            .iter()
+            .find(|a| a.offer == offer)
+            .map(|a| &a.result)
+    }
 }

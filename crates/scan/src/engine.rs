@@ -133,6 +133,9 @@ pub struct ScanConfig {
     pub extra: bool,
     /// Their ports.
     pub extra_ports: ExtraPorts,
+    /// Audit TLS versions and cipher suites on the mail ports where TLS was found (a few
+    /// connections per port).
+    pub tls_audit: bool,
     /// TLS client for every probe and the MTA-STS fetch (Mozilla roots plus `--ca-file`).
     pub tls: TlsClient,
     /// DKIM selectors asked (empty: the default list).
@@ -202,6 +205,7 @@ impl Default for ScanConfig {
             ssh_port: Some(22),
             extra: false,
             extra_ports: ExtraPorts::default(),
+            tls_audit: true,
             tls: TlsClient::new(),
             dkim_selectors: Vec::new(),
             mta_sts_port: 443,
@@ -814,6 +818,7 @@ impl Engine {
             tlsa: Vec::new(),
             status: HostStatus::Complete,
             extra: Default::default(),
+            tls_audit: Vec::new(),
         };
         let mut done = 0u8;
         while let Some((w, names, mx_names, local_domain, zones)) = snapshot(hosts) {
@@ -1010,6 +1015,7 @@ fn internal_error(ip: IpAddr, detail: String) -> HostObservation {
         dns_server: None,
         ssh: None,
         tlsa: Vec::new(),
+        tls_audit: Vec::new(),
         status: HostStatus::InternalError {
             probe: None,
             port: None,

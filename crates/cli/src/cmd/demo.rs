@@ -41,6 +41,8 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         relay_recipient: "mxray-relay-test@example.net".into(),
         no_exposure: false,
         exposure_extra: false,
+        no_tls_audit: false,
+        tls_audit: false,
         web_paths: Vec::new(),
         axfr_per_server: None,
         recursion_name: "example.com".into(),

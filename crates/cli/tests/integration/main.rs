@@ -25,4 +25,5 @@ mod software;
 mod store_compact;
 mod survey;
 mod watch;
+mod tls_audit;
 mod webstores;

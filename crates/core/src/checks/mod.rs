@@ -20,6 +20,7 @@ pub mod software;
 mod spf;
 mod ssh;
 mod tls;
+mod tlsaudit;
 mod transport;
 mod web;
 
@@ -62,6 +63,9 @@ pub fn host(obs: &HostObservation, clock: Clock) -> Vec<Finding> {
     for w in &obs.web {
         out.extend(web::check(obs.ip, w));
         out.extend(tls::check(obs.ip, w.port, w.tls.as_ref(), clock));
+    }
+    for a in &obs.tls_audit {
+        out.extend(tlsaudit::check(obs.ip, a));
     }
     if let Some(d) = &obs.dns_server {
         out.extend(dnsserver::check_server(obs.ip, d));

@@ -149,6 +149,7 @@ mod tests {
             tlsa: Vec::new(),
             status: Default::default(),
             extra: Default::default(),
+            tls_audit: Vec::new(),
             reputation: Box::new(HostReputation {
                 dnsbl: queries,
                 provider: None,

@@ -23,6 +23,7 @@ pub mod smb;
 pub mod smtp;
 pub mod ssh;
 pub mod telnet;
+pub mod tlsaudit;
 pub mod web;
 
 use crate::engine::ScanConfig;
@@ -31,7 +32,7 @@ use crate::tls::TlsClient;
 use mxray_core::model::{
     DnsServerObservation, FtpObservation, HostObservation, HostStatus, MailboxObservation,
     ProxyObservation, SmbObservation, SmtpObservation, SshObservation, TelnetObservation,
-    WebObservation,
+    TlsAuditObservation, WebObservation,
 };
 use mxray_core::relay::RelayObservation;
 use std::future::Future;
@@ -65,11 +66,14 @@ pub enum ProbeKind {
     Proxy,
     /// FTP greeting and anonymous login (`--exposure-extra`).
     Ftp,
+    /// The TLS version and cipher audit of one TLS-capable mail port (depends on the SMTP,
+    /// POP3 or IMAP probe of that port having found TLS).
+    TlsAudit,
 }
 
 impl ProbeKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [ProbeKind; 10] = [
+    pub const ALL: [ProbeKind; 11] = [
         Self::Smtp,
         Self::Relay,
         Self::Mailbox,
@@ -80,6 +84,7 @@ impl ProbeKind {
         Self::Smb,
         Self::Proxy,
         Self::Ftp,
+        Self::TlsAudit,
     ];
 
     /// The stable name.
@@ -95,6 +100,7 @@ impl ProbeKind {
             Self::Smb => "smb",
             Self::Proxy => "proxy",
             Self::Ftp => "ftp",
+            Self::TlsAudit => "tls-audit",
         }
     }
 }
@@ -122,6 +128,8 @@ pub enum ProbeOutput {
     Proxy(Vec<ProxyObservation>),
     /// An FTP greeting and the anonymous-login question.
     Ftp(FtpObservation),
+    /// A TLS version and cipher audit.
+    TlsAudit(TlsAuditObservation),
 }
 
 impl ProbeOutput {
@@ -138,6 +146,7 @@ impl ProbeOutput {
             Self::Smb(_) => ProbeKind::Smb,
             Self::Proxy(_) => ProbeKind::Proxy,
             Self::Ftp(_) => ProbeKind::Ftp,
+            Self::TlsAudit(_) => ProbeKind::TlsAudit,
         }
     }
 
@@ -154,6 +163,7 @@ impl ProbeOutput {
             Self::Smb(m) => obs.extra.smb.push(m),
             Self::Proxy(p) => obs.extra.proxy.extend(p),
             Self::Ftp(f) => obs.extra.ftp.push(f),
+            Self::TlsAudit(a) => obs.tls_audit.push(a),
         }
     }
 }
@@ -238,6 +248,10 @@ impl ProbePlan {
                 port: p.port,
                 implicit_tls: p.implicit_tls,
             }));
+        }
+        // After the services: each audit runs only where its port's probe found TLS.
+        if cfg.tls_audit {
+            plan.mail.extend(tlsaudit::TlsAuditProbe::planned(cfg));
         }
         if let Some(port) = cfg.ssh_port {
             plan.mail.push(Box::new(ssh::SshProbe { port }));
@@ -369,6 +383,7 @@ pub(crate) fn empty_host(ip: std::net::IpAddr) -> HostObservation {
         dns_server: None,
         ssh: None,
         tlsa: Vec::new(),
+        tls_audit: Vec::new(),
         status: HostStatus::Complete,
         extra: Default::default(),
     }
