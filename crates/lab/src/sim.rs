@@ -407,6 +407,9 @@ impl Simulation {
         let mut per_ip = vec![0usize; o.ips];
         let mut hosting = DnsHosting::new(o.ns_ips);
         hosting.publish(&o, &mut zone);
+        // What the SPF and DMARC checks must say about each existing domain (scored against
+        // peers too: bench/peers.sh).
+        let mut domain_truth = Vec::new();
         for d in 0..o.domains {
             let domain = format!("d{d}.bench.test");
             list.push_str(&domain);
@@ -424,8 +427,12 @@ impl Simulation {
                 zone.txt(&domain, "v=spf1 mx -all");
             } else if r < 0.65 {
                 zone.txt(&domain, "v=spf1 mx ~all");
+                domain_truth.push(Truth::domain("spf.softfail_all", &domain));
             } else if r < 0.68 {
                 zone.txt(&domain, "v=spf1 +all");
+                domain_truth.push(Truth::domain("spf.pass_all", &domain));
+            } else {
+                domain_truth.push(Truth::domain("spf.missing", &domain));
             }
             if rng.unit() < 0.01 {
                 let q = format!("{domain}.{DNSBL_DOMAIN_ZONE}");
@@ -437,6 +444,9 @@ impl Simulation {
                     &format!("_dmarc.{domain}"),
                     "v=DMARC1; p=none; rua=mailto:dmarc@bench.test",
                 );
+                domain_truth.push(Truth::domain("dmarc.policy_none", &domain));
+            } else {
+                domain_truth.push(Truth::domain("dmarc.missing", &domain));
             }
         }
         let zone = Arc::new(zone);
@@ -452,6 +462,7 @@ impl Simulation {
             .into_iter()
             .filter(|(i, _)| per_ip[*i] > 0)
             .flat_map(|(i, ids)| ids.iter().map(move |id| Truth::ip(id, ip(i))))
+            .chain(domain_truth)
             .collect();
         let name_servers = hosting.start(&o, &zone, dns.addr.port()).await?;
         Ok(Self {

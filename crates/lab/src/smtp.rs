@@ -82,7 +82,7 @@ impl Behaviour {
 }
 
 /// Counters a test can read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Stats {
     /// Connections accepted.
     pub connections: AtomicU64,
@@ -92,6 +92,37 @@ pub struct Stats {
     pub max_open: AtomicUsize,
     /// `DATA` commands received (must stay 0: the scanner never sends DATA).
     pub data_commands: AtomicU64,
+    /// Shortest interval between two accepted connections, microseconds (`u64::MAX`: fewer
+    /// than two). Only meaningful for one server's own counters, not a group's.
+    pub min_interval_us: AtomicU64,
+    last_accept: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            connections: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
+            max_open: AtomicUsize::new(0),
+            data_commands: AtomicU64::new(0),
+            min_interval_us: AtomicU64::new(u64::MAX),
+            last_accept: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl Stats {
+    /// Notes an accepted connection's time (for [`Stats::min_interval_us`]).
+    fn accepted(&self) {
+        let now = std::time::Instant::now();
+        if let Ok(mut last) = self.last_accept.lock() {
+            if let Some(prev) = *last {
+                let us = now.duration_since(prev).as_micros() as u64;
+                self.min_interval_us.fetch_min(us, Ordering::Relaxed);
+            }
+            *last = Some(now);
+        }
+    }
 }
 
 /// A running emulated server.
@@ -211,6 +242,7 @@ impl SmtpServer {
                     s.behaviour = b;
                 }
                 let (tls, local) = (tls.clone(), local.clone());
+                s.stats.accepted();
                 tokio::spawn(async move {
                     for st in [&s.stats, &s.group] {
                         st.connections.fetch_add(1, Ordering::Relaxed);

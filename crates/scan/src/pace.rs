@@ -53,6 +53,17 @@ impl Pacer {
                 return false;
             }
             tokio::time::sleep_until(at).await;
+            // The interval counts from when the connection really starts: on a loaded
+            // machine a sleep ends late, and the next connection to this address would
+            // otherwise be planned from this one's planned time (the simulator's accept times
+            // showed 179 ms for 250: docs/BENCHMARKS.md, issue 14).
+            if let Ok(mut last) = self.last.lock() {
+                let now = Instant::now();
+                let t = last.entry(ip).or_insert(now);
+                if *t < now {
+                    *t = now;
+                }
+            }
         }
         if let Some(r) = &self.rate
             && tokio::time::timeout_at(deadline, r.until_ready())
@@ -127,6 +138,26 @@ mod tests {
         assert_eq!(Instant::now() - start, Duration::from_secs(2));
         // A slot beyond the deadline is refused rather than waited for.
         assert!(!p.wait(ip, Instant::now() + Duration::from_secs(1)).await);
+    }
+
+    /// A connection that starts late (its task ran after its planned time) pushes the next
+    /// one to the same address back: the interval holds between real connection times.
+    #[tokio::test(start_paused = true)]
+    async fn interval_counts_from_the_late_start() {
+        use futures::FutureExt;
+        let p = Pacer::new(None, Duration::from_secs(2));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let start = Instant::now();
+        let far = start + Duration::from_secs(60);
+        assert!(p.wait(ip, far).await);
+        let mut second = Box::pin(p.wait(ip, far));
+        assert!((&mut second).now_or_never().is_none(), "planned at +2 s");
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert!(second.await);
+        let late = Instant::now();
+        assert_eq!(late - start, Duration::from_secs(3), "started 1 s late");
+        assert!(p.wait(ip, far).await);
+        assert_eq!(Instant::now() - late, Duration::from_secs(2));
     }
 
     #[tokio::test]

@@ -34,11 +34,66 @@ pub struct Dns {
     validator: std::sync::Arc<crate::dnssec::Validator>,
 }
 
-type AnswerCache =
-    std::collections::HashMap<(String, RecordType), Result<Lookup<Vec<RData>>, Excluded>>;
+type AnswerCache = Generations<(String, RecordType), Result<Lookup<Vec<RData>>, Excluded>>;
 
-/// At most this many answers are kept in [`Dns`]'s cache (then questions are asked again).
+/// At most this many answers are kept in [`Dns`]'s cache (the least recently used are
+/// forgotten first, half at a time).
 const ANSWER_CACHE: usize = 65_536;
+
+/// A bounded map that forgets its least recently used entries, half of its capacity at a
+/// time: new entries go into `young`; when `young` is full it becomes `old` and the previous
+/// `old` is dropped; a hit in `old` moves back into `young`. So an answer asked for again and
+/// again (a shared MX host's addresses, a provider's name server) stays however many
+/// once-asked answers (each domain's MX, its `www` host) pass through.
+///
+/// Hand-written (two maps) rather than an LRU crate: this is all the policy needed, and the
+/// cache it replaces stopped taking entries once full, so that after ~9,000 domains of a
+/// survey every shared answer was asked again (measured: docs/BENCHMARKS.md, issue 14).
+#[derive(Debug)]
+struct Generations<K, V> {
+    young: std::collections::HashMap<K, V>,
+    old: std::collections::HashMap<K, V>,
+    half: usize,
+}
+
+impl<K, V> Default for Generations<K, V> {
+    fn default() -> Self {
+        Self::new(ANSWER_CACHE)
+    }
+}
+
+impl<K, V> Generations<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            young: std::collections::HashMap::new(),
+            old: std::collections::HashMap::new(),
+            half: (capacity / 2).max(1),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> Generations<K, V> {
+    fn get(&mut self, key: &K) -> Option<V> {
+        if let Some(v) = self.young.get(key) {
+            return Some(v.clone());
+        }
+        let (k, v) = self.old.remove_entry(key)?;
+        self.insert(k, v.clone());
+        Some(v)
+    }
+
+    fn insert(&mut self, key: K, value: V) {
+        if self.young.len() >= self.half && !self.young.contains_key(&key) {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(key, value);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+}
 
 /// At most this many CNAMEs are followed from one question (RFC 1034 §3.6.2 chains are
 /// short; a loop ends here).
@@ -112,10 +167,7 @@ impl Excluded {
     }
 }
 
-type SecureCache = std::collections::HashMap<(String, RecordType, bool), SecureLookup>;
-
-/// At most this many [`Dns::secure`] answers are cached (then questions are asked again).
-const SECURE_CACHE: usize = 65_536;
+type SecureCache = Generations<(String, RecordType, bool), SecureLookup>;
 
 /// An answer with the response's AD bit.
 #[derive(Clone, Debug)]
@@ -350,14 +402,13 @@ impl Dns {
     ) -> Result<Lookup<Vec<RData>>, Excluded> {
         self.check(name)?;
         let key = (trim_dot(&name.to_ascii()), rtype);
-        if cache && let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        if cache && let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key)) {
             return hit;
         }
         let answer = self.chase(name, rtype).await;
         if cache
             && !answer.as_ref().is_ok_and(Lookup::is_unknown)
             && let Ok(mut c) = self.cache.lock()
-            && c.len() < ANSWER_CACHE
         {
             c.insert(key, answer.clone());
         }
@@ -575,18 +626,11 @@ impl Dns {
             };
         };
         let key = (n.to_ascii().to_ascii_lowercase(), rtype, cd);
-        if let Some(hit) = self
-            .secure_cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&key).cloned())
-        {
+        if let Some(hit) = self.secure_cache.lock().ok().and_then(|mut c| c.get(&key)) {
             return hit;
         }
         let answer = self.ask_pooled(&n, rtype, true, cd).await;
-        if let Ok(mut c) = self.secure_cache.lock()
-            && c.len() < SECURE_CACHE
-        {
+        if let Ok(mut c) = self.secure_cache.lock() {
             c.insert(key, answer.clone());
         }
         answer
@@ -739,12 +783,13 @@ impl Dns {
         })
     }
 
-    /// A records of `name`.
+    /// A records of `name`, through the scan's cache: SPF's `a` and `mx` mechanisms ask for
+    /// the addresses of MX hosts that thousands of domains share (discovery asked them first).
     pub async fn a(&self, name: &str) -> Lookup<Vec<std::net::Ipv4Addr>> {
         let Ok(n) = fqdn(name) else {
             return DnsError::InvalidName.lookup();
         };
-        self.ask_bulk(&n, RecordType::A).await.map(|data| {
+        self.ask(&n, RecordType::A).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::A(a) => Some(a.0),
@@ -754,12 +799,12 @@ impl Dns {
         })
     }
 
-    /// AAAA records of `name`.
+    /// AAAA records of `name`, through the scan's cache (as [`Dns::a`]).
     pub async fn aaaa(&self, name: &str) -> Lookup<Vec<std::net::Ipv6Addr>> {
         let Ok(n) = fqdn(name) else {
             return DnsError::InvalidName.lookup();
         };
-        self.ask_bulk(&n, RecordType::AAAA).await.map(|data| {
+        self.ask(&n, RecordType::AAAA).await.map(|data| {
             data.into_iter()
                 .filter_map(|d| match d {
                     RData::AAAA(a) => Some(a.0),
@@ -840,5 +885,28 @@ impl crate::dnssec::Ask for Dns {
             }
         }
         last
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Generations;
+
+    /// An entry asked for again and again stays while a stream of once-asked entries many
+    /// times the capacity passes through; the map never holds more than its capacity.
+    #[test]
+    fn generations_keep_what_is_asked_again_and_stay_bounded() {
+        let mut c: Generations<u32, u32> = Generations::new(100);
+        c.insert(0, 7);
+        for i in 1..10_000 {
+            c.insert(i, i);
+            if i % 10 == 0 {
+                assert_eq!(c.get(&0), Some(7), "the shared entry was forgotten at {i}");
+            }
+            assert!(c.len() <= 100, "{} entries", c.len());
+        }
+        // Once-asked entries from long ago are gone, recent ones are there.
+        assert_eq!(c.get(&5), None);
+        assert_eq!(c.get(&9_999), Some(9_999));
     }
 }

@@ -150,6 +150,22 @@ pub async fn run(
         .map(|s| s.stats.max_open.load(std::sync::atomic::Ordering::Relaxed))
         .max()
         .unwrap_or(0);
+    // The shortest interval between two connections to one mail address, as its server's
+    // accept times show it (the scanner's --per-ip-interval, seen from the other side).
+    let min_interval_ms = sim
+        .servers
+        .iter()
+        .map(|s| {
+            s.stats
+                .min_interval_us
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .min()
+        .filter(|us| *us != u64::MAX)
+        .map_or_else(
+            || "-".to_owned(),
+            |us| format!("{:.0} ms", us as f64 / 1000.0),
+        );
     let ns = sim.name_server_load();
     println!(
         "sim name servers: {} addresses (busiest serves {} zones), {} UDP questions, most in flight at one address {}, {} TCP connections, most open at once at one address {}, shortest interval between two to one address {}, AXFR questions {} (most at one address {})",
@@ -165,10 +181,11 @@ pub async fn run(
         ns.max_axfr
     );
     println!(
-        "sim total: {} DNS queries, {} SMTP connections, most concurrent connections on one address {}, DATA commands {}, simulator CPU {:.1}s over {:.1}s",
+        "sim total: {} DNS queries, {} SMTP connections, most concurrent connections on one address {}, shortest interval between two connections to one address {}, DATA commands {}, simulator CPU {:.1}s over {:.1}s",
         sim.dns.served(),
         s,
         max_open,
+        min_interval_ms,
         data,
         cpu_seconds() - base_cpu,
         t0.elapsed().as_secs_f64()

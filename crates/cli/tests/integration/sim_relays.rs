@@ -2,7 +2,8 @@
 //! else called one. The population (in-process, 127.0.27.0/24 on a random SMTP port) has both
 //! kinds of open relay (relays the control too / refuses unknown local users), relays reachable
 //! only through the percent hack or a quoted local part, and servers that accept any user at
-//! their own domains but relay nothing (the backscatter finding only).
+//! their own domains but relay nothing (the backscatter finding only). The domains' SPF and
+//! DMARC verdicts are scored against the same ground truth.
 
 use crate::harness::*;
 use mxray_lab::Behaviour;
@@ -74,29 +75,50 @@ async fn simulated_relays_found_equal_present_and_no_false_alarms() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ex = Export::read(&db);
 
-    // Read back the file the simulator wrote, as bench/score.py does.
+    // Read back the file the simulator wrote, as bench/score.py does: host findings by
+    // address, the SPF and DMARC verdicts by domain.
     let text = std::fs::read_to_string(&truth_file).expect("truth file");
-    let mut present: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut present: BTreeMap<(&str, String), BTreeSet<String>> = BTreeMap::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).expect("a JSON object per line");
         let id = v["finding"].as_str().expect("finding").to_owned();
-        let ip = v["ip"]
-            .as_str()
-            .expect("host findings only here")
-            .to_owned();
-        present.entry(id).or_default().insert(ip);
+        let (kind, subject) = match (v["ip"].as_str(), v["domain"].as_str()) {
+            (Some(ip), None) => ("ip", ip),
+            (None, Some(d)) => ("domain", d),
+            _ => panic!("neither ip nor domain: {line}"),
+        };
+        present
+            .entry((kind, id))
+            .or_default()
+            .insert(subject.to_owned());
     }
-    assert!(present.contains_key("smtp.open_relay"), "{present:?}");
-    assert!(
-        present.contains_key("smtp.accepts_nonexistent_recipients"),
-        "{present:?}"
-    );
-    for (id, want) in &present {
-        let found: BTreeSet<String> = ex
-            .hosts()
+    for class in [
+        ("ip", "smtp.open_relay"),
+        ("ip", "smtp.accepts_nonexistent_recipients"),
+        ("domain", "spf.missing"),
+        ("domain", "spf.pass_all"),
+        ("domain", "dmarc.missing"),
+        ("domain", "dmarc.policy_none"),
+    ] {
+        assert!(
+            present.contains_key(&(class.0, class.1.to_owned())),
+            "{class:?} missing from {:?}",
+            present.keys()
+        );
+    }
+    for ((kind, id), want) in &present {
+        let (rows, key) = if *kind == "ip" {
+            (ex.hosts(), "ip")
+        } else {
+            (
+                ex.lines.iter().filter(|l| l["type"] == "domain").collect(),
+                "domain",
+            )
+        };
+        let found: BTreeSet<String> = rows
             .into_iter()
             .filter(|h| finding(h, id).is_some())
-            .map(|h| h["ip"].as_str().unwrap().to_owned())
+            .map(|h| h[key].as_str().unwrap().to_owned())
             .collect();
         let missed: Vec<_> = want.difference(&found).collect();
         let false_alarms: Vec<_> = found.difference(want).collect();

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The survey over shared name servers with default flags (docs/BENCHMARKS.md, "200,000
+# domains, shared name servers, default flags"). Loopback only (127.80.0.0/16).
+#   bench/scale.sh [DOMAINS] [IPS] [BIN]     default 200000 2000, the release build of this tree
+#   PERF=1 bench/scale.sh 20000 200          also a perf profile of the scanner (perf.data)
+#   CALLGRIND=1 bench/scale.sh 2000 100      the scanner under valgrind's callgrind instead
+# Default flags: only the lab's wiring is given (resolver, ports, loopback allowed, the
+# simulation's own block-list mirrors asked without the public lists' rate limit).
+# Needs: /usr/bin/time (Debian "time"), python3, sqlite3; PERF: linux-perf; CALLGRIND: valgrind.
+set -euo pipefail
+N=${1:-200000}
+M=${2:-2000}
+DNS_PORT=${DNS_PORT:-5318}
+SMTP_PORT=${SMTP_PORT:-2518}
+cd "$(dirname "$0")/.."
+if [ -z "${3:-}" ]; then cargo build --release --locked --quiet; fi
+BIN=${3:-$PWD/target/release/mxray}
+OUT=${OUT:-$(mktemp -d /tmp/mxray-scale.XXXXXX)}
+mkdir -p "$OUT"
+echo "results in $OUT"
+"$BIN" simulate --domains "$N" --ips "$M" --dns-port "$DNS_PORT" --smtp-port "$SMTP_PORT" \
+    --list "$OUT/list.txt" > "$OUT/sim.log" 2>&1 &
+SIM=$!
+trap 'kill -TERM $SIM 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do grep -q "simulation ready" "$OUT/sim.log" 2>/dev/null && break; sleep 0.5; done
+grep -q "simulation ready" "$OUT/sim.log" || { echo "simulation did not start: $(cat "$OUT/sim.log")"; exit 1; }
+ARGS=(scan "$OUT/list.txt" --resolver "127.80.0.1:$DNS_PORT" --port "smtp=$SMTP_PORT" --port "dns=$DNS_PORT"
+    --allow-loopback --db "$OUT/scan.db"
+    --dnsbl zen.dnsbl.bench.test=spamhaus-zen,dbl.dnsbl.bench.test=spamhaus-dbl --dnsbl-rate 0)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary.txt"
+if [ "${CALLGRIND:-0}" = 1 ]; then
+  valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
+  callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | head -40 > "$OUT/callgrind.txt" || true
+  grep -E "^(summary|events)|PROGRAM TOTALS" "$OUT/callgrind.txt" | tee -a "$OUT/summary.txt" || true
+elif [ "${PERF:-0}" = 1 ]; then
+  /usr/bin/time -v perf record -F 499 -g -o "$OUT/perf.data" -- "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
+else
+  /usr/bin/time -v nice "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/summary.txt"
+if [ "${CALLGRIND:-0}" != 1 ]; then
+  wall=$(grep Elapsed "$OUT/scan.time" | awk '{print $NF}')
+  rss=$(grep 'Maximum resident' "$OUT/scan.time" | awk '{print $NF}')
+  user=$(grep 'User time' "$OUT/scan.time" | awk '{print $NF}')
+  sys=$(grep 'System time' "$OUT/scan.time" | awk '{print $NF}')
+  cpu1000=$(python3 -c "print(f'{($user + $sys) * 1000 / $N:.3f}')")
+  echo "scan N=$N wall=$wall peak_rss_kb=$rss user_s=$user sys_s=$sys cpu_s_per_1000=$cpu1000" | tee -a "$OUT/summary.txt"
+fi
+head -1 "$OUT/scan.out" | tee -a "$OUT/summary.txt"
+kill -TERM $SIM; wait $SIM || true
+trap - EXIT
+# The simulator's own counts: name servers' load, SMTP connections per address.
+tail -n 2 "$OUT/sim.log" | tee -a "$OUT/summary.txt"
+D=$(sqlite3 "$OUT/scan.db" "SELECT COUNT(*) FROM domains")
+echo "store: $(stat -c %s "$OUT/scan.db") bytes, $(( $(stat -c %s "$OUT/scan.db") / D )) bytes per domain ($D domains)" | tee -a "$OUT/summary.txt"
+"$BIN" export --db "$OUT/scan.db" --format jsonl > "$OUT/export.jsonl"
+python3 bench/score.py "$OUT/list.txt.truth.jsonl" "$OUT/export.jsonl" | tee -a "$OUT/summary.txt" || true
+echo "done: $OUT/summary.txt"
