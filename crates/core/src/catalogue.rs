@@ -45,6 +45,8 @@ pub enum Needs {
     Ssh,
     /// Whichever service answered on the finding's port (TLS, DANE, software).
     Service,
+    /// An `mxray audit` run (scope-authorised logins, canaries) on the finding's service.
+    Audit,
 }
 
 /// One finding id.

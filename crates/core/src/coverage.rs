@@ -150,6 +150,9 @@ fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
         Needs::Ssh => ssh(),
         // TLS, DANE and software findings ride on whichever service answered on the port.
         Needs::Service => smtp() || mailbox() || web() || dns() || ssh(),
+        // Audit findings are stored with the audited domain, never with a probed host: a scan
+        // that probed the host did not repeat the audit.
+        Needs::Audit => false,
         Needs::Domain
         | Needs::MailAuth
         | Needs::DomainDnsbl

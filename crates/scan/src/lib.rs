@@ -9,6 +9,7 @@
 pub mod discovery;
 pub mod dnssec;
 pub mod engine;
+pub mod login;
 pub mod mailauth;
 mod mux;
 pub mod net;
