@@ -323,7 +323,7 @@ mod tests {
             .map(|n| a(n, 20 + u64::from(n), Rejected))
             .collect();
         assert_eq!(protection(&fast), Protection::None);
-        let mut spike = fast.clone();
+        let mut spike = fast;
         spike[3].ms = 5_000;
         assert_eq!(protection(&spike), Protection::None, "one slow answer");
         let slow = [a(1, 2_001, Rejected), a(2, 1_950, Rejected)];

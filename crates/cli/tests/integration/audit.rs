@@ -46,8 +46,6 @@ fn args(scope: &Path, dns: SocketAddr, db: &Path, extra: &[&str]) -> Vec<String>
         &dns.to_string(),
         "--db",
         &db.display().to_string(),
-        "--timeout",
-        "5",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -285,7 +283,7 @@ accounts = ["alice@audit.lab", "bob@audit.lab", "carol@audit.lab", "dave@audit.l
         r.stdout.clone(),
         r.stderr.clone(),
         text.stdout.clone(),
-        text.stderr.clone(),
+        text.stderr,
         exported.stdout.clone(),
         std::fs::read_to_string(&html).unwrap(),
     ];
