@@ -9,6 +9,8 @@
 #   127.0.62.2  "guarded"  Dovecot IMAP 143 / POP3 110, auth_failure_delay = 2 s and the anvil
 #                          auth penalty (Dovecot's defaults); Postfix submission 587, SASL
 #                          through that Dovecot, smtpd_client_auth_rate_limit = 3 per minute.
+#   127.0.62.3:25  Postfix, open relay (mynetworks = 0.0.0.0/0)     } canary.lab is "outside":
+#   127.0.62.4:25  Postfix, closed (loopback not in mynetworks)     } relayed over LMTP to .1
 #
 # Both Dovecots read the same passwd-file, DIR/users (accounts of the weak-password test):
 #   throttle@audit.lab  a long random password (the login-protection test account: only wrong
@@ -17,7 +19,8 @@
 #   bob@audit.lab       password = the local part          (weak)
 #   carol@audit.lab     a password from data/weak-passwords.txt (weak)
 #   dave@audit.lab      a long random password              (strong)
-#   canary@audit.lab    the canary mailbox (its password is in DIR/canary-password)
+#   canary@canary.lab   the canary mailbox of the relay confirmation (a domain outside
+#                       audit.lab, delivered by Postfix over LMTP into the open Dovecot)
 # Random passwords are written to DIR/passwords.env (mode 600) for the tests' scope files.
 #
 # Nothing reaches outside: Postfix has no DNS, no relayhost and discards every transport.
@@ -42,7 +45,7 @@ instance_name = mxray-audit-$2
 base_dir = $d/run
 state_dir = $d/state
 log_path = $d/dovecot.log
-protocols = imap pop3
+protocols = imap pop3 lmtp
 listen = $ip
 ssl = no
 disable_plaintext_auth = no
@@ -76,6 +79,11 @@ service pop3-login {
 service anvil {
   unix_listener anvil-auth-penalty {
     mode = $penalty
+  }
+}
+service lmtp {
+  unix_listener lmtp-postfix {
+    mode = 0666
   }
 }
 service auth {
@@ -117,6 +125,9 @@ local_recipient_maps =
 alias_maps =
 alias_database =
 smtpd_tls_security_level =
+# The canary domain (outside audit.lab) is delivered into Dovecot's mailboxes over LMTP.
+transport_maps = inline:{ canary.lab=lmtp:unix:$1/open/run/lmtp-postfix }
+lmtp_host_lookup = native
 smtpd_sasl_type = dovecot
 smtpd_sasl_auth_enable = no
 smtpd_tls_auth_only = no
@@ -132,7 +143,6 @@ relay_transport = discard
 local_transport = discard
 virtual_transport = discard
 fallback_transport =
-transport_maps =
 maillog_file_prefixes = $d
 maillog_file = $d/maillog
 CF
@@ -145,6 +155,12 @@ CF
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_sasl_path=$1/guarded/run/auth-postfix
   -o smtpd_client_auth_rate_limit=3
+127.0.62.3:25 inet n - n - - smtpd
+  -o myhostname=relay.audit.lab
+  -o mynetworks=0.0.0.0/0
+127.0.62.4:25 inet n - n - - smtpd
+  -o myhostname=closed.audit.lab
+lmtp      unix - - n - - lmtp
 pickup    unix n - n 60 1 pickup
 cleanup   unix n - n - 0 cleanup
 qmgr      unix n - n 300 1 qmgr
@@ -167,6 +183,7 @@ CF
     touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
     postfix -c "$conf" start >/dev/null 2>&1 || { tail -n 20 "$d/maillog" >&2; die "postfix start failed"; }
     wait_port 127.0.62.1 587; wait_port 127.0.62.2 587
+    wait_port 127.0.62.3 25; wait_port 127.0.62.4 25
 }
 
 postfix_stop() {
@@ -184,7 +201,8 @@ case "${1:-}" in
 install)
     [ "$(id -u)" = 0 ] || die "install must run as root"
     bash "$(dirname "$0")/postfix.sh" install
-    install_packages dovecot dovecot-core dovecot-imapd dovecot-pop3d
+    # The LMTP server has no command in PATH; command -v accepts its absolute path.
+    install_packages /usr/lib/dovecot/lmtp dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd
     ;;
 start)
     d=${2:?usage: audit.sh start DIR}
@@ -202,7 +220,7 @@ alice@audit.lab:{PLAIN}alice@audit.lab
 bob@audit.lab:{PLAIN}bob
 carol@audit.lab:{PLAIN}letmein
 dave@audit.lab:{PLAIN}$DAVE
-canary@audit.lab:{PLAIN}$CANARY
+canary@canary.lab:{PLAIN}$CANARY
 USERS
     chmod 644 "$d/users"
     mkdir -p "$d/mail"; chown nobody:nogroup "$d/mail"
