@@ -63,6 +63,8 @@ pub struct Scope {
     pub login: Option<LoginTest>,
     /// Accounts of the weak-password test.
     pub weak_accounts: Vec<String>,
+    /// The canary mailbox of the relay confirmation.
+    pub canary: Option<Canary>,
 }
 
 // Debug never shows the token (a scope could end up in a panic message or a log line).
@@ -93,6 +95,50 @@ pub struct Server {
     /// SMTP submission port (AUTH), if tested.
     #[serde(default)]
     pub submission: Option<u16>,
+    /// SMTP port of the relay confirmation (one marked message to the canary mailbox).
+    #[serde(default)]
+    pub smtp: Option<u16>,
+}
+
+/// The canary mailbox: an address outside the audited servers' domains that the operator
+/// reads, and where to read it (IMAP, on a server of the scope).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// The mailbox's address (the relayed message's recipient and sender).
+    pub address: String,
+    /// Its IMAP server: one of the scope's servers.
+    pub server: IpAddr,
+    /// IMAP port.
+    #[serde(default = "default_imap")]
+    pub imap: u16,
+    /// IMAP user.
+    pub user: String,
+    /// IMAP password (never stored, printed or logged).
+    pub password: String,
+    /// Seconds to watch for the message (at most [`MAX_WAIT`]).
+    #[serde(default = "default_wait")]
+    pub wait: u32,
+}
+
+impl std::fmt::Debug for Canary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canary")
+            .field("address", &self.address)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Longest watch for a canary message, seconds.
+pub const MAX_WAIT: u32 = 300;
+
+fn default_imap() -> u16 {
+    143
+}
+
+fn default_wait() -> u32 {
+    30
 }
 
 /// The login-protection test.
@@ -124,6 +170,8 @@ struct Raw {
     login: Option<LoginTest>,
     #[serde(default)]
     weak: Option<RawWeak>,
+    #[serde(default)]
+    canary: Option<Canary>,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +212,9 @@ pub enum ScopeError {
     /// Nothing to audit.
     #[error("no [[server]] in the scope")]
     NoServer,
+    /// A canary that cannot be used.
+    #[error("canary: {0}")]
+    Canary(&'static str),
 }
 
 fn account_ok(user: &str) -> bool {
@@ -225,6 +276,29 @@ impl Scope {
         if let Some(bad) = weak_accounts.iter().find(|a| !account_ok(a)) {
             return Err(ScopeError::BadAccount(bad.clone()));
         }
+        if let Some(c) = &raw.canary {
+            let addr_ok = c
+                .address
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && crate::target::Domain::parse(d).is_ok())
+                && account_ok(&c.address);
+            if !addr_ok {
+                return Err(ScopeError::Canary("address must be local@domain"));
+            }
+            if !servers.iter().any(|s| s.address == c.server) {
+                return Err(ScopeError::Canary(
+                    "server must be one of the [[server]] addresses",
+                ));
+            }
+            if !account_ok(&c.user) {
+                return Err(ScopeError::Canary(
+                    "user must be printable, without spaces or quotes",
+                ));
+            }
+            if !(1..=MAX_WAIT).contains(&c.wait) {
+                return Err(ScopeError::Canary("wait must be between 1 and 300 seconds"));
+            }
+        }
         Ok(Self {
             token: raw.token,
             domains,
@@ -232,6 +306,7 @@ impl Scope {
             servers,
             login: raw.login,
             weak_accounts,
+            canary: raw.canary,
         })
     }
 
@@ -279,6 +354,7 @@ impl Scope {
             "servers": self.servers.iter().map(|s| s.address.to_string()).collect::<Vec<_>>(),
             "login_test": self.login.as_ref().map(|l| l.attempts),
             "weak_accounts": self.weak_accounts.len(),
+            "canary": self.canary.as_ref().map(|c| c.address.clone()),
         })
     }
 }
@@ -360,6 +436,11 @@ imap = 143
 user = "throttle@audit.lab"
 [weak]
 accounts = ["alice@audit.lab"]
+[canary]
+address = "canary@canary.lab"
+server = "127.0.62.1"
+user = "canary@canary.lab"
+password = "canary-secret-99"
 "#;
 
     fn scope() -> Scope {
@@ -437,6 +518,16 @@ accounts = ["alice@audit.lab"]
 
     #[test]
     fn debug_hides_the_token() {
-        assert!(!format!("{:?}", scope()).contains("0123456789abcdef"));
+        let s = scope();
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
+        assert!(!format!("{:?}", s.canary).contains("canary-secret"));
+        assert_eq!(s.canary.as_ref().unwrap().wait, 30);
+        let bad = GOOD.replace("server = \"127.0.62.1\"", "server = \"127.0.62.5\"");
+        assert!(
+            Scope::parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("canary")
+        );
     }
 }

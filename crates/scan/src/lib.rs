@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod canary;
 pub mod discovery;
 pub mod dnssec;
 pub mod engine;

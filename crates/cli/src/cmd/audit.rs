@@ -6,7 +6,7 @@
 use crate::args::{CheckFormat, ReportLang};
 use anyhow::{Context, bail};
 use clap::Args;
-use mxray_core::checks::audit as checks;
+use mxray_core::checks::audit::{self as checks, RelayCanary};
 use mxray_core::login::{LoginService, WeakOutcome, protection};
 use mxray_core::model::{DomainObservation, Lookup, MxMode};
 use mxray_core::scope::{self, Scope};
@@ -139,6 +139,7 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
     };
     let candidates_list = scope::weak_list();
     let mut reports = Vec::new();
+    let mut relays: Vec<(String, RelayCanary)> = Vec::new();
     let mut by_domain: Vec<(String, Vec<Finding>)> = scope
         .domains
         .iter()
@@ -201,6 +202,48 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
             }
             reports.push(rep);
         }
+        if let (Some(port), Some(c)) = (s.smtp, &scope.canary) {
+            let relay = SocketAddr::new(s.address, port);
+            let marker = mxray_scan::canary::marker();
+            let outcome = match mxray_scan::canary::send(
+                &policy,
+                limits,
+                relay,
+                &a.ehlo_name,
+                &c.address,
+                &marker,
+            )
+            .await
+            {
+                Err(r) => r,
+                Ok(reply) => {
+                    let imap = SocketAddr::new(c.server, c.imap);
+                    let wait = Duration::from_secs(u64::from(c.wait));
+                    match mxray_scan::canary::watch(
+                        &policy,
+                        limits,
+                        imap,
+                        &c.user,
+                        &c.password,
+                        &marker,
+                        wait,
+                    )
+                    .await
+                    {
+                        Ok(Some(after_s)) => RelayCanary::Arrived { after_s, reply },
+                        Ok(None) => RelayCanary::NotArrived {
+                            waited_s: u64::from(c.wait),
+                            reply,
+                        },
+                        Err(why) => RelayCanary::Failed { why },
+                    }
+                }
+            };
+            findings.extend(checks::relay_confirmed(
+                s.address, port, &c.address, &outcome,
+            ));
+            relays.push((relay.to_string(), outcome));
+        }
         if let Some((_, f)) = by_domain.iter_mut().find(|(d, _)| *d == s.domain) {
             f.extend(findings);
         }
@@ -246,11 +289,17 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
                 "schema": mxray_core::model::SCHEMA_VERSION,
                 "scan": scan,
                 "services": reports,
+                "relays": relays,
                 "findings": all,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
-        CheckFormat::Text => print!("{}", text(&reports, &all, a.lang.into(), scan)),
+        CheckFormat::Text => {
+            print!("{}", text(&reports, &all, a.lang.into(), scan));
+            for (relay, r) in &relays {
+                println!("  relay {relay}: {}", serde_json::to_string(r)?);
+            }
+        }
     }
     Ok(u8::from(all.iter().any(|f| f.severity >= a.fail_on)))
 }

@@ -311,3 +311,88 @@ accounts = ["alice@audit.lab", "bob@audit.lab", "carol@audit.lab", "dave@audit.l
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_confirmed_by_a_canary_message_on_real_postfix() {
+    if !real_part(
+        "MXRAY_TEST_AUDIT",
+        "real Postfix relays and a Dovecot canary mailbox (.ci/audit.sh)",
+    ) {
+        return;
+    }
+    let lab_dir = std::env::var("MXRAY_TEST_AUDIT").unwrap();
+    let env = std::fs::read_to_string(Path::new(&lab_dir).join("passwords.env")).unwrap();
+    let password = env
+        .lines()
+        .find_map(|l| l.strip_prefix("CANARY="))
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    let dns = DnsServer::start("127.77.133.53:0".parse().unwrap(), Zone::default())
+        .await
+        .unwrap();
+    let scope = dir.path().join("scope.toml");
+    write_scope(
+        &scope,
+        &format!(
+            r#"token = "{TOKEN}"
+domains = ["audit.lab"]
+networks = ["127.0.62.0/29"]
+[[server]]
+address = "127.0.62.1"
+domain = "audit.lab"
+[[server]]
+address = "127.0.62.3"
+domain = "audit.lab"
+smtp = 25
+[[server]]
+address = "127.0.62.4"
+domain = "audit.lab"
+smtp = 25
+[canary]
+address = "canary@canary.lab"
+server = "127.0.62.1"
+imap = 143
+user = "canary@canary.lab"
+password = "{password}"
+wait = 20
+"#
+        ),
+        0o600,
+    );
+    let r = mxray_async(args(
+        &scope,
+        dns.addr,
+        &db,
+        &["--allow-private", "--format", "json"],
+    ))
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(findings(&v, "smtp.open_relay"), ["127.0.62.3:25"]);
+    let relays = v["relays"].as_array().unwrap();
+    let kind = |addr: &str| {
+        relays
+            .iter()
+            .find(|p| p[0] == addr)
+            .map(|p| p[1]["kind"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        kind("127.0.62.3:25").as_deref(),
+        Some("arrived"),
+        "{relays:?}"
+    );
+    assert_eq!(
+        kind("127.0.62.4:25").as_deref(),
+        Some("refused"),
+        "{relays:?}"
+    );
+    let stored = std::fs::read(&db).unwrap();
+    for h in [r.stdout.as_bytes(), r.stderr.as_bytes(), stored.as_slice()] {
+        assert!(
+            !String::from_utf8_lossy(h).contains(&password),
+            "the canary password leaked"
+        );
+    }
+}

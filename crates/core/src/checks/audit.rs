@@ -78,6 +78,57 @@ pub fn weak_password(
     ]
 }
 
+/// What the relay confirmation saw.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum RelayCanary {
+    /// The server refused the message (at RCPT, DATA or the end of data): not relayed.
+    Refused {
+        /// The refusing reply.
+        reply: String,
+    },
+    /// Accepted, and the marked message arrived in the canary mailbox.
+    Arrived {
+        /// Seconds from acceptance to arrival (rounded up).
+        after_s: u64,
+        /// The server's acceptance after the message's data.
+        reply: String,
+    },
+    /// Accepted, but not seen within the wait (queued, filtered, or bounced later).
+    NotArrived {
+        /// Seconds watched.
+        waited_s: u64,
+        /// The acceptance.
+        reply: String,
+    },
+    /// The test did not complete (connection, canary mailbox).
+    Failed {
+        /// Why.
+        why: String,
+    },
+}
+
+/// `smtp.open_relay`, confirmed, when a message for an outside mailbox was delivered.
+pub fn relay_confirmed(ip: IpAddr, port: u16, canary: &str, r: &RelayCanary) -> Vec<Finding> {
+    let RelayCanary::Arrived { after_s, reply } = r else {
+        return Vec::new();
+    };
+    vec![
+        Finding::new(
+            "smtp.open_relay",
+            Severity::Critical,
+            service(ip, port),
+            "Open relay confirmed: a message for an outside mailbox was delivered",
+            "Accept mail only for your own domains and relay only for authenticated users or \
+             your own networks.",
+        )
+        .with_evidence([
+            format!("accepted a marked message for {canary}: {reply}"),
+            format!("the message arrived in the canary mailbox within {after_s} s"),
+        ]),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +143,23 @@ mod tests {
                 text: "NO [AUTHENTICATIONFAILED] Authentication failed.".into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn relay_confirmation() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let arrived = RelayCanary::Arrived {
+            after_s: 2,
+            reply: "250 2.0.0 Ok".into(),
+        };
+        let f = relay_confirmed(ip, 25, "c@x.example", &arrived);
+        assert_eq!(f[0].id, "smtp.open_relay");
+        assert!(f[0].evidence[1].contains("arrived"));
+        let lost = RelayCanary::NotArrived {
+            waited_s: 30,
+            reply: "250 ok".into(),
+        };
+        assert!(relay_confirmed(ip, 25, "c@x.example", &lost).is_empty());
     }
 
     #[test]
