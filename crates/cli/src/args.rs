@@ -70,6 +70,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "en")]
         lang: ReportLang,
     },
+    /// Audit your own servers (scope-authorised, intrusive): failed-login protection and
+    /// weak passwords of the accounts named in the scope file.
+    #[command(after_help = EXIT_HELP)]
+    Audit(crate::cmd::audit::AuditArgs),
     /// Export stored results.
     Export {
         /// Output format.

@@ -49,6 +49,8 @@ pub enum Needs {
     Service,
     /// The TLS version and cipher audit of the finding's port, every offer answered.
     TlsAudit,
+    /// An `mxray audit` run (scope-authorised logins, canaries) on the finding's service.
+    Audit,
 }
 
 /// One finding id.

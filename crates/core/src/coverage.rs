@@ -153,6 +153,9 @@ fn service_ran(needs: Needs, port: u16, h: &HostObservation) -> bool {
         // TLS, DANE and software findings ride on whichever service answered on the port.
         Needs::Service => smtp() || mailbox() || web() || dns() || ssh() || h.extra.answered(port),
         Needs::TlsAudit => h.tls_audit.iter().any(|a| a.port == port && ok(a.status)),
+        // Audit findings are stored with the audited domain, never with a probed host: a scan
+        // that probed the host did not repeat the audit.
+        Needs::Audit => false,
         Needs::Domain
         | Needs::MailAuth
         | Needs::DomainDnsbl

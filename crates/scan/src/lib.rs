@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod canary;
 pub mod discovery;
 pub mod dnssec;
 pub mod engine;
+pub mod login;
 pub mod mailauth;
 mod mux;
 pub mod net;

@@ -1,5 +1,6 @@
 //! One function per subcommand.
 
+pub(crate) mod audit;
 mod check;
 mod demo;
 mod diff;
@@ -34,6 +35,7 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             format,
             lang,
         } => check::run(domain, scan, fail_on, format, lang.into()).await,
+        Command::Audit(a) => audit::run(a).await,
         Command::Export {
             format,
             scan,

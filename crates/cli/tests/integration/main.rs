@@ -2,6 +2,7 @@
 //! CI, against a real Postfix on loopback. Every network peer is on 127.0.0.0/8.
 
 mod advisory_feeds;
+mod audit;
 mod dnssec;
 mod exposure;
 mod exposure_extra;

@@ -4,6 +4,7 @@
 //! during a scan and later on stored observations (`mxray check --scan`), and is tested with
 //! plain values.
 
+pub mod audit;
 mod dane;
 mod dkim;
 mod dmarc;
@@ -97,6 +98,7 @@ pub const LINK_ROLES: &[(&str, u8)] = &[
     ("proxy.", role_mask::MAIL),
     ("ftp.", role_mask::MAIL),
     ("dane.", role_mask::MAIL),
+    ("auth.", role_mask::MAIL),
     ("web.", role_mask::MAIL | role_mask::WEB),
     ("tls.", role_mask::MAIL | role_mask::WEB),
 ];

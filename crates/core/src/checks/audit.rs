@@ -1,0 +1,197 @@
+//! Findings of `mxray audit` (scope-authorised checks of the operator's own servers): login
+//! protection and weak passwords. Their observations are login attempts
+//! ([`crate::login`]), made only by `mxray audit`, never by a scan.
+
+use super::service;
+use crate::finding::{Finding, Severity};
+use crate::login::{Attempt, LoginService, Protection, WeakOutcome, curve, protection};
+use std::net::IpAddr;
+
+/// `auth.no_throttling` when a series of failed logins met no delay, refusal or lockout.
+pub fn login_protection(
+    ip: IpAddr,
+    port: u16,
+    svc: LoginService,
+    user: &str,
+    attempts: &[Attempt],
+) -> Vec<Finding> {
+    let verdict = protection(attempts);
+    if verdict != Protection::None {
+        return Vec::new();
+    }
+    let n = attempts.len();
+    let total: u64 = attempts.iter().map(|a| a.ms).sum();
+    let mut evidence = vec![
+        format!(
+            "{} failed logins for {user} on {} (port {port}) in {total} ms, none delayed or refused",
+            n,
+            svc.as_str()
+        ),
+        format!("answer times: {}", curve(attempts)),
+    ];
+    if let Some(last) = attempts.last() {
+        evidence.push(format!("last answer: {}", last.text));
+    }
+    vec![
+        Finding::new(
+            "auth.no_throttling",
+            Severity::High,
+            service(ip, port),
+            format!(
+                "{n} failed {} logins cost nothing: password guessing is not slowed down",
+                svc.as_str()
+            ),
+            "Delay or refuse repeated failed logins: Dovecot auth_failure_delay and its auth \
+             penalty (login_trusted_networks only for your own proxies), Postfix \
+             smtpd_client_auth_rate_limit, or fail2ban on the authentication log.",
+        )
+        .with_evidence(evidence),
+    ]
+}
+
+/// `auth.weak_password` when an account listed in scope fell to a weak candidate. The
+/// password itself is never part of the finding, only which kind of guess worked.
+pub fn weak_password(
+    ip: IpAddr,
+    port: u16,
+    svc: LoginService,
+    user: &str,
+    outcome: &WeakOutcome,
+) -> Vec<Finding> {
+    let WeakOutcome::Fell { how } = outcome else {
+        return Vec::new();
+    };
+    vec![
+        Finding::new(
+            "auth.weak_password",
+            Severity::Critical,
+            service(ip, port),
+            format!("Account {user} has a weak password ({})", how.describe()),
+            "Change this account's password to a long random one now, check its sent mail and \
+             forwarding rules for abuse, and enforce a password policy.",
+        )
+        .with_evidence([format!(
+            "{} login as {user} succeeded: {}",
+            svc.as_str(),
+            how.describe()
+        )]),
+    ]
+}
+
+/// What the relay confirmation saw.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum RelayCanary {
+    /// The server refused the message (at RCPT, DATA or the end of data): not relayed.
+    Refused {
+        /// The refusing reply.
+        reply: String,
+    },
+    /// Accepted, and the marked message arrived in the canary mailbox.
+    Arrived {
+        /// Seconds from acceptance to arrival (rounded up).
+        after_s: u64,
+        /// The server's acceptance after the message's data.
+        reply: String,
+    },
+    /// Accepted, but not seen within the wait (queued, filtered, or bounced later).
+    NotArrived {
+        /// Seconds watched.
+        waited_s: u64,
+        /// The acceptance.
+        reply: String,
+    },
+    /// The test did not complete (connection, canary mailbox).
+    Failed {
+        /// Why.
+        why: String,
+    },
+}
+
+/// `smtp.open_relay`, confirmed, when a message for an outside mailbox was delivered.
+pub fn relay_confirmed(ip: IpAddr, port: u16, canary: &str, r: &RelayCanary) -> Vec<Finding> {
+    let RelayCanary::Arrived { after_s, reply } = r else {
+        return Vec::new();
+    };
+    vec![
+        Finding::new(
+            "smtp.open_relay",
+            Severity::Critical,
+            service(ip, port),
+            "Open relay confirmed: a message for an outside mailbox was delivered",
+            "Accept mail only for your own domains and relay only for authenticated users or \
+             your own networks.",
+        )
+        .with_evidence([
+            format!("accepted a marked message for {canary}: {reply}"),
+            format!("the message arrived in the canary mailbox within {after_s} s"),
+        ]),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::login::{LoginReply, WeakKind};
+
+    fn attempts(ms: u64) -> Vec<Attempt> {
+        (1..=10)
+            .map(|n| Attempt {
+                n,
+                ms,
+                reply: LoginReply::Rejected,
+                text: "NO [AUTHENTICATIONFAILED] Authentication failed.".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn relay_confirmation() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let arrived = RelayCanary::Arrived {
+            after_s: 2,
+            reply: "250 2.0.0 Ok".into(),
+        };
+        let f = relay_confirmed(ip, 25, "c@x.example", &arrived);
+        assert_eq!(f[0].id, "smtp.open_relay");
+        assert!(f[0].evidence[1].contains("arrived"));
+        let lost = RelayCanary::NotArrived {
+            waited_s: 30,
+            reply: "250 ok".into(),
+        };
+        assert!(relay_confirmed(ip, 25, "c@x.example", &lost).is_empty());
+    }
+
+    #[test]
+    fn throttling_verdicts() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let f = login_protection(ip, 143, LoginService::Imap, "t@x", &attempts(5));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].id, "auth.no_throttling");
+        assert!(f[0].evidence[1].contains("#10 5ms"), "{:?}", f[0].evidence);
+        assert!(login_protection(ip, 143, LoginService::Imap, "t@x", &attempts(2_000)).is_empty());
+    }
+
+    #[test]
+    fn weak_password_never_names_the_password() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let fell = WeakOutcome::Fell {
+            how: WeakKind::Listed,
+        };
+        let f = weak_password(ip, 110, LoginService::Pop3, "carol@x", &fell);
+        assert_eq!(f[0].id, "auth.weak_password");
+        assert_eq!(f[0].severity, Severity::Critical);
+        let text = format!("{f:?}");
+        assert!(!text.contains("letmein"));
+        assert!(
+            weak_password(
+                ip,
+                110,
+                LoginService::Pop3,
+                "d@x",
+                &WeakOutcome::Resisted { tried: 22 }
+            )
+            .is_empty()
+        );
+    }
+}
