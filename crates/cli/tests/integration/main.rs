@@ -3,6 +3,7 @@
 
 mod advisory_feeds;
 mod dnssec;
+mod ecosystem;
 mod exposure;
 mod hardening;
 mod harness;
