@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 build() {
     command -v cargo-deb >/dev/null 2>&1 || cargo install cargo-deb --locked
     cargo build --locked --release -p mxray
-    local assets=target/deb-assets bin=target/release/mxray
+    local assets=target/release/deb-assets bin=target/release/mxray
     mkdir -p "$assets"
     "$bin" man | gzip -9n > "$assets/mxray.1.gz"
     "$bin" completions bash > "$assets/mxray.bash"
