@@ -17,7 +17,7 @@
 #                       passwords are ever sent for it)
 #   alice@audit.lab     password = the user name          (weak)
 #   bob@audit.lab       password = the local part          (weak)
-#   carol@audit.lab     a password from data/weak-passwords.txt (weak)
+#   carol@audit.lab     a password from crates/core/data/weak-passwords.txt (weak)
 #   dave@audit.lab      a long random password              (strong)
 #   canary@canary.lab   the canary mailbox of the relay confirmation (a domain outside
 #                       audit.lab, delivered by Postfix over LMTP into the open Dovecot)

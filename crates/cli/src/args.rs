@@ -16,7 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Exit status: 0 ran, 1 findings at or above --fail-on, 2 operator error.
-pub const EXIT_HELP: &str = "Exit status: 0 the run completed (findings below --fail-on); 1 findings at or above --fail-on; 2 operator error (bad arguments, unreadable input, resolver not answering, database locked).";
+pub const EXIT_HELP: &str = "Exit status: 0 the run completed (findings below --fail-on); 1 findings at or above --fail-on; 2 operator error (bad arguments, unreadable input, resolver not answering, database locked); 130 or 143 stopped by Ctrl-C or SIGTERM (what was stored stays; continue with --resume).";
+
+/// Exit status of `worker`, which has no --fail-on.
+pub const WORKER_EXIT_HELP: &str = "Exit status: 0 the survey has no work left; 2 operator error (bad arguments, resolver not answering, database unreachable); 130 or 143 stopped by Ctrl-C or SIGTERM (claims released, everything committed stays).";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,8 +29,40 @@ pub const EXIT_HELP: &str = "Exit status: 0 the run completed (findings below --
     after_help = EXIT_HELP
 )]
 pub struct Cli {
+    /// Configuration file (TOML; default: $XDG_CONFIG_HOME/mxray/config.toml, else
+    /// ~/.config/mxray/config.toml, when it exists). Flags given on the command line win.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Only errors on standard error: no progress lines, no warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More log lines on standard error: -v what each stage does, -vv every host's probes
+    /// (started, finished, why skipped). RUST_LOG (or MXRAY_LOG) filters override both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The log filter: RUST_LOG, else MXRAY_LOG (kept for earlier scripts), else from
+    /// --quiet / -v / -vv.
+    pub fn log_filter(&self) -> String {
+        for var in ["RUST_LOG", "MXRAY_LOG"] {
+            if let Ok(v) = std::env::var(var)
+                && !v.trim().is_empty()
+            {
+                return v;
+            }
+        }
+        match (self.quiet, self.verbose) {
+            (true, _) => "error",
+            (false, 0) => "warn,sqlx=error",
+            (false, 1) => "info,sqlx=warn,hickory_proto=warn,hickory_resolver=warn",
+            (false, _) => "debug,sqlx=warn,hickory_proto=info,hickory_resolver=info,rustls=info",
+        }
+        .to_owned()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +87,9 @@ pub enum Command {
         /// machine dying.
         #[arg(long, value_name = "K/N")]
         shard: Option<mxray_core::target::Shard>,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// Check one domain and print a verdict with evidence and fixes.
     #[command(after_help = EXIT_HELP)]
@@ -63,9 +101,9 @@ pub enum Command {
         /// Exit 1 when any finding is at least this severe.
         #[arg(long, value_name = "SEVERITY", default_value = "high")]
         fail_on: Severity,
-        /// Output format.
+        /// Output format (SARIF 2.1.0: one result per finding, rule ids from the catalogue).
         #[arg(long, value_enum, default_value = "text")]
-        format: CheckFormat,
+        format: VerdictFormat,
         /// Language of the text verdict (finding names and fixes from the catalogue).
         #[arg(long, value_enum, default_value = "en")]
         lang: ReportLang,
@@ -82,10 +120,9 @@ pub enum Command {
         /// Scan id (default: the newest).
         #[arg(long)]
         scan: Option<i64>,
-        /// Database: a SQLite file, or a postgres:// URL.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
-        /// Output file (default: standard output).
+        #[command(flatten)]
+        db: Db,
+        /// Output file (default, or '-': standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// CSV: start with a UTF-8 byte-order mark so Excel reads UTF-8.
@@ -103,10 +140,9 @@ pub enum Command {
         /// Language.
         #[arg(long, value_enum, default_value = "en")]
         lang: ReportLang,
-        /// Database: a SQLite file, or a postgres:// URL.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
-        /// Output file.
+        #[command(flatten)]
+        db: Db,
+        /// Output file ('-': standard output).
         #[arg(short, long, default_value = "report.html")]
         output: PathBuf,
     },
@@ -116,9 +152,8 @@ pub enum Command {
         old: i64,
         /// The newer scan id.
         new: i64,
-        /// Database: a SQLite file, or a postgres:// URL.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
@@ -128,9 +163,8 @@ pub enum Command {
     },
     /// List the scans in a database: ids, times, status, counts and options.
     Scans {
-        /// Database: a SQLite file, or a postgres:// URL.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
@@ -141,18 +175,20 @@ pub enum Command {
         /// Scan id (default: the newest).
         #[arg(long)]
         scan: Option<i64>,
-        /// Database: a SQLite file, or a postgres:// URL.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
     },
     /// Start the built-in lab on loopback, scan it, and print the summary.
     Demo {
-        /// Database file for the demo scan.
+        /// SQLite file for the demo scan; replaced only when an earlier demo wrote it.
         #[arg(long, default_value = "mxray-demo.db")]
         db: PathBuf,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// Run a simulated network of N domains over M loopback mail servers (benchmarks; see
     /// docs/BENCHMARKS.md) until interrupted.
@@ -198,6 +234,9 @@ pub enum Command {
         /// SMTP port of every emulated server.
         #[arg(long, default_value_t = 2525)]
         smtp_port: u16,
+        /// HTTPS port of the MTA-STS policy hosts.
+        #[arg(long, default_value_t = 8443)]
+        https_port: u16,
     },
     /// Advisories: import OSV JSON or native TOML files, list what is stored.
     Advisories {
@@ -225,7 +264,7 @@ pub enum Command {
     },
     /// Work on a survey: claim batches of its targets, scan them, commit the results with the
     /// claims. Start any number, on any machines, against the same --db.
-    #[command(after_help = EXIT_HELP)]
+    #[command(after_help = WORKER_EXIT_HELP)]
     Worker {
         #[command(flatten)]
         scan: ScanArgs,
@@ -242,7 +281,32 @@ pub enum Command {
         /// died), other workers take its targets over.
         #[arg(long, default_value_t = 120.0)]
         lease: f64,
+        /// Output format of the summary.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
+    /// Print a shell completion script (bash: save as
+    /// ~/.local/share/bash-completion/completions/mxray; zsh: as _mxray in a directory of
+    /// $fpath; fish: as ~/.config/fish/completions/mxray.fish).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; `mxray man | man -l -`).
+    Man,
+    /// The configuration file (TOML; see --config).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the configuration file read and each option's effective value for `scan` (from
+    /// the file, or built in), as TOML that can start a configuration file.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,15 +315,16 @@ pub enum SurveyAction {
     Create {
         /// Domain list file, or '-' for standard input.
         file: String,
-        /// Database: a postgres:// URL (several machines) or a SQLite file (one machine).
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// Progress, rate, ETA and per-worker counts.
     Status {
-        /// Database: a postgres:// URL or a SQLite file.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: Db,
         /// Survey id (default: the newest).
         #[arg(long)]
         survey: Option<i64>,
@@ -306,19 +371,59 @@ impl From<ReportLang> for mxray_report::Lang {
 pub enum CheckFormat {
     /// A readable verdict.
     Text,
-    /// The domain report as JSON.
+    /// JSON, for scripts (one document; docs/schema.md).
     Json,
+}
+
+/// `check`'s output formats.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum VerdictFormat {
+    /// A readable verdict.
+    Text,
+    /// JSON, for scripts (the domain report; docs/schema.md).
+    Json,
+    /// SARIF 2.1.0, for CI pipelines and code-scanning tools.
+    Sarif,
+}
+
+/// The `--db` option, one definition for every command that stores or reads results.
+#[derive(Clone, Debug, Args)]
+pub struct Db {
+    /// Database: a SQLite file (created when a command stores results), or a
+    /// postgres://user@host/db URL.
+    #[arg(
+        id = "db",
+        long = "db",
+        value_name = "FILE|URL",
+        default_value = "mxray.db"
+    )]
+    pub path: PathBuf,
+}
+
+impl std::ops::Deref for Db {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
+
+impl AsRef<std::path::Path> for Db {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.path
+    }
 }
 
 /// Options shared by `scan` and `check`.
 #[derive(Clone, Debug, Args)]
 pub struct ScanArgs {
-    /// DNS resolver to ask, IP:PORT (default: the system's resolvers).
-    #[arg(long, value_name = "IP:PORT")]
+    /// DNS resolver to ask, IP or IP:PORT (a bare IP means port 53; IPv6 with a port as
+    /// [::1]:53). Default: the system's resolvers. A survey should ask a recursive resolver
+    /// of its own (README: "Resolvers").
+    #[arg(long, value_name = "IP[:PORT]", value_parser = resolver_addr)]
     pub resolver: Option<SocketAddr>,
-    /// Database: a SQLite file, or a postgres://user@host/db URL.
-    #[arg(long, default_value = "mxray.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: Db,
     /// Hosts probed at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
@@ -402,7 +507,7 @@ pub struct ScanArgs {
     /// At most this many hosts of one /24 (IPv6 /48) probed at once (0: no cap).
     #[arg(long, default_value_t = 16)]
     pub per_net: u32,
-    /// DNS block lists to ask, replacing the built-in set (data/dnsbl.toml) for this run:
+    /// DNS block lists to ask, replacing the built-in set (crates/core/data/dnsbl.toml) for this run:
     /// ZONE[=ID],… where ID names a built-in list whose return codes ZONE uses.
     #[arg(long, value_name = "ZONE[=ID],...")]
     pub dnsbl: Option<String>,
@@ -410,17 +515,17 @@ pub struct ScanArgs {
     #[arg(long, conflicts_with = "dnsbl")]
     pub no_dnsbl: bool,
     /// Queries per second to each block list, replacing the lists' own free-use rates
-    /// (data/dnsbl.toml). 0: unlimited — only for your own mirror or a licensed feed.
+    /// (crates/core/data/dnsbl.toml). 0: unlimited — only for your own mirror or a licensed feed.
     #[arg(long, value_name = "N")]
     pub dnsbl_rate: Option<u32>,
     /// IP-to-AS database (MaxMind GeoLite2-ASN or DB-IP ASN mmdb) for provider attribution;
     /// without it providers are guessed from PTR and MX host names.
     #[arg(long, value_name = "FILE")]
     pub asn_db: Option<PathBuf>,
-    /// Software signature file replacing the built-in one (format: data/fingerprints.toml).
+    /// Software signature file replacing the built-in one (format: crates/core/data/fingerprints.toml).
     #[arg(long, value_name = "FILE")]
     pub signatures: Option<PathBuf>,
-    /// DKIM selectors asked, replacing the built-in list (data/dkim-selectors.txt): A,B,…
+    /// DKIM selectors asked, replacing the built-in list (crates/core/data/dkim-selectors.txt): A,B,…
     #[arg(long, value_name = "A,B,...")]
     pub dkim_selectors: Option<String>,
     /// File of DKIM selectors (one per line, '#' comments), replacing the built-in list.
@@ -434,6 +539,16 @@ pub struct ScanArgs {
     /// format (default: the IANA root keys, KSK-2017 20326 and KSK-2024 38696).
     #[arg(long, value_name = "FILE")]
     pub trust_anchor: Option<PathBuf>,
+}
+
+/// A resolver address: `IP:PORT`, or a bare IP on port 53.
+fn resolver_addr(s: &str) -> Result<SocketAddr, String> {
+    s.parse::<SocketAddr>()
+        .or_else(|_| {
+            s.parse::<std::net::IpAddr>()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
 }
 
 /// Zones tried for AXFR per name-server address in a survey, unless `--axfr-per-server`.
@@ -716,7 +831,7 @@ impl ScanArgs {
     }
 
     /// The configuration for a survey (`scan`, `worker`): as [`ScanArgs::config`], but without
-    /// a DKIM selector option the short survey list (`data/dkim-selectors-survey.txt`) is
+    /// a DKIM selector option the short survey list (`crates/core/data/dkim-selectors-survey.txt`) is
     /// asked instead of the full one that `check` asks.
     pub fn survey_config(&self) -> anyhow::Result<ScanConfig> {
         let mut cfg = self.config()?;
@@ -725,7 +840,7 @@ impl ScanArgs {
         if self.dkim_selectors.is_none() && self.dkim_selectors_file.is_none() {
             cfg.dkim_selectors = dkim_selectors(
                 &mxray_core::dkim::selectors(mxray_core::dkim::SURVEY_SELECTORS),
-                "data/dkim-selectors-survey.txt",
+                "crates/core/data/dkim-selectors-survey.txt",
             )?;
         }
         Ok(cfg)

@@ -12,6 +12,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::net::IpAddr;
 
+/// Whether an output path is `-`, standard output (as every Unix tool reads it).
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 fn label(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "CRITICAL",
@@ -408,6 +413,77 @@ pub fn summary(findings: &[StoredFinding], per_domain: &[(String, Vec<Finding>)]
         );
     }
     out
+}
+
+/// SARIF 2.1.0 (<https://docs.oasis-open.org/sarif/sarif/v2.1.0/>): one result per finding,
+/// each rule (a finding id) described from the catalogue. Hand-built with `serde_json`: the
+/// few fields used do not justify a SARIF crate.
+pub fn sarif(findings: &[Finding]) -> serde_json::Value {
+    use serde_json::json;
+    let level = |s: Severity| match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    };
+    let mut rules: Vec<&str> = findings.iter().map(|f| f.id.as_str()).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let rule_json: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|id| {
+            let entry = mxray_core::catalogue::get(id);
+            let mut r = json!({ "id": id });
+            if let Some(e) = entry {
+                r["shortDescription"] = json!({ "text": e.en });
+                r["help"] = json!({ "text": e.fix_en });
+                r["defaultConfiguration"] = json!({ "level": level(e.worst()) });
+                r["properties"] = json!({ "name_ja": e.ja, "fix_ja": e.fix_ja });
+                if e.reference.starts_with("https://") {
+                    r["helpUri"] = json!(e.reference);
+                } else {
+                    r["properties"]["reference"] = json!(e.reference);
+                }
+            }
+            r
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let index = rules.binary_search(&f.id.as_str()).unwrap_or(0);
+            let kind = match f.subject {
+                mxray_core::finding::Subject::Domain(_) => "domain",
+                mxray_core::finding::Subject::Host(_) => "host",
+                mxray_core::finding::Subject::Service(_) => "service",
+            };
+            json!({
+                "ruleId": f.id,
+                "ruleIndex": index,
+                "level": level(f.severity),
+                "message": { "text": format!("{} ({})", f.title, f.subject.name()) },
+                "locations": [{
+                    "logicalLocations": [{ "name": f.subject.name(), "kind": kind }]
+                }],
+                "properties": {
+                    "severity": f.severity.as_str(),
+                    "evidence": f.evidence,
+                    "fix": f.fix,
+                },
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "mxray",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rule_json,
+            }},
+            "results": results,
+        }],
+    })
 }
 
 #[cfg(test)]

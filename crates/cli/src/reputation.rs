@@ -26,7 +26,9 @@ fn lists(args: &ScanArgs) -> anyhow::Result<Option<DnsblSet>> {
         return Ok(None);
     }
     let mut set = match &args.dnsbl {
-        Some(v) => DnsblSet::from_arg(v).context("see data/dnsbl.toml for the list ids")?,
+        Some(v) => {
+            DnsblSet::from_arg(v).context("see crates/core/data/dnsbl.toml for the list ids")?
+        }
         None => DnsblSet::builtin().clone(),
     };
     if let Some(rate) = args.dnsbl_rate {

@@ -154,6 +154,7 @@ pub async fn scan(
     resume: bool,
     shard: Option<Shard>,
 ) -> anyhow::Result<Outcome> {
+    let quiet = quiet || crate::quiet();
     let run_started = std::time::Instant::now();
     // The input must open before a scan row exists: a typo in the file name must not leave
     // a `running` scan behind for a later --resume to pick up.
@@ -335,12 +336,14 @@ async fn scan_locked(
     reporter.finish();
     match ended {
         Ended::Finished => {}
-        Ended::Interrupted => {
+        Ended::Interrupted(signal) => {
             run.abort();
             store.finish_scan(scan, "interrupted").await?;
-            anyhow::bail!(
-                "interrupted; scan {scan} keeps what was stored; continue it with --resume"
-            );
+            return Err(Interrupted {
+                signal,
+                message: format!("scan {scan} keeps what was stored; continue it with --resume"),
+            }
+            .into());
         }
         Ended::Failed(e) => {
             run.abort();
@@ -364,12 +367,68 @@ async fn scan_locked(
     Ok((input_errors, duplicates.load(Ordering::Relaxed), timings))
 }
 
+/// The signal that stopped a scan.
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+pub(crate) enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (`kill`, service managers, container stops).
+    Terminate,
+}
+
+impl Signal {
+    /// 128 + the signal number, what shells report for a process the signal killed.
+    pub(crate) fn exit_code(self) -> u8 {
+        match self {
+            Self::Interrupt => 130,
+            Self::Terminate => 143,
+        }
+    }
+}
+
+/// A scan or worker stopped by a signal after committing what it had: `main` exits with
+/// the signal's status.
+#[derive(Debug)]
+pub(crate) struct Interrupted {
+    /// Which signal.
+    pub signal: Signal,
+    /// What was kept and how to continue.
+    pub message: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.signal {
+            Signal::Interrupt => "interrupted",
+            Signal::Terminate => "terminated (SIGTERM)",
+        };
+        write!(f, "{name}; {}", self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Resolves at the first SIGINT or SIGTERM: both stop a scan the same way.
+pub(crate) async fn stop_signal() -> Signal {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => Signal::Interrupt,
+            _ = term.recv() => Signal::Terminate,
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Interrupt
+        }
+    }
+}
+
 /// How a run of the commit loop ended.
 pub(crate) enum Ended {
     /// The engine and the input are done; everything is stored.
     Finished,
-    /// Ctrl-C: what was committed stays.
-    Interrupted,
+    /// SIGINT or SIGTERM: what was committed stays.
+    Interrupted(Signal),
     /// The store refused a write (disk full, locked): what was committed before stays.
     Failed(anyhow::Error),
 }
@@ -403,9 +462,9 @@ pub(crate) async fn commit_events(
         }
     };
     let mut last_flush = tokio::time::Instant::now();
-    let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut interrupted = None;
+    let stop = stop_signal();
+    tokio::pin!(stop);
     while events_open || errors_open {
         tokio::select! {
             ev = ev_rx.recv(), if events_open => match ev {
@@ -432,9 +491,9 @@ pub(crate) async fn commit_events(
                 None => errors_open = false,
             },
             _ = tick.tick() => {}
-            _ = &mut ctrl_c, if !interrupted => {
+            signal = &mut stop, if interrupted.is_none() => {
                 // Stop taking events; the batch in hand is still committed below.
-                interrupted = true;
+                interrupted = Some(signal);
                 events_open = false;
                 errors_open = false;
             }
@@ -452,9 +511,8 @@ pub(crate) async fn commit_events(
             batch.clear();
         }
     }
-    if interrupted {
-        Ended::Interrupted
-    } else {
-        Ended::Finished
+    match interrupted {
+        Some(signal) => Ended::Interrupted(signal),
+        None => Ended::Finished,
     }
 }

@@ -287,12 +287,16 @@ pub async fn worker(
     heartbeat.abort();
     match ended {
         Ended::Finished => {}
-        Ended::Interrupted => {
+        Ended::Interrupted(signal) => {
             let _ = store.release_claims(scan, &worker).await;
             let _ = store.finish_worker(scan, &worker).await;
-            anyhow::bail!(
-                "interrupted; worker {worker} released its claims, survey {scan} keeps everything committed"
-            );
+            return Err(crate::run::Interrupted {
+                signal,
+                message: format!(
+                    "worker {worker} released its claims, survey {scan} keeps everything committed"
+                ),
+            }
+            .into());
         }
         Ended::Failed(e) => {
             return Err(e.context(format!(

@@ -8,7 +8,7 @@
 //! ```toml
 //! [[advisory]]
 //! id = "CVE-2023-50387"
-//! product = "bind"              # a product key of data/fingerprints.toml
+//! product = "bind"              # a product key of crates/core/data/fingerprints.toml
 //! severity = "high"
 //! summary = "KeyTrap: ..."
 //! url = "https://kb.isc.org/docs/cve-2023-50387"
@@ -34,39 +34,30 @@ pub mod kev;
 pub mod nvd;
 pub mod packages;
 
-/// The starter set shipped with mxray (`data/advisories/*.toml`).
+/// The starter set shipped with mxray (`crates/core/data/advisories/*.toml`).
 pub const BUILTIN: &[(&str, &str)] = &[
-    (
-        "bind.toml",
-        include_str!("../../../data/advisories/bind.toml"),
-    ),
-    (
-        "exim.toml",
-        include_str!("../../../data/advisories/exim.toml"),
-    ),
+    ("bind.toml", include_str!("../data/advisories/bind.toml")),
+    ("exim.toml", include_str!("../data/advisories/exim.toml")),
     (
         "sendmail.toml",
-        include_str!("../../../data/advisories/sendmail.toml"),
+        include_str!("../data/advisories/sendmail.toml"),
     ),
     (
         "postfix.toml",
-        include_str!("../../../data/advisories/postfix.toml"),
+        include_str!("../data/advisories/postfix.toml"),
     ),
     (
         "dovecot.toml",
-        include_str!("../../../data/advisories/dovecot.toml"),
+        include_str!("../data/advisories/dovecot.toml"),
     ),
-    (
-        "nginx.toml",
-        include_str!("../../../data/advisories/nginx.toml"),
-    ),
+    ("nginx.toml", include_str!("../data/advisories/nginx.toml")),
     (
         "apache.toml",
-        include_str!("../../../data/advisories/apache.toml"),
+        include_str!("../data/advisories/apache.toml"),
     ),
     (
         "openssh.toml",
-        include_str!("../../../data/advisories/openssh.toml"),
+        include_str!("../data/advisories/openssh.toml"),
     ),
 ];
 
@@ -236,7 +227,7 @@ pub fn parse_native(text: &str) -> Result<Vec<Advisory>, AdvisoryError> {
     Ok(out)
 }
 
-/// OSV package names → mxray product keys (`data/packages.toml`'s Debian and Ubuntu names
+/// OSV package names → mxray product keys (`crates/core/data/packages.toml`'s Debian and Ubuntu names
 /// first).
 fn product_for_package(name: &str) -> String {
     let n = name.to_ascii_lowercase();
@@ -513,7 +504,7 @@ pub fn builtin() -> Vec<Advisory> {
         .iter()
         .flat_map(|(name, text)| {
             // Checked by the tests below; a broken shipped file is a build defect.
-            parse_native(text).unwrap_or_else(|e| panic!("data/advisories/{name}: {e}"))
+            parse_native(text).unwrap_or_else(|e| panic!("crates/core/data/advisories/{name}: {e}"))
         })
         .collect()
 }
@@ -880,6 +871,37 @@ mod tests {
         );
         // No version, no match.
         assert!(matches(&all, &[sw(Source::HttpServer, "nginx")]).is_empty());
+    }
+
+    /// Issue 19: a 9.8 given only as a CVSS vector became "medium" (the default).
+    #[test]
+    fn osv_severity_comes_from_cvss_v3_and_v4_vectors() {
+        let doc = |severity: &str| {
+            format!(
+                r#"{{"id":"OSV-TEST-9","summary":"t","severity":[{severity}],
+                "affected":[{{"package":{{"ecosystem":"Debian","name":"exim4"}},
+                  "ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"4.96"}}]}}]}}],
+                "references":[{{"type":"ADVISORY","url":"https://example.org/a"}}]}}"#
+            )
+        };
+        for (severity, want) in [
+            (
+                r#"{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}"#,
+                Severity::Critical,
+            ),
+            (
+                r#"{"type":"CVSS_V3","score":"CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:L/I:N/A:N"}"#,
+                Severity::Low,
+            ),
+            (
+                r#"{"type":"CVSS_V4","score":"CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}"#,
+                Severity::Critical,
+            ),
+        ] {
+            let a = parse_any(&doc(severity)).expect("osv");
+            assert_eq!(a[0].severity, want, "{severity}");
+            assert!(a[0].cvss.is_some(), "{severity}");
+        }
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! DKIM key records (RFC 6376 §3.6.1) at common selectors: key type, RSA size, revoked,
-//! testing. The default selector list is `data/dkim-selectors.txt`, compiled in.
+//! testing. The default selector list is `crates/core/data/dkim-selectors.txt`, compiled in.
 
 /// The default selector list (one per line, `#` comments).
-pub const DEFAULT_SELECTORS: &str = include_str!("../../../data/dkim-selectors.txt");
+pub const DEFAULT_SELECTORS: &str = include_str!("../data/dkim-selectors.txt");
 
 /// The shorter list surveys ask by default (`scan`, `worker`): the most common selectors.
-pub const SURVEY_SELECTORS: &str = include_str!("../../../data/dkim-selectors-survey.txt");
+pub const SURVEY_SELECTORS: &str = include_str!("../data/dkim-selectors-survey.txt");
 
 /// The selectors of a list in the `dkim-selectors.txt` format.
 pub fn selectors(list: &str) -> Vec<&str> {

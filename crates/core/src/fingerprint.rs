@@ -2,7 +2,7 @@
 //! host probably runs, from the text servers send (banners, EHLO lines, `Server` headers,
 //! CHAOS `version.bind`, SSH identification strings).
 //!
-//! The signatures are data (`data/fingerprints.toml`, compiled in; `--signatures FILE`
+//! The signatures are data (`crates/core/data/fingerprints.toml`, compiled in; `--signatures FILE`
 //! replaces it). Each pattern is a `regex` (linear-time matching: a hostile banner cannot make
 //! it backtrack), compiled once when the file is loaded, and run only on the first
 //! [`MAX_EVIDENCE_LEN`] bytes of a text.
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The signature file shipped with mxray.
-pub const BUILTIN_SIGNATURES: &str = include_str!("../../../data/fingerprints.toml");
+pub const BUILTIN_SIGNATURES: &str = include_str!("../data/fingerprints.toml");
 
 /// Evidence longer than this is cut (on a character boundary) before matching.
 pub const MAX_EVIDENCE_LEN: usize = 512;
@@ -397,7 +397,7 @@ impl Signatures {
     pub fn builtin() -> Self {
         // The shipped file is checked by the tests below; failing here is a build defect.
         // Invariant: the compiled-in signature file parses (every fingerprint test loads it).
-        Self::parse(BUILTIN_SIGNATURES).expect("data/fingerprints.toml is valid")
+        Self::parse(BUILTIN_SIGNATURES).expect("crates/core/data/fingerprints.toml is valid")
     }
 
     /// Parses and compiles a signature file.

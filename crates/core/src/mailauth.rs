@@ -14,7 +14,7 @@ pub struct MailAuthObservation {
     #[serde(default)]
     pub dns: Vec<DnsAnswer>,
     /// The DKIM selectors asked (empty in scans made before the list was configurable: the
-    /// default list, `data/dkim-selectors.txt`).
+    /// default list, `crates/core/data/dkim-selectors.txt`).
     #[serde(default)]
     pub dkim_selectors: Vec<String>,
     /// Whether the zone is signed and the resolver validates it (`None`: not asked).

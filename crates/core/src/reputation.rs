@@ -9,7 +9,7 @@
 //! through public resolvers, with typos or over quota; SURBL and URIBL answer 127.0.0.1. These
 //! decode to [`Decoded::Refused`] and are never read as "listed".
 //!
-//! The list set lives in `data/dnsbl.toml` (compiled in). Nothing here does I/O: the scanner
+//! The list set lives in `crates/core/data/dnsbl.toml` (compiled in). Nothing here does I/O: the scanner
 //! asks the questions and stores the raw answers ([`DnsblQuery`]); checks decode them.
 
 use crate::finding::Severity;
@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::OnceLock;
 
 /// The built-in list set, as shipped.
-pub const BUILTIN_DNSBL: &str = include_str!("../../../data/dnsbl.toml");
+pub const BUILTIN_DNSBL: &str = include_str!("../data/dnsbl.toml");
 
 /// What a list is about.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
@@ -243,7 +243,7 @@ pub enum DnsblError {
 }
 
 impl DnsblSet {
-    /// Parses a list file (the format of `data/dnsbl.toml`).
+    /// Parses a list file (the format of `crates/core/data/dnsbl.toml`).
     pub fn parse(text: &str) -> Result<Self, DnsblError> {
         let f: ListFile = toml::from_str(text).map_err(|e| DnsblError::File(e.to_string()))?;
         for l in &f.list {
@@ -257,11 +257,13 @@ impl DnsblSet {
         Ok(Self { lists: f.list })
     }
 
-    /// The built-in set (`data/dnsbl.toml`).
+    /// The built-in set (`crates/core/data/dnsbl.toml`).
     pub fn builtin() -> &'static Self {
         static SET: OnceLock<DnsblSet> = OnceLock::new();
         // Invariant: the compiled-in list file parses; `builtin_set_parses_with_the_big_three` tests it.
-        SET.get_or_init(|| Self::parse(BUILTIN_DNSBL).expect("data/dnsbl.toml parses (tested)"))
+        SET.get_or_init(|| {
+            Self::parse(BUILTIN_DNSBL).expect("crates/core/data/dnsbl.toml parses (tested)")
+        })
     }
 
     /// A list by id.

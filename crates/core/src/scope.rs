@@ -396,7 +396,7 @@ pub fn mode_is_private(mode: u32) -> bool {
 }
 
 /// Candidate passwords of the weak-password test for `user`, in order: the user name, its
-/// local part, then `list` (data/weak-passwords.txt), without duplicates.
+/// local part, then `list` (crates/core/data/weak-passwords.txt), without duplicates.
 pub fn weak_candidates(user: &str, list: &[&str]) -> Vec<String> {
     let mut out: Vec<String> = vec![user.to_owned()];
     if let Some((local, _)) = user.split_once('@') {
@@ -409,7 +409,7 @@ pub fn weak_candidates(user: &str, list: &[&str]) -> Vec<String> {
 }
 
 /// The shipped short list of weak passwords (at most 20; one per line, `#` comments).
-pub const WEAK_PASSWORDS: &str = include_str!("../../../data/weak-passwords.txt");
+pub const WEAK_PASSWORDS: &str = include_str!("../data/weak-passwords.txt");
 
 /// The shipped list's entries.
 pub fn weak_list() -> Vec<&'static str> {

@@ -185,10 +185,10 @@ impl DomainList {
     pub fn push(&mut self, raw: &str) -> Line {
         self.line += 1;
         let text = raw.split('#').next().unwrap_or("").trim();
-        if text.is_empty() {
+        if text.is_empty() || (self.line == 1 && ranked_header(text)) {
             return Line::Nothing;
         }
-        match Domain::parse(text) {
+        match Domain::parse(ranked_domain(text).unwrap_or(text)) {
             Ok(d) => {
                 if self.seen.insert(hash64(d.as_str())) {
                     Line::Domain(d)
@@ -208,6 +208,27 @@ impl DomainList {
     pub fn lines_read(&self) -> u64 {
         self.line
     }
+}
+
+/// The domain of a ranked list's line: the first field after the leading rank numbers
+/// (Tranco `RANK,DOMAIN`; Majestic `GLOBALRANK,TLDRANK,DOMAIN,TLD,…`). `None` when the line
+/// does not start with a number and a comma. Hand-written rather than through the `csv`
+/// crate: core has no CSV dependency, and these lists never quote their fields.
+fn ranked_domain(text: &str) -> Option<&str> {
+    let (first, rest) = text.split_once(',')?;
+    let number = |f: &str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit());
+    if !number(first.trim()) {
+        return None;
+    }
+    rest.split(',').map(str::trim).find(|f| !number(f))
+}
+
+/// Whether a first line is a ranked list's header (Majestic's `GlobalRank,TldRank,Domain,…`).
+fn ranked_header(text: &str) -> bool {
+    text.contains(',')
+        && text
+            .split(',')
+            .any(|f| f.trim().eq_ignore_ascii_case("domain"))
 }
 
 /// Counts the lines of a domain list that hold something besides blanks and a `#` comment
@@ -453,6 +474,32 @@ impl std::str::FromStr for Shard {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ranked_lists_give_their_domain_column_and_bad_lines_keep_numbers() {
+        let mut list = DomainList::new();
+        let got: Vec<Line> = [
+            "GlobalRank,TldRank,Domain,TLD,RefSubNets",
+            "1,example.jp",
+            "2,1,example.org,org,100",
+            "3,",
+            "example.net",
+        ]
+        .iter()
+        .map(|l| list.push(l))
+        .collect();
+        assert_eq!(got[0], Line::Nothing);
+        assert_eq!(got[1], Line::Domain(Domain::parse("example.jp").unwrap()));
+        assert_eq!(got[2], Line::Domain(Domain::parse("example.org").unwrap()));
+        assert!(
+            matches!(&got[3], Line::Invalid(e) if e.line == 4),
+            "{:?}",
+            got[3]
+        );
+        assert_eq!(got[4], Line::Domain(Domain::parse("example.net").unwrap()));
+        // A header is only a header on line 1.
+        assert!(matches!(list.push("Rank,Domain"), Line::Invalid(e) if e.line == 6));
+    }
+
     use super::*;
 
     #[test]

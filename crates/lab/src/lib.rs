@@ -31,6 +31,8 @@ pub struct LabOptions {
     pub dns_port: u16,
     /// SMTP port shared by all emulated servers (0: any free port).
     pub smtp_port: u16,
+    /// HTTPS port of the MTA-STS policy hosts (0: any free port).
+    pub https_port: u16,
     /// Greeting delay of the tarpit server.
     pub tarpit_delay: Duration,
     /// Extra domains whose MX points at an outside server (e.g. a real Postfix on loopback):
@@ -64,6 +66,7 @@ impl Default for LabOptions {
             net: [127, 77, 0],
             dns_port: 0,
             smtp_port: 0,
+            https_port: 0,
             tarpit_delay: Duration::from_secs(4),
             extra: Vec::new(),
             bulk: 0,
@@ -399,7 +402,7 @@ impl Lab {
             );
         }
         let first = PolicyServer::start(
-            SocketAddr::new(ip(mailauth::POLICY_HOST), 0),
+            SocketAddr::new(ip(mailauth::POLICY_HOST), opts.https_port),
             web::Cert::LabCa,
             good,
         )

@@ -648,6 +648,9 @@ impl Engine {
         gate: &Option<Arc<dyn HostGate>>,
         progress: &Progress,
     ) -> Vec<IpAddr> {
+        for s in &obs.skipped {
+            tracing::debug!(domain = %obs.domain, ip = %s.ip, via = %s.via, reason = ?s.reason, "host skipped");
+        }
         let skipped: HashSet<IpAddr> = obs.skipped.iter().map(|s| s.ip).collect();
         let mut wants: Vec<Want> = Vec::new();
         let mail = if obs.mx_mode == mxray_core::model::MxMode::Implicit {
@@ -733,6 +736,7 @@ impl Engine {
             } else if let Ok(mut m) = hosts.lock()
                 && let Some(st) = m.get_mut(&ip)
             {
+                tracing::debug!(%ip, "host skipped: another worker of the survey probes it");
                 st.phase = Phase::Foreign;
             }
         }
@@ -788,9 +792,10 @@ impl Engine {
                 })
             })
         };
-        let Some((_, names, _, _, _)) = snapshot(hosts) else {
+        let Some((wanted, names, _, _, _)) = snapshot(hosts) else {
             return internal_error(ip, "address not registered".into());
         };
+        tracing::debug!(%ip, roles = ?HostRole::from_mask(wanted), ?names, "host probes started");
         let ptr = tokio::time::timeout_at(deadline, self.dns.ptr(ip))
             .await
             .unwrap_or_else(|_| Lookup::Unknown("host deadline".into()));
@@ -864,6 +869,14 @@ impl Engine {
         }
         obs.roles = HostRole::from_mask(done);
         obs.elapsed_ms = started.elapsed().as_millis() as u64;
+        tracing::debug!(
+            %ip,
+            elapsed_ms = obs.elapsed_ms,
+            smtp = obs.smtp.len(),
+            mailbox = obs.mailbox.len(),
+            web = obs.web.len(),
+            "host probes finished"
+        );
         obs
     }
 

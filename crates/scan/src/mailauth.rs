@@ -28,7 +28,7 @@ const MAX_ANSWERS: usize = 200;
 /// What gathering needs besides the resolver and the policy.
 #[derive(Clone, Debug)]
 pub struct MailAuthContext {
-    /// DKIM selectors asked (empty: the default list, `data/dkim-selectors.txt`).
+    /// DKIM selectors asked (empty: the default list, `crates/core/data/dkim-selectors.txt`).
     pub dkim_selectors: Vec<String>,
     /// HTTPS port of the MTA-STS policy host (443; tests use another).
     pub https_port: u16,

@@ -112,7 +112,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "roles",
                 include_str!("../migrations/common/0007_roles.sql"),
             ),
-            // 8 is another branch's (issue 18's scope/audit part).
+            migration(
+                8,
+                "views",
+                include_str!("../migrations/common/0008_views.sql"),
+            ),
             migration(
                 9,
                 "watch",
@@ -154,6 +158,11 @@ fn migrator(backend: Backend) -> Migrator {
                 7,
                 "roles",
                 include_str!("../migrations/common/0007_roles.sql"),
+            ),
+            migration(
+                8,
+                "views",
+                include_str!("../migrations/common/0008_views.sql"),
             ),
             migration(
                 9,
@@ -277,6 +286,8 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
         },
         other => other,
     };
+    // Held until the schema is up to date (SQLite, read-write): see `migration_lock`.
+    let mut migrating: Option<std::fs::File> = None;
     let pool = match backend {
         Backend::Sqlite => {
             // An absolute path keeps a relative file name from being read as a URL's host.
@@ -290,6 +301,10 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
             writable(&path).map_err(|()| StoreError::WriteDenied {
                 path: shown.clone(),
             })?;
+            // Held until the schema is up to date: sqlx takes no lock around SQLite
+            // migrations, so two scans started together on a new file both ran them ("table
+            // scans already exists", "database is locked" from the WAL switch).
+            migrating = Some(migration_lock(&path, &shown).await?);
             let sqlite = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true)
@@ -379,7 +394,39 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
             StoreError::Migration(msg)
         }
     })?;
+    drop(migrating);
     Ok((pool, backend))
+}
+
+/// An exclusive `flock` on the database file itself, waited for on a blocking thread (a
+/// holder that dies releases it). On Linux `flock` locks are independent of the `fcntl`
+/// locks SQLite takes, so readers and SQLite's own locking are unaffected; other processes
+/// opening the file read-write wait here until the schema is up to date. Creates the file
+/// when missing (an empty file is an empty SQLite database).
+async fn migration_lock(path: &Path, shown: &str) -> Result<std::fs::File, StoreError> {
+    let open_err = |e: std::io::Error| StoreError::Open {
+        path: shown.to_owned(),
+        reason: e.to_string(),
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::PermissionDenied => StoreError::WriteDenied {
+                path: shown.to_owned(),
+            },
+            _ => open_err(e),
+        })?;
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| StoreError::Open {
+            path: shown.to_owned(),
+            reason: e.to_string(),
+        })?
+        .map_err(open_err)
 }
 
 /// Whether this user may write the database file and create its journal next to it (SQLite

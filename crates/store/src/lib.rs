@@ -329,6 +329,20 @@ impl Store {
         StoreError::from_sqlx(e, &self.path)
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`, waiting out another writer through the busy timeout): a deferred
+    /// transaction that reads first and then writes fails at once with "database is locked"
+    /// when another process committed in between (two scans on one file).
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+        .map_err(|e| self.err(e))
+    }
+
     /// The rows of a query whose one parameter (`$1`) is the scan id.
     async fn scan_rows(&self, sql: &'static str, scan: ScanId) -> Result<Vec<AnyRow>, StoreError> {
         sqlx::query(sql)

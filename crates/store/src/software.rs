@@ -127,7 +127,7 @@ impl Store {
         advisories: &[Advisory],
         origin: &str,
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut new = 0;
         for a in advisories {
             let ecosystem = a.ecosystem.clone().unwrap_or_default();
@@ -176,7 +176,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for a in rows
             .iter()
             .filter_map(|j| serde_json::from_str::<Advisory>(j).ok())
@@ -204,7 +204,7 @@ impl Store {
         entries: &[kev::Entry],
     ) -> Result<usize, StoreError> {
         self.index_advisory_ids().await?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM known_exploited")
             .execute(&mut *tx)
             .await
@@ -286,7 +286,7 @@ impl Store {
         scan: ScanId,
         hosts: &[(IpAddr, Vec<Match>)],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for (ip, matches) in hosts {
             insert_matches(&mut tx, scan, &ip.to_string(), matches)
                 .await
@@ -303,7 +303,7 @@ impl Store {
         scan: ScanId,
         hosts: &[(IpAddr, Vec<Match>)],
     ) -> Result<usize, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut added = 0;
         for (ip, matches) in hosts {
             let ip = ip.to_string();
@@ -401,7 +401,7 @@ impl Store {
     /// Matches not shown by `mxray alerts` before (a host, port, product and version already
     /// alerted for the same advisory in an earlier scan is not new); marks them shown.
     pub async fn take_alerts(&self) -> Result<Vec<StoredMatch>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             match_columns!(),

@@ -1,4 +1,4 @@
-use crate::args::{CheckFormat, ScanArgs};
+use crate::args::{ScanArgs, VerdictFormat};
 use crate::output;
 use crate::run::{self, Source};
 use anyhow::Context;
@@ -9,7 +9,7 @@ pub async fn run(
     domain: String,
     args: ScanArgs,
     fail_on: Severity,
-    format: CheckFormat,
+    format: VerdictFormat,
     lang: mxray_report::Lang,
 ) -> anyhow::Result<u8> {
     let d = Domain::parse(&domain)
@@ -41,8 +41,14 @@ pub async fn run(
         .filter(|(ip, _, _)| report.hosts.iter().any(|h| h.ip == *ip))
         .collect();
     match format {
-        CheckFormat::Text => print!("{}", output::verdict(&report, &fingerprints, lang)),
-        CheckFormat::Json => {
+        VerdictFormat::Text => print!("{}", output::verdict(&report, &fingerprints, lang)),
+        VerdictFormat::Sarif => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&output::sarif(&report.findings))?
+            );
+        }
+        VerdictFormat::Json => {
             let v = serde_json::json!({
                 "schema": mxray_core::model::SCHEMA_VERSION,
                 "scan": out.scan,

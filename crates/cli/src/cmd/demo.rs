@@ -1,11 +1,78 @@
 //! `mxray demo`: the lab on loopback, scanned end to end, summarised.
 
-use crate::args::ScanArgs;
+use crate::args::{CheckFormat, ScanArgs};
 use crate::output;
 use crate::run::{self, Source};
 use mxray_lab::{Lab, LabOptions};
+use std::path::Path;
 
-pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
+/// Marks the demo's scans in their stored parameters, so that a later `demo` knows the
+/// database is its own to replace.
+const DEMO_MARK: &str = "demo";
+
+/// The EHLO name the demo sends.
+const DEMO_EHLO: &str = "mxray-demo.invalid";
+
+/// Removes a database an earlier `mxray demo` wrote (with its WAL files), so that each demo
+/// starts clean; refuses any other file (a survey database or a text file passed by mistake
+/// is never touched).
+async fn replace_demo_db(db: &Path) -> anyhow::Result<()> {
+    let shown = db.display();
+    if mxray_store::Backend::of(&db.to_string_lossy()) != mxray_store::Backend::Sqlite {
+        anyhow::bail!(
+            "mxray demo writes a SQLite file of its own; pass a file name to --db, not a server URL"
+        );
+    }
+    let Ok(meta) = std::fs::symlink_metadata(db) else {
+        return Ok(());
+    };
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "{shown} exists and {why}; mxray demo only replaces a database an earlier demo wrote: pass another --db, or move that file away yourself"
+        )
+    };
+    if !meta.is_file() {
+        return Err(refuse("is not a regular file"));
+    }
+    let mut header = [0u8; 16];
+    let is_sqlite = std::fs::File::open(db)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header))
+        .is_ok()
+        && &header == b"SQLite format 3\0";
+    if !is_sqlite {
+        return Err(refuse("is not a SQLite database"));
+    }
+    let store = mxray_store::Store::open_read_only(db)
+        .await
+        .map_err(|e| refuse(&format!("cannot be read as an mxray database ({e})")))?;
+    let scans = store.scans().await;
+    store.close().await;
+    let scans = scans.map_err(|e| refuse(&format!("cannot be read ({e})")))?;
+    let all_demo = !scans.is_empty()
+        && scans.iter().all(|s| {
+            s.params.get(DEMO_MARK) == Some(&serde_json::Value::Bool(true))
+                    // Demo databases written before the mark: no survey sends this EHLO name.
+                    || s.params.get("ehlo_name").and_then(|v| v.as_str()) == Some(DEMO_EHLO)
+        });
+    if !all_demo {
+        return Err(refuse("holds scans that are not demo scans"));
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(anyhow::Error::from(e)
+                    .context(format!("cannot remove the earlier demo database {shown}")));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(db: std::path::PathBuf, format: CheckFormat) -> anyhow::Result<u8> {
+    replace_demo_db(&db).await?;
     let lab = Lab::start(LabOptions::default())
         .await
         .map_err(|e| anyhow::anyhow!("cannot start the lab on 127.77.0.0/24: {e}"))?;
@@ -18,18 +85,17 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
         lab.smtp_port,
         lab.domains.len()
     );
-    let _ = std::fs::remove_file(&db);
     let ca = std::env::temp_dir().join(format!("mxray-demo-ca-{}.pem", std::process::id()));
     std::fs::write(&ca, mxray_lab::LAB_CA_PEM)?;
     let args = ScanArgs {
         resolver: Some(lab.dns.addr),
-        db: db.clone(),
+        db: crate::args::Db { path: db.clone() },
         concurrency: 16,
         dns_concurrency: 32,
         timeout: 2.0,
         host_deadline: 8.0,
         exclude: None,
-        ehlo_name: "mxray-demo.invalid".into(),
+        ehlo_name: DEMO_EHLO.into(),
         ports: vec![
             format!("smtp={}", lab.smtp_port),
             format!("https={}", lab.https_port),
@@ -63,11 +129,13 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
     };
     let config = args.config();
     let _ = std::fs::remove_file(&ca);
+    let mut params = args.record();
+    params[DEMO_MARK] = true.into();
     let out = run::scan(
         config?,
         args.resolver,
         &db,
-        args.record(),
+        params,
         Source::Lines(list.display().to_string()),
         false,
         false,
@@ -87,6 +155,23 @@ pub async fn run(db: std::path::PathBuf) -> anyhow::Result<u8> {
             .map(|f| f.finding)
             .collect();
         per_domain.push((d.domain.clone(), fs));
+    }
+    if let CheckFormat::Json = format {
+        let v = serde_json::json!({
+            "scan": out.scan,
+            "db": db.display().to_string(),
+            "findings": findings.len(),
+            "domains": lab.domains.iter().zip(&per_domain).map(|(d, (_, fs)): (_, &(String, Vec<mxray_core::finding::Finding>))| serde_json::json!({
+                "domain": d.domain,
+                "shows": d.shows,
+                "findings": fs.iter().map(|f| serde_json::json!({
+                    "id": f.id, "severity": f.severity.as_str(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        out.store.close().await;
+        return Ok(0);
     }
     print!("{}", output::summary(&findings, &per_domain));
     println!();

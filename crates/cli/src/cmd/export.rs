@@ -29,7 +29,7 @@ pub async fn run(
         None => anyhow::anyhow!("database {} holds no scan yet", db.display()),
         Some(_) => e.into(),
     })?;
-    let mut out: Box<dyn Write> = match &output {
+    let mut out: Box<dyn Write> = match output.as_deref().filter(|p| !crate::output::is_stdout(p)) {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
         )),

@@ -6,6 +6,7 @@ mod demo;
 mod diff;
 mod export;
 mod lab;
+mod meta;
 mod recheck;
 mod report;
 mod scan;
@@ -27,7 +28,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             fail_on,
             resume,
             shard,
-        } => scan::run(file, scan, fail_on, resume, shard).await,
+            format,
+        } => scan::run(file, scan, fail_on, resume, shard, format).await,
         Command::Check {
             domain,
             scan,
@@ -43,23 +45,23 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             output,
             bom,
             table,
-        } => export::run(format, scan, db, output, bom, table).await,
-        Command::Demo { db } => demo::run(db).await,
+        } => export::run(format, scan, db.path, output, bom, table).await,
+        Command::Demo { db, format } => demo::run(db, format).await,
         Command::Report {
             scan,
             lang,
             db,
             output,
-        } => report::run(scan, lang, db, output).await,
-        Command::Scans { db, format } => scans::run(db, format).await,
-        Command::Recheck { scan, db, format } => recheck::run(scan, db, format).await,
+        } => report::run(scan, lang, db.path, output).await,
+        Command::Scans { db, format } => scans::run(db.path, format).await,
+        Command::Recheck { scan, db, format } => recheck::run(scan, db.path, format).await,
         Command::Diff {
             old,
             new,
             db,
             format,
             all,
-        } => diff::run(old, new, db, format, all).await,
+        } => diff::run(old, new, db.path, format, all).await,
         Command::Simulate {
             domains,
             ips,
@@ -84,7 +86,8 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Lab {
             dns_port,
             smtp_port,
-        } => lab::run(dns_port, smtp_port).await,
+            https_port,
+        } => lab::run(dns_port, smtp_port, https_port).await,
         Command::Advisories { action } => software::advisories(action).await,
         Command::Affected(a) => software::affected(a).await,
         Command::Alerts(a) => software::alerts(a).await,
@@ -97,6 +100,12 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             name,
             batch,
             lease,
-        } => survey::worker(scan, survey, name, batch, lease).await,
+            format,
+        } => survey::worker(scan, survey, name, batch, lease, format).await,
+        Command::Completions { shell } => meta::completions(shell),
+        Command::Man => meta::man(),
+        Command::Config {
+            action: crate::args::ConfigAction::Show,
+        } => meta::config_show(),
     }
 }

@@ -239,6 +239,11 @@ pub async fn run(
     let input = visible_controls(input);
     let lang: Lang = lang.into();
     let html = mxray_report::render(&input, lang);
+    if crate::output::is_stdout(&output) {
+        print!("{html}");
+        store.close().await;
+        return Ok(0);
+    }
     std::fs::write(&output, html).with_context(|| format!("cannot write {}", output.display()))?;
     println!(
         "report for scan {} written to {}",

@@ -1,4 +1,4 @@
-use crate::args::ScanArgs;
+use crate::args::{CheckFormat, ScanArgs};
 use crate::run::{self, Source};
 use mxray_core::Severity;
 
@@ -8,10 +8,12 @@ pub async fn run(
     fail_on: Option<Severity>,
     resume: bool,
     shard: Option<mxray_core::target::Shard>,
+    format: CheckFormat,
 ) -> anyhow::Result<u8> {
     let cfg = args.survey_config()?;
     let mut params = args.record();
     params["input"] = serde_json::Value::String(file.clone());
+    let file_shown = file.clone();
     if let Some(s) = shard {
         params["shard"] = format!("{}/{}", s.k, s.n).into();
     }
@@ -27,10 +29,64 @@ pub async fn run(
     )
     .await?;
     let (domains, excluded, hosts) = out.store.counts(out.scan).await?;
+    if domains + excluded == 0 && out.input_errors > 0 && out.duplicates == 0 {
+        // Every line rejected: the wrong file or format, not a survey of nothing.
+        let bad = out.store.input_errors(out.scan).await?;
+        out.store.close().await;
+        let shown: Vec<String> = bad
+            .iter()
+            .take(3)
+            .map(|(line, text, reason)| {
+                format!(
+                    "line {line}: {:?} ({reason})",
+                    mxray_core::sanitize::for_terminal(text)
+                )
+            })
+            .collect();
+        anyhow::bail!(
+            "no line of {file_shown} is a domain ({} rejected; first: {}); expected one domain per line, or a ranked list (RANK,DOMAIN as Tranco, Majestic)",
+            out.input_errors,
+            shown.join("; ")
+        );
+    }
     let counts = out.store.finding_counts(out.scan).await?;
     let outcomes = out.store.host_outcomes(out.scan).await?;
     let worst = counts.iter().map(|c| c.1).max();
     let (disc, probes, total) = out.timings;
+    let fail = match (fail_on, worst) {
+        (Some(t), Some(w)) if w >= t => 1,
+        _ => 0,
+    };
+    if let CheckFormat::Json = format {
+        let v = serde_json::json!({
+            "scan": out.scan,
+            "status": "finished",
+            "domains": domains,
+            "excluded": excluded,
+            "hosts": hosts,
+            "bad_input_lines": out.input_errors,
+            "duplicates": out.duplicates,
+            "seconds": {
+                "discovery": disc as f64 / 1000.0,
+                "probes": probes as f64 / 1000.0,
+                "total": total as f64 / 1000.0,
+            },
+            "smtp_outcomes": outcomes
+                .iter()
+                .map(|(s, n)| (s.clone(), serde_json::Value::from(*n)))
+                .collect::<serde_json::Map<_, _>>(),
+            "findings": counts
+                .iter()
+                .map(|(id, sev, n, d)| serde_json::json!({
+                    "id": id, "severity": sev.as_str(), "count": n, "domains": d,
+                }))
+                .collect::<Vec<_>>(),
+            "db": mxray_store::redact(&args.db.to_string_lossy()),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        out.store.close().await;
+        return Ok(fail);
+    }
     println!(
         "scan {} finished in {:.1} s: {domains} domains (discovery {:.1} s), {hosts} hosts (probes done at {:.1} s); {excluded} excluded, {} bad input lines, {} duplicates",
         out.scan,
@@ -52,8 +108,5 @@ pub async fn run(
     let db = mxray_store::redact(&args.db.to_string_lossy());
     println!("stored in {db}; see `mxray export --db {db} --format jsonl`");
     out.store.close().await;
-    Ok(match (fail_on, worst) {
-        (Some(t), Some(w)) if w >= t => 1,
-        _ => 0,
-    })
+    Ok(fail)
 }

@@ -36,18 +36,22 @@ pub enum AdvisoriesAction {
     Import {
         /// A .json / .json.gz / .toml file, or a directory holding such files.
         path: PathBuf,
-        /// Database file.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: crate::args::Db,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
     /// List stored advisories.
     List {
         /// Only this product (e.g. bind, exim, openssh).
         #[arg(long)]
         product: Option<String>,
-        /// Database file.
-        #[arg(long, default_value = "mxray.db")]
-        db: PathBuf,
+        #[command(flatten)]
+        db: crate::args::Db,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: CheckFormat,
     },
 }
 
@@ -58,9 +62,8 @@ pub struct AffectedArgs {
     /// Scan id (default: the newest).
     #[arg(long)]
     pub scan: Option<i64>,
-    /// Database file.
-    #[arg(long, default_value = "mxray.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: crate::args::Db,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
@@ -68,9 +71,8 @@ pub struct AffectedArgs {
 
 #[derive(Debug, Args)]
 pub struct AlertsArgs {
-    /// Database file.
-    #[arg(long, default_value = "mxray.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: crate::args::Db,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
@@ -84,9 +86,8 @@ pub struct SoftwareArgs {
     /// Scan id (default: the newest).
     #[arg(long)]
     pub scan: Option<i64>,
-    /// Database file.
-    #[arg(long, default_value = "mxray.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: crate::args::Db,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: CheckFormat,
@@ -100,9 +101,8 @@ pub struct StatsArgs {
     /// Scan id (default: every scan).
     #[arg(long)]
     pub scan: Option<i64>,
-    /// Database file.
-    #[arg(long, default_value = "mxray.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: crate::args::Db,
 }
 
 /// Files to import: the path itself, or the .json/.json.gz/.toml files of a directory (sorted).
@@ -132,7 +132,7 @@ fn files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
     let mut out = String::new();
     match action {
-        AdvisoriesAction::Import { path, db } => {
+        AdvisoriesAction::Import { path, db, format } => {
             let files = files(&path)?;
             let store = Store::open(&db).await?;
             crate::software::advisories(&store).await?;
@@ -180,6 +180,23 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
             } else {
                 0
             };
+            if let CheckFormat::Json = format {
+                let v = serde_json::json!({
+                    "imported": total,
+                    "new": new,
+                    "files": files.len(),
+                    "new_matches": matches,
+                    "skipped_osv": skipped,
+                    "known_exploited": kev_entries.map(|n| serde_json::json!({
+                        "catalogue_entries": n,
+                        "stored_flagged": kev_flagged,
+                    })),
+                });
+                say!(out, "{}", serde_json::to_string_pretty(&v)?);
+                emit(&out)?;
+                store.close().await;
+                return Ok(0);
+            }
             say!(
                 out,
                 "imported {total} advisories ({new} new) from {} file(s); {matches} new match(es) with stored scans{}",
@@ -206,14 +223,26 @@ pub async fn advisories(action: AdvisoriesAction) -> anyhow::Result<u8> {
             store.close().await;
             Ok(0)
         }
-        AdvisoriesAction::List { product, db } => {
+        AdvisoriesAction::List {
+            product,
+            db,
+            format,
+        } => {
             let store = Store::open(&db).await?;
             let all = crate::software::advisories(&store).await?;
-            for a in all.iter().filter(|a| {
+            let chosen = all.iter().filter(|a| {
                 product
                     .as_ref()
                     .is_none_or(|p| a.product.eq_ignore_ascii_case(p))
-            }) {
+            });
+            if let CheckFormat::Json = format {
+                let list: Vec<&advisory::Advisory> = chosen.collect();
+                say!(out, "{}", serde_json::to_string_pretty(&list)?);
+                emit(&out)?;
+                store.close().await;
+                return Ok(0);
+            }
+            for a in chosen {
                 let ranges: Vec<String> = a
                     .affected
                     .iter()

@@ -16,7 +16,6 @@ use mxray_store::Store;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct StatsArgs {
@@ -34,9 +33,8 @@ pub struct StatsArgs {
     /// Scan id (default: the newest).
     #[arg(long)]
     pub scan: Option<i64>,
-    /// Database file.
-    #[arg(long, default_value = "mxray.db")]
-    pub db: PathBuf,
+    #[command(flatten)]
+    pub db: crate::args::Db,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: StatsFormat,

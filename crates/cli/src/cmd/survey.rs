@@ -8,9 +8,20 @@ use std::time::Duration;
 
 pub async fn run(action: SurveyAction) -> anyhow::Result<u8> {
     match action {
-        SurveyAction::Create { file, db } => {
+        SurveyAction::Create { file, db, format } => {
             let c = survey::create(&db, file).await?;
             let shown = mxray_store::redact(&db.to_string_lossy());
+            if let CheckFormat::Json = format {
+                let v = serde_json::json!({
+                    "survey": c.scan,
+                    "db": shown,
+                    "targets": c.targets,
+                    "bad_input_lines": c.input_errors,
+                    "duplicates": c.duplicates,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(0);
+            }
             println!(
                 "survey {} created in {shown}: {} targets, {} bad input lines, {} duplicates",
                 c.scan, c.targets, c.input_errors, c.duplicates
@@ -104,6 +115,7 @@ pub async fn worker(
     name: Option<String>,
     batch: u32,
     lease: f64,
+    format: CheckFormat,
 ) -> anyhow::Result<u8> {
     if !(lease.is_finite() && (1.0..=86_400.0).contains(&lease)) {
         anyhow::bail!("--lease must be between 1 and 86400 seconds");
@@ -119,11 +131,24 @@ pub async fn worker(
             name,
             batch,
             lease: Duration::from_secs_f64(lease),
-            quiet: false,
+            quiet: crate::quiet(),
         },
     )
     .await?;
     let me = out.status.workers.iter().find(|w| w.worker == out.worker);
+    if let CheckFormat::Json = format {
+        let v = serde_json::json!({
+            "worker": out.worker,
+            "survey": out.scan,
+            "committed_domains": me.map_or(0, |w| w.domains),
+            "committed_hosts": me.map_or(0, |w| w.hosts),
+            "survey_domains_done": out.status.done,
+            "survey_domains_total": out.status.total,
+            "survey_hosts_done": out.status.hosts_done,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(0);
+    }
     println!(
         "worker {} finished: committed {} domains and {} hosts; survey {} {}/{} domains done, {} hosts",
         for_terminal(&out.worker),

@@ -207,7 +207,7 @@ async fn recheck_rederives_findings_from_stored_observations_without_a_packet() 
     let findings_before = count(&db, "SELECT COUNT(*) FROM findings").await;
 
     // The signatures improve; recheck applies them to the stored scan.
-    std::fs::write(&sigs, include_str!("../../../../data/fingerprints.toml")).expect("sigs");
+    std::fs::write(&sigs, include_str!("../../../core/data/fingerprints.toml")).expect("sigs");
     let (served, connections) = (
         lab.dns.served(),
         lab.network.connections.load(Ordering::SeqCst),

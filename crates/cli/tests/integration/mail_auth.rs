@@ -456,8 +456,8 @@ async fn surveys_ask_the_short_selector_list_and_check_the_full_one() {
     assert!(all.len() > survey.len());
 }
 
-const SURVEY: &str = include_str!("../../../../data/dkim-selectors-survey.txt");
-const FULL: &str = include_str!("../../../../data/dkim-selectors.txt");
+const SURVEY: &str = include_str!("../../../core/data/dkim-selectors-survey.txt");
+const FULL: &str = include_str!("../../../core/data/dkim-selectors.txt");
 
 /// The selectors of a list file (lines, `#` comments).
 fn mxray_core_selectors(list: &str) -> Vec<&str> {

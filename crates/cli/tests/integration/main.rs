@@ -4,6 +4,7 @@
 mod advisory_feeds;
 mod audit;
 mod dnssec;
+mod ecosystem;
 mod exposure;
 mod exposure_extra;
 mod hardening;

@@ -189,7 +189,7 @@ async fn a_full_disk_stops_the_scan_keeps_what_was_stored_and_resume_finishes_it
     // A file-size limit stands in for a full disk: writes past it fail (SIGXFSZ ignored).
     let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
     let script = format!(
-        "trap '' XFSZ; ulimit -f 400; exec '{}' {}",
+        "trap '' XFSZ; ulimit -f 520; exec '{}' {}",
         env!("CARGO_BIN_EXE_mxray"),
         quoted.join(" ")
     );

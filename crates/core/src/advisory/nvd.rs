@@ -18,7 +18,7 @@
 //! year's feed (hundreds of megabytes) needs the memory of one record, not of the file.
 //!
 //! Each CVE becomes one [`Advisory`] per mxray product its vulnerable CPE match criteria name
-//! (`data/packages.toml` maps `vendor:product`); CVEs about nothing mxray fingerprints are
+//! (`crates/core/data/packages.toml` maps `vendor:product`); CVEs about nothing mxray fingerprints are
 //! skipped, as are `Rejected` ones. Criteria with `"vulnerable": false` (the platform a
 //! product runs on, in `AND` configurations) are ignored: a banner tells the product, and a
 //! configuration's platform condition cannot be checked from it. Severity: the primary CVSS

@@ -1,4 +1,4 @@
-//! How products are named by the vulnerability sources (`data/packages.toml`): CPE 2.3 names
+//! How products are named by the vulnerability sources (`crates/core/data/packages.toml`): CPE 2.3 names
 //! for NVD, and distribution package versions for OSV's Debian and Ubuntu records.
 
 use crate::fingerprint::Software;
@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::sync::OnceLock;
 
 /// The shipped table.
-pub const BUILTIN: &str = include_str!("../../../../data/packages.toml");
+pub const BUILTIN: &str = include_str!("../../data/packages.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +45,9 @@ struct Os {
 fn table() -> &'static File {
     static T: OnceLock<File> = OnceLock::new();
     // Checked by the tests below; a broken shipped file is a build defect.
-    T.get_or_init(|| toml::from_str(BUILTIN).unwrap_or_else(|e| panic!("data/packages.toml: {e}")))
+    T.get_or_init(|| {
+        toml::from_str(BUILTIN).unwrap_or_else(|e| panic!("crates/core/data/packages.toml: {e}"))
+    })
 }
 
 /// The table entry of a product key.
@@ -313,7 +315,7 @@ fn release_from_os(os: Option<&str>, distro: Distro) -> Option<String> {
 /// `OpenSSH_9.2p1 Debian-2+deb12u3` → Debian 12 `openssh 1:9.2p1-2+deb12u3`,
 /// `OpenSSH_8.9p1 Ubuntu-3ubuntu0.6` → Ubuntu (release from `os`, the host's OS guess)
 /// `openssh 1:8.9p1-3ubuntu0.6`. `None` when the build names no Debian or Ubuntu revision,
-/// the release cannot be told, or the product has no package in `data/packages.toml`.
+/// the release cannot be told, or the product has no package in `crates/core/data/packages.toml`.
 pub fn package_version(sw: &Software, os: Option<&str>) -> Option<PackageVersion> {
     let upstream = sw.version.as_deref()?;
     let build = sw.build.as_deref()?;

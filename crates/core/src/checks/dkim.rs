@@ -1,4 +1,4 @@
-//! DKIM keys at common selectors (the list in `data/dkim-selectors.txt`).
+//! DKIM keys at common selectors (the list in `crates/core/data/dkim-selectors.txt`).
 
 use crate::dkim::{self, DEFAULT_SELECTORS};
 use crate::finding::{Finding, Severity, Subject};
