@@ -20,8 +20,8 @@ macro_rules! print {
 
 mod args;
 mod cmd;
-mod notify;
 mod config;
+mod notify;
 mod output;
 mod progress;
 mod reputation;

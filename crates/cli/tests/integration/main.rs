@@ -26,6 +26,6 @@ mod sim_relays;
 mod software;
 mod store_compact;
 mod survey;
-mod watch;
 mod tls_audit;
+mod watch;
 mod webstores;
