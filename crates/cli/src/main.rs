@@ -2,6 +2,7 @@
 //! findings at or above `--fail-on` exit 1; anything else exits 0.
 #![forbid(unsafe_code)]
 
+mod aggregate;
 mod args;
 mod cmd;
 mod output;

@@ -24,6 +24,9 @@ pub struct ReportInput {
     pub domains_total: usize,
     /// Hosts in the scan.
     pub hosts_total: usize,
+    /// The survey's own tables, aggregated over the whole scan (then `domains` and `hosts`
+    /// hold only the worst entries, and the charts come from these numbers).
+    pub survey: Option<crate::survey::Survey>,
 }
 
 /// One domain.
@@ -203,6 +206,11 @@ struct Page<'a> {
     hosts: Vec<(&'a HostEntry, Vec<FindingView<'a>>)>,
     software_rows: Vec<SoftwareRow>,
     truncated: bool,
+    sections: Vec<crate::survey::Section>,
+    domains_file: Option<String>,
+    hosts_file: Option<String>,
+    shown_domains: usize,
+    shown_hosts: usize,
 }
 
 fn sev_class(s: Severity) -> &'static str {
@@ -309,7 +317,9 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
     let mut check_sev: BTreeMap<String, Severity> = BTreeMap::new();
     for d in &input.domains {
         let mut seen: Vec<&str> = Vec::new();
-        for f in &d.findings {
+        // Info findings (hardening not in place) are on nearly every domain: they would push
+        // out what a survey exists to show.
+        for f in d.findings.iter().filter(|f| f.severity > Severity::Info) {
             if !seen.contains(&f.id.as_str()) {
                 seen.push(&f.id);
                 *by_check.entry(f.id.clone()).or_default() += 1;
@@ -377,27 +387,38 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
             hosts,
         })
         .collect();
-    let charts = vec![
-        Chart::new("chart-severity", t.by_severity, "", sev_items),
-        Chart::new(
-            "chart-findings",
-            t.top_findings,
-            t.top_findings_note,
-            check_items,
-        ),
-        Chart::new(
-            "chart-providers",
-            t.providers,
-            t.providers_note,
-            provider_items,
-        ),
-        Chart::new(
-            "chart-software",
-            software_title,
-            software_note,
-            software_items,
-        ),
-    ];
+    let charts = if input.survey.is_some() {
+        Vec::new()
+    } else {
+        vec![
+            Chart::new("chart-severity", t.by_severity, "", sev_items),
+            Chart::new(
+                "chart-findings",
+                t.top_findings,
+                t.top_findings_note,
+                check_items,
+            ),
+            Chart::new(
+                "chart-providers",
+                t.providers,
+                t.providers_note,
+                provider_items,
+            ),
+            Chart::new(
+                "chart-software",
+                software_title,
+                software_note,
+                software_items,
+            ),
+        ]
+    };
+    let survey_problems = input.survey.as_ref().map(|s| {
+        s.worst
+            .iter()
+            .filter(|(k, _)| k.is_some_and(|x| x >= Severity::High))
+            .map(|(_, n)| *n as usize)
+            .sum::<usize>()
+    });
 
     let rows = domains
         .iter()
@@ -459,7 +480,7 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         status: lang.status(&input.status),
         domains_total: input.domains_total,
         hosts_total: input.hosts_total,
-        problem_domains,
+        problem_domains: survey_problems.unwrap_or(problem_domains),
         charts,
         rows,
         details,
@@ -468,6 +489,15 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         truncated: input.domains.len() > MAX_ROWS
             || input.domains_total > input.domains.len()
             || input.hosts.len() > MAX_HOSTS,
+        sections: input
+            .survey
+            .as_ref()
+            .map(|s| crate::survey::sections(s, lang))
+            .unwrap_or_default(),
+        domains_file: input.survey.as_ref().and_then(|s| s.domains_file.clone()),
+        hosts_file: input.survey.as_ref().and_then(|s| s.hosts_file.clone()),
+        shown_domains: input.domains.len().min(MAX_ROWS),
+        shown_hosts: input.hosts.len().min(MAX_HOSTS),
     };
     page.render().unwrap_or_else(|e| {
         format!("<!doctype html><title>mxray report</title><p>report rendering failed: {e}</p>")
@@ -525,6 +555,7 @@ mod tests {
             }],
             domains_total: 1,
             hosts_total: 1,
+            survey: None,
         }
     }
 

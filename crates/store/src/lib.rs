@@ -17,6 +17,7 @@ mod survey;
 mod texts;
 
 pub use backend::{Backend, OpenMode, redact};
+pub use report::{DomainRow, MatchRow, SoftwareRow};
 use survey::Claim;
 pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
 
@@ -45,6 +46,9 @@ macro_rules! finding_select {
                  LEFT JOIN texts te ON te.id = f.evidence_id LEFT JOIN texts tf ON tf.id = f.fix_id ", $rest)
     };
 }
+
+// After the macro: its queries use `finding_select!`.
+mod report;
 
 /// The SQL condition under which the host finding `finding` (a table alias or name) counts
 /// for the domain of the link `link` (a `domain_hosts` alias): the link reaches the host

@@ -22,4 +22,5 @@ mod sim_relays;
 mod software;
 mod store_compact;
 mod survey;
+mod survey_report;
 mod webstores;

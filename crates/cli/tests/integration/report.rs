@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// `--dump-dom` of a local file with the network-free flags from shared/NOTES.md; returns the
 /// DOM after scripts ran and the console lines Chromium logged.
-fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
+pub(crate) fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
     let profile = temp();
     let out = Command::new("chromium")
         .args([
