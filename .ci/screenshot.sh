@@ -2,10 +2,11 @@
 # Produces docs/report.png and docs/report-ja.png (the demo scan's HTML report), and
 # docs/survey*.png (its survey pages) and docs/notice*.png (one provider's notice from
 # `mxray notify`), as headless Chromium (Debian's package) renders them, offline.
-# Usage: .ci/screenshot.sh
+# Usage: .ci/screenshot.sh          (BIN=path/to/mxray to use a built binary instead of cargo run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
+mx() { if [ -n "${BIN:-}" ]; then "$BIN" "$@"; else cargo run --quiet -- "$@"; fi; }
 shot() { # url out profile
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
@@ -13,13 +14,13 @@ shot() { # url out profile
     --screenshot="$2" "$1" 2>/dev/null
   echo "wrote $2"
 }
-cargo run --quiet -- demo --db "$work/demo.db" > /dev/null
+mx demo --db "$work/demo.db" > /dev/null
 for lang in en ja; do
   sfx=""; [ "$lang" = ja ] && sfx="-ja"
-  cargo run --quiet -- report --db "$work/demo.db" --lang "$lang" -o "$work/report-$lang.html"
+  mx report --db "$work/demo.db" --lang "$lang" -o "$work/report-$lang.html"
   shot "file://$work/report-$lang.html" "docs/report$sfx.png" "r-$lang"
   shot "file://$work/report-$lang.html#survey-summary" "docs/survey$sfx.png" "s-$lang"
-  cargo run --quiet -- notify --db "$work/demo.db" --by provider --min-severity medium --lang "$lang" -o "$work/notices-$lang" > /dev/null
+  mx notify --db "$work/demo.db" --by provider --min-severity medium --lang "$lang" -o "$work/notices-$lang" > /dev/null
   first=$(ls "$work/notices-$lang"/*.html | head -1)
   shot "file://$first" "docs/notice$sfx.png" "n-$lang"
 done

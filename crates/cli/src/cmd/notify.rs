@@ -172,8 +172,14 @@ pub async fn run(args: NotifyArgs) -> anyhow::Result<u8> {
     let lang: Lang = args.lang.into();
     let mut used: HashSet<String> = HashSet::new();
     let mut written = 0usize;
+    let mut unattributed = 0usize;
     for (who, r) in recipients {
         if r.hosts.is_empty() && r.domains.is_empty() {
+            continue;
+        }
+        // "(no mail host probed)", "(unknown)": nobody to send these to.
+        if by == NotifyBy::Provider && who.starts_with('(') {
+            unattributed += r.hosts.len() + r.domains.len();
             continue;
         }
         let hosts: Vec<NoticeHost> = r
@@ -216,6 +222,11 @@ pub async fn run(args: NotifyArgs) -> anyhow::Result<u8> {
         args.output.display(),
         min.as_str()
     );
+    if unattributed > 0 {
+        println!(
+            "{unattributed} affected hosts and domains have no provider (no mail host probed, or none known): see `mxray notify --by domain`"
+        );
+    }
     store.close().await;
     Ok(0)
 }

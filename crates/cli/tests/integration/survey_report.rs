@@ -321,3 +321,90 @@ async fn large_report_loads_in_chromium() {
         "{rows} rows in the domain table"
     );
 }
+
+/// The same scan stored in SQLite and in PostgreSQL gives the same report, the same CSV
+/// tables and the same notices (the survey pass pages both stores in their own name order;
+/// the test server uses the C collation, as SQLite sorts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_postgres_give_the_same_report() {
+    let Some(server) = crate::survey::pg_server() else {
+        return;
+    };
+    let lab = lab([127, 77, 172], vec![]).await;
+    let dir = temp();
+    let list = write(
+        dir.path(),
+        "d.txt",
+        "closed.mxray.test\nopen-relay.mxray.test\naccept-all.mxray.test\nauth-before-tls.mxray.test\nshared-1.mxray.test\nshared-2.mxray.test\nimplicit.mxray.test\n",
+    );
+    let lite = dir.path().join("s.db").display().to_string();
+    let pg = crate::survey::fresh_db(&server, "report").await;
+    for db in [&lite, &pg] {
+        let mut args = vec![
+            "scan".to_owned(),
+            list.display().to_string(),
+            "--dnsbl".into(),
+            lab.dnsbl_arg(),
+        ];
+        // The lab CA is written beside the database path: a file path for both, then the
+        // database itself swapped in.
+        let mut more = lab_args(&lab, &dir.path().join("ca-for.db"));
+        let at = more.iter().position(|a| a == "--db").unwrap();
+        more[at + 1] = db.clone();
+        args.extend(more);
+        let r = mxray_async(args).await;
+        assert_eq!(r.code, 0, "{db}: {}", r.stderr);
+    }
+    let outputs = |db: &str, tag: &str| -> (String, String, String, BTreeMap<String, String>) {
+        let out = dir.path().join(format!("{tag}.html"));
+        let r = mxray(&["report", "--db", db, "-o", &out.display().to_string()]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let html = std::fs::read_to_string(&out).unwrap();
+        // The header names the scan and its start time: everything after it must agree.
+        // (The CSV files beside it are named after the page.)
+        let body = html[html.find("<main>").unwrap()..].replace(&format!("{tag}-"), "T-");
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        let notices = dir.path().join(format!("{tag}-notices"));
+        let r = mxray(&[
+            "notify",
+            "--db",
+            db,
+            "--min-severity",
+            "low",
+            "-o",
+            &notices.display().to_string(),
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let files = std::fs::read_dir(&notices)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                let text = match text.find("<main>") {
+                    Some(i) => text[i..].to_owned(),
+                    None => text.lines().skip(3).collect::<Vec<_>>().join("\n"),
+                };
+                (e.file_name().to_string_lossy().into_owned(), text)
+            })
+            .collect();
+        (
+            body,
+            read(&format!("{tag}-domains.csv")),
+            read(&format!("{tag}-hosts.csv")),
+            files,
+        )
+    };
+    let a = outputs(&lite, "lite");
+    let b = outputs(&pg, "pg");
+    assert_eq!(a.1, b.1, "domain tables differ");
+    assert_eq!(a.2, b.2, "host tables differ");
+    assert!(a.1.lines().count() == 8 && a.0.contains("survey-adoption"));
+    let first_diff =
+        a.0.lines()
+            .zip(b.0.lines())
+            .find(|(x, y)| x != y)
+            .map(|(x, y)| format!("sqlite: {x}\npostgres: {y}"));
+    assert!(first_diff.is_none(), "report pages differ:\n{first_diff:?}");
+    assert!(!a.3.is_empty());
+    assert_eq!(a.3, b.3, "notices differ");
+}
