@@ -165,7 +165,17 @@ pub async fn run(
     // Software census and advisories.
     let mut census: BTreeMap<&'static str, CensusAcc> = BTreeMap::new();
     let mut service_of: HashMap<(String, String), Vec<&'static str>> = HashMap::new();
+    // Per host, each product name with the versions it disclosed (the summary's software
+    // table counts as the single-scan report always did).
+    let mut host_products: HashMap<String, BTreeMap<String, BTreeSet<Option<String>>>> =
+        HashMap::new();
     for (ip, source, product, name, version) in store.software_rows(scan).await? {
+        host_products
+            .entry(ip.clone())
+            .or_default()
+            .entry(name.clone())
+            .or_default()
+            .insert(version.clone());
         let Some(svc) = mxray_core::fingerprint::Source::parse(&source).map(|s| s.service()) else {
             continue;
         };
@@ -192,6 +202,31 @@ pub async fn run(
             e.push(svc);
         }
     }
+    let mut products: BTreeMap<String, u64> = BTreeMap::new();
+    let mut product_versions: BTreeMap<(String, Option<String>), u64> = BTreeMap::new();
+    for names in host_products.into_values() {
+        for (name, versions) in names {
+            *products.entry(name.clone()).or_default() += 1;
+            let disclosed: Vec<&Option<String>> = versions.iter().filter(|v| v.is_some()).collect();
+            if disclosed.is_empty() {
+                *product_versions.entry((name, None)).or_default() += 1;
+            } else {
+                for v in disclosed {
+                    *product_versions
+                        .entry((name.clone(), v.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let mut products: Vec<(String, u64)> = products.into_iter().collect();
+    products.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut product_versions: Vec<(String, Option<String>, u64)> = product_versions
+        .into_iter()
+        .map(|((n, v), c)| (n, v, c))
+        .collect();
+    product_versions.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| (&a.0, &a.1).cmp(&(&b.0, &b.1))));
+    product_versions.truncate(100);
     let mut advisories: BTreeMap<String, AdvAcc> = BTreeMap::new();
     for (adv, ip, product, version, sev, kev) in store.match_rows(scan).await? {
         for svc in service_of
@@ -224,6 +259,7 @@ pub async fn run(
     let mut check_provider: HashMap<(Arc<str>, Arc<str>), u64> = HashMap::new();
     let mut domains_listed: BTreeMap<Arc<str>, u64> = BTreeMap::new();
     let mut ad = AdoptionCounts::default();
+    let mut problem_providers: HashMap<Arc<str>, u64> = HashMap::new();
     let mut after = String::new();
     loop {
         let page = store.domain_page(scan, &after, PAGE).await?;
@@ -284,6 +320,9 @@ pub async fn run(
             }
             let worst = checks.values().copied().max();
             *worst_counts.entry(worst).or_default() += 1;
+            if worst >= Some(Severity::High) {
+                *problem_providers.entry(provider.clone()).or_default() += 1;
+            }
             if checks.values().any(|s| *s == Severity::Info) {
                 hardening += 1;
             }
@@ -458,6 +497,17 @@ pub async fn run(
         advisories,
         adoption: ad,
         dnsbl,
+        problem_providers: {
+            let mut v: Vec<(String, u64)> = problem_providers
+                .into_iter()
+                .map(|(p, n)| (p.to_string(), n))
+                .collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            v.truncate(10);
+            v
+        },
+        products,
+        product_versions,
         domains_file: None,
         hosts_file: None,
     };

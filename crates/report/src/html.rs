@@ -379,16 +379,84 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         .into_iter()
         .map(|(p, n)| (p, n, "#3b7dd8"))
         .collect();
-    let software_rows = top(by_version, MAX_SOFTWARE_ROWS)
-        .into_iter()
-        .map(|((name, version), hosts)| SoftwareRow {
-            name,
-            version,
-            hosts,
-        })
-        .collect();
-    let charts = if input.survey.is_some() {
-        Vec::new()
+    let software_rows = match &input.survey {
+        Some(sv) => sv
+            .product_versions
+            .iter()
+            .take(MAX_SOFTWARE_ROWS)
+            .map(|(name, version, hosts)| SoftwareRow {
+                name: name.clone(),
+                version: version.clone(),
+                hosts: *hosts,
+            })
+            .collect(),
+        None => top(by_version, MAX_SOFTWARE_ROWS)
+            .into_iter()
+            .map(|((name, version), hosts)| SoftwareRow {
+                name,
+                version,
+                hosts,
+            })
+            .collect(),
+    };
+    let charts = if let Some(sv) = &input.survey {
+        // The whole survey's numbers (the page holds only the worst domains and hosts).
+        let sev_items = Severity::ALL
+            .iter()
+            .rev()
+            .map(|s| {
+                (
+                    lang.severity(*s).to_owned(),
+                    sv.worst.get(&Some(*s)).copied().unwrap_or(0),
+                    color(*s),
+                )
+            })
+            .collect();
+        let mut real: Vec<&crate::survey::CheckStat> = sv
+            .checks
+            .iter()
+            .filter(|c| c.severity > Severity::Info)
+            .collect();
+        real.sort_by(|a, b| b.domains.cmp(&a.domains).then_with(|| a.id.cmp(&b.id)));
+        let check_items = real
+            .iter()
+            .take(10)
+            .map(|c| {
+                (
+                    lang.finding_name(&c.id).map_or(c.id.clone(), str::to_owned),
+                    c.domains,
+                    color(c.severity),
+                )
+            })
+            .collect();
+        vec![
+            Chart::new("chart-severity", t.by_severity_domains, "", sev_items),
+            Chart::new(
+                "chart-findings",
+                t.top_findings,
+                t.top_findings_note,
+                check_items,
+            ),
+            Chart::new(
+                "chart-providers",
+                t.providers,
+                t.providers_note_survey,
+                sv.problem_providers
+                    .iter()
+                    .map(|(p, n)| (p.clone(), *n, "#8b0000"))
+                    .collect(),
+            ),
+            Chart::new(
+                "chart-software",
+                t.software,
+                t.software_note,
+                sv.products
+                    .iter()
+                    .take(10)
+                    .map(|(p, n)| (p.clone(), *n, "#3b7dd8"))
+                    .collect(),
+            ),
+        ]
     } else {
         vec![
             Chart::new("chart-severity", t.by_severity, "", sev_items),

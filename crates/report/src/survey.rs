@@ -42,6 +42,13 @@ pub struct Survey {
     pub adoption: AdoptionCounts,
     /// Per block list.
     pub dnsbl: Vec<DnsblStat>,
+    /// Providers by domains with a high or critical finding, most first (top ten).
+    pub problem_providers: Vec<(String, u64)>,
+    /// Hosts per product (each host once per product).
+    pub products: Vec<(String, u64)>,
+    /// Hosts per product and version (a version-less product counts once per host that
+    /// disclosed no version of it), most first.
+    pub product_versions: Vec<(String, Option<String>, u64)>,
     /// Relative file name of the full domain table (CSV), when written.
     pub domains_file: Option<String>,
     /// Relative file name of the full host table (CSV), when written.
