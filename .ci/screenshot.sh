@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
-# Produces docs/report.png and docs/report-ja.png: the demo scan's HTML report as headless
-# Chromium (Debian's package) renders it, offline. Usage: .ci/screenshot.sh
+# Produces docs/report.png and docs/report-ja.png (the demo scan's HTML report), and
+# docs/survey*.png (its survey pages) and docs/notice*.png (one provider's notice from
+# `mxray notify`), as headless Chromium (Debian's package) renders them, offline.
+# Usage: .ci/screenshot.sh          (BIN=path/to/mxray to use a built binary instead of cargo run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
-cargo run --quiet -- demo --db "$work/demo.db" > /dev/null
-for lang in en ja; do
-  cargo run --quiet -- report --db "$work/demo.db" --lang "$lang" -o "$work/report-$lang.html"
-  out=docs/report.png; [ "$lang" = ja ] && out=docs/report-ja.png
+mx() { if [ -n "${BIN:-}" ]; then "$BIN" "$@"; else cargo run --quiet -- "$@"; fi; }
+shot() { # url out profile
   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
-    --user-data-dir="$work/profile-$lang" --hide-scrollbars --window-size=1400,1000 \
-    --screenshot="$out" "file://$work/report-$lang.html" 2>/dev/null
-  echo "wrote $out"
+    --user-data-dir="$work/profile-$3" --hide-scrollbars --window-size=1400,1000 \
+    --screenshot="$2" "$1" 2>/dev/null
+  echo "wrote $2"
+}
+mx demo --db "$work/demo.db" > /dev/null
+for lang in en ja; do
+  sfx=""; [ "$lang" = ja ] && sfx="-ja"
+  mx report --db "$work/demo.db" --lang "$lang" -o "$work/report-$lang.html"
+  shot "file://$work/report-$lang.html" "docs/report$sfx.png" "r-$lang"
+  shot "file://$work/report-$lang.html#survey-summary" "docs/survey$sfx.png" "s-$lang"
+  mx notify --db "$work/demo.db" --by provider --min-severity medium --lang "$lang" -o "$work/notices-$lang" > /dev/null
+  first=$(ls "$work/notices-$lang"/*.html | head -1)
+  shot "file://$first" "docs/notice$sfx.png" "n-$lang"
 done
 rm -rf "$work"

@@ -226,6 +226,9 @@ pub enum Command {
     /// Survey tables: counts, shares and the top-ten share by provider, software, OS, finding
     /// or block list.
     Stats(crate::cmd::stats::StatsArgs),
+    /// Write one self-contained notice per provider (or per domain) with its affected hosts
+    /// and domains, the evidence and the fix (HTML, CSV and a plain-text cover note).
+    Notify(crate::cmd::notify::NotifyArgs),
     /// Run the built-in lab on loopback until interrupted (for trying mxray by hand).
     Lab {
         /// DNS port.

@@ -18,6 +18,7 @@ macro_rules! print {
     ($($t:tt)*) => {{ $crate::print_or_exit(format_args!($($t)*)) }};
 }
 
+mod aggregate;
 mod args;
 mod cmd;
 mod config;

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod adoption;
 pub mod advisory;
 pub mod catalogue;
 pub mod checks;

@@ -20,9 +20,9 @@ pub(crate) struct Bar {
 /// A chart: title, note, bars, total height.
 #[derive(Debug)]
 pub(crate) struct Chart {
-    pub(crate) id: &'static str,
-    pub(crate) title: &'static str,
-    pub(crate) note: &'static str,
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) note: String,
     pub(crate) bars: Vec<Bar>,
     pub(crate) height: u32,
 }
@@ -33,9 +33,9 @@ const ROW: u32 = 24;
 
 impl Chart {
     pub(crate) fn new(
-        id: &'static str,
-        title: &'static str,
-        note: &'static str,
+        id: impl Into<String>,
+        title: impl Into<String>,
+        note: impl Into<String>,
         items: Vec<(String, u64, &'static str)>,
     ) -> Self {
         let max = items.iter().map(|i| i.1).max().unwrap_or(0).max(1);
@@ -63,9 +63,9 @@ impl Chart {
             .collect::<Vec<_>>();
         let height = bars.len() as u32 * ROW + 8;
         Self {
-            id,
-            title,
-            note,
+            id: id.into(),
+            title: title.into(),
+            note: note.into(),
             bars,
             height,
         }

@@ -24,6 +24,9 @@ pub struct ReportInput {
     pub domains_total: usize,
     /// Hosts in the scan.
     pub hosts_total: usize,
+    /// The survey's own tables, aggregated over the whole scan (then `domains` and `hosts`
+    /// hold only the worst entries, and the charts come from these numbers).
+    pub survey: Option<crate::survey::Survey>,
 }
 
 /// One domain.
@@ -203,6 +206,11 @@ struct Page<'a> {
     hosts: Vec<(&'a HostEntry, Vec<FindingView<'a>>)>,
     software_rows: Vec<SoftwareRow>,
     truncated: bool,
+    sections: Vec<crate::survey::Section>,
+    domains_file: Option<String>,
+    hosts_file: Option<String>,
+    shown_domains: usize,
+    shown_hosts: usize,
 }
 
 fn sev_class(s: Severity) -> &'static str {
@@ -309,7 +317,9 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
     let mut check_sev: BTreeMap<String, Severity> = BTreeMap::new();
     for d in &input.domains {
         let mut seen: Vec<&str> = Vec::new();
-        for f in &d.findings {
+        // Info findings (hardening not in place) are on nearly every domain: they would push
+        // out what a survey exists to show.
+        for f in d.findings.iter().filter(|f| f.severity > Severity::Info) {
             if !seen.contains(&f.id.as_str()) {
                 seen.push(&f.id);
                 *by_check.entry(f.id.clone()).or_default() += 1;
@@ -369,35 +379,114 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         .into_iter()
         .map(|(p, n)| (p, n, "#3b7dd8"))
         .collect();
-    let software_rows = top(by_version, MAX_SOFTWARE_ROWS)
-        .into_iter()
-        .map(|((name, version), hosts)| SoftwareRow {
-            name,
-            version,
-            hosts,
-        })
-        .collect();
-    let charts = vec![
-        Chart::new("chart-severity", t.by_severity, "", sev_items),
-        Chart::new(
-            "chart-findings",
-            t.top_findings,
-            t.top_findings_note,
-            check_items,
-        ),
-        Chart::new(
-            "chart-providers",
-            t.providers,
-            t.providers_note,
-            provider_items,
-        ),
-        Chart::new(
-            "chart-software",
-            software_title,
-            software_note,
-            software_items,
-        ),
-    ];
+    let software_rows = match &input.survey {
+        Some(sv) => sv
+            .product_versions
+            .iter()
+            .take(MAX_SOFTWARE_ROWS)
+            .map(|(name, version, hosts)| SoftwareRow {
+                name: name.clone(),
+                version: version.clone(),
+                hosts: *hosts,
+            })
+            .collect(),
+        None => top(by_version, MAX_SOFTWARE_ROWS)
+            .into_iter()
+            .map(|((name, version), hosts)| SoftwareRow {
+                name,
+                version,
+                hosts,
+            })
+            .collect(),
+    };
+    let charts = if let Some(sv) = &input.survey {
+        // The whole survey's numbers (the page holds only the worst domains and hosts).
+        let sev_items = Severity::ALL
+            .iter()
+            .rev()
+            .map(|s| {
+                (
+                    lang.severity(*s).to_owned(),
+                    sv.worst.get(&Some(*s)).copied().unwrap_or(0),
+                    color(*s),
+                )
+            })
+            .collect();
+        let mut real: Vec<&crate::survey::CheckStat> = sv
+            .checks
+            .iter()
+            .filter(|c| c.severity > Severity::Info)
+            .collect();
+        real.sort_by(|a, b| b.domains.cmp(&a.domains).then_with(|| a.id.cmp(&b.id)));
+        let check_items = real
+            .iter()
+            .take(10)
+            .map(|c| {
+                (
+                    lang.finding_name(&c.id).map_or(c.id.clone(), str::to_owned),
+                    c.domains,
+                    color(c.severity),
+                )
+            })
+            .collect();
+        vec![
+            Chart::new("chart-severity", t.by_severity_domains, "", sev_items),
+            Chart::new(
+                "chart-findings",
+                t.top_findings,
+                t.top_findings_note,
+                check_items,
+            ),
+            Chart::new(
+                "chart-providers",
+                t.providers,
+                t.providers_note_survey,
+                sv.problem_providers
+                    .iter()
+                    .map(|(p, n)| (p.clone(), *n, "#8b0000"))
+                    .collect(),
+            ),
+            Chart::new(
+                "chart-software",
+                t.software,
+                t.software_note,
+                sv.products
+                    .iter()
+                    .take(10)
+                    .map(|(p, n)| (p.clone(), *n, "#3b7dd8"))
+                    .collect(),
+            ),
+        ]
+    } else {
+        vec![
+            Chart::new("chart-severity", t.by_severity, "", sev_items),
+            Chart::new(
+                "chart-findings",
+                t.top_findings,
+                t.top_findings_note,
+                check_items,
+            ),
+            Chart::new(
+                "chart-providers",
+                t.providers,
+                t.providers_note,
+                provider_items,
+            ),
+            Chart::new(
+                "chart-software",
+                software_title,
+                software_note,
+                software_items,
+            ),
+        ]
+    };
+    let survey_problems = input.survey.as_ref().map(|s| {
+        s.worst
+            .iter()
+            .filter(|(k, _)| k.is_some_and(|x| x >= Severity::High))
+            .map(|(_, n)| *n as usize)
+            .sum::<usize>()
+    });
 
     let rows = domains
         .iter()
@@ -459,7 +548,7 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         status: lang.status(&input.status),
         domains_total: input.domains_total,
         hosts_total: input.hosts_total,
-        problem_domains,
+        problem_domains: survey_problems.unwrap_or(problem_domains),
         charts,
         rows,
         details,
@@ -468,6 +557,15 @@ pub fn render(input: &ReportInput, lang: Lang) -> String {
         truncated: input.domains.len() > MAX_ROWS
             || input.domains_total > input.domains.len()
             || input.hosts.len() > MAX_HOSTS,
+        sections: input
+            .survey
+            .as_ref()
+            .map(|s| crate::survey::sections(s, lang))
+            .unwrap_or_default(),
+        domains_file: input.survey.as_ref().and_then(|s| s.domains_file.clone()),
+        hosts_file: input.survey.as_ref().and_then(|s| s.hosts_file.clone()),
+        shown_domains: input.domains.len().min(MAX_ROWS),
+        shown_hosts: input.hosts.len().min(MAX_HOSTS),
     };
     page.render().unwrap_or_else(|e| {
         format!("<!doctype html><title>mxray report</title><p>report rendering failed: {e}</p>")
@@ -525,6 +623,7 @@ mod tests {
             }],
             domains_total: 1,
             hosts_total: 1,
+            survey: None,
         }
     }
 

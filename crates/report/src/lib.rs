@@ -13,6 +13,8 @@ mod charts;
 pub mod diff;
 mod html;
 mod i18n;
+pub mod notice;
+pub mod survey;
 
 pub use html::{DomainEntry, HostEntry, OsEntry, ReportInput, SoftwareEntry, render};
 pub use i18n::Lang;

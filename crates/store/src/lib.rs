@@ -18,6 +18,7 @@ mod texts;
 mod watch;
 
 pub use backend::{Backend, OpenMode, redact};
+pub use report::{DomainRow, MatchRow, SoftwareRow};
 use survey::Claim;
 pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
 
@@ -47,6 +48,9 @@ macro_rules! finding_select {
                  LEFT JOIN texts te ON te.id = f.evidence_id LEFT JOIN texts tf ON tf.id = f.fix_id ", $rest)
     };
 }
+
+// After the macro: its queries use `finding_select!`.
+mod report;
 
 /// The SQL condition under which the host finding `finding` (a table alias or name) counts
 /// for the domain of the link `link` (a `domain_hosts` alias): the link reaches the host

@@ -7,8 +7,9 @@ mod diff;
 mod export;
 mod lab;
 mod meta;
+pub(crate) mod notify;
 mod recheck;
-mod report;
+pub(crate) mod report;
 mod scan;
 mod scans;
 mod simulate;
@@ -83,6 +84,7 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             simulate::run(population, list, dns_port, smtp_port, latency_ms).await
         }
         Command::Stats(args) => stats::run(args).await,
+        Command::Notify(args) => notify::run(args).await,
         Command::Lab {
             dns_port,
             smtp_port,

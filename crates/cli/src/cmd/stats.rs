@@ -159,26 +159,26 @@ impl Domain {
         &self,
         hosts: &'a HashMap<String, HostObservation>,
     ) -> Option<&'a HostObservation> {
-        let ordered = self
-            .obs
-            .as_ref()
-            .map(|o| {
-                o.addresses()
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        ordered
-            .iter()
-            .chain(self.ips.iter())
-            .find(|ip| self.ips.contains(ip))
-            .and_then(|ip| hosts.get(ip))
+        primary_ip(self.obs.as_ref(), &self.ips).and_then(|ip| hosts.get(ip))
     }
 }
 
-fn provider_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String {
-    match d.primary(hosts) {
+/// The address a domain's provider is read from: its first linked address in the order of
+/// its observation (most preferred mail host first), else its first link. The survey report
+/// uses it too, so its provider tables equal `stats --by provider`.
+pub fn primary_ip<'a>(obs: Option<&DomainObservation>, ips: &'a [String]) -> Option<&'a String> {
+    let ordered: Vec<String> = obs
+        .map(|o| o.addresses().iter().map(ToString::to_string).collect())
+        .unwrap_or_default();
+    ordered
+        .iter()
+        .find_map(|ip| ips.iter().find(|i| *i == ip))
+        .or_else(|| ips.first())
+}
+
+/// A provider label, or what stands in for one (`stats --by provider`'s keys).
+pub fn provider_label(host: Option<&HostObservation>) -> String {
+    match host {
         None => "(no mail host probed)".into(),
         Some(h) => h
             .reputation
@@ -186,6 +186,10 @@ fn provider_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String 
             .as_ref()
             .map_or_else(|| "(unknown)".into(), |p| p.label()),
     }
+}
+
+fn provider_key(d: &Domain, hosts: &HashMap<String, HostObservation>) -> String {
+    provider_label(d.primary(hosts))
 }
 
 /// What a domain has no fingerprint key for: none of its hosts was identified.

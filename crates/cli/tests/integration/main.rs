@@ -28,4 +28,5 @@ mod store_compact;
 mod survey;
 mod tls_audit;
 mod watch;
+mod survey_report;
 mod webstores;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// `--dump-dom` of a local file with the network-free flags from shared/NOTES.md; returns the
 /// DOM after scripts ran and the console lines Chromium logged.
-fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
+pub(crate) fn open_in_chromium(file: &std::path::Path) -> (String, Vec<String>) {
     let profile = temp();
     let out = Command::new("chromium")
         .args([
@@ -64,7 +64,10 @@ async fn report_opens_in_chromium_and_hostile_banners_stay_text() {
     let mut args = vec!["scan".to_owned(), list.display().to_string()];
     args.extend(lab_args(&lab, &db));
     assert_eq!(mxray_async(args).await.code, 0);
-    for (lang, heading) in [("en", "Findings by severity"), ("ja", "深刻度別の検出件数")] {
+    for (lang, heading) in [
+        ("en", "Domains by their worst finding"),
+        ("ja", "最も深刻な検出別のドメイン数"),
+    ] {
         let html = dir.path().join(format!("report-{lang}.html"));
         let r = mxray(&[
             "report",
@@ -93,7 +96,16 @@ async fn report_opens_in_chromium_and_hostile_banners_stay_text() {
             "title changed: {title}"
         );
         assert!(dom.contains(heading), "{lang} heading");
-        assert_eq!(dom.matches("<svg").count(), 4, "four charts");
+        // The four overview charts, then the survey pages' own.
+        for id in [
+            "chart-severity",
+            "chart-findings",
+            "chart-providers",
+            "chart-software",
+        ] {
+            assert_eq!(dom.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
+        }
+        assert!(dom.matches("<svg").count() > 4, "survey charts");
         assert!(dom.contains("smtp.open_relay"));
         // The hostile banner is visible as text, never as markup.
         assert!(

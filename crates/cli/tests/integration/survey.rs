@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The PostgreSQL server URL from .ci/run (`MXRAY_TEST_POSTGRES`), or None outside CI.
-fn pg_server() -> Option<String> {
+pub(crate) fn pg_server() -> Option<String> {
     if !real_part("MXRAY_TEST_POSTGRES", "PostgreSQL") {
         return None;
     }
@@ -21,7 +21,7 @@ fn pg_server() -> Option<String> {
 }
 
 /// A new, empty database on the test server; its URL.
-async fn fresh_db(server: &str, tag: &str) -> String {
+pub(crate) async fn fresh_db(server: &str, tag: &str) -> String {
     let name = format!("mxray_{tag}_{}", std::process::id());
     let mut c = PgConnection::connect(server)
         .await
