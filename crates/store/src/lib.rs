@@ -668,10 +668,18 @@ impl Store {
         scan: ScanId,
         domain: &str,
     ) -> Result<Vec<StoredFinding>, StoreError> {
+        // Two indexed halves, not one `domain = $2 OR EXISTS (…)`: the OR made both backends
+        // read every finding of the scan for each domain (a report's 1,000 shown domains of a
+        // 200,000-domain survey never finished). The second half skips the first's rows, so
+        // each finding still comes once (a link is unique per (scan, domain, ip)).
         let sql = format!(
-            "{}WHERE f.scan_id = $1 AND (f.domain = $2 OR EXISTS (SELECT 1 FROM domain_hosts dh WHERE dh.scan_id = $1 AND dh.domain = $2 AND dh.ip = f.ip AND {})) ORDER BY f.severity DESC, f.check_id, f.subject",
-            finding_select!(""),
-            link_condition("f", "dh")
+            "{sel}WHERE f.scan_id = $1 AND f.domain = $2 \
+             UNION ALL \
+             {sel}JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip \
+             WHERE f.scan_id = $1 AND dh.domain = $2 AND f.domain IS DISTINCT FROM $2 AND {link} \
+             ORDER BY 6 DESC, 5, 4",
+            sel = finding_select!(""),
+            link = link_condition("f", "dh")
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(scan)

@@ -26,7 +26,7 @@ mod sim_relays;
 mod software;
 mod store_compact;
 mod survey;
+mod survey_report;
 mod tls_audit;
 mod watch;
-mod survey_report;
 mod webstores;
