@@ -10,7 +10,7 @@
 #
 # Like .ci/postfix.sh it never reaches outside: no DNS, no smtp/lmtp client in master.cf,
 # every other transport is 'discard'. Logs to DIR/maillog.
-set -euo pipefail
+source "$(dirname "$0")/lib-servers.sh"
 
 ADDR=127.0.63.1
 PORT=2525
@@ -19,61 +19,35 @@ MARKER="# mxray watch mail sink (.ci/watchsink.sh)"
 die() { echo "watchsink.sh: $*" >&2; exit 1; }
 need_root() { [ "$(id -u)" = 0 ] || die "$1 must run as root"; }
 
-master_pid() { # $1 = config dir
-  local q pid
-  q=$(postconf -c "$1" -h queue_directory 2>/dev/null) || return 0
-  [ -r "$q/pid/master.pid" ] || return 0
-  pid=$(tr -dc '0-9' < "$q/pid/master.pid")
-  [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ] && echo "$pid"
-  return 0
-}
-
 stop_instance() { # $1 = DIR
-  local conf=$1/conf pid
+  local conf=$1/conf
   [ -f "$conf/main.cf" ] && head -n 1 "$conf/main.cf" | grep -qF "$MARKER" || return 0
-  pid=$(master_pid "$conf")
-  [ -n "$pid" ] || return 0
-  postfix -c "$conf" stop >/dev/null 2>&1 || true
-  for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
-  postfix -c "$conf" abort >/dev/null 2>&1 || kill -9 "$pid" 2>/dev/null || true
-}
-
-banner() {
-  timeout 3 bash -c "exec 3<>/dev/tcp/$ADDR/$PORT || exit 1
-    IFS= read -r line <&3 || exit 1
-    printf 'QUIT\r\n' >&3
-    printf '%s\n' \"\${line%\$'\r'}\"" 2>/dev/null
+  postfix_stop_conf "$conf"
 }
 
 start() {
-  local dir=$1 conf spool data mail log out b=""
+  local dir=$1 conf mail log b=""
   need_root start
   command -v postfix >/dev/null 2>&1 || die "postfix is not installed (run: $0 install)"
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd -P)
   stop_instance "$dir"
-  if timeout 2 bash -c "exec 3<>/dev/tcp/$ADDR/$PORT" 2>/dev/null; then
+  if port_busy "$ADDR" "$PORT"; then
     die "$ADDR:$PORT is already in use by another process"
   fi
-  conf=$dir/conf spool=$dir/spool data=$dir/data mail=$dir/mail log=$dir/maillog
+  conf=$dir/conf mail=$dir/mail log=$dir/maillog
   rm -rf "$conf"
-  mkdir -p "$conf" "$spool" "$data" "$mail"
-  chmod go+rx "$dir"
-  chown root:root "$conf" "$spool"
-  chmod 755 "$conf" "$spool"
-  chown postfix:postfix "$data"
-  chmod 700 "$data"
+  postfix_prepare "$dir"
+  mkdir -p "$mail"
   chown nobody:nogroup "$mail"
   chmod 755 "$mail"
-  : > "$log"
 
-  cat > "$conf/main.cf" <<CF
-$MARKER
-compatibility_level = 3.6
-queue_directory = $spool
-data_directory = $data
-mail_owner = postfix
-setgid_group = postdrop
+  {
+    echo "$MARKER"
+    postfix_main_base "$dir"
+    cat <<CF
+fallback_transport =
+transport_maps =
 myhostname = sink.lab
 mydomain = sink.lab
 myorigin = \$myhostname
@@ -99,55 +73,19 @@ virtual_uid_maps = static:$(id -u nobody)
 virtual_gid_maps = static:$(id -g nobody)
 virtual_minimum_uid = 1
 virtual_transport = virtual
-
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-relayhost =
-default_transport = discard
-relay_transport = discard
-local_transport = discard
-fallback_transport =
-transport_maps =
-
-maillog_file_prefixes = $dir
-maillog_file = $log
 CF
+  } > "$conf/main.cf"
 
-  cat > "$conf/master.cf" <<CF
-$MARKER
-# service        type  private unpriv chroot wakeup maxproc command
-$ADDR:$PORT      inet  n       -      n      -      -       smtpd
-pickup           unix  n       -      n      60     1       pickup
-cleanup          unix  n       -      n      -      0       cleanup
-qmgr             unix  n       -      n      300    1       qmgr
-rewrite          unix  -       -      n      -      -       trivial-rewrite
-bounce           unix  -       -      n      -      0       bounce
-defer            unix  -       -      n      -      0       bounce
-trace            unix  -       -      n      -      0       bounce
-verify           unix  -       -      n      -      1       verify
-flush            unix  n       -      n      1000?  0       flush
-proxymap         unix  -       -      n      -      -       proxymap
-proxywrite       unix  -       -      n      -      1       proxymap
-showq            unix  n       -      n      -      -       showq
-error            unix  -       -      n      -      -       error
-retry            unix  -       -      n      -      -       error
-discard          unix  -       -      n      -      -       discard
-virtual          unix  -       n      n      -      -       virtual
-anvil            unix  -       -      n      -      1       anvil
-scache           unix  -       -      n      -      1       scache
-postlog          unix-dgram n  -      n      -      1       postlogd
-CF
-  touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
-  runuser -u postfix -- test -r "$conf/main.cf" \
-    || die "user postfix cannot read $conf/main.cf (is a parent of $dir closed to others?)"
-  if ! out=$(postfix -c "$conf" start 2>&1); then
-    echo "$out" >&2; tail -n 20 "$log" >&2; die "postfix start failed"
-  fi
+  {
+    echo "$MARKER"
+    echo "$ADDR:$PORT inet n - n - - smtpd"
+    postfix_master_base
+    echo "proxywrite unix  - - n - 1 proxymap"
+    echo "virtual    unix  - n n - - virtual"
+  } > "$conf/master.cf"
+  postfix_start_conf "$conf" "$log"
   for _ in $(seq 1 100); do
-    b=$(banner || true)
+    b=$(smtp_banner "$ADDR" "$PORT" || true)
     case "$b" in "220 sink.lab "*) break ;; esac
     sleep 0.1
   done
