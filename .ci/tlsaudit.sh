@@ -36,24 +36,9 @@ MARKER="# mxray lab instance (.ci/tlsaudit.sh)"
 
 die() { echo "tlsaudit.sh: $*" >&2; exit 1; }
 
-master_pid() { # $1 = config dir: the live master PID of that instance, if any
-    local q pid
-    q=$(postconf -c "$1" -h queue_directory 2>/dev/null) || return 0
-    [ -r "$q/pid/master.pid" ] || return 0
-    pid=$(tr -dc '0-9' < "$q/pid/master.pid")
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ] \
-        && echo "$pid"
-    return 0
-}
-
 stop_instance() { # $1 = DIR
-    local conf=$1/conf pid
-    [ -f "$conf/main.cf" ] || return 0
-    pid=$(master_pid "$conf")
-    [ -n "$pid" ] || return 0
-    postfix -c "$conf" stop >/dev/null 2>&1 || true
-    for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
-    postfix -c "$conf" abort >/dev/null 2>&1 || kill -9 "$pid" 2>/dev/null || true
+    [ -f "$1/conf/main.cf" ] || return 0
+    postfix_stop_conf "$1/conf"
 }
 
 # The version `openssl s_client` negotiates with $1:$2 (STARTTLS when $3 = smtp), empty when
@@ -67,7 +52,7 @@ negotiated() {
 }
 
 start() {
-    local dir=$1 conf spool data log
+    local dir=$1 conf log
     [ "$(id -u)" = 0 ] || die "start must run as root"
     command -v postfix >/dev/null 2>&1 || die "postfix is not installed (run: $0 install)"
     mkdir -p "$dir"
@@ -75,27 +60,19 @@ start() {
     stop_instance "$dir"
     for a in "$WEAK" "$MODERN"; do
         for p in "$STARTTLS_PORT" "$WRAPPER_PORT"; do
-            if (exec 3<>"/dev/tcp/$a/$p") 2>/dev/null; then die "$a:$p is already in use"; fi
+            if port_busy "$a" "$p"; then die "$a:$p is already in use"; fi
         done
     done
-    conf=$dir/conf spool=$dir/spool data=$dir/data log=$dir/maillog
+    conf=$dir/conf log=$dir/maillog
     rm -rf "$conf"
-    mkdir -p "$conf" "$spool" "$data"
-    chmod go+rx "$dir"
-    chown root:root "$conf" "$spool"
-    chmod 755 "$conf" "$spool"
-    chown postfix:postfix "$data"
-    chmod 700 "$data"
-    : > "$log"
+    postfix_prepare "$dir"
     self_signed "$dir"
 
-    cat > "$conf/main.cf" <<CF
-$MARKER
-compatibility_level = 3.6
-queue_directory = $spool
-data_directory = $data
-mail_owner = postfix
-setgid_group = postdrop
+    {
+        echo "$MARKER"
+        postfix_main_base "$dir"
+        cat <<CF
+virtual_transport = discard
 myhostname = mxray-tlsmodern.lab
 mydomain = mxray-tlsmodern.lab
 mydestination = mxray-tlsweak.lab, mxray-tlsmodern.lab, localhost
@@ -107,18 +84,6 @@ local_recipient_maps = inline:{postmaster=postmaster}
 alias_maps =
 alias_database =
 smtpd_error_sleep_time = 0
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-relayhost =
-default_transport = discard
-relay_transport = discard
-local_transport = discard
-virtual_transport = discard
-maillog_file_prefixes = $dir
-maillog_file = $log
 
 # TLS: the modern set-up; the weak listeners override it in master.cf.
 smtpd_tls_cert_file = $dir/cert.pem
@@ -131,6 +96,7 @@ smtpd_tls_mandatory_ciphers = high
 smtpd_tls_exclude_ciphers = aNULL, eNULL
 smtpd_tls_loglevel = 1
 CF
+    } > "$conf/main.cf"
 
     # Weak: TLS 1.0 up, every suite including NULL and anonymous ones, security level 0.
     local weak_opts="
@@ -141,7 +107,8 @@ CF
   -o smtpd_tls_mandatory_ciphers=low
   -o smtpd_tls_exclude_ciphers=
   -o { tls_low_cipherlist = ALL:eNULL:@SECLEVEL=0 }"
-    cat > "$conf/master.cf" <<CF
+    {
+        cat <<CF
 $MARKER
 $WEAK:$STARTTLS_PORT   inet n - n - - smtpd$weak_opts
 $WEAK:$WRAPPER_PORT   inet n - n - - smtpd$weak_opts
@@ -149,32 +116,11 @@ $WEAK:$WRAPPER_PORT   inet n - n - - smtpd$weak_opts
 $MODERN:$STARTTLS_PORT inet n - n - - smtpd
 $MODERN:$WRAPPER_PORT inet n - n - - smtpd
   -o smtpd_tls_wrappermode=yes
-pickup     unix  n - n 60 1 pickup
-cleanup    unix  n - n - 0 cleanup
-qmgr       unix  n - n 300 1 qmgr
 tlsmgr     unix  - - n 1000? 1 tlsmgr
-rewrite    unix  - - n - - trivial-rewrite
-bounce     unix  - - n - 0 bounce
-defer      unix  - - n - 0 bounce
-trace      unix  - - n - 0 bounce
-verify     unix  - - n - 1 verify
-flush      unix  n - n 1000? 0 flush
-proxymap   unix  - - n - - proxymap
-showq      unix  n - n - - showq
-error      unix  - - n - - error
-retry      unix  - - n - - error
-discard    unix  - - n - - discard
-anvil      unix  - - n - 1 anvil
-scache     unix  - - n - 1 scache
-postlog    unix-dgram n - n - 1 postlogd
 CF
-    touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
-    runuser -u postfix -- test -r "$conf/main.cf" \
-        || die "user postfix cannot read $conf/main.cf (is a parent of $dir closed to others?)"
-    local out
-    if ! out=$(postfix -c "$conf" start 2>&1); then
-        echo "$out" >&2; tail -n 20 "$log" >&2; die "postfix start failed"
-    fi
+        postfix_master_base
+    } > "$conf/master.cf"
+    postfix_start_conf "$conf" "$log"
     for a in "$WEAK" "$MODERN"; do
         wait_port "$a" "$STARTTLS_PORT"; wait_port "$a" "$WRAPPER_PORT"
     done
