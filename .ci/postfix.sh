@@ -24,7 +24,7 @@
 # - A master.cf service written as IP:port binds that address directly; the address need
 #   not be on an interface (only inet_interfaces is checked against interfaces), and Linux
 #   routes all of 127/8 to lo. So nothing is added to lo.
-set -euo pipefail
+source "$(dirname "$0")/lib-servers.sh"
 
 CLOSED=127.0.25.1
 OPEN=127.0.25.2
@@ -75,19 +75,6 @@ conf_of() {
   fi
 }
 
-master_pid() { # $1 = config dir; prints the live master PID of that instance, if any
-  local q pid
-  q=$(postconf -c "$1" -h queue_directory 2>/dev/null) || return 0
-  [ -r "$q/pid/master.pid" ] || return 0
-  pid=$(tr -dc '0-9' < "$q/pid/master.pid")
-  [ -n "$pid" ] && [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = master ] && echo "$pid"
-  return 0
-}
-
-port_busy() { # $1 = address: true if something accepts TCP on $1:$PORT
-  timeout 2 bash -c "exec 3<>/dev/tcp/$1/$PORT" 2>/dev/null
-}
-
 # Prints the config directories of all running Postfix masters (for error messages).
 running_masters() {
   local p env
@@ -102,27 +89,10 @@ running_masters() {
   done
 }
 
-banner_of() { # $1 = address: first line the server sends, CR stripped, then QUIT
-  timeout 3 bash -c "exec 3<>/dev/tcp/$1/$PORT || exit 1
-    IFS= read -r line <&3 || exit 1
-    printf 'QUIT\r\n' >&3
-    printf '%s\n' \"\${line%\$'\r'}\"" 2>/dev/null
-}
-
 stop_instance() { # $1 = DIR; quiet; returns when the master is gone
-  local dir=$1 conf pid a
+  local dir=$1 conf a
   conf=$(conf_of "$dir")
-  if [ -n "$conf" ]; then
-    pid=$(master_pid "$conf")
-    if [ -n "$pid" ]; then
-      postfix -c "$conf" stop >/dev/null 2>&1 || true
-      for _ in $(seq 1 100); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-      if [ -d "/proc/$pid" ]; then
-        postfix -c "$conf" abort >/dev/null 2>&1 || kill -9 "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-      fi
-    fi
-  fi
+  [ -z "$conf" ] || postfix_stop_conf "$conf"
   # Addresses an earlier version of this script added to lo (exactly those, nothing else).
   if [ -f "$dir/added-addresses" ]; then
     while read -r a; do
@@ -134,7 +104,7 @@ stop_instance() { # $1 = DIR; quiet; returns when the master is gone
 
 # ---------------------------------------------------------------- start
 start() {
-  local dir=$1 conf spool data log out
+  local dir=$1 conf log
   need_root start
   command -v postfix >/dev/null 2>&1 || die "postfix is not installed (run: $0 install)"
   mkdir -p "$dir"
@@ -142,31 +112,23 @@ start() {
   stop_instance "$dir"
 
   for a in "$CLOSED" "$OPEN"; do
-    if port_busy "$a"; then
+    if port_busy "$a" "$PORT"; then
       die "$a:$PORT is already in use by another process; running Postfix masters:
 $(running_masters)"
     fi
   done
 
-  conf=$dir/conf spool=$dir/spool data=$dir/data log=$dir/maillog
+  conf=$dir/conf log=$dir/maillog
   rm -rf "$conf"
-  mkdir -p "$conf" "$spool" "$data"
-  # The postfix user must reach conf/ and spool/ (mktemp -d makes DIR 0700);
-  # postfix-script wants conf/ and spool/ owned by root and not group/other-writable.
-  chmod go+rx "$dir"
-  chown root:root "$conf" "$spool"
-  chmod 755 "$conf" "$spool"
-  chown postfix:postfix "$data"
-  chmod 700 "$data"
-  : > "$log"
+  postfix_prepare "$dir"
 
-  cat > "$conf/main.cf" <<CF
-$MARKER
-compatibility_level = 3.6
-queue_directory = $spool
-data_directory = $data
-mail_owner = postfix
-setgid_group = postdrop
+  {
+    echo "$MARKER"
+    postfix_main_base "$dir"
+    cat <<CF
+virtual_transport = discard
+fallback_transport =
+transport_maps =
 
 # Identity of the closed listener (the open one overrides myhostname in master.cf).
 myhostname = mxray-closed.lab
@@ -187,30 +149,16 @@ alias_database =
 smtpd_tls_security_level =
 smtpd_error_sleep_time = 0
 
-# Listeners are given explicitly in master.cf; this only names "our" addresses.
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-
-# Never contact the outside world.
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-relayhost =
-default_transport = discard
-relay_transport = discard
-local_transport = discard
-virtual_transport = discard
-fallback_transport =
-transport_maps =
-
-# No syslog on these machines: log to a file through postlogd.
-maillog_file_prefixes = $dir
-maillog_file = $log
+# Listeners are given explicitly in master.cf; inet_interfaces (loopback-only) only names
+# "our" addresses. Never contacting the outside world and logging to a file through postlogd
+# (no syslog here) come from postfix_main_base (.ci/lib-servers.sh).
 CF
+  } > "$conf/main.cf"
 
   # A complete master.cf of our own: no chroot (nothing to copy into the spool), no
   # public port 25, no smtp/lmtp client (mail can only be discarded).
-  cat > "$conf/master.cf" <<CF
+  {
+    cat <<CF
 $MARKER
 # service        type  private unpriv chroot wakeup maxproc command
 $CLOSED:$PORT    inet  n       -      n      -      -       smtpd
@@ -218,49 +166,25 @@ $OPEN:$PORT    inet  n       -      n      -      -       smtpd
   -o myhostname=mxray-open.lab
   -o mynetworks=0.0.0.0/0
   -o { smtpd_banner = \$myhostname ESMTP \$mail_name \$mail_version (Debian/GNU) }
-pickup           unix  n       -      n      60     1       pickup
-cleanup          unix  n       -      n      -      0       cleanup
-qmgr             unix  n       -      n      300    1       qmgr
-rewrite          unix  -       -      n      -      -       trivial-rewrite
-bounce           unix  -       -      n      -      0       bounce
-defer            unix  -       -      n      -      0       bounce
-trace            unix  -       -      n      -      0       bounce
-verify           unix  -       -      n      -      1       verify
-flush            unix  n       -      n      1000?  0       flush
-proxymap         unix  -       -      n      -      -       proxymap
-proxywrite       unix  -       -      n      -      1       proxymap
-showq            unix  n       -      n      -      -       showq
-error            unix  -       -      n      -      -       error
-retry            unix  -       -      n      -      -       error
-discard          unix  -       -      n      -      -       discard
-anvil            unix  -       -      n      -      1       anvil
-scache           unix  -       -      n      -      1       scache
-postlog          unix-dgram n  -      n      -      1       postlogd
+proxywrite unix  - - n - 1 proxymap
 CF
+    postfix_master_base
+  } > "$conf/master.cf"
 
-  # Postfix waits ~2 s before starting when main.cf was modified within the last
-  # second or two; back-date the files we just wrote.
-  touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
-
-  # The postfix user must be able to read the configuration where DIR lives.
-  runuser -u postfix -- test -r "$conf/main.cf" \
-    || die "user postfix cannot read $conf/main.cf (is a parent of $dir closed to others?)"
-
-  # 'start' runs 'postfix check' (creates the queue directories) and starts master.
-  if ! out=$(postfix -c "$conf" start 2>&1); then
-    echo "$out" >&2; tail -n 20 "$log" >&2; die "postfix start failed"
-  fi
+  # Back-dates the files (Postfix waits ~2 s after a fresh edit), checks that the postfix
+  # user can read them, and starts master ('start' runs 'postfix check').
+  postfix_start_conf "$conf" "$log"
 
   local b1="" b2=""
   for _ in $(seq 1 100); do
-    b1=$(banner_of "$CLOSED" || true)
-    b2=$(banner_of "$OPEN" || true)
+    b1=$(smtp_banner "$CLOSED" "$PORT" || true)
+    b2=$(smtp_banner "$OPEN" "$PORT" || true)
     case "$b1|$b2" in "220 mxray-closed.lab "*"|220 mxray-open.lab "*) break ;; esac
     sleep 0.1
   done
   case "$b1|$b2" in
     "220 mxray-closed.lab "*"|220 mxray-open.lab "*) ;;
-    *) echo "$out" >&2; tail -n 20 "$log" >&2
+    *) tail -n 20 "$log" >&2
        die "listeners did not answer (closed: '${b1}', open: '${b2}')" ;;
   esac
   echo "postfix lab up: closed=$CLOSED:$PORT open=$OPEN:$PORT (dir $dir, log $log)"
