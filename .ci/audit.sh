@@ -98,18 +98,12 @@ CONF
 postfix_start() {
     local d=$1/postfix conf
     conf=$d/conf
-    mkdir -p "$conf" "$d/spool" "$d/data"
-    chmod go+rx "$1" "$d"
-    chown root:root "$conf" "$d/spool"; chmod 755 "$conf" "$d/spool"
-    chown postfix:postfix "$d/data"; chmod 700 "$d/data"
-    : > "$d/maillog"
-    cat > "$conf/main.cf" <<CF
-# mxray audit lab (.ci/audit.sh)
-compatibility_level = 3.6
-queue_directory = $d/spool
-data_directory = $d/data
-mail_owner = postfix
-setgid_group = postdrop
+    postfix_prepare "$d"
+    chmod go+rx "$1"
+    {
+        echo "# mxray audit lab (.ci/audit.sh)"
+        postfix_main_base "$d"
+        cat <<CF
 myhostname = mail.audit.lab
 mydomain = audit.lab
 myorigin = \$mydomain
@@ -132,21 +126,12 @@ smtpd_sasl_type = dovecot
 smtpd_sasl_auth_enable = no
 smtpd_tls_auth_only = no
 smtpd_error_sleep_time = 0
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-relayhost =
-default_transport = discard
-relay_transport = discard
-local_transport = discard
 virtual_transport = discard
 fallback_transport =
-maillog_file_prefixes = $d
-maillog_file = $d/maillog
 CF
-    cat > "$conf/master.cf" <<CF
+    } > "$conf/main.cf"
+    {
+        cat <<CF
 # mxray audit lab (.ci/audit.sh)
 127.0.62.1:587 inet n - n - - smtpd
   -o smtpd_sasl_auth_enable=yes
@@ -161,40 +146,18 @@ CF
 127.0.62.4:25 inet n - n - - smtpd
   -o myhostname=closed.audit.lab
 lmtp      unix - - n - - lmtp
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
 proxywrite unix - - n - 1 proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
 CF
-    touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
-    postfix -c "$conf" start >/dev/null 2>&1 || { tail -n 20 "$d/maillog" >&2; die "postfix start failed"; }
+        postfix_master_base
+    } > "$conf/master.cf"
+    postfix_start_conf "$conf" "$d/maillog"
     wait_port 127.0.62.1 587; wait_port 127.0.62.2 587
     wait_port 127.0.62.3 25; wait_port 127.0.62.4 25
 }
 
 postfix_stop() {
-    local conf=$1/postfix/conf pid
-    [ -f "$conf/main.cf" ] || return 0
-    pid=$(tr -dc '0-9' < "$1/postfix/spool/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$conf" stop >/dev/null 2>&1 || true
-    if [ -n "$pid" ]; then
-        for _ in $(seq 100); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
+    [ -f "$1/postfix/conf/main.cf" ] || return 0
+    postfix_stop_conf "$1/postfix/conf"
 }
 
 case "${1:-}" in

@@ -79,18 +79,12 @@ install() {
 postfix_start() {
     local d=$1/postfix conf
     conf=$d/conf
-    mkdir -p "$conf" "$d/spool" "$d/data"
-    chmod go+rx "$1" "$d"
-    chown root:root "$conf" "$d/spool"; chmod 755 "$conf" "$d/spool"
-    chown postfix:postfix "$d/data"; chmod 700 "$d/data"
-    : > "$d/maillog"
-    cat > "$conf/main.cf" <<CF
-# mxray relay configurations (.ci/mta.sh)
-compatibility_level = 3.6
-queue_directory = $d/spool
-data_directory = $d/data
-mail_owner = postfix
-setgid_group = postdrop
+    postfix_prepare "$d"
+    chmod go+rx "$1"
+    {
+        echo "# mxray relay configurations (.ci/mta.sh)"
+        postfix_main_base "$d"
+        cat <<CF
 myhostname = pf-closed.lab
 mydomain = pf-closed.lab
 myorigin = \$myhostname
@@ -106,22 +100,13 @@ alias_maps =
 alias_database =
 smtpd_tls_security_level =
 smtpd_error_sleep_time = 0
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-disable_dns_lookups = yes
-smtp_dns_support_level = disabled
-smtpd_peername_lookup = no
-relayhost =
-default_transport = discard
-relay_transport = discard
-local_transport = discard
 virtual_transport = discard
 fallback_transport =
 transport_maps =
-maillog_file_prefixes = $d
-maillog_file = $d/maillog
 CF
-    cat > "$conf/master.cf" <<CF
+    } > "$conf/main.cf"
+    {
+        cat <<CF
 # mxray relay configurations (.ci/mta.sh)
 127.0.25.10:$PORT inet n - n - - smtpd
 127.0.25.11:$PORT inet n - n - - smtpd
@@ -135,40 +120,17 @@ CF
 127.0.25.14:$PORT inet n - n - - smtpd
   -o myhostname=pf-acceptall.lab
   -o local_recipient_maps=
-pickup    unix n - n 60 1 pickup
-cleanup   unix n - n - 0 cleanup
-qmgr      unix n - n 300 1 qmgr
-rewrite   unix - - n - - trivial-rewrite
-bounce    unix - - n - 0 bounce
-defer     unix - - n - 0 bounce
-trace     unix - - n - 0 bounce
-verify    unix - - n - 1 verify
-flush     unix n - n 1000? 0 flush
-proxymap  unix - - n - - proxymap
 proxywrite unix - - n - 1 proxymap
-showq     unix n - n - - showq
-error     unix - - n - - error
-retry     unix - - n - - error
-discard   unix - - n - - discard
-anvil     unix - - n - 1 anvil
-scache    unix - - n - 1 scache
-postlog   unix-dgram n - n - 1 postlogd
 CF
-    touch -d '-10 seconds' "$conf/main.cf" "$conf/master.cf"
-    postfix -c "$conf" start >/dev/null 2>&1 || { tail -n 20 "$d/maillog" >&2; die "postfix start failed"; }
+        postfix_master_base
+    } > "$conf/master.cf"
+    postfix_start_conf "$conf" "$d/maillog"
     local a; for a in 10 11 12 13 14; do wait_port "127.0.25.$a" "$PORT"; done
 }
 
 postfix_stop() {
-    local conf=$1/postfix/conf q pid
-    [ -f "$conf/main.cf" ] || return 0
-    q=$1/postfix/spool
-    pid=$(tr -dc '0-9' < "$q/pid/master.pid" 2>/dev/null || true)
-    postfix -c "$conf" stop >/dev/null 2>&1 || true
-    if [ -n "$pid" ]; then
-        for _ in $(seq 100); do [ -d "/proc/$pid" ] || return 0; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    fi
+    [ -f "$1/postfix/conf/main.cf" ] || return 0
+    postfix_stop_conf "$1/postfix/conf"
 }
 
 # ------------------------------------------------------------------ Exim
