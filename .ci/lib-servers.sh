@@ -58,6 +58,18 @@ smtp_banner() {
       printf '%s\n' \"\${line%\$'\r'}\"" 2>/dev/null
 }
 
+# wait_banner IP PORT PREFIX: until the server's first line starts with PREFIX (10 s at most);
+# prints the last line read; fails if it never matched.
+wait_banner() {
+    local b=""
+    for _ in $(seq 1 100); do
+        b=$(smtp_banner "$1" "$2" || true)
+        case "$b" in "$3"*) echo "$b"; return 0 ;; esac
+        sleep 0.1
+    done
+    echo "$b"; return 1
+}
+
 # ---------------------------------------------------------------- private Postfix instances
 # An instance lives in one directory BASE: BASE/conf (config_directory: main.cf, master.cf),
 # BASE/spool (queue_directory), BASE/data (data_directory), BASE/maillog (no syslog here:

@@ -175,18 +175,13 @@ CF
   # user can read them, and starts master ('start' runs 'postfix check').
   postfix_start_conf "$conf" "$log"
 
-  local b1="" b2=""
-  for _ in $(seq 1 100); do
-    b1=$(smtp_banner "$CLOSED" "$PORT" || true)
-    b2=$(smtp_banner "$OPEN" "$PORT" || true)
-    case "$b1|$b2" in "220 mxray-closed.lab "*"|220 mxray-open.lab "*) break ;; esac
-    sleep 0.1
-  done
-  case "$b1|$b2" in
-    "220 mxray-closed.lab "*"|220 mxray-open.lab "*) ;;
-    *) tail -n 20 "$log" >&2
-       die "listeners did not answer (closed: '${b1}', open: '${b2}')" ;;
-  esac
+  local b1="" b2="" ok=1
+  b1=$(wait_banner "$CLOSED" "$PORT" "220 mxray-closed.lab ") || ok=0
+  b2=$(wait_banner "$OPEN" "$PORT" "220 mxray-open.lab ") || ok=0
+  if [ "$ok" = 0 ]; then
+    tail -n 20 "$log" >&2
+    die "listeners did not answer (closed: '${b1}', open: '${b2}')"
+  fi
   echo "postfix lab up: closed=$CLOSED:$PORT open=$OPEN:$PORT (dir $dir, log $log)"
 }
 

@@ -84,15 +84,9 @@ CF
     echo "virtual    unix  - n n - - virtual"
   } > "$conf/master.cf"
   postfix_start_conf "$conf" "$log"
-  for _ in $(seq 1 100); do
-    b=$(smtp_banner "$ADDR" "$PORT" || true)
-    case "$b" in "220 sink.lab "*) break ;; esac
-    sleep 0.1
-  done
-  case "$b" in
-    "220 sink.lab "*) ;;
-    *) tail -n 20 "$log" >&2; die "the sink did not answer ('$b')" ;;
-  esac
+  if ! b=$(wait_banner "$ADDR" "$PORT" "220 sink.lab "); then
+    tail -n 20 "$log" >&2; die "the sink did not answer ('$b')"
+  fi
   echo "watch mail sink up: $ADDR:$PORT, mail for sink.test in $mail/inbox (log $log)"
 }
 
