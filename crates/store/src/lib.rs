@@ -676,8 +676,7 @@ impl Store {
             "{sel}WHERE f.scan_id = $1 AND f.domain = $2 \
              UNION ALL \
              {sel}JOIN domain_hosts dh ON dh.scan_id = f.scan_id AND dh.ip = f.ip \
-             WHERE f.scan_id = $1 AND dh.domain = $2 AND f.domain IS DISTINCT FROM $2 AND {link} \
-             ORDER BY 6 DESC, 5, 4",
+             WHERE f.scan_id = $1 AND dh.domain = $2 AND f.domain IS DISTINCT FROM $2 AND {link}",
             sel = finding_select!(""),
             link = link_condition("f", "dh")
         );
@@ -687,7 +686,22 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(rows.iter().map(row_to_finding).collect())
+        let mut out: Vec<StoredFinding> = rows.iter().map(row_to_finding).collect();
+        // Ordered here, to the last tie (the same check on several hosts of one domain has the
+        // same severity, id and subject kind), so both backends give one order: SQL's ORDER BY
+        // over a UNION leaves ties and NULLs in backend-specific places.
+        out.sort_by_cached_key(|f| {
+            (
+                std::cmp::Reverse(f.finding.severity),
+                f.finding.id.clone(),
+                f.finding.subject.name().to_owned(),
+                f.ip.clone(),
+                f.domain.clone(),
+                f.finding.title.clone(),
+                f.finding.evidence.clone(),
+            )
+        });
+        Ok(out)
     }
 
     /// Every finding of a scan.

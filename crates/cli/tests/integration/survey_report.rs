@@ -332,10 +332,14 @@ async fn sqlite_and_postgres_give_the_same_report() {
     };
     let lab = lab([127, 77, 172], vec![]).await;
     let dir = temp();
+    // Every address here is reached through one MX name only: two scans may probe a host
+    // that several names lead to before or after the second name is known (its TLSA
+    // questions, and so its findings, differ), which is the scan's timing, not the store's.
+    // (`implicit.mxray.test` reaches closed-mx's address under its own name.)
     let list = write(
         dir.path(),
         "d.txt",
-        "closed.mxray.test\nopen-relay.mxray.test\naccept-all.mxray.test\nauth-before-tls.mxray.test\nshared-1.mxray.test\nshared-2.mxray.test\nimplicit.mxray.test\n",
+        "closed.mxray.test\nopen-relay.mxray.test\naccept-all.mxray.test\nauth-before-tls.mxray.test\nshared-1.mxray.test\nshared-2.mxray.test\n",
     );
     let lite = dir.path().join("s.db").display().to_string();
     let pg = crate::survey::fresh_db(&server, "report").await;
@@ -398,7 +402,7 @@ async fn sqlite_and_postgres_give_the_same_report() {
     let b = outputs(&pg, "pg");
     assert_eq!(a.1, b.1, "domain tables differ");
     assert_eq!(a.2, b.2, "host tables differ");
-    assert!(a.1.lines().count() == 8 && a.0.contains("survey-adoption"));
+    assert!(a.1.lines().count() == 7 && a.0.contains("survey-adoption"));
     let first_diff =
         a.0.lines()
             .zip(b.0.lines())
