@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = dnsserver::txt_answer(&m);
-    let _ = dnsserver::rcode_name(m.metadata.response_code);
+    let _ = dnsserver::rcode(m.metadata.response_code).mnemonic();
     for r in m.answers.iter().take(64) {
         let _ = r.to_string();
     }
