@@ -16,6 +16,8 @@
 # the tests only ever give them addresses. smbd wants its address on an interface: the
 # addresses it needs are added to lo and exactly those removed at stop. Only the PIDs we
 # started are stopped.
+# Every daemon runs in its own session (setsid): smbd and danted signal their whole process
+# group when they stop, which was the CI script's own group (its cleanup died with them).
 # Usage: exposure.sh install | start DIR | stop DIR
 source "$(dirname "$0")/lib-servers.sh"
 
@@ -47,7 +49,7 @@ SH
     chmod 755 "$d/login.sh"
     echo "127.0.23.1:telnet stream tcp nowait root /usr/sbin/telnetd telnetd -h -E $d/login.sh" \
         > "$d/inetd.conf"
-    /usr/sbin/inetutils-inetd -d -p"$d/inetd.pidfile" "$d/inetd.conf" >"$d/inetd.log" 2>&1 &
+    setsid /usr/sbin/inetutils-inetd -d -p"$d/inetd.pidfile" "$d/inetd.conf" >"$d/inetd.log" 2>&1 &
     echo $! > "$d/inetd.pid"
     wait_port 127.0.23.1 23
 
@@ -92,7 +94,7 @@ SH
    read only = yes
    guest ok = no
 CONF
-        /usr/sbin/smbd --foreground --no-process-group --debug-stdout -s "$s/smb.conf" \
+        setsid /usr/sbin/smbd --foreground --no-process-group --debug-stdout -s "$s/smb.conf" \
             </dev/null >"$s/log/stdout.log" 2>&1 &
         echo $! > "$d/smbd$i.pid"
     done
@@ -118,7 +120,7 @@ FilterType ere
 FilterDefaultDeny Yes
 DisableViaHeader Yes
 CONF
-        unshare -m sh -c "mount --bind '$d/resolv.conf' /etc/resolv.conf && exec /usr/bin/tinyproxy -d -c '$d/tinyproxy$i.conf'" \
+        setsid unshare -m sh -c "mount --bind '$d/resolv.conf' /etc/resolv.conf && exec /usr/bin/tinyproxy -d -c '$d/tinyproxy$i.conf'" \
             </dev/null >"$d/tinyproxy$i.out" 2>&1 &
         echo $! > "$d/tinyproxy$i.pid"
     done
@@ -136,7 +138,7 @@ client pass { from: 127.0.0.0/8 to: 127.0.31.$i/32 }
 socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 }
 socks block { from: 0.0.0.0/0 to: 0.0.0.0/0 }
 CONF
-        unshare -m sh -c "mount --bind '$d/resolv.conf' /etc/resolv.conf && exec /usr/sbin/danted -f '$d/danted$i.conf' -p '$d/danted$i.pidfile' -N 1" \
+        setsid unshare -m sh -c "mount --bind '$d/resolv.conf' /etc/resolv.conf && exec /usr/sbin/danted -f '$d/danted$i.conf' -p '$d/danted$i.pidfile' -N 1" \
             </dev/null >"$d/danted$i.out" 2>&1 &
         echo $! > "$d/danted$i.pid"
     done
@@ -168,7 +170,7 @@ vsftpd_log_file=$d/vsftpd$i.log
 pasv_enable=NO
 connect_from_port_20=NO
 CONF
-        /usr/sbin/vsftpd "$d/vsftpd$i.conf" </dev/null >"$d/vsftpd$i.out" 2>&1 &
+        setsid /usr/sbin/vsftpd "$d/vsftpd$i.conf" </dev/null >"$d/vsftpd$i.out" 2>&1 &
         echo $! > "$d/vsftpd$i.pid"
     done
     for i in 1 2; do wait_port 127.0.21.$i 21; done
