@@ -713,4 +713,59 @@ password = "canary-secret-99"
                 .contains("canary")
         );
     }
+
+    const LIST: &str = r#"
+[[list]]
+address = "Open@lists.lab"
+server = "127.0.62.1"
+manager = "mlmmj"
+subscriber = { server = "127.0.62.2", protocol = "pop3", user = "sub1@audit.lab", password = "list-pass-77" }
+"#;
+
+    #[test]
+    fn list_entries() {
+        let text = GOOD.replace(
+            "domains = [\"Audit.Lab\"]",
+            "domains = [\"Audit.Lab\", \"lists.lab\"]",
+        );
+        let s = Scope::parse(&format!("{text}{LIST}")).unwrap();
+        let l = &s.lists[0];
+        assert_eq!(l.domain(), "lists.lab");
+        assert_eq!((l.port, l.wait), (25, 60));
+        assert_eq!(l.sender, DEFAULT_LIST_SENDER);
+        assert_eq!(l.manager, Some(ListManager::Mlmmj));
+        assert_eq!(l.subscriber.port(), 110);
+        assert_eq!(l.subscriber.mail_address(), "sub1@audit.lab");
+        assert!(!format!("{s:?} {l:?}").contains("list-pass-77"));
+        assert!(!s.record().to_string().contains("list-pass-77"));
+        // Only lists, no [[server]]: still a scope.
+        let only = format!("token = \"0123456789abcdef-lab\"\ndomains = [\"lists.lab\"]\n{LIST}");
+        assert_eq!(Scope::parse(&only).unwrap().lists.len(), 1);
+        let cases = [
+            (GOOD.to_owned() + LIST, "not among the scope's domains"),
+            (
+                format!(
+                    "{text}{}",
+                    LIST.replace("manager", "sender = \"x@lists.lab\"\nmanager")
+                ),
+                "outside the list's domain",
+            ),
+            (
+                format!("{text}{}", LIST.replace("manager", "wait = 301\nmanager")),
+                "wait",
+            ),
+            (
+                format!("{text}{}", LIST.replace("Open@lists.lab", "nobody")),
+                "local@domain",
+            ),
+            (
+                format!("{text}{}", LIST.replace("pop3", "smtp")),
+                "unknown variant",
+            ),
+        ];
+        for (t, want) in cases {
+            let e = Scope::parse(&t).unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
 }
