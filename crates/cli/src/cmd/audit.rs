@@ -1,7 +1,7 @@
 //! `mxray audit`: scope-authorised checks of the operator's own servers (login protection,
 //! weak passwords, the relay canary, the mailing-list posting canary of `mxray_scan::lists`).
-//! Every server (and every list's server and subscriber mailbox) is authorised before anything is sent to any of them; one
-//! refusal stops the whole run. The scope's credentials and token are never stored, printed
+//! Every server (and every list's server and subscriber mailbox) is authorised before
+//! anything is sent to any of them; one refusal stops the whole run. The scope's credentials and token are never stored, printed
 //! or logged: the scan records only [`Scope::record`].
 
 use crate::args::{CheckFormat, ReportLang};
