@@ -341,13 +341,23 @@ subscriber = {{ server = "127.0.64.2", protocol = "pop3", port = 110, user = "su
     assert!(evidence.contains(&marker), "{evidence}");
 
     // Text output (Japanese), export and report: the findings, never a password.
-    let text = mxray_async(args(
-        &scope,
-        dns.addr,
-        &db,
-        &["--allow-private", "--lang", "ja"],
-    ))
-    .await;
+    // The Japanese text run logs everything (RUST_LOG=trace): the logs are grepped too.
+    let text_args = args(&scope, dns.addr, &db, &["--allow-private", "--lang", "ja"]);
+    let text = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mxray"))
+            .args(&text_args)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap();
+        crate::harness::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!text.stderr.is_empty(), "the trace log is written");
     assert_eq!(text.code, 1, "{}", text.stderr);
     assert!(
         text.stdout.contains("メーリングリスト open@lists.lab"),
@@ -379,6 +389,7 @@ subscriber = {{ server = "127.0.64.2", protocol = "pop3", port = 110, user = "su
             ("stdout", r.stdout.as_bytes()),
             ("stderr", r.stderr.as_bytes()),
             ("text", text.stdout.as_bytes()),
+            ("trace log", text.stderr.as_bytes()),
             ("db", stored.as_slice()),
             ("export", export.stdout.as_bytes()),
             ("report", html.as_slice()),
