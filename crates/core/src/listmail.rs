@@ -389,4 +389,50 @@ X-Mxray-Canary: mxray-canary-00ff\r\nReply-To: Open List <Open@Lists.Lab>\r\n\r\
         assert!(odd.fields.is_empty());
         assert!(odd.body.starts_with("no header"));
     }
+
+    /// Every function on many mutated messages and answers: no panic, bounds kept (the fuzz
+    /// target `list_message` does the same with coverage guidance).
+    #[test]
+    fn total_on_mutations() {
+        let seeds: [&[u8]; 3] = [
+            COPY.as_bytes(),
+            b"* OK [UIDNEXT 17]\r\n* SEARCH 3 4\r\n* 1 FETCH (UID 7 BODY[]<0> {12}\r\n+OK 2 3",
+            b"Subject: =?utf-8?q?a=40b_c?= =?utf-8?B?5pel?=\r\nReply-To: <x@y>, z@w\r\n\r\nb",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let mut m = seeds[round % seeds.len()].to_vec();
+            for _ in 0..(next() % 8) {
+                let at = (next() as usize) % (m.len() + 1);
+                match next() % 3 {
+                    0 if at < m.len() => m[at] = next() as u8,
+                    1 => m.insert(at, b"=?:<>{}\r\n\t _"[(next() % 12) as usize]),
+                    _ if at < m.len() => {
+                        m.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            let msg = Message::parse(&m);
+            assert!(msg.fields.len() <= MAX_FIELDS && msg.body.len() <= MAX_BODY);
+            let _ = (
+                msg.subject(),
+                msg.reply_to(),
+                msg.carries("mxray-canary-00ff"),
+            );
+            let _ = msg.is_roster("lists.lab", "sub1@members.lab");
+            let text = String::from_utf8_lossy(&m);
+            assert!(decode_words(&text).len() <= MAX_FIELD);
+            for l in text.split('\n') {
+                let _ = (imap_uidnext(l), imap_search(l), imap_literal(l));
+                let _ = (imap_fetch_uid(l), pop3_stat(l), addresses(l));
+            }
+        }
+    }
 }
