@@ -223,7 +223,11 @@ async fn list_canary_on_real_mlmmj_open_members_only_and_moderated() {
     let held_before = files_with(&lab.join("lists/moderated/moderation"), "mxray list canary");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lists.db");
-    let dns = DnsServer::start("127.77.192.53:0".parse().unwrap(), Zone::default())
+    // The moderated list names no server: its MX is found through the resolver.
+    let mut zone = Zone::default();
+    zone.mx("lists.lab", 10, "mx.lists.lab")
+        .addr("mx.lists.lab", "127.0.64.1".parse().unwrap());
+    let dns = DnsServer::start("127.77.192.53:0".parse().unwrap(), zone)
         .await
         .unwrap();
     let scope = dir.path().join("scope.toml");
@@ -249,7 +253,6 @@ wait = 8
 subscriber = {{ server = "127.0.64.2", protocol = "pop3", user = "owner@members.lab", password = "{owner}" }}
 [[list]]
 address = "moderated@lists.lab"
-server = "127.0.64.1"
 sender = "outsider@elsewhere.lab"
 wait = 8
 subscriber = {{ server = "127.0.64.2", protocol = "pop3", port = 110, user = "sub2@members.lab", password = "{sub2}" }}
@@ -317,6 +320,8 @@ subscriber = {{ server = "127.0.64.2", protocol = "pop3", port = 110, user = "su
     // Moderated: held in mlmmj's moderation queue, not distributed.
     let moderated = get("moderated@lists.lab");
     assert_eq!(moderated["post"]["kind"], "not-arrived", "{moderated}");
+    assert_eq!(moderated["server"], "127.0.64.1:25", "{moderated}");
+    assert!(dns.was_asked_about("lists.lab"));
     assert_eq!(moderated["roster"]["kind"], "not-asked", "{moderated}");
     assert_eq!(
         files_with(&lab.join("lists/moderated/moderation"), "mxray list canary"),
