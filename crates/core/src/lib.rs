@@ -31,6 +31,7 @@ pub mod fingerprint;
 pub mod ftp;
 pub mod http;
 pub mod listing;
+pub mod listmail;
 pub mod login;
 pub mod mailauth;
 pub mod mailbox;

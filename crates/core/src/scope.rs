@@ -32,6 +32,14 @@
 //!
 //! [weak]               # weak-password test: user names only, the candidates are generated
 //! accounts = ["alice@audit.example"]
+//!
+//! [[list]]             # mailing-list posting canary: one marked post as a non-member
+//! address = "news@lists.audit.example"   # its domain must be one of `domains`
+//! server = "192.0.2.2" # the list's MX (default: the domain's MX through --resolver)
+//! sender = "outsider@elsewhere.example"  # the non-member (default below)
+//! manager = "mlmmj"    # also ask the list manager for the subscriber list (optional)
+//! wait = 60            # seconds, at most 300
+//! subscriber = { server = "192.0.2.3", protocol = "imap", user = "sub@audit.example", password = "…" }
 //! ```
 
 use crate::addr::{self, AddressClass};
@@ -65,6 +73,8 @@ pub struct Scope {
     pub weak_accounts: Vec<String>,
     /// The canary mailbox of the relay confirmation.
     pub canary: Option<Canary>,
+    /// Mailing lists of the posting canary.
+    pub lists: Vec<ListEntry>,
 }
 
 // Debug never shows the token (a scope could end up in a panic message or a log line).
@@ -141,6 +151,140 @@ fn default_wait() -> u32 {
     30
 }
 
+/// Default non-member sender of the list canary (outside any list domain; a reserved name,
+/// so no real mailbox receives a list's refusal).
+pub const DEFAULT_LIST_SENDER: &str = "mxray-list-canary@mxray-audit.invalid";
+
+/// A mailing list of the posting canary: one uniquely marked post from a non-member, then a
+/// subscriber's mailbox watched for it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntry {
+    /// The list's posting address; its domain must be one of the scope's domains.
+    pub address: String,
+    /// The SMTP server to post to (default: the domain's MX, resolved through --resolver).
+    #[serde(default)]
+    pub server: Option<IpAddr>,
+    /// Its SMTP port.
+    #[serde(default = "default_smtp")]
+    pub port: u16,
+    /// The non-member posting (envelope sender and From:), outside the list's domain.
+    #[serde(default = "default_list_sender")]
+    pub sender: String,
+    /// The list manager, when the subscriber list should be asked for (mlmmj: `LIST+list@`).
+    #[serde(default)]
+    pub manager: Option<ListManager>,
+    /// Seconds to watch the subscriber's mailbox (at most [`MAX_WAIT`]).
+    #[serde(default = "default_list_wait")]
+    pub wait: u32,
+    /// A subscriber's mailbox.
+    pub subscriber: Subscriber,
+}
+
+impl std::fmt::Debug for ListEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListEntry")
+            .field("address", &self.address)
+            .field("server", &self.server)
+            .field("subscriber", &self.subscriber)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ListEntry {
+    /// The list's domain (lower case).
+    pub fn domain(&self) -> String {
+        self.address
+            .rsplit_once('@')
+            .map(|(_, d)| d.trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+}
+
+/// List managers whose subscriber-list command the canary knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListManager {
+    /// mlmmj: a mail to `LIST+list@DOMAIN` (answered only to an owner's From: by default).
+    Mlmmj,
+}
+
+/// Protocol of a subscriber's mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailboxKind {
+    /// IMAP (plain text login; port 143 by default).
+    Imap,
+    /// POP3 (USER/PASS; port 110 by default).
+    Pop3,
+}
+
+/// Where to read a subscriber's mail.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscriber {
+    /// The subscribed address (default: `user`); the subscriber-list request is sent from it.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// The mailbox server (inside the scope's networks).
+    pub server: IpAddr,
+    /// IMAP or POP3.
+    #[serde(default = "default_kind")]
+    pub protocol: MailboxKind,
+    /// Port (default 143 for IMAP, 110 for POP3).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Login name.
+    pub user: String,
+    /// Password (never stored, printed or logged).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("server", &self.server)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscriber {
+    /// The mailbox port.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.protocol {
+            MailboxKind::Imap => 143,
+            MailboxKind::Pop3 => 110,
+        })
+    }
+    /// The subscribed address.
+    pub fn mail_address(&self) -> &str {
+        self.address.as_deref().unwrap_or(&self.user)
+    }
+}
+
+fn default_smtp() -> u16 {
+    25
+}
+
+fn default_list_sender() -> String {
+    DEFAULT_LIST_SENDER.to_owned()
+}
+
+fn default_list_wait() -> u32 {
+    60
+}
+
+fn default_kind() -> MailboxKind {
+    MailboxKind::Imap
+}
+
+fn mail_address_ok(a: &str) -> bool {
+    a.split_once('@')
+        .is_some_and(|(l, d)| !l.is_empty() && crate::target::Domain::parse(d).is_ok())
+        && account_ok(a)
+}
+
 /// The login-protection test.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -172,6 +316,8 @@ struct Raw {
     weak: Option<RawWeak>,
     #[serde(default)]
     canary: Option<Canary>,
+    #[serde(default)]
+    list: Vec<ListEntry>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +361,9 @@ pub enum ScopeError {
     /// A canary that cannot be used.
     #[error("canary: {0}")]
     Canary(&'static str),
+    /// A list entry that cannot be used.
+    #[error("list {0:?}: {1}")]
+    List(String, &'static str),
 }
 
 fn account_ok(user: &str) -> bool {
@@ -252,7 +401,7 @@ impl Scope {
             networks.push(net.trunc());
         }
         let mut servers = raw.server;
-        if servers.is_empty() {
+        if servers.is_empty() && raw.list.is_empty() {
             return Err(ScopeError::NoServer);
         }
         for s in &mut servers {
@@ -299,8 +448,41 @@ impl Scope {
                 return Err(ScopeError::Canary("wait must be between 1 and 300 seconds"));
             }
         }
+        let mut lists = raw.list;
+        for l in &mut lists {
+            let bad = |why| Err(ScopeError::List(l.address.clone(), why));
+            if !mail_address_ok(&l.address) {
+                return bad("address must be local@domain");
+            }
+            if !domains.contains(&l.domain()) {
+                return bad("its domain is not among the scope's domains");
+            }
+            if !mail_address_ok(&l.sender) {
+                return bad("sender must be local@domain");
+            }
+            if l.sender
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(&l.domain()))
+            {
+                return bad("sender must be outside the list's domain (a non-member)");
+            }
+            if !(1..=MAX_WAIT).contains(&l.wait) {
+                return bad("wait must be between 1 and 300 seconds");
+            }
+            if !account_ok(&l.subscriber.user) || !mail_address_ok(l.subscriber.mail_address()) {
+                return bad(
+                    "subscriber user/address must be printable, without spaces or quotes (address: local@domain)",
+                );
+            }
+            if l.subscriber.password.is_empty()
+                || l.subscriber.password.bytes().any(|b| b < b' ' || b == 0x7f)
+            {
+                return bad("subscriber password must be non-empty, without control characters");
+            }
+        }
         Ok(Self {
             token: raw.token,
+            lists,
             domains,
             networks,
             servers,
@@ -355,6 +537,7 @@ impl Scope {
             "login_test": self.login.as_ref().map(|l| l.attempts),
             "weak_accounts": self.weak_accounts.len(),
             "canary": self.canary.as_ref().map(|c| c.address.clone()),
+            "lists": self.lists.iter().map(|l| l.address.clone()).collect::<Vec<_>>(),
         })
     }
 }
@@ -529,5 +712,60 @@ password = "canary-secret-99"
                 .to_string()
                 .contains("canary")
         );
+    }
+
+    const LIST: &str = r#"
+[[list]]
+address = "Open@lists.lab"
+server = "127.0.62.1"
+manager = "mlmmj"
+subscriber = { server = "127.0.62.2", protocol = "pop3", user = "sub1@audit.lab", password = "list-pass-77" }
+"#;
+
+    #[test]
+    fn list_entries() {
+        let text = GOOD.replace(
+            "domains = [\"Audit.Lab\"]",
+            "domains = [\"Audit.Lab\", \"lists.lab\"]",
+        );
+        let s = Scope::parse(&format!("{text}{LIST}")).unwrap();
+        let l = &s.lists[0];
+        assert_eq!(l.domain(), "lists.lab");
+        assert_eq!((l.port, l.wait), (25, 60));
+        assert_eq!(l.sender, DEFAULT_LIST_SENDER);
+        assert_eq!(l.manager, Some(ListManager::Mlmmj));
+        assert_eq!(l.subscriber.port(), 110);
+        assert_eq!(l.subscriber.mail_address(), "sub1@audit.lab");
+        assert!(!format!("{s:?} {l:?}").contains("list-pass-77"));
+        assert!(!s.record().to_string().contains("list-pass-77"));
+        // Only lists, no [[server]]: still a scope.
+        let only = format!("token = \"0123456789abcdef-lab\"\ndomains = [\"lists.lab\"]\n{LIST}");
+        assert_eq!(Scope::parse(&only).unwrap().lists.len(), 1);
+        let cases = [
+            (GOOD.to_owned() + LIST, "not among the scope's domains"),
+            (
+                format!(
+                    "{text}{}",
+                    LIST.replace("manager", "sender = \"x@lists.lab\"\nmanager")
+                ),
+                "outside the list's domain",
+            ),
+            (
+                format!("{text}{}", LIST.replace("manager", "wait = 301\nmanager")),
+                "wait",
+            ),
+            (
+                format!("{text}{}", LIST.replace("Open@lists.lab", "nobody")),
+                "local@domain",
+            ),
+            (
+                format!("{text}{}", LIST.replace("pop3", "smtp")),
+                "unknown variant",
+            ),
+        ];
+        for (t, want) in cases {
+            let e = Scope::parse(&t).unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
     }
 }

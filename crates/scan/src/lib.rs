@@ -10,6 +10,7 @@ pub mod canary;
 pub mod discovery;
 pub mod dnssec;
 pub mod engine;
+pub mod lists;
 pub mod login;
 pub mod mailauth;
 mod mux;

@@ -1,12 +1,13 @@
 //! `mxray audit`: scope-authorised checks of the operator's own servers (login protection,
-//! weak passwords). Every server is authorised before anything is sent to any of them; one
-//! refusal stops the whole run. The scope's credentials and token are never stored, printed
+//! weak passwords, the relay canary, the mailing-list posting canary of `mxray_scan::lists`).
+//! Every server (and every list's server and subscriber mailbox) is authorised before
+//! anything is sent to any of them; one refusal stops the whole run. The scope's credentials and token are never stored, printed
 //! or logged: the scan records only [`Scope::record`].
 
 use crate::args::{CheckFormat, ReportLang};
 use anyhow::{Context, bail};
 use clap::Args;
-use mxray_core::checks::audit::{self as checks, RelayCanary};
+use mxray_core::checks::audit::{self as checks, ListPost, ListRoster, RelayCanary};
 use mxray_core::login::{LoginService, WeakOutcome, protection};
 use mxray_core::model::{DomainObservation, Lookup, MxMode};
 use mxray_core::scope::{self, Scope};
@@ -86,6 +87,86 @@ struct ServiceReport {
     weak_passwords: Vec<(String, WeakOutcome)>,
 }
 
+/// One list's results, for the outputs.
+#[derive(serde::Serialize)]
+struct ListReport {
+    list: String,
+    server: String,
+    verdict: String,
+    post: ListPost,
+    roster: ListRoster,
+}
+
+/// The first address of the domain's most preferred MX.
+async fn list_mx(dns: &mxray_scan::resolve::Dns, domain: &str) -> Option<std::net::IpAddr> {
+    let Lookup::Found(mx) = dns.mx(domain).await else {
+        return None;
+    };
+    for m in mx.iter().filter(|m| !m.exchange.is_empty()) {
+        if let Lookup::Found(ips) = dns.addresses(&m.exchange).await
+            && let Some(ip) = ips.first()
+        {
+            return Some(*ip);
+        }
+    }
+    None
+}
+
+fn list_verdict(p: &ListPost, ja: bool) -> String {
+    let clean = |s: &str| mxray_core::sanitize::for_terminal(s);
+    if !ja {
+        return clean(&p.verdict());
+    }
+    match p {
+        ListPost::Refused { reply } => format!("公開ではない: SMTP で拒否 ({})", clean(reply)),
+        ListPost::Arrived { after_s, .. } => {
+            format!("公開: 非購読者の投稿が {after_s} 秒で購読者に届いた")
+        }
+        ListPost::NotArrived { waited_s, reply } => format!(
+            "公開ではない: 受理 ({}) されたが {waited_s} 秒以内に購読者へ届かなかった(モデレート保留・拒否・フィルタ)",
+            clean(reply)
+        ),
+        ListPost::Failed { why } => format!("判定できず: {}", clean(why)),
+    }
+}
+
+fn roster_verdict(r: &ListRoster, ja: bool) -> Option<String> {
+    let clean = |s: &str| mxray_core::sanitize::for_terminal(s);
+    Some(match (r, ja) {
+        (ListRoster::NotAsked, _) => return None,
+        (
+            ListRoster::Exposed {
+                request, after_s, ..
+            },
+            false,
+        ) => format!(
+            "subscriber list EXPOSED: {} answered a non-owner within {after_s} s",
+            clean(request)
+        ),
+        (
+            ListRoster::Exposed {
+                request, after_s, ..
+            },
+            true,
+        ) => format!(
+            "購読者一覧が漏えい: {} が管理者以外に {after_s} 秒で一覧を送った",
+            clean(request)
+        ),
+        (ListRoster::NotExposed { request, waited_s }, false) => format!(
+            "subscriber list not sent to a non-owner ({} , {waited_s} s)",
+            clean(request)
+        ),
+        (ListRoster::NotExposed { request, waited_s }, true) => format!(
+            "購読者一覧は管理者以外に送られなかった({}、{waited_s} 秒)",
+            clean(request)
+        ),
+        (ListRoster::Failed { why }, false) => {
+            format!("subscriber list request failed: {}", clean(why))
+        }
+        (ListRoster::Failed { why }, true) => format!("購読者一覧の要求に失敗: {}", clean(why)),
+    })
+}
+
 pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
     if !(a.timeout.is_finite() && a.timeout > 0.0 && a.timeout <= 600.0) {
         bail!("--timeout must be between 0 and 600 seconds");
@@ -97,7 +178,36 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
     let dns = mxray_scan::resolve::Dns::new(a.resolver, step.min(Duration::from_secs(5)))
         .map_err(|e| anyhow::anyhow!("DNS resolver: {e}"))?;
     let mut refusals = Vec::new();
-    for s in &scope.servers {
+    // The lists' servers (named in scope, or the domain's MX) and the subscribers' mailbox
+    // servers are authorised like the [[server]] entries, under the list's domain.
+    let mut list_servers: Vec<SocketAddr> = Vec::new();
+    let mut to_authorise: Vec<scope::Server> = scope.servers.clone();
+    for l in &scope.lists {
+        let domain = l.domain();
+        let ip = match l.server {
+            Some(ip) => Some(ip),
+            None => list_mx(&dns, &domain).await,
+        };
+        let Some(ip) = ip else {
+            refusals.push(format!(
+                "list {}: no server given and no MX address found for {domain}",
+                l.address
+            ));
+            continue;
+        };
+        list_servers.push(SocketAddr::new(ip, l.port));
+        for address in [ip, l.subscriber.server] {
+            to_authorise.push(scope::Server {
+                address,
+                domain: domain.clone(),
+                imap: None,
+                pop3: None,
+                submission: None,
+                smtp: None,
+            });
+        }
+    }
+    for s in &to_authorise {
         let private_ok = a.allow_private && scope.authorise(s, true, None).is_ok();
         let txt = if private_ok || !scope.contains(s.address) {
             None
@@ -116,6 +226,7 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
             refusals.push(format!("{} ({}): {why}", s.address, s.domain));
         }
     }
+    refusals.dedup();
     if !refusals.is_empty() {
         bail!(
             "refusing to audit (nothing was sent): {}",
@@ -249,6 +360,33 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
         }
     }
 
+    // The mailing-list posting canary, one list after the other.
+    let mut lists: Vec<ListReport> = Vec::new();
+    for (l, server) in scope.lists.iter().zip(&list_servers) {
+        let marker = mxray_scan::canary::marker();
+        let o = mxray_scan::lists::run(&policy, limits, *server, &a.ehlo_name, l, &marker).await;
+        let mut findings =
+            checks::list_posting(server.ip(), server.port(), &l.address, &l.sender, &o.post);
+        findings.extend(checks::list_roster(
+            server.ip(),
+            server.port(),
+            &l.address,
+            l.subscriber.mail_address(),
+            &o.roster,
+        ));
+        let domain = l.domain();
+        if let Some((_, f)) = by_domain.iter_mut().find(|(d, _)| *d == domain) {
+            f.extend(findings);
+        }
+        lists.push(ListReport {
+            list: l.address.clone(),
+            server: server.to_string(),
+            verdict: o.post.verdict(),
+            post: o.post,
+            roster: o.roster,
+        });
+    }
+
     // Stored as a scan of the scope's domains, so export, report and diff read it.
     let store = Store::open(&a.db).await?;
     let params = serde_json::json!({
@@ -290,6 +428,7 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
                 "scan": scan,
                 "services": reports,
                 "relays": relays,
+                "lists": lists,
                 "findings": all,
             });
             println!("{}", serde_json::to_string_pretty(&v)?);
@@ -298,6 +437,23 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
             print!("{}", text(&reports, &all, a.lang.into(), scan));
             for (relay, r) in &relays {
                 println!("  relay {relay}: {}", serde_json::to_string(r)?);
+            }
+            let ja = matches!(mxray_report::Lang::from(a.lang), mxray_report::Lang::Ja);
+            for l in &lists {
+                println!(
+                    "  {} {} ({}): {}",
+                    if ja {
+                        "メーリングリスト"
+                    } else {
+                        "list"
+                    },
+                    mxray_core::sanitize::for_terminal(&l.list),
+                    l.server,
+                    list_verdict(&l.post, ja)
+                );
+                if let Some(r) = roster_verdict(&l.roster, ja) {
+                    println!("    {r}");
+                }
             }
         }
     }

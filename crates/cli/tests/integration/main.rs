@@ -11,6 +11,7 @@ mod hardening;
 mod harness;
 mod history;
 mod lab_scan;
+mod lists;
 mod mail_auth;
 mod mmdb;
 mod mta;
