@@ -127,6 +127,11 @@ impl NetError {
         }
     }
 
+    /// The status and the detail an observation records for this error.
+    pub fn outcome(&self) -> (ProbeStatus, Option<String>) {
+        (self.status(), Some(self.to_string()))
+    }
+
     fn from_io(e: &std::io::Error) -> Self {
         match e.kind() {
             std::io::ErrorKind::ConnectionRefused => Self::Refused,

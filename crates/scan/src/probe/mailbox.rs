@@ -15,11 +15,9 @@
 //! (implicit TLS ports).
 
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn, NetError};
+use crate::net::{LineConn, NetError};
 use mxray_core::mailbox::{self, ImapLine};
-use mxray_core::model::{
-    Dir, ImapId, MailboxObservation, MailboxProtocol, ProbeStatus, StartTls, TranscriptLine,
-};
+use mxray_core::model::{ImapId, MailboxObservation, MailboxProtocol, ProbeStatus, StartTls};
 use std::net::SocketAddr;
 
 /// Most lines accepted in one multi-line reply.
@@ -83,21 +81,15 @@ async fn probe(cx: &ProbeContext, p: &MailboxProbe) -> MailboxObservation {
     };
     let started = tokio::time::Instant::now();
     let addr = SocketAddr::new(cx.ip, p.port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(p.port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
-            obs.transcript.push(TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("connect {addr}: {e}"),
-            });
+            (obs.status, obs.detail) = e.outcome();
+            obs.transcript.push(super::connect_failed(addr, &e));
             obs.elapsed_ms = started.elapsed().as_millis() as u64;
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     conn.note(format!(
         "connected to {addr} ({}; never sends credentials)",
         p.protocol.as_str()

@@ -20,7 +20,7 @@
 //! about a hundred lines.
 
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, Limits, LineConn, NetError};
+use crate::net::{Limits, LineConn, NetError};
 use mxray_core::http;
 use mxray_core::listing::{self, Descent};
 use mxray_core::model::{
@@ -285,18 +285,17 @@ pub async fn get(
         error: None,
     };
     let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let limits = Limits {
+        max_session: max_body + 64 * 1024,
+        ..cx.limits
+    };
+    let mut conn = match cx.open_with(port, limits).await {
+        Ok(c) => c,
         Err(e) => {
             ex.error = Some(e.to_string());
             return (ex, None, Some(e), Vec::new());
         }
     };
-    let limits = Limits {
-        max_session: max_body + 64 * 1024,
-        ..cx.limits
-    };
-    let mut conn = LineConn::new(Box::new(tcp), limits, cx.deadline);
     let mut tls = None;
     if https {
         match cx.tls.upgrade(&mut conn, host).await {
