@@ -359,27 +359,11 @@ pub fn parse(record: &str) -> Result<SpfRecord, SpfError> {
                 }
             }
             "ip4" => {
-                let Some(a) = arg else {
-                    return Err(e(SpfErrorKind::BadArgument));
-                };
-                let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
-                let ip: Ipv4Addr = addr.parse().map_err(|_| e(SpfErrorKind::BadAddress))?;
-                let len = match len {
-                    Some(l) => cidr(l, 32).map_err(e)?,
-                    None => 32,
-                };
+                let (ip, len) = ip_arg(arg, 32).map_err(e)?;
                 Mechanism::Ip4(ip, len)
             }
             "ip6" => {
-                let Some(a) = arg else {
-                    return Err(e(SpfErrorKind::BadArgument));
-                };
-                let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
-                let ip: Ipv6Addr = addr.parse().map_err(|_| e(SpfErrorKind::BadAddress))?;
-                let len = match len {
-                    Some(l) => cidr(l, 128).map_err(e)?,
-                    None => 128,
-                };
+                let (ip, len) = ip_arg(arg, 128).map_err(e)?;
                 Mechanism::Ip6(ip, len)
             }
             _ => return Err(e(SpfErrorKind::UnknownMechanism)),
@@ -436,6 +420,18 @@ fn dual_cidr(s: &str) -> Result<(u8, u8), SpfErrorKind> {
 }
 
 /// `"0" / %x31-39 0*2DIGIT`, at most `max`.
+/// The argument of `ip4:`/`ip6:`: `address[/length]`, the length `max` when not given.
+fn ip_arg<A: std::str::FromStr>(arg: Option<&str>, max: u8) -> Result<(A, u8), SpfErrorKind> {
+    let a = arg.ok_or(SpfErrorKind::BadArgument)?;
+    let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
+    let ip = addr.parse().map_err(|_| SpfErrorKind::BadAddress)?;
+    let len = match len {
+        Some(l) => cidr(l, max)?,
+        None => max,
+    };
+    Ok((ip, len))
+}
+
 fn cidr(s: &str, max: u8) -> Result<u8, SpfErrorKind> {
     if s.is_empty()
         || s.len() > 3

@@ -416,12 +416,7 @@ async fn keyset(
         Ok(m) => m,
         Err(e) => {
             push(&mut evidence, format!("DNSKEY {}: {e}", trim(zone)));
-            return Step::End(end(
-                DnssecStatus::Indeterminate,
-                ChainProblem::NoAnswer,
-                zone,
-                evidence,
-            ));
+            return no_answer(zone, evidence);
         }
     };
     let all = keys_in(&m, zone);
@@ -464,12 +459,7 @@ async fn descend(
         Ok(m) => m,
         Err(e) => {
             push(&mut evidence, format!("DS {}: {e}", trim(a)));
-            return Step::End(end(
-                DnssecStatus::Indeterminate,
-                ChainProblem::NoAnswer,
-                a,
-                evidence,
-            ));
+            return no_answer(a, evidence);
         }
     };
     if !matches!(
@@ -480,12 +470,7 @@ async fn descend(
             &mut evidence,
             format!("DS {}: {}", trim(a), m.metadata.response_code),
         );
-        return Step::End(end(
-            DnssecStatus::Indeterminate,
-            ChainProblem::NoAnswer,
-            a,
-            evidence,
-        ));
+        return no_answer(a, evidence);
     }
     let ds: Vec<DS> = m
         .answers
@@ -588,12 +573,7 @@ async fn descend(
                 .any(|r| r.record_type() == RecordType::SOA && r.name.eq_ignore_root(a)),
             Err(e) => {
                 push(&mut evidence, format!("SOA {}: {e}", trim(a)));
-                return Step::End(end(
-                    DnssecStatus::Indeterminate,
-                    ChainProblem::NoAnswer,
-                    a,
-                    evidence,
-                ));
+                return no_answer(a, evidence);
             }
         },
     };
@@ -828,6 +808,16 @@ fn end(
         at: trim(at),
         evidence,
     }
+}
+
+/// The chain ends at `at` without a conclusion: a question about it went unanswered.
+fn no_answer(at: &Name, evidence: Vec<String>) -> Step {
+    Step::End(end(
+        DnssecStatus::Indeterminate,
+        ChainProblem::NoAnswer,
+        at,
+        evidence,
+    ))
 }
 
 fn push(evidence: &mut Vec<String>, line: String) {

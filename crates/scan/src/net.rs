@@ -177,8 +177,7 @@ pub struct LineConn {
     limits: Limits,
     deadline: Instant,
     started: Instant,
-    transcript: Vec<TranscriptLine>,
-    transcript_dropped: usize,
+    transcript: Transcript,
 }
 
 impl std::fmt::Debug for LineConn {
@@ -192,6 +191,47 @@ impl std::fmt::Debug for LineConn {
 /// Longest transcript line stored (server text beyond this is cut, with a marker).
 const TRANSCRIPT_LINE_CAP: usize = 512;
 
+/// A conversation's transcript: at most `max` lines, each cut at [`TRANSCRIPT_LINE_CAP`],
+/// the lines over `max` only counted (a last note says how many).
+#[derive(Debug, Default)]
+struct Transcript {
+    lines: Vec<TranscriptLine>,
+    dropped: usize,
+}
+
+impl Transcript {
+    /// Records `text`, `started` being the conversation's start.
+    fn record(&mut self, max: usize, started: Instant, dir: Dir, mut text: String) {
+        if self.lines.len() >= max {
+            self.dropped += 1;
+            return;
+        }
+        if text.len() > TRANSCRIPT_LINE_CAP {
+            let mut cut = TRANSCRIPT_LINE_CAP;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str(" …[cut]");
+        }
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.lines.push(TranscriptLine { ms, dir, text });
+    }
+
+    /// The lines, and the note counting those not kept.
+    fn finish(self) -> Vec<TranscriptLine> {
+        let mut lines = self.lines;
+        if self.dropped > 0 {
+            lines.push(TranscriptLine {
+                ms: 0,
+                dir: Dir::Note,
+                text: format!("{} more lines not kept", self.dropped),
+            });
+        }
+        lines
+    }
+}
+
 impl LineConn {
     /// Wraps a connected stream.
     pub fn new(io: Box<dyn Io>, limits: Limits, deadline: Instant) -> Self {
@@ -202,8 +242,7 @@ impl LineConn {
             limits,
             deadline,
             started: Instant::now(),
-            transcript: Vec::new(),
-            transcript_dropped: 0,
+            transcript: Transcript::default(),
         }
     }
 
@@ -218,21 +257,9 @@ impl LineConn {
         self.record(Dir::Server, text.into());
     }
 
-    fn record(&mut self, dir: Dir, mut text: String) {
-        if self.transcript.len() >= self.limits.max_transcript {
-            self.transcript_dropped += 1;
-            return;
-        }
-        if text.len() > TRANSCRIPT_LINE_CAP {
-            let mut cut = TRANSCRIPT_LINE_CAP;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str(" …[cut]");
-        }
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.transcript.push(TranscriptLine { ms, dir, text });
+    fn record(&mut self, dir: Dir, text: String) {
+        self.transcript
+            .record(self.limits.max_transcript, self.started, dir, text);
     }
 
     fn step_deadline(&self) -> (Instant, bool) {
@@ -455,17 +482,8 @@ impl LineConn {
     }
 
     /// The transcript so far.
-    pub fn into_transcript(mut self) -> Vec<TranscriptLine> {
-        if self.transcript_dropped > 0 {
-            let n = self.transcript_dropped;
-            self.transcript_dropped = 0;
-            self.transcript.push(TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("{n} more lines not kept"),
-            });
-        }
-        self.transcript
+    pub fn into_transcript(self) -> Vec<TranscriptLine> {
+        self.transcript.finish()
     }
 
     /// Milliseconds since the conversation started.
@@ -505,8 +523,7 @@ pub struct UdpConn {
     deadline: Instant,
     started: Instant,
     buf: Vec<u8>,
-    transcript: Vec<TranscriptLine>,
-    transcript_dropped: usize,
+    transcript: Transcript,
 }
 
 impl std::fmt::Debug for UdpConn {
@@ -557,28 +574,14 @@ impl UdpConn {
             deadline,
             started: Instant::now(),
             buf: vec![0u8; MAX_DATAGRAM],
-            transcript: Vec::new(),
-            transcript_dropped: 0,
+            transcript: Transcript::default(),
         })
     }
 
     /// Records a note in the transcript (what was asked, what came back).
     pub fn note(&mut self, dir: Dir, text: impl Into<String>) {
-        if self.transcript.len() >= self.limits.max_transcript {
-            self.transcript_dropped += 1;
-            return;
-        }
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut text = text.into();
-        if text.len() > TRANSCRIPT_LINE_CAP {
-            let mut cut = TRANSCRIPT_LINE_CAP;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str(" …[cut]");
-        }
-        self.transcript.push(TranscriptLine { ms, dir, text });
+        self.transcript
+            .record(self.limits.max_transcript, self.started, dir, text.into());
     }
 
     /// Sends `query` and returns what `parse` makes of the first usable datagram from the
@@ -630,15 +633,8 @@ impl UdpConn {
     }
 
     /// The transcript.
-    pub fn into_transcript(mut self) -> Vec<TranscriptLine> {
-        if self.transcript_dropped > 0 {
-            self.transcript.push(TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("{} more lines not kept", self.transcript_dropped),
-            });
-        }
-        self.transcript
+    pub fn into_transcript(self) -> Vec<TranscriptLine> {
+        self.transcript.finish()
     }
 }
 
