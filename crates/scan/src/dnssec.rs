@@ -206,27 +206,11 @@ impl Validator {
                     trim(name),
                     m.metadata.response_code
                 ));
-                return (
-                    end(
-                        DnssecStatus::Indeterminate,
-                        ChainProblem::NoAnswer,
-                        name,
-                        evidence,
-                    ),
-                    Some(m),
-                );
+                return (no_answer(name, evidence), Some(m));
             }
             Err(e) => {
                 evidence.push(format!("{rtype} {}: {e}", trim(name)));
-                return (
-                    end(
-                        DnssecStatus::Indeterminate,
-                        ChainProblem::NoAnswer,
-                        name,
-                        evidence,
-                    ),
-                    None,
-                );
+                return (no_answer(name, evidence), None);
             }
         };
         if m.answers
@@ -235,15 +219,7 @@ impl Validator {
         {
             // CNAME chains are not followed: no verdict rather than a wrong one.
             evidence.push(format!("{rtype} {}: a CNAME (not validated)", trim(name)));
-            return (
-                end(
-                    DnssecStatus::Indeterminate,
-                    ChainProblem::NoAnswer,
-                    name,
-                    evidence,
-                ),
-                Some(m),
-            );
+            return (no_answer(name, evidence), Some(m));
         }
         let has = m
             .answers
@@ -416,7 +392,7 @@ async fn keyset(
         Ok(m) => m,
         Err(e) => {
             push(&mut evidence, format!("DNSKEY {}: {e}", trim(zone)));
-            return no_answer(zone, evidence);
+            return Step::End(no_answer(zone, evidence));
         }
     };
     let all = keys_in(&m, zone);
@@ -459,7 +435,7 @@ async fn descend(
         Ok(m) => m,
         Err(e) => {
             push(&mut evidence, format!("DS {}: {e}", trim(a)));
-            return no_answer(a, evidence);
+            return Step::End(no_answer(a, evidence));
         }
     };
     if !matches!(
@@ -470,7 +446,7 @@ async fn descend(
             &mut evidence,
             format!("DS {}: {}", trim(a), m.metadata.response_code),
         );
-        return no_answer(a, evidence);
+        return Step::End(no_answer(a, evidence));
     }
     let ds: Vec<DS> = m
         .answers
@@ -573,7 +549,7 @@ async fn descend(
                 .any(|r| r.record_type() == RecordType::SOA && r.name.eq_ignore_root(a)),
             Err(e) => {
                 push(&mut evidence, format!("SOA {}: {e}", trim(a)));
-                return no_answer(a, evidence);
+                return Step::End(no_answer(a, evidence));
             }
         },
     };
@@ -810,14 +786,14 @@ fn end(
     }
 }
 
-/// The chain ends at `at` without a conclusion: a question about it went unanswered.
-fn no_answer(at: &Name, evidence: Vec<String>) -> Step {
-    Step::End(end(
+/// No conclusion at `at`: a question about it went unanswered (or answered with a CNAME).
+fn no_answer(at: &Name, evidence: Vec<String>) -> Validation {
+    end(
         DnssecStatus::Indeterminate,
         ChainProblem::NoAnswer,
         at,
         evidence,
-    ))
+    )
 }
 
 fn push(evidence: &mut Vec<String>, line: String) {

@@ -285,26 +285,17 @@ impl LineConn {
             data.extend_from_slice(line.as_bytes());
             data.extend_from_slice(b"\r\n");
         }
-        let (by, is_deadline) = self.step_deadline();
-        let io = self.io.as_mut().ok_or(NetError::Closed)?;
-        let fut = async {
-            io.write_all(&data).await?;
-            io.flush().await
-        };
-        match tokio::time::timeout_at(by, fut).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.fail(NetError::from_io(&e))),
-            Err(_) => Err(self.fail(if is_deadline {
-                NetError::Deadline
-            } else {
-                NetError::StepTimeout(self.limits.step_timeout)
-            })),
-        }
+        self.write(&data).await
     }
 
     /// Sends raw bytes (a binary protocol such as DNS over TCP), noting their length.
     pub async fn send_raw(&mut self, data: &[u8]) -> Result<(), NetError> {
         self.note(format!("sent {} bytes", data.len()));
+        self.write(data).await
+    }
+
+    /// Writes and flushes `data` within the step timeout and the deadline.
+    async fn write(&mut self, data: &[u8]) -> Result<(), NetError> {
         let (by, is_deadline) = self.step_deadline();
         let io = self.io.as_mut().ok_or(NetError::Closed)?;
         let fut = async {

@@ -165,24 +165,32 @@ async fn pop3_capa(conn: &mut LineConn) -> Result<Vec<String>, Fail> {
     ))
 }
 
+/// Reads the greeting into `obs`; `accepts` tells whether it lets the client go on
+/// (`None`: not this protocol).
+async fn greeting(
+    conn: &mut LineConn,
+    obs: &mut MailboxObservation,
+    accepts: fn(&str) -> Option<bool>,
+) -> Result<(), Fail> {
+    let greeting = conn.read_line().await.map_err(net_fail)?;
+    obs.greeting = Some(greeting.clone());
+    match accepts(&greeting) {
+        Some(true) => Ok(()),
+        Some(false) => Err((
+            ProbeStatus::Rejected,
+            format!("greeting refused: {greeting}"),
+        )),
+        None => Err(mismatch(&greeting)),
+    }
+}
+
 async fn pop3(
     cx: &ProbeContext,
     conn: &mut LineConn,
     obs: &mut MailboxObservation,
     name: Option<&str>,
 ) -> Result<(), Fail> {
-    let greeting = conn.read_line().await.map_err(net_fail)?;
-    obs.greeting = Some(greeting.clone());
-    match mailbox::pop3_ok(&greeting) {
-        Some(true) => {}
-        Some(false) => {
-            return Err((
-                ProbeStatus::Rejected,
-                format!("greeting refused: {greeting}"),
-            ));
-        }
-        None => return Err(mismatch(&greeting)),
-    }
+    greeting(conn, obs, mailbox::pop3_ok).await?;
     let caps = pop3_capa(conn).await?;
     let stls = mailbox::offers_tls(MailboxProtocol::Pop3, &caps);
     obs.capabilities = Some(caps);
@@ -252,18 +260,7 @@ async fn imap(
     obs: &mut MailboxObservation,
     name: Option<&str>,
 ) -> Result<(), Fail> {
-    let greeting = conn.read_line().await.map_err(net_fail)?;
-    obs.greeting = Some(greeting.clone());
-    match mailbox::imap_greeting_ok(&greeting) {
-        Some(true) => {}
-        Some(false) => {
-            return Err((
-                ProbeStatus::Rejected,
-                format!("greeting refused: {greeting}"),
-            ));
-        }
-        None => return Err(mismatch(&greeting)),
-    }
+    greeting(conn, obs, mailbox::imap_greeting_ok).await?;
     let caps = imap_caps(conn, "a1").await?;
     let starttls = mailbox::offers_tls(MailboxProtocol::Imap, &caps);
     obs.capabilities = Some(caps);
