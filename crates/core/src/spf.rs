@@ -807,8 +807,8 @@ async fn run<D: SpfDns>(
             }
             Mechanism::Mx(spec, l4, l6) => {
                 let target = target_name(dns, st, spec.as_ref(), domain).await?;
-                match dns.mx(&target).await {
-                    Lookup::Found(mxs) => {
+                match records(st, dns.mx(&target).await, true, || format!("MX {target}"))? {
+                    Some(mxs) => {
                         if mxs.len() > 10 {
                             return Err(Stop::Perm(format!("{target}: more than 10 MX")));
                         }
@@ -821,11 +821,7 @@ async fn run<D: SpfDns>(
                         }
                         hit
                     }
-                    Lookup::NxDomain | Lookup::NoData => {
-                        void(st)?;
-                        false
-                    }
-                    Lookup::Unknown(r) => return Err(Stop::Temp(format!("MX {target}: {r}"))),
+                    None => false,
                 }
             }
             Mechanism::Ptr(spec) => {
@@ -839,14 +835,8 @@ async fn run<D: SpfDns>(
             }
             Mechanism::Exists(spec) => {
                 let target = expand_domain(dns, st, spec, domain).await?;
-                match dns.a(&target).await {
-                    Lookup::Found(v) => !v.is_empty(),
-                    Lookup::NxDomain | Lookup::NoData => {
-                        void(st)?;
-                        false
-                    }
-                    Lookup::Unknown(r) => return Err(Stop::Temp(format!("A {target}: {r}"))),
-                }
+                records(st, dns.a(&target).await, true, || format!("A {target}"))?
+                    .is_some_and(|v| !v.is_empty())
             }
             Mechanism::Include(spec) => {
                 let target = expand_domain(dns, st, spec, domain).await?;
@@ -889,27 +879,38 @@ async fn match_a<D: SpfDns>(
     l6: u8,
     count_void: bool,
 ) -> Result<bool, Stop> {
-    match st.q.ip {
-        IpAddr::V4(ip) => match dns.a(name).await {
-            Lookup::Found(v) => Ok(v.iter().any(|n| in_v4(ip, *n, l4))),
-            Lookup::NxDomain | Lookup::NoData => {
-                if count_void {
-                    void(st)?;
-                }
-                Ok(false)
+    Ok(match st.q.ip {
+        IpAddr::V4(ip) => {
+            let a = records(st, dns.a(name).await, count_void, || format!("A {name}"))?;
+            a.is_some_and(|v| v.iter().any(|n| in_v4(ip, *n, l4)))
+        }
+        IpAddr::V6(ip) => {
+            let aaaa = records(st, dns.aaaa(name).await, count_void, || {
+                format!("AAAA {name}")
+            })?;
+            aaaa.is_some_and(|v| v.iter().any(|n| in_v6(ip, *n, l6)))
+        }
+    })
+}
+
+/// A lookup's records; `None` for a void answer (NXDOMAIN or no records, counted against the
+/// void lookup limit when `count_void`); no reliable answer to the question `what` is a
+/// temporary error.
+fn records<T>(
+    st: &mut State<'_>,
+    answer: Lookup<Vec<T>>,
+    count_void: bool,
+    what: impl FnOnce() -> String,
+) -> Result<Option<Vec<T>>, Stop> {
+    match answer {
+        Lookup::Found(v) => Ok(Some(v)),
+        Lookup::NxDomain | Lookup::NoData => {
+            if count_void {
+                void(st)?;
             }
-            Lookup::Unknown(r) => Err(Stop::Temp(format!("A {name}: {r}"))),
-        },
-        IpAddr::V6(ip) => match dns.aaaa(name).await {
-            Lookup::Found(v) => Ok(v.iter().any(|n| in_v6(ip, *n, l6))),
-            Lookup::NxDomain | Lookup::NoData => {
-                if count_void {
-                    void(st)?;
-                }
-                Ok(false)
-            }
-            Lookup::Unknown(r) => Err(Stop::Temp(format!("AAAA {name}: {r}"))),
-        },
+            Ok(None)
+        }
+        Lookup::Unknown(r) => Err(Stop::Temp(format!("{}: {r}", what()))),
     }
 }
 
