@@ -359,27 +359,11 @@ pub fn parse(record: &str) -> Result<SpfRecord, SpfError> {
                 }
             }
             "ip4" => {
-                let Some(a) = arg else {
-                    return Err(e(SpfErrorKind::BadArgument));
-                };
-                let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
-                let ip: Ipv4Addr = addr.parse().map_err(|_| e(SpfErrorKind::BadAddress))?;
-                let len = match len {
-                    Some(l) => cidr(l, 32).map_err(e)?,
-                    None => 32,
-                };
+                let (ip, len) = ip_arg(arg, 32).map_err(e)?;
                 Mechanism::Ip4(ip, len)
             }
             "ip6" => {
-                let Some(a) = arg else {
-                    return Err(e(SpfErrorKind::BadArgument));
-                };
-                let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
-                let ip: Ipv6Addr = addr.parse().map_err(|_| e(SpfErrorKind::BadAddress))?;
-                let len = match len {
-                    Some(l) => cidr(l, 128).map_err(e)?,
-                    None => 128,
-                };
+                let (ip, len) = ip_arg(arg, 128).map_err(e)?;
                 Mechanism::Ip6(ip, len)
             }
             _ => return Err(e(SpfErrorKind::UnknownMechanism)),
@@ -436,6 +420,18 @@ fn dual_cidr(s: &str) -> Result<(u8, u8), SpfErrorKind> {
 }
 
 /// `"0" / %x31-39 0*2DIGIT`, at most `max`.
+/// The argument of `ip4:`/`ip6:`: `address[/length]`, the length `max` when not given.
+fn ip_arg<A: std::str::FromStr>(arg: Option<&str>, max: u8) -> Result<(A, u8), SpfErrorKind> {
+    let a = arg.ok_or(SpfErrorKind::BadArgument)?;
+    let (addr, len) = a.split_once('/').map_or((a, None), |(x, l)| (x, Some(l)));
+    let ip = addr.parse().map_err(|_| SpfErrorKind::BadAddress)?;
+    let len = match len {
+        Some(l) => cidr(l, max)?,
+        None => max,
+    };
+    Ok((ip, len))
+}
+
 fn cidr(s: &str, max: u8) -> Result<u8, SpfErrorKind> {
     if s.is_empty()
         || s.len() > 3
@@ -811,8 +807,8 @@ async fn run<D: SpfDns>(
             }
             Mechanism::Mx(spec, l4, l6) => {
                 let target = target_name(dns, st, spec.as_ref(), domain).await?;
-                match dns.mx(&target).await {
-                    Lookup::Found(mxs) => {
+                match records(st, dns.mx(&target).await, true, || format!("MX {target}"))? {
+                    Some(mxs) => {
                         if mxs.len() > 10 {
                             return Err(Stop::Perm(format!("{target}: more than 10 MX")));
                         }
@@ -825,11 +821,7 @@ async fn run<D: SpfDns>(
                         }
                         hit
                     }
-                    Lookup::NxDomain | Lookup::NoData => {
-                        void(st)?;
-                        false
-                    }
-                    Lookup::Unknown(r) => return Err(Stop::Temp(format!("MX {target}: {r}"))),
+                    None => false,
                 }
             }
             Mechanism::Ptr(spec) => {
@@ -843,14 +835,8 @@ async fn run<D: SpfDns>(
             }
             Mechanism::Exists(spec) => {
                 let target = expand_domain(dns, st, spec, domain).await?;
-                match dns.a(&target).await {
-                    Lookup::Found(v) => !v.is_empty(),
-                    Lookup::NxDomain | Lookup::NoData => {
-                        void(st)?;
-                        false
-                    }
-                    Lookup::Unknown(r) => return Err(Stop::Temp(format!("A {target}: {r}"))),
-                }
+                records(st, dns.a(&target).await, true, || format!("A {target}"))?
+                    .is_some_and(|v| !v.is_empty())
             }
             Mechanism::Include(spec) => {
                 let target = expand_domain(dns, st, spec, domain).await?;
@@ -893,27 +879,38 @@ async fn match_a<D: SpfDns>(
     l6: u8,
     count_void: bool,
 ) -> Result<bool, Stop> {
-    match st.q.ip {
-        IpAddr::V4(ip) => match dns.a(name).await {
-            Lookup::Found(v) => Ok(v.iter().any(|n| in_v4(ip, *n, l4))),
-            Lookup::NxDomain | Lookup::NoData => {
-                if count_void {
-                    void(st)?;
-                }
-                Ok(false)
+    Ok(match st.q.ip {
+        IpAddr::V4(ip) => {
+            let a = records(st, dns.a(name).await, count_void, || format!("A {name}"))?;
+            a.is_some_and(|v| v.iter().any(|n| in_v4(ip, *n, l4)))
+        }
+        IpAddr::V6(ip) => {
+            let aaaa = records(st, dns.aaaa(name).await, count_void, || {
+                format!("AAAA {name}")
+            })?;
+            aaaa.is_some_and(|v| v.iter().any(|n| in_v6(ip, *n, l6)))
+        }
+    })
+}
+
+/// A lookup's records; `None` for a void answer (NXDOMAIN or no records, counted against the
+/// void lookup limit when `count_void`); no reliable answer to the question `what` is a
+/// temporary error.
+fn records<T>(
+    st: &mut State<'_>,
+    answer: Lookup<Vec<T>>,
+    count_void: bool,
+    what: impl FnOnce() -> String,
+) -> Result<Option<Vec<T>>, Stop> {
+    match answer {
+        Lookup::Found(v) => Ok(Some(v)),
+        Lookup::NxDomain | Lookup::NoData => {
+            if count_void {
+                void(st)?;
             }
-            Lookup::Unknown(r) => Err(Stop::Temp(format!("A {name}: {r}"))),
-        },
-        IpAddr::V6(ip) => match dns.aaaa(name).await {
-            Lookup::Found(v) => Ok(v.iter().any(|n| in_v6(ip, *n, l6))),
-            Lookup::NxDomain | Lookup::NoData => {
-                if count_void {
-                    void(st)?;
-                }
-                Ok(false)
-            }
-            Lookup::Unknown(r) => Err(Stop::Temp(format!("AAAA {name}: {r}"))),
-        },
+            Ok(None)
+        }
+        Lookup::Unknown(r) => Err(Stop::Temp(format!("{}: {r}", what()))),
     }
 }
 

@@ -187,28 +187,24 @@ struct Page<'a> {
 
 /// `(id, severity) → (hosts, domains)` over the notice, worst first.
 fn summary(n: &Notice) -> Vec<((String, Severity), (usize, usize))> {
-    let mut m: BTreeMap<(String, Severity), (usize, usize)> = BTreeMap::new();
-    for h in &n.hosts {
-        let mut ids: Vec<(&str, Severity)> = h
-            .findings
+    /// Each `(id, severity)` once.
+    fn distinct(findings: &[Finding]) -> Vec<(&str, Severity)> {
+        let mut ids: Vec<(&str, Severity)> = findings
             .iter()
             .map(|f| (f.id.as_str(), f.severity))
             .collect();
         ids.sort();
         ids.dedup();
-        for (id, s) in ids {
+        ids
+    }
+    let mut m: BTreeMap<(String, Severity), (usize, usize)> = BTreeMap::new();
+    for h in &n.hosts {
+        for (id, s) in distinct(&h.findings) {
             m.entry((id.to_owned(), s)).or_default().0 += 1;
         }
     }
     for d in &n.domains {
-        let mut ids: Vec<(&str, Severity)> = d
-            .findings
-            .iter()
-            .map(|f| (f.id.as_str(), f.severity))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        for (id, s) in ids {
+        for (id, s) in distinct(&d.findings) {
             m.entry((id.to_owned(), s)).or_default().1 += 1;
         }
     }

@@ -206,27 +206,11 @@ impl Validator {
                     trim(name),
                     m.metadata.response_code
                 ));
-                return (
-                    end(
-                        DnssecStatus::Indeterminate,
-                        ChainProblem::NoAnswer,
-                        name,
-                        evidence,
-                    ),
-                    Some(m),
-                );
+                return (no_answer(name, evidence), Some(m));
             }
             Err(e) => {
                 evidence.push(format!("{rtype} {}: {e}", trim(name)));
-                return (
-                    end(
-                        DnssecStatus::Indeterminate,
-                        ChainProblem::NoAnswer,
-                        name,
-                        evidence,
-                    ),
-                    None,
-                );
+                return (no_answer(name, evidence), None);
             }
         };
         if m.answers
@@ -235,15 +219,7 @@ impl Validator {
         {
             // CNAME chains are not followed: no verdict rather than a wrong one.
             evidence.push(format!("{rtype} {}: a CNAME (not validated)", trim(name)));
-            return (
-                end(
-                    DnssecStatus::Indeterminate,
-                    ChainProblem::NoAnswer,
-                    name,
-                    evidence,
-                ),
-                Some(m),
-            );
+            return (no_answer(name, evidence), Some(m));
         }
         let has = m
             .answers
@@ -416,12 +392,7 @@ async fn keyset(
         Ok(m) => m,
         Err(e) => {
             push(&mut evidence, format!("DNSKEY {}: {e}", trim(zone)));
-            return Step::End(end(
-                DnssecStatus::Indeterminate,
-                ChainProblem::NoAnswer,
-                zone,
-                evidence,
-            ));
+            return Step::End(no_answer(zone, evidence));
         }
     };
     let all = keys_in(&m, zone);
@@ -464,12 +435,7 @@ async fn descend(
         Ok(m) => m,
         Err(e) => {
             push(&mut evidence, format!("DS {}: {e}", trim(a)));
-            return Step::End(end(
-                DnssecStatus::Indeterminate,
-                ChainProblem::NoAnswer,
-                a,
-                evidence,
-            ));
+            return Step::End(no_answer(a, evidence));
         }
     };
     if !matches!(
@@ -480,12 +446,7 @@ async fn descend(
             &mut evidence,
             format!("DS {}: {}", trim(a), m.metadata.response_code),
         );
-        return Step::End(end(
-            DnssecStatus::Indeterminate,
-            ChainProblem::NoAnswer,
-            a,
-            evidence,
-        ));
+        return Step::End(no_answer(a, evidence));
     }
     let ds: Vec<DS> = m
         .answers
@@ -588,12 +549,7 @@ async fn descend(
                 .any(|r| r.record_type() == RecordType::SOA && r.name.eq_ignore_root(a)),
             Err(e) => {
                 push(&mut evidence, format!("SOA {}: {e}", trim(a)));
-                return Step::End(end(
-                    DnssecStatus::Indeterminate,
-                    ChainProblem::NoAnswer,
-                    a,
-                    evidence,
-                ));
+                return Step::End(no_answer(a, evidence));
             }
         },
     };
@@ -828,6 +784,16 @@ fn end(
         at: trim(at),
         evidence,
     }
+}
+
+/// No conclusion at `at`: a question about it went unanswered (or answered with a CNAME).
+fn no_answer(at: &Name, evidence: Vec<String>) -> Validation {
+    end(
+        DnssecStatus::Indeterminate,
+        ChainProblem::NoAnswer,
+        at,
+        evidence,
+    )
 }
 
 fn push(evidence: &mut Vec<String>, line: String) {

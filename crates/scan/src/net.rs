@@ -127,6 +127,11 @@ impl NetError {
         }
     }
 
+    /// The status and the detail an observation records for this error.
+    pub fn outcome(&self) -> (ProbeStatus, Option<String>) {
+        (self.status(), Some(self.to_string()))
+    }
+
     fn from_io(e: &std::io::Error) -> Self {
         match e.kind() {
             std::io::ErrorKind::ConnectionRefused => Self::Refused,
@@ -172,8 +177,7 @@ pub struct LineConn {
     limits: Limits,
     deadline: Instant,
     started: Instant,
-    transcript: Vec<TranscriptLine>,
-    transcript_dropped: usize,
+    transcript: Transcript,
 }
 
 impl std::fmt::Debug for LineConn {
@@ -187,6 +191,47 @@ impl std::fmt::Debug for LineConn {
 /// Longest transcript line stored (server text beyond this is cut, with a marker).
 const TRANSCRIPT_LINE_CAP: usize = 512;
 
+/// A conversation's transcript: at most `max` lines, each cut at [`TRANSCRIPT_LINE_CAP`],
+/// the lines over `max` only counted (a last note says how many).
+#[derive(Debug, Default)]
+struct Transcript {
+    lines: Vec<TranscriptLine>,
+    dropped: usize,
+}
+
+impl Transcript {
+    /// Records `text`, `started` being the conversation's start.
+    fn record(&mut self, max: usize, started: Instant, dir: Dir, mut text: String) {
+        if self.lines.len() >= max {
+            self.dropped += 1;
+            return;
+        }
+        if text.len() > TRANSCRIPT_LINE_CAP {
+            let mut cut = TRANSCRIPT_LINE_CAP;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push_str(" …[cut]");
+        }
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.lines.push(TranscriptLine { ms, dir, text });
+    }
+
+    /// The lines, and the note counting those not kept.
+    fn finish(self) -> Vec<TranscriptLine> {
+        let mut lines = self.lines;
+        if self.dropped > 0 {
+            lines.push(TranscriptLine {
+                ms: 0,
+                dir: Dir::Note,
+                text: format!("{} more lines not kept", self.dropped),
+            });
+        }
+        lines
+    }
+}
+
 impl LineConn {
     /// Wraps a connected stream.
     pub fn new(io: Box<dyn Io>, limits: Limits, deadline: Instant) -> Self {
@@ -197,8 +242,7 @@ impl LineConn {
             limits,
             deadline,
             started: Instant::now(),
-            transcript: Vec::new(),
-            transcript_dropped: 0,
+            transcript: Transcript::default(),
         }
     }
 
@@ -213,21 +257,9 @@ impl LineConn {
         self.record(Dir::Server, text.into());
     }
 
-    fn record(&mut self, dir: Dir, mut text: String) {
-        if self.transcript.len() >= self.limits.max_transcript {
-            self.transcript_dropped += 1;
-            return;
-        }
-        if text.len() > TRANSCRIPT_LINE_CAP {
-            let mut cut = TRANSCRIPT_LINE_CAP;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str(" …[cut]");
-        }
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.transcript.push(TranscriptLine { ms, dir, text });
+    fn record(&mut self, dir: Dir, text: String) {
+        self.transcript
+            .record(self.limits.max_transcript, self.started, dir, text);
     }
 
     fn step_deadline(&self) -> (Instant, bool) {
@@ -253,26 +285,17 @@ impl LineConn {
             data.extend_from_slice(line.as_bytes());
             data.extend_from_slice(b"\r\n");
         }
-        let (by, is_deadline) = self.step_deadline();
-        let io = self.io.as_mut().ok_or(NetError::Closed)?;
-        let fut = async {
-            io.write_all(&data).await?;
-            io.flush().await
-        };
-        match tokio::time::timeout_at(by, fut).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.fail(NetError::from_io(&e))),
-            Err(_) => Err(self.fail(if is_deadline {
-                NetError::Deadline
-            } else {
-                NetError::StepTimeout(self.limits.step_timeout)
-            })),
-        }
+        self.write(&data).await
     }
 
     /// Sends raw bytes (a binary protocol such as DNS over TCP), noting their length.
     pub async fn send_raw(&mut self, data: &[u8]) -> Result<(), NetError> {
         self.note(format!("sent {} bytes", data.len()));
+        self.write(data).await
+    }
+
+    /// Writes and flushes `data` within the step timeout and the deadline.
+    async fn write(&mut self, data: &[u8]) -> Result<(), NetError> {
         let (by, is_deadline) = self.step_deadline();
         let io = self.io.as_mut().ok_or(NetError::Closed)?;
         let fut = async {
@@ -450,17 +473,8 @@ impl LineConn {
     }
 
     /// The transcript so far.
-    pub fn into_transcript(mut self) -> Vec<TranscriptLine> {
-        if self.transcript_dropped > 0 {
-            let n = self.transcript_dropped;
-            self.transcript_dropped = 0;
-            self.transcript.push(TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("{n} more lines not kept"),
-            });
-        }
-        self.transcript
+    pub fn into_transcript(self) -> Vec<TranscriptLine> {
+        self.transcript.finish()
     }
 
     /// Milliseconds since the conversation started.
@@ -500,8 +514,7 @@ pub struct UdpConn {
     deadline: Instant,
     started: Instant,
     buf: Vec<u8>,
-    transcript: Vec<TranscriptLine>,
-    transcript_dropped: usize,
+    transcript: Transcript,
 }
 
 impl std::fmt::Debug for UdpConn {
@@ -552,28 +565,14 @@ impl UdpConn {
             deadline,
             started: Instant::now(),
             buf: vec![0u8; MAX_DATAGRAM],
-            transcript: Vec::new(),
-            transcript_dropped: 0,
+            transcript: Transcript::default(),
         })
     }
 
     /// Records a note in the transcript (what was asked, what came back).
     pub fn note(&mut self, dir: Dir, text: impl Into<String>) {
-        if self.transcript.len() >= self.limits.max_transcript {
-            self.transcript_dropped += 1;
-            return;
-        }
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let mut text = text.into();
-        if text.len() > TRANSCRIPT_LINE_CAP {
-            let mut cut = TRANSCRIPT_LINE_CAP;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str(" …[cut]");
-        }
-        self.transcript.push(TranscriptLine { ms, dir, text });
+        self.transcript
+            .record(self.limits.max_transcript, self.started, dir, text.into());
     }
 
     /// Sends `query` and returns what `parse` makes of the first usable datagram from the
@@ -625,15 +624,8 @@ impl UdpConn {
     }
 
     /// The transcript.
-    pub fn into_transcript(mut self) -> Vec<TranscriptLine> {
-        if self.transcript_dropped > 0 {
-            self.transcript.push(TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("{} more lines not kept", self.transcript_dropped),
-            });
-        }
-        self.transcript
+    pub fn into_transcript(self) -> Vec<TranscriptLine> {
+        self.transcript.finish()
     }
 }
 

@@ -3,8 +3,6 @@
 //! Debian and Ubuntu, CISA's KEV catalogue — then `affected`, `alerts` and the export.
 
 use crate::harness::*;
-use crate::software::serve;
-use mxray_lab::{Behaviour, SmtpServer};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -52,23 +50,22 @@ async fn nvd_osv_and_kev_feeds_on_a_stored_scan() {
         ],
     )
     .await;
-    let local = vec!["mxray.test".to_owned()];
-    let _sendmail = SmtpServer::start(
-        SocketAddr::new(sendmail, lab.smtp_port),
-        Behaviour::Product("ESMTP Sendmail 8.12.9/8.12.9; Mon, 1 Sep 2003 10:00:00 +0900".into()),
+    let _sendmail = product_smtp(
+        &lab,
+        sendmail,
+        "ESMTP Sendmail 8.12.9/8.12.9; Mon, 1 Sep 2003 10:00:00 +0900",
         "old-mx.mxray.test",
-        local.clone(),
+        "mxray.test",
     )
-    .await
-    .expect("sendmail-like server");
-    let _exim = SmtpServer::start(
-        SocketAddr::new(exim, lab.smtp_port),
-        Behaviour::Product("ESMTP Exim 4.89 Tue, 24 Nov 2026 10:00:00 +0000".into()),
+    .await;
+    let _exim = product_smtp(
+        &lab,
+        exim,
+        "ESMTP Exim 4.89 Tue, 24 Nov 2026 10:00:00 +0000",
         "wizard-mx.mxray.test",
-        local,
+        "mxray.test",
     )
-    .await
-    .expect("exim-like server");
+    .await;
     // Debian 12's OpenSSH one update before the regreSSHion fix, and with it.
     let ssh = serve(
         SocketAddr::new(exim, 0),
@@ -91,15 +88,13 @@ async fn nvd_osv_and_kev_feeds_on_a_stored_scan() {
         "domains.txt",
         "old.mxray.test\nwizard.mxray.test\npatched.mxray.test\n",
     );
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--no-relay-test".into(),
-        "--port".into(),
-        format!("ssh={ssh}"),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(
+        &lab,
+        &list,
+        &db,
+        &["--no-relay-test", "--port", &format!("ssh={ssh}")],
+    )
+    .await;
     assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
     // NVD: Sendmail 8.12.9 is affected by the 2003 prescan hole, through its CPE. (Three of
     // the six advisories replace starter-set entries of the same CVE and product.)

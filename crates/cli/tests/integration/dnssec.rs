@@ -54,14 +54,7 @@ fn validation(s: &Scanned) -> &Value {
 }
 
 fn ids(line: &Value, prefix: &str) -> Vec<String> {
-    line["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["id"].as_str())
-        .filter(|id| id.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
+    finding_ids_with(line, &[prefix])
 }
 
 /// The TLSA lookups recorded on the MX host and their DNSSEC verdicts.

@@ -75,9 +75,7 @@ async fn two_scans(net: u8, dir: &Path) -> std::path::PathBuf {
         "closed.mxray.test\nopen-relay.mxray.test\nno-mx.mxray.test\n",
     );
     for _ in 0..2 {
-        let mut args = vec!["scan".to_owned(), list.display().to_string()];
-        args.extend(lab_args(&lab, &db));
-        let r = mxray_async(args).await;
+        let r = scan_lab(&lab, &list, &db, &[]).await;
         assert!(r.code <= 1, "{}", r.stderr);
     }
     db
@@ -274,9 +272,7 @@ async fn a_list_with_no_good_line_is_an_error_and_ranked_lists_are_read() {
     let dir = temp();
     let db = dir.path().join("r.db");
     let bad = write(dir.path(), "bad.txt", "not a domain!\n\n-bad-.\n");
-    let mut args = vec!["scan".to_owned(), bad.display().to_string()];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &bad, &db, &[]).await;
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr.contains("line 1: \"not a domain!\""),
@@ -298,9 +294,7 @@ async fn a_list_with_no_good_line_is_an_error_and_ranked_lists_are_read() {
     ] {
         let db = dir.path().join(format!("{name}.db"));
         let list = write(dir.path(), name, text);
-        let mut args = vec!["scan".to_owned(), list.display().to_string()];
-        args.extend(lab_args(&lab, &db));
-        let r = mxray_async(args).await;
+        let r = scan_lab(&lab, &list, &db, &[]).await;
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
         assert_eq!(
             count(&db, "SELECT COUNT(*) FROM domains").await,
@@ -483,14 +477,7 @@ async fn json_summaries_config_file_and_bare_resolver_ip() {
     let dir = temp();
     let db = dir.path().join("j.db");
     let list = write(dir.path(), "d.txt", "closed.mxray.test\nbad line!\n");
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--format".into(),
-        "json".into(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &list, &db, &["--format", "json"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
     assert_eq!(v["domains"], 1);

@@ -4,22 +4,11 @@
 //! the server that shows it, and its absence against the one that does not.
 
 use crate::harness::*;
+use crate::harness::{finding_ids as ids, real_server as available};
 use mxray_lab::{Lab, LabOptions};
 use serde_json::Value;
 use std::net::IpAddr;
 use std::time::Duration;
-
-fn available(var: &str, script: &str) -> bool {
-    if std::env::var_os(var).is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must start {script} and set {var}"
-    );
-    eprintln!("SKIPPED: real-server test (run {script} start DIR and set {var}=1)");
-    false
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -111,17 +100,6 @@ fn findings_on<'a>(line: &'a Value, id: &str, subject: &str) -> Vec<&'a Value> {
         .map(|a| {
             a.iter()
                 .filter(|f| f["id"] == id && f["subject"]["name"] == subject)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn ids(line: &Value) -> Vec<String> {
-    line["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["id"].as_str().unwrap_or("").to_owned())
                 .collect()
         })
         .unwrap_or_default()

@@ -6,6 +6,7 @@
 //! in-test lab SMTP server on the proxy's address: its greeting is what must come through.
 
 use crate::exposure::{lab_with, scan_keep};
+use crate::harness::finding_ids as all_ids;
 use crate::harness::*;
 use mxray_lab::{Behaviour, SmtpServer};
 use serde_json::Value;
@@ -14,17 +15,7 @@ use serde_json::Value;
 const SMTP_PORT: u16 = 2526;
 
 fn available() -> bool {
-    if std::env::var_os("MXRAY_TEST_EXPOSURE").is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must start .ci/exposure.sh and set MXRAY_TEST_EXPOSURE"
-    );
-    eprintln!(
-        "SKIPPED: real-server test (run .ci/exposure.sh start DIR and set MXRAY_TEST_EXPOSURE=1)"
-    );
-    false
+    real_server("MXRAY_TEST_EXPOSURE", ".ci/exposure.sh")
 }
 
 fn ids_on(h: &Value, subject: &str) -> Vec<String> {
@@ -33,17 +24,6 @@ fn ids_on(h: &Value, subject: &str) -> Vec<String> {
         .map(|a| {
             a.iter()
                 .filter(|f| f["subject"]["name"] == subject)
-                .map(|f| f["id"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn all_ids(h: &Value) -> Vec<String> {
-    h["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
                 .map(|f| f["id"].as_str().unwrap_or("").to_owned())
                 .collect()
         })

@@ -211,9 +211,7 @@ async fn read_only_commands_read_a_database_they_cannot_write() {
         "d.txt",
         "null-mx.mxray.test\nclosed.mxray.test\n",
     );
-    let mut args = vec!["scan".to_owned(), list.display().to_string()];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &list, &db, &[]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     std::fs::remove_file(db.with_extension("lab-ca.pem")).ok();
     // Everyone may read and enter; nobody but the owner may write.

@@ -1,6 +1,6 @@
 //! Helpers: run the binary, start a lab, read the JSON export.
 
-use mxray_lab::{Lab, LabOptions};
+use mxray_lab::{Behaviour, Lab, LabOptions, SmtpServer};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -111,6 +111,102 @@ pub fn real_part(var: &str, what: &str) -> bool {
     false
 }
 
+/// [`real_part`] for a real server started by a `.ci/` script.
+pub fn real_server(var: &str, script: &str) -> bool {
+    real_part(var, &format!("a real server ({script})"))
+}
+
+/// `mxray ARGS --db DB`, which must exit 0; its standard output.
+pub fn mxray_db(db: &Path, args: &[&str]) -> String {
+    let dbs = db.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--db", &dbs]);
+    let r = mxray(&all);
+    assert_eq!(r.code, 0, "mxray {args:?}: {}", r.stderr);
+    r.stdout
+}
+
+/// `mxray report` of `db` in `lang` written to `out`, which must exit 0; the HTML.
+pub fn report_html(db: &Path, lang: &str, out: &Path) -> String {
+    mxray_db(
+        db,
+        &["report", "--lang", lang, "-o", &out.display().to_string()],
+    );
+    std::fs::read_to_string(out).expect("report written")
+}
+
+/// `mxray scan LIST` with the usual lab options ([`lab_args`]) into `db`, then `extra`.
+pub async fn scan_lab(lab: &Lab, list: &Path, db: &Path, extra: &[&str]) -> Run {
+    let mut a = vec!["scan".to_owned(), list.display().to_string()];
+    a.extend(lab_args(lab, db));
+    a.extend(extra.iter().map(|s| (*s).to_owned()));
+    mxray_async(a).await
+}
+
+/// The lab's domains starting with one of `prefixes`, one a line (a domain list file's text).
+pub fn lab_domains(lab: &Lab, prefixes: &[&str]) -> String {
+    lab.domains
+        .iter()
+        .filter(|d| prefixes.iter().any(|p| d.domain.starts_with(p)))
+        .map(|d| format!("{}\n", d.domain))
+        .collect()
+}
+
+/// An SMTP server on `ip` at the lab's SMTP port greeting with a product's `banner`
+/// (`ESMTP Exim 4.96 …`) as `name`, receiving mail for `local`.
+pub async fn product_smtp(
+    lab: &Lab,
+    ip: std::net::IpAddr,
+    banner: &str,
+    name: &str,
+    local: &str,
+) -> SmtpServer {
+    SmtpServer::start(
+        SocketAddr::new(ip, lab.smtp_port),
+        Behaviour::Product(banner.into()),
+        name,
+        vec![local.to_owned()],
+    )
+    .await
+    .expect("product-like SMTP server")
+}
+
+/// Serves `reply` (raw bytes) to every connection on `addr`, after reading one request head
+/// when `read_first` (HTTP); returns the port.
+pub async fn serve(addr: SocketAddr, reply: Vec<u8>, read_first: bool) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                if read_first {
+                    // The whole request head: closing with unread bytes would reset the
+                    // connection and could discard the reply.
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
+                        match s.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                }
+                let _ = s.write_all(&reply).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+/// A `200 OK` HTTP answer with `headers` (each ending in CRLF) and a two-byte body.
+pub fn http_reply(headers: &str) -> Vec<u8> {
+    format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nok")
+        .into_bytes()
+}
+
 /// One number from the scan database.
 pub async fn count(db: &Path, sql: &str) -> i64 {
     use sqlx::{Connection, Row};
@@ -133,17 +229,8 @@ pub struct Export {
 
 impl Export {
     pub fn read(db: &Path) -> Self {
-        let r = mxray(&[
-            "export",
-            "--format",
-            "jsonl",
-            "--db",
-            &db.display().to_string(),
-        ]);
-        assert_eq!(r.code, 0, "export failed: {}", r.stderr);
         Self {
-            lines: r
-                .stdout
+            lines: mxray_db(db, &["export", "--format", "jsonl"])
                 .lines()
                 .map(|l| serde_json::from_str(l).expect("valid JSON line"))
                 .collect(),
@@ -169,6 +256,25 @@ pub fn finding<'a>(line: &'a Value, id: &str) -> Option<&'a Value> {
     line["findings"]
         .as_array()
         .and_then(|a| a.iter().find(|f| f["id"] == id))
+}
+
+/// The ids of the findings on an export line, in order.
+pub fn finding_ids(line: &Value) -> Vec<String> {
+    line["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["id"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Those of [`finding_ids`] that start with one of `prefixes`.
+pub fn finding_ids_with(line: &Value, prefixes: &[&str]) -> Vec<String> {
+    finding_ids(line)
+        .into_iter()
+        .filter(|id| prefixes.iter().any(|p| id.starts_with(p)))
+        .collect()
 }
 
 pub fn evidence(f: &Value) -> Vec<String> {
@@ -215,13 +321,7 @@ pub async fn slow_bulk_scan(net: [u8; 3], bulk: usize, db_name: &str) -> SlowBul
     .expect("lab starts on loopback");
     let dir = temp();
     let db = dir.path().join(db_name);
-    let list: String = lab
-        .domains
-        .iter()
-        .filter(|d| d.domain.starts_with("bulk-"))
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
-    let file = write(dir.path(), "bulk.txt", &list);
+    let file = write(dir.path(), "bulk.txt", &lab_domains(&lab, &["bulk-"]));
     let mut args = vec![
         "scan".to_owned(),
         file.display().to_string(),

@@ -29,17 +29,7 @@ fn bucket(diff: &Value, name: &str) -> Vec<String> {
 }
 
 fn diff_json(db: &std::path::Path, a: &str, b: &str) -> Value {
-    let r = mxray(&[
-        "diff",
-        a,
-        b,
-        "--format",
-        "json",
-        "--db",
-        &db.display().to_string(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    serde_json::from_str(&r.stdout).expect("diff JSON")
+    serde_json::from_str(&mxray_db(db, &["diff", a, b, "--format", "json"])).expect("diff JSON")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,15 +42,9 @@ async fn a_scan_without_the_relay_test_or_block_lists_fixes_nothing() {
         "d.txt",
         "open-relay.mxray.test\nclosed.mxray.test\n",
     );
-    let scan = |extra: &[&str]| {
-        let mut a = vec!["scan".to_owned(), list.display().to_string()];
-        a.extend(lab_args(&lab, &db));
-        a.extend(extra.iter().map(|s| (*s).to_owned()));
-        mxray_async(a)
-    };
-    let r = scan(&["--dnsbl", &lab.dnsbl_arg()]).await;
+    let r = scan_lab(&lab, &list, &db, &["--dnsbl", &lab.dnsbl_arg()]).await;
     assert!(r.code <= 1, "{}", r.stderr);
-    let r = scan(&["--no-relay-test", "--no-dnsbl"]).await;
+    let r = scan_lab(&lab, &list, &db, &["--no-relay-test", "--no-dnsbl"]).await;
     assert!(r.code <= 1, "{}", r.stderr);
 
     let d = diff_json(&db, "1", "2");
@@ -92,15 +76,8 @@ async fn a_scan_without_the_relay_test_or_block_lists_fixes_nothing() {
     assert!(r.stdout.contains("scan 1 → scan 2"), "{}", r.stdout);
 
     // `scans` lists both, with their options.
-    let r = mxray(&[
-        "scans",
-        "--format",
-        "json",
-        "--db",
-        &db.display().to_string(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let scans: Value = serde_json::from_str(&r.stdout).expect("scans JSON");
+    let scans = mxray_db(&db, &["scans", "--format", "json"]);
+    let scans: Value = serde_json::from_str(&scans).expect("scans JSON");
     let scans = scans.as_array().expect("array");
     assert_eq!(scans.len(), 2, "{scans:?}");
     assert_eq!(scans[0]["id"], 2);
@@ -147,11 +124,7 @@ async fn a_relay_opened_on_the_same_address_between_two_scans_is_new() {
     let dir = temp();
     let db = dir.path().join("r.db");
     let list = write(dir.path(), "d.txt", "regress.lab\n");
-    let scan = || {
-        let mut a = vec!["scan".to_owned(), list.display().to_string()];
-        a.extend(lab_args(&lab, &db));
-        mxray_async(a)
-    };
+    let scan = || scan_lab(&lab, &list, &db, &[]);
     let (stop, h) = server_thread(addr, Behaviour::Closed);
     let r = scan().await;
     assert!(r.code <= 1, "{}", r.stderr);
@@ -180,23 +153,26 @@ async fn recheck_rederives_findings_from_stored_observations_without_a_packet() 
         vec![("exim.lab".into(), "exim-mx.lab".into(), ip)],
     )
     .await;
-    let _exim = SmtpServer::start(
-        SocketAddr::new(ip, lab.smtp_port),
-        Behaviour::Product("ESMTP Exim 4.96 Mon, 07 Dec 2026 10:00:00 +0000".into()),
+    let _exim = product_smtp(
+        &lab,
+        ip,
+        "ESMTP Exim 4.96 Mon, 07 Dec 2026 10:00:00 +0000",
         "exim-mx.lab",
-        vec!["exim.lab".into()],
+        "exim.lab",
     )
-    .await
-    .expect("exim-like server");
+    .await;
     let dir = temp();
     let db = dir.path().join("x.db");
     // Scanned with a signature file that knows nothing: no software is recognised.
     let sigs = write(dir.path(), "sigs.toml", "");
     let list = write(dir.path(), "d.txt", "exim.lab\nclosed.mxray.test\n");
-    let mut a = vec!["scan".to_owned(), list.display().to_string()];
-    a.extend(lab_args(&lab, &db));
-    a.extend(["--signatures".to_owned(), sigs.display().to_string()]);
-    let r = mxray_async(a).await;
+    let r = scan_lab(
+        &lab,
+        &list,
+        &db,
+        &["--signatures", &sigs.display().to_string()],
+    )
+    .await;
     assert!(r.code <= 1, "{}", r.stderr);
     let before = Export::read(&db);
     let host = before.host("127.77.72.30").expect("host stored");
@@ -212,21 +188,14 @@ async fn recheck_rederives_findings_from_stored_observations_without_a_packet() 
         lab.dns.served(),
         lab.network.connections.load(Ordering::SeqCst),
     );
-    let r = mxray(&[
-        "recheck",
-        "--format",
-        "json",
-        "--db",
-        &db.display().to_string(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    let recheck = mxray_db(&db, &["recheck", "--format", "json"]);
     assert_eq!(lab.dns.served(), served, "recheck asked the DNS");
     assert_eq!(
         lab.network.connections.load(Ordering::SeqCst),
         connections,
         "recheck connected to a lab server"
     );
-    let out: Value = serde_json::from_str(&r.stdout).expect("recheck JSON");
+    let out: Value = serde_json::from_str(&recheck).expect("recheck JSON");
     assert_eq!(out["scan"], 1);
     assert_eq!(out["findings_before"], findings_before);
     let changed: Vec<&str> = out["changed"]

@@ -11,9 +11,7 @@ async fn lab_scan_classifies_every_behaviour() {
     let mut list = lab.domain_list();
     list.push_str("not a domain!\nCLOSED.mxray.test.\n");
     let file = write(dir.path(), "domains.txt", &list);
-    let mut args = vec!["scan".to_owned(), file.display().to_string()];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &file, &db, &[]).await;
     assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
     let bad_line = lab.domains.len() + 2; // header comment + domains, then the bad line
     assert!(

@@ -32,18 +32,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
 ];
 
 fn spf_ids(line: &serde_json::Value) -> Vec<String> {
-    line["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["id"].as_str())
-        .filter(|id| {
-            ["spf.", "dmarc.", "mta_sts.", "tlsrpt."]
-                .iter()
-                .any(|p| id.starts_with(p))
-        })
-        .map(str::to_owned)
-        .collect()
+    finding_ids_with(line, &["spf.", "dmarc.", "mta_sts.", "tlsrpt."])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,17 +40,8 @@ async fn spf_lint_findings_in_the_export() {
     let lab = lab([127, 77, 8], vec![]).await;
     let dir = temp();
     let db = dir.path().join("spf.db");
-    let list: String = lab
-        .domains
-        .iter()
-        .filter(|d| d.domain.starts_with("spf-"))
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
-    let file = write(dir.path(), "domains.txt", &list);
-    let mut args = vec!["scan".to_owned(), file.display().to_string()];
-    args.extend(lab_args(&lab, &db));
-    args.push("--no-relay-test".into());
-    let r = mxray_async(args).await;
+    let file = write(dir.path(), "domains.txt", &lab_domains(&lab, &["spf-"]));
+    let r = scan_lab(&lab, &file, &db, &["--no-relay-test"]).await;
     assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
     let ex = Export::read(&db);
 
@@ -177,14 +157,7 @@ const CLEAN: &[(&str, &str)] = &[
 ];
 
 fn ids_with(line: &serde_json::Value, prefix: &str) -> Vec<String> {
-    line["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|f| f["id"].as_str())
-        .filter(|id| id.starts_with(prefix))
-        .map(str::to_owned)
-        .collect()
+    finding_ids_with(line, &[prefix])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,28 +165,19 @@ async fn transport_dnssec_and_dane_findings_in_the_export() {
     let lab = lab([127, 77, 16], vec![]).await;
     let dir = temp();
     let db = dir.path().join("transport.db");
-    let list: String = lab
-        .domains
-        .iter()
-        .filter(|d| {
-            [
-                "sts-",
-                "dmarc-rua-",
-                "dnssec-",
-                "dane-",
-                "spf-good",
-                "closed.",
-            ]
-            .iter()
-            .any(|p| d.domain.starts_with(p))
-        })
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
+    let list = lab_domains(
+        &lab,
+        &[
+            "sts-",
+            "dmarc-rua-",
+            "dnssec-",
+            "dane-",
+            "spf-good",
+            "closed.",
+        ],
+    );
     let file = write(dir.path(), "domains.txt", &list);
-    let mut args = vec!["scan".to_owned(), file.display().to_string()];
-    args.extend(lab_args(&lab, &db));
-    args.push("--no-relay-test".into());
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &file, &db, &["--no-relay-test"]).await;
     assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
     let ex = Export::read(&db);
 
@@ -432,10 +396,7 @@ async fn surveys_ask_the_short_selector_list_and_check_the_full_one() {
         names.dedup();
         names
     };
-    let mut a = vec!["scan".to_owned(), list.display().to_string()];
-    a.extend(lab_args(&lab, &db));
-    a.push("--no-relay-test".into());
-    let r = mxray_async(a).await;
+    let r = scan_lab(&lab, &list, &db, &["--no-relay-test"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let survey = dkim_questions(&lab);
     let short = mxray_core_selectors(SURVEY);

@@ -177,13 +177,7 @@ async fn a_full_disk_stops_the_scan_keeps_what_was_stored_and_resume_finishes_it
     .unwrap();
     let dir = temp();
     let db = dir.path().join("full.db");
-    let list: String = lab
-        .domains
-        .iter()
-        .filter(|d| d.domain.starts_with("bulk-"))
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
-    let file = write(dir.path(), "bulk.txt", &list);
+    let file = write(dir.path(), "bulk.txt", &lab_domains(&lab, &["bulk-"]));
     let mut args = vec!["scan".to_owned(), file.display().to_string()];
     args.extend(lab_args(&lab, &db));
     // A file-size limit stands in for a full disk: writes past it fail (SIGXFSZ ignored).

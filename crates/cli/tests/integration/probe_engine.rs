@@ -3,18 +3,7 @@
 //! 127.0.90.1:80; CI sets MXRAY_TEST_MISMATCH).
 
 use crate::exposure::{lab_with, scan_keep};
-
-fn available(var: &str, script: &str) -> bool {
-    if std::env::var_os(var).is_some() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must start {script} and set {var}"
-    );
-    eprintln!("SKIPPED: real-server test (run {script} start DIR and set {var}=1)");
-    false
-}
+use crate::harness::real_server as available;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_non_http_server_on_port_80_is_a_protocol_mismatch() {

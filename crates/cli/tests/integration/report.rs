@@ -2,8 +2,7 @@
 //! by .ci/run; MXRAY_TEST_CHROMIUM=1), with a hostile banner in the scan. And `mxray diff`.
 
 use crate::harness::*;
-use mxray_lab::{Behaviour, SmtpServer};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
 
 /// `--dump-dom` of a local file with the network-free flags from shared/NOTES.md; returns the
@@ -69,16 +68,7 @@ async fn report_opens_in_chromium_and_hostile_banners_stay_text() {
         ("ja", "最も深刻な検出別のドメイン数"),
     ] {
         let html = dir.path().join(format!("report-{lang}.html"));
-        let r = mxray(&[
-            "report",
-            "--db",
-            &db.display().to_string(),
-            "--lang",
-            lang,
-            "-o",
-            &html.display().to_string(),
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        report_html(&db, lang, &html);
         let (dom, console) = open_in_chromium(&html);
         assert!(console.is_empty(), "console messages: {console:?}");
         assert!(
@@ -203,41 +193,24 @@ async fn report_shows_software_per_host_and_by_product() {
         vec![("exim.mxray.test".into(), "exim-mx.mxray.test".into(), exim)],
     )
     .await;
-    let _exim = SmtpServer::start(
-        SocketAddr::new(exim, lab.smtp_port),
-        Behaviour::Product("ESMTP Exim 4.96 Ubuntu Tue, 24 Nov 2026 10:00:00 +0000".into()),
+    let _exim = product_smtp(
+        &lab,
+        exim,
+        "ESMTP Exim 4.96 Ubuntu Tue, 24 Nov 2026 10:00:00 +0000",
         "exim-mx.mxray.test",
-        vec!["mxray.test".to_owned()],
+        "mxray.test",
     )
-    .await
-    .expect("exim-like server");
+    .await;
     let dir = temp();
     let db = dir.path().join("sw.db");
     let list = write(dir.path(), "d.txt", "exim.mxray.test\nclosed.mxray.test\n");
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--no-relay-test".into(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &list, &db, &["--no-relay-test"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     for (lang, chart_title, os_label) in [
         ("en", "Software by product", "OS guess"),
         ("ja", "製品別のソフトウェア", "OS の推定"),
     ] {
-        let html = dir.path().join(format!("report-{lang}.html"));
-        let r = mxray(&[
-            "report",
-            "--db",
-            &db.display().to_string(),
-            "--lang",
-            lang,
-            "-o",
-            &html.display().to_string(),
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        let html = std::fs::read_to_string(&html).unwrap();
+        let html = report_html(&db, lang, &dir.path().join(format!("report-{lang}.html")));
         let host = between(&html, &format!("id=\"h-{exim}\""), "</section>");
         assert!(host.contains("<code>Exim 4.96</code>"), "{host}");
         assert!(host.contains("smtp-greeting"), "{host}");

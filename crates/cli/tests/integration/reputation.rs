@@ -39,17 +39,19 @@ async fn dnsbl_answers_are_decoded_per_list() {
         "d.txt",
         "open-relay.mxray.test\naccept-all.mxray.test\nauth-before-tls.mxray.test\ngreylist.mxray.test\nclosed.mxray.test\nshared-1.mxray.test\nshared-2.mxray.test\nhostile.mxray.test\nrefuse.mxray.test\n",
     );
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--no-relay-test".into(),
-        "--dnsbl".into(),
-        lab.dnsbl_arg(),
-        "--exclude".into(),
-        excl.display().to_string(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(
+        &lab,
+        &list,
+        &db,
+        &[
+            "--no-relay-test",
+            "--dnsbl",
+            &lab.dnsbl_arg(),
+            "--exclude",
+            &excl.display().to_string(),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
     let ex = Export::read(&db);
     let ip = |name: &str| lab.server(name).expect("server").addr.ip().to_string();

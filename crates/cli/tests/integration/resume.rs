@@ -150,24 +150,21 @@ async fn a_busy_shared_ip_never_sees_more_than_one_connection_at_once() {
     .unwrap();
     let dir = temp();
     let db = dir.path().join("p.db");
-    let list: String = lab
-        .domains
-        .iter()
-        .map(|d| format!("{}\n", d.domain))
-        .collect();
-    let file = write(dir.path(), "all.txt", &list);
-    let mut args = vec![
-        "scan".to_owned(),
-        file.display().to_string(),
-        "--concurrency".into(),
-        "64".into(),
-        "--dns-concurrency".into(),
-        "64".into(),
-        "--per-ip-interval".into(),
-        "0.2".into(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let file = write(dir.path(), "all.txt", &lab_domains(&lab, &[""]));
+    let r = scan_lab(
+        &lab,
+        &file,
+        &db,
+        &[
+            "--concurrency",
+            "64",
+            "--dns-concurrency",
+            "64",
+            "--per-ip-interval",
+            "0.2",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     for s in &lab.servers {
         let max = s.stats.max_open.load(Ordering::SeqCst);
@@ -204,16 +201,13 @@ async fn the_per_network_cap_holds_across_servers_of_one_24() {
         let dir = temp();
         let db = dir.path().join("n.db");
         let file = write(dir.path(), "all.txt", &lab.domain_list());
-        let mut args = vec![
-            "scan".to_owned(),
-            file.display().to_string(),
-            "--per-net".into(),
-            per_net.into(),
-            "--per-ip-interval".into(),
-            "0".into(),
-        ];
-        args.extend(lab_args(&lab, &db));
-        let r = mxray_async(args).await;
+        let r = scan_lab(
+            &lab,
+            &file,
+            &db,
+            &["--per-net", per_net, "--per-ip-interval", "0"],
+        )
+        .await;
         assert_eq!(r.code, 0, "{}", r.stderr);
         lab.network.max_open.load(Ordering::SeqCst)
     }

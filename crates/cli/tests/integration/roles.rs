@@ -8,23 +8,13 @@
 //! domains per finding through the role that links them.
 
 use crate::exposure::{lab_with, scan_keep};
+use crate::harness::finding_ids as ids;
 use crate::harness::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The name asked recursively: it does not exist in probe-recursion.lab (127.0.55.1).
 const PROBE: &str = "nx.probe-recursion.lab";
-
-fn ids(line: &Value) -> Vec<String> {
-    line["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["id"].as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 /// Scans one domain whose only name server is `ns` (port 5300) and returns its host line.
 async fn scan_ns(net: u8, domain: &str, ns: &str) -> Value {

@@ -3,6 +3,16 @@
 use crate::harness::*;
 use std::sync::atomic::Ordering;
 
+/// `mxray scan LIST --exclude EXCL` with the usual lab options.
+async fn scan_excluding(
+    lab: &mxray_lab::Lab,
+    list: &std::path::Path,
+    db: &std::path::Path,
+    excl: &std::path::Path,
+) -> Run {
+    scan_lab(lab, list, db, &["--exclude", &excl.display().to_string()]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn excluded_domains_get_no_dns_query_and_excluded_ips_no_connection() {
     let lab = lab([127, 77, 3], vec![]).await;
@@ -23,14 +33,7 @@ async fn excluded_domains_get_no_dns_query_and_excluded_ips_no_connection() {
         "d.txt",
         "open-relay.mxray.test\nclosed.mxray.test\nshared-1.mxray.test\nauth-before-tls.mxray.test\ntarpit.mxray.test\ngreylist.mxray.test\n",
     );
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--exclude".into(),
-        excl.display().to_string(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_excluding(&lab, &list, &db, &excl).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // The excluded domain: not one DNS question mentions it, its server saw nothing.
@@ -164,14 +167,7 @@ async fn cname_spf_and_mta_sts_paths_into_an_excluded_domain_get_nothing() {
         "d.txt",
         "cname-mx.mxray.test\ncname-sts.mxray.test\n",
     );
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--exclude".into(),
-        excl.display().to_string(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_excluding(&lab, &list, &db, &excl).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     // The names were reached (their CNAMEs were read) …
@@ -234,14 +230,7 @@ async fn an_excluded_top_level_domain_excludes_every_name_under_it() {
     let db = dir.path().join("t.db");
     let excl = write(dir.path(), "exclude.txt", "# the whole lab TLD\ntest\n");
     let list = write(dir.path(), "d.txt", "closed.mxray.test\n");
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--exclude".into(),
-        excl.display().to_string(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_excluding(&lab, &list, &db, &excl).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     // Only the resolver check (the root) was asked: nothing under `test`, not even the lab's
     // block lists, which live under it too.
@@ -273,13 +262,7 @@ async fn an_mx_with_four_thousand_addresses_costs_at_most_the_cap() {
     let dir = temp();
     let db = dir.path().join("m.db");
     let list = write(dir.path(), "d.txt", "many-a.mxray.test\n");
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--no-exposure".into(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &list, &db, &["--no-exposure"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let contacted = lab
         .many

@@ -2,7 +2,6 @@
 //! database, including for an advisory imported after the scan; unknown banners are counted.
 
 use crate::harness::*;
-use mxray_lab::{Behaviour, SmtpServer};
 use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -65,25 +64,22 @@ async fn affected_and_alerts_from_stored_data() {
         ],
     )
     .await;
-    let local = vec!["mxray.test".to_owned()];
-    let _exim = SmtpServer::start(
-        SocketAddr::new(exim, lab.smtp_port),
-        Behaviour::Product("ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000".into()),
+    let _exim = product_smtp(
+        &lab,
+        exim,
+        "ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000",
         "exim-mx.mxray.test",
-        local.clone(),
+        "mxray.test",
     )
-    .await
-    .expect("exim-like server");
-    let _sendmail = SmtpServer::start(
-        SocketAddr::new(sendmail, lab.smtp_port),
-        Behaviour::Product(
-            "ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; Tue, 24 Nov 2026 10:00:00 +0900".into(),
-        ),
+    .await;
+    let _sendmail = product_smtp(
+        &lab,
+        sendmail,
+        "ESMTP Sendmail 8.17.1.9/8.17.1.9/Debian-2; Tue, 24 Nov 2026 10:00:00 +0900",
         "sendmail-mx.mxray.test",
-        local,
+        "mxray.test",
     )
-    .await
-    .expect("sendmail-like server");
+    .await;
 
     let dir = temp();
     let db = dir.path().join("sw.db");
@@ -346,15 +342,17 @@ async fn affected_and_alerts_from_stored_data() {
         "[[signature]]\nproduct = 'mxray-lab'\nname = 'mxray lab'\nsources = ['smtp-greeting']\npattern = 'ESMTP mxray-lab$'\n",
     );
     let list = write(dir.path(), "closed.txt", "closed.mxray.test\n");
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--no-relay-test".into(),
-        "--signatures".into(),
-        sigs.display().to_string(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(
+        &lab,
+        &list,
+        &db,
+        &[
+            "--no-relay-test",
+            "--signatures",
+            &sigs.display().to_string(),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "third scan failed: {}", r.stderr);
     let st = mxray(&["stats", "--unknown-banners", "--scan", "3", "--db", &dbs]);
     assert!(
@@ -377,41 +375,6 @@ async fn affected_and_alerts_from_stored_data() {
 
 // ------------------------------------------------------------------ software where users look
 
-/// Serves `lines` (raw bytes) to every connection on `addr`, after reading one request when
-/// `read_first` (HTTP); returns the port.
-pub async fn serve(addr: SocketAddr, reply: Vec<u8>, read_first: bool) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let l = tokio::net::TcpListener::bind(addr).await.expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = l.accept().await {
-            let reply = reply.clone();
-            tokio::spawn(async move {
-                if read_first {
-                    // The whole request head: closing with unread bytes would reset the
-                    // connection and could discard the reply.
-                    let mut req = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 16 * 1024 {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => req.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                }
-                let _ = s.write_all(&reply).await;
-                let _ = s.shutdown().await;
-            });
-        }
-    });
-    port
-}
-
-fn http_reply(headers: &str) -> Vec<u8> {
-    format!("HTTP/1.1 200 OK\r\n{headers}Content-Length: 2\r\nConnection: close\r\n\r\nok")
-        .into_bytes()
-}
-
 /// `mxray check` prints each host's software, versions, OS guess and advisories (escaped);
 /// the JSON Lines export carries them on host lines, `export --format csv --table software`
 /// one row per product per host per domain (formula-safe), and `stats --by software|os`
@@ -430,23 +393,22 @@ async fn software_in_check_export_and_stats() {
         ],
     )
     .await;
-    let local = vec!["mxray.test".to_owned()];
-    let _exim = SmtpServer::start(
-        SocketAddr::new(a, lab.smtp_port),
-        Behaviour::Product("ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000".into()),
+    let _exim = product_smtp(
+        &lab,
+        a,
+        "ESMTP Exim 4.96 Tue, 24 Nov 2026 10:00:00 +0000",
         "mx-a.mxray.test",
-        local.clone(),
+        "mxray.test",
     )
-    .await
-    .expect("exim-like server");
-    let _postfix = SmtpServer::start(
-        SocketAddr::new(b, lab.smtp_port),
-        Behaviour::Product("ESMTP Postfix (Debian/GNU)".into()),
+    .await;
+    let _postfix = product_smtp(
+        &lab,
+        b,
+        "ESMTP Postfix (Debian/GNU)",
         "mx-b.mxray.test",
-        local,
+        "mxray.test",
     )
-    .await
-    .expect("postfix-like server");
+    .await;
     let ssh = serve(
         SocketAddr::new(a, 0),
         b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),

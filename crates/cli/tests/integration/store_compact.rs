@@ -17,9 +17,7 @@ async fn exported_findings_are_the_checks_over_the_exported_observations() {
     let dir = temp();
     let db = dir.path().join("scan.db");
     let file = write(dir.path(), "domains.txt", &lab.domain_list());
-    let mut args = vec!["scan".to_owned(), file.display().to_string()];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(&lab, &file, &db, &[]).await;
     assert_eq!(r.code, 0, "scan failed: {}", r.stderr);
 
     let ex = Export::read(&db);

@@ -98,31 +98,22 @@ async fn survey_pages_match_the_store_and_notices_stay_per_provider() {
         "closed.mxray.test\nopen-relay.mxray.test\naccept-all.mxray.test\ngreylist.mxray.test\nauth-before-tls.mxray.test\nshared-1.mxray.test\nshared-2.mxray.test\nimplicit.mxray.test\n",
     );
     let db = dir.path().join("s.db");
-    let mut args = vec![
-        "scan".to_owned(),
-        list.display().to_string(),
-        "--dnsbl".into(),
-        lab.dnsbl_arg(),
-        "--asn-db".into(),
-        mmdb.display().to_string(),
-    ];
-    args.extend(lab_args(&lab, &db));
-    let r = mxray_async(args).await;
+    let r = scan_lab(
+        &lab,
+        &list,
+        &db,
+        &[
+            "--dnsbl",
+            &lab.dnsbl_arg(),
+            "--asn-db",
+            &mmdb.display().to_string(),
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
 
     for lang in ["en", "ja"] {
-        let out = dir.path().join(format!("report-{lang}.html"));
-        let r = mxray(&[
-            "report",
-            "--db",
-            &db.display().to_string(),
-            "--lang",
-            lang,
-            "-o",
-            &out.display().to_string(),
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        let html = std::fs::read_to_string(&out).unwrap();
+        let html = report_html(&db, lang, &dir.path().join(format!("report-{lang}.html")));
         assert!(
             !html.contains("not measured in this scan")
                 && !html.contains("このスキャンでは調べていません")

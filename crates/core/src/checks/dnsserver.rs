@@ -381,24 +381,12 @@ mod tests {
         let json = serde_json::to_value(&deadline).unwrap();
         assert_eq!(json["soa_error"], "deadline");
         assert_eq!(serde_json::to_value(&c).unwrap()["soa_rcode"], "no-error");
-        let obs = |c: NsCheck| DomainObservation {
-            domain: "example.jp".into(),
-            mx: Lookup::NoData,
-            mx_mode: MxMode::None,
-            hosts: vec![],
-            skipped: vec![],
-            dnsbl: vec![],
-            mail_auth: None,
-            web_host: None,
-            nameservers: Some(NsObservation {
-                ns: Lookup::Found(vec!["ns1.example.jp".into()]),
-                checks: vec![c],
-            }),
-            capped: vec![],
-        };
         // Our own deadline: no conclusion; the server's silence: lame.
-        assert!(check_domain(&obs(deadline)).is_empty());
-        assert_eq!(check_domain(&obs(timeout))[0].id, "dns.lame_delegation");
+        assert!(domain_ids("ns1.example.jp", vec![deadline]).is_empty());
+        assert_eq!(
+            domain_ids("ns1.example.jp", vec![timeout])[0],
+            "dns.lame_delegation"
+        );
         // An old recursion test without the typed answer, judged by its stored mnemonic.
         let r: RecursionTest = serde_json::from_value(serde_json::json!({
             "name": "example.com.", "rcode": "NOERROR", "recursion_available": true,
@@ -425,7 +413,25 @@ mod tests {
             axfr_result: String::new(),
             soa_serial: Some(7),
         };
-        let obs = |checks| DomainObservation {
+        let ids = |c| domain_ids("ns1.example.jp", vec![c]);
+        assert!(ids(check(true, Some(Rcode::NoError), 0)).is_empty());
+        assert_eq!(
+            ids(check(true, Some(Rcode::NoError), 12)),
+            ["dns.axfr_allowed"]
+        );
+        for lame in [
+            check(false, Some(Rcode::NoError), 0),
+            check(false, Some(Rcode::Refused), 0),
+            check(false, None, 0),
+        ] {
+            assert_eq!(ids(lame), ["dns.lame_delegation"]);
+        }
+    }
+
+    /// The ids of the domain findings for `example.jp` delegated to `ns` alone, whose
+    /// name-server checks are `checks`.
+    fn domain_ids(ns: &str, checks: Vec<NsCheck>) -> Vec<String> {
+        let o = DomainObservation {
             domain: "example.jp".into(),
             mx: Lookup::NoData,
             mx_mode: MxMode::None,
@@ -435,34 +441,12 @@ mod tests {
             mail_auth: None,
             web_host: None,
             nameservers: Some(NsObservation {
-                ns: Lookup::Found(vec!["ns1.example.jp".into()]),
+                ns: Lookup::Found(vec![ns.into()]),
                 checks,
             }),
             capped: vec![],
         };
-        let ids = |o: &DomainObservation| {
-            check_domain(o)
-                .into_iter()
-                .map(|f| f.id)
-                .collect::<Vec<_>>()
-        };
-        assert!(ids(&obs(vec![check(true, Some(Rcode::NoError), 0)])).is_empty());
-        assert_eq!(
-            ids(&obs(vec![check(true, Some(Rcode::NoError), 12)])),
-            ["dns.axfr_allowed"]
-        );
-        assert_eq!(
-            ids(&obs(vec![check(false, Some(Rcode::NoError), 0)])),
-            ["dns.lame_delegation"]
-        );
-        assert_eq!(
-            ids(&obs(vec![check(false, Some(Rcode::Refused), 0)])),
-            ["dns.lame_delegation"]
-        );
-        assert_eq!(
-            ids(&obs(vec![check(false, None, 0)])),
-            ["dns.lame_delegation"]
-        );
+        check_domain(&o).into_iter().map(|f| f.id).collect()
     }
 
     fn resp(
@@ -499,129 +483,29 @@ mod tests {
             zone: z.into(),
             direction,
         };
+        use AuthoritySection::Empty;
+        use ClosedWhy::{Authoritative, NoRecursion, Referral, ServFailNoRecursion};
+        use RecursionVerdict::{Closed, Open, Unknown};
+        let (up, down) = (referral(".", D::Upward), referral("example.", D::Downward));
+        #[rustfmt::skip]
         let cases = [
             // (rcode, AA, RA, answers, authority, verdict)
-            (
-                Rcode::NoError,
-                false,
-                true,
-                1,
-                AuthoritySection::Empty,
-                RecursionVerdict::Open(OpenHow::Answered),
-            ),
-            (
-                Rcode::NxDomain,
-                false,
-                true,
-                0,
-                soa("."),
-                RecursionVerdict::Open(OpenHow::Negative),
-            ),
-            (
-                Rcode::NoError,
-                false,
-                true,
-                0,
-                soa("example."),
-                RecursionVerdict::Open(OpenHow::Negative),
-            ),
-            (
-                Rcode::NxDomain,
-                true,
-                false,
-                0,
-                soa("example."),
-                RecursionVerdict::Closed(ClosedWhy::Authoritative),
-            ),
-            (
-                Rcode::NoError,
-                true,
-                false,
-                1,
-                AuthoritySection::Empty,
-                RecursionVerdict::Closed(ClosedWhy::Authoritative),
-            ),
-            (
-                Rcode::Refused,
-                false,
-                false,
-                0,
-                AuthoritySection::Empty,
-                RecursionVerdict::Closed(ClosedWhy::Refused),
-            ),
-            (
-                Rcode::Refused,
-                false,
-                true,
-                0,
-                AuthoritySection::Empty,
-                RecursionVerdict::Closed(ClosedWhy::Refused),
-            ),
-            (
-                Rcode::ServFail,
-                false,
-                false,
-                0,
-                AuthoritySection::Empty,
-                RecursionVerdict::Closed(ClosedWhy::ServFailNoRecursion),
-            ),
-            (
-                Rcode::ServFail,
-                false,
-                true,
-                0,
-                AuthoritySection::Empty,
-                RecursionVerdict::Unknown,
-            ),
-            (
-                Rcode::NoError,
-                false,
-                false,
-                0,
-                referral(".", D::Upward),
-                RecursionVerdict::Closed(ClosedWhy::Referral),
-            ),
-            (
-                Rcode::NoError,
-                false,
-                true,
-                0,
-                referral("example.", D::Downward),
-                RecursionVerdict::Closed(ClosedWhy::Referral),
-            ),
-            (
-                Rcode::NxDomain,
-                false,
-                false,
-                0,
-                soa("."),
-                RecursionVerdict::Closed(ClosedWhy::NoRecursion),
-            ),
-            (
-                Rcode::NxDomain,
-                false,
-                true,
-                0,
-                AuthoritySection::Empty,
-                RecursionVerdict::Closed(ClosedWhy::NoRecursion),
-            ),
+            (Rcode::NoError,  false, true,  1, Empty,           Open(OpenHow::Answered)),
+            (Rcode::NxDomain, false, true,  0, soa("."),        Open(OpenHow::Negative)),
+            (Rcode::NoError,  false, true,  0, soa("example."), Open(OpenHow::Negative)),
+            (Rcode::NxDomain, true,  false, 0, soa("example."), Closed(Authoritative)),
+            (Rcode::NoError,  true,  false, 1, Empty,           Closed(Authoritative)),
+            (Rcode::Refused,  false, false, 0, Empty,           Closed(ClosedWhy::Refused)),
+            (Rcode::Refused,  false, true,  0, Empty,           Closed(ClosedWhy::Refused)),
+            (Rcode::ServFail, false, false, 0, Empty,           Closed(ServFailNoRecursion)),
+            (Rcode::ServFail, false, true,  0, Empty,           Unknown),
+            (Rcode::NoError,  false, false, 0, up,              Closed(Referral)),
+            (Rcode::NoError,  false, true,  0, down,            Closed(Referral)),
+            (Rcode::NxDomain, false, false, 0, soa("."),        Closed(NoRecursion)),
+            (Rcode::NxDomain, false, true,  0, Empty,           Closed(NoRecursion)),
             // dnsmasq forwarding for the first time: the authority's AA bit passed on, RA=1.
-            (
-                Rcode::NxDomain,
-                true,
-                true,
-                0,
-                soa("example."),
-                RecursionVerdict::Open(OpenHow::Negative),
-            ),
-            (
-                Rcode::NoError,
-                false,
-                false,
-                2,
-                AuthoritySection::Empty,
-                RecursionVerdict::Open(OpenHow::Answered),
-            ),
+            (Rcode::NxDomain, true,  true,  0, soa("example."), Open(OpenHow::Negative)),
+            (Rcode::NoError,  false, false, 2, Empty,           Open(OpenHow::Answered)),
         ];
         for (rc, aa, ra, n, auth, want) in cases {
             let t = resp(rc, aa, ra, n, auth.clone());
@@ -749,30 +633,10 @@ mod tests {
             axfr_result: String::new(),
             soa_serial: Some(serial),
         };
-        let obs = |checks| DomainObservation {
-            domain: "example.jp".into(),
-            mx: Lookup::NoData,
-            mx_mode: MxMode::None,
-            hosts: vec![],
-            skipped: vec![],
-            dnsbl: vec![],
-            mail_auth: None,
-            web_host: None,
-            nameservers: Some(NsObservation {
-                ns: Lookup::Found(vec!["ns.example.jp".into()]),
-                checks,
-            }),
-            capped: vec![],
-        };
-        let ids = |o| {
-            check_domain(&o)
-                .into_iter()
-                .map(|f| f.id)
-                .collect::<Vec<_>>()
-        };
-        assert!(ids(obs(vec![c("192.0.2.1", 5), c("192.0.2.2", 5)])).is_empty());
+        let ids = |checks| domain_ids("ns.example.jp", checks);
+        assert!(ids(vec![c("192.0.2.1", 5), c("192.0.2.2", 5)]).is_empty());
         assert_eq!(
-            ids(obs(vec![c("192.0.2.1", 5), c("192.0.2.2", 6)])),
+            ids(vec![c("192.0.2.1", 5), c("192.0.2.2", 6)]),
             ["dns.soa_serial_mismatch"]
         );
     }

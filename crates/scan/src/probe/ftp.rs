@@ -8,11 +8,10 @@
 //! `closed-early`; `rejected` (a greeting other than 220, e.g. 421); `protocol-mismatch` (not
 //! FTP replies).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn, NetError};
+use super::{ProbeContext, Stop};
+use crate::net::LineConn;
 use mxray_core::ftp::{self, Anonymous, FtpReply, FtpReplyParser};
 use mxray_core::model::{FtpObservation, ProbeStatus};
-use std::net::SocketAddr;
 
 /// Reads an FTP greeting and asks about anonymous login.
 #[derive(Clone, Debug)]
@@ -21,32 +20,7 @@ pub struct FtpProbe {
     pub port: u16,
 }
 
-impl Probe for FtpProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Ftp
-    }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn run<'a>(
-        &'a self,
-        cx: &'a ProbeContext,
-        _: &'a mxray_core::model::HostObservation,
-    ) -> ProbeFuture<'a> {
-        Box::pin(async move { ProbeOutput::Ftp(probe(cx, self.port).await) })
-    }
-}
-
-enum Stop {
-    Net(NetError),
-    Mismatch(String),
-}
-
-impl From<NetError> for Stop {
-    fn from(e: NetError) -> Self {
-        Self::Net(e)
-    }
-}
+super::port_probe!(FtpProbe, Ftp, probe);
 
 async fn reply(conn: &mut LineConn) -> Result<FtpReply, Stop> {
     let mut p = FtpReplyParser::new();
@@ -81,16 +55,13 @@ async fn probe(cx: &ProbeContext, port: u16) -> FtpObservation {
         anonymous: Anonymous::NotAsked,
         transcript: Vec::new(),
     };
-    let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
+            (obs.status, obs.detail) = e.outcome();
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     let result: Result<(), Stop> = async {
         let g = reply(&mut conn).await?;
         let greeted = g.code == 220;
@@ -116,16 +87,8 @@ async fn probe(cx: &ProbeContext, port: u16) -> FtpObservation {
         Ok(())
     }
     .await;
-    match result {
-        Ok(()) => {}
-        Err(Stop::Net(e)) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
-        }
-        Err(Stop::Mismatch(why)) => {
-            obs.status = ProbeStatus::ProtocolMismatch;
-            obs.detail = Some(why);
-        }
+    if let Err(stop) = result {
+        (obs.status, obs.detail) = stop.outcome();
     }
     obs.transcript = conn.close().await;
     obs

@@ -15,11 +15,9 @@
 //! (implicit TLS ports).
 
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn, NetError};
+use crate::net::{LineConn, NetError};
 use mxray_core::mailbox::{self, ImapLine};
-use mxray_core::model::{
-    Dir, ImapId, MailboxObservation, MailboxProtocol, ProbeStatus, StartTls, TranscriptLine,
-};
+use mxray_core::model::{ImapId, MailboxObservation, MailboxProtocol, ProbeStatus, StartTls};
 use std::net::SocketAddr;
 
 /// Most lines accepted in one multi-line reply.
@@ -83,21 +81,15 @@ async fn probe(cx: &ProbeContext, p: &MailboxProbe) -> MailboxObservation {
     };
     let started = tokio::time::Instant::now();
     let addr = SocketAddr::new(cx.ip, p.port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(p.port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
-            obs.transcript.push(TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("connect {addr}: {e}"),
-            });
+            (obs.status, obs.detail) = e.outcome();
+            obs.transcript.push(super::connect_failed(addr, &e));
             obs.elapsed_ms = started.elapsed().as_millis() as u64;
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     conn.note(format!(
         "connected to {addr} ({}; never sends credentials)",
         p.protocol.as_str()
@@ -173,24 +165,32 @@ async fn pop3_capa(conn: &mut LineConn) -> Result<Vec<String>, Fail> {
     ))
 }
 
+/// Reads the greeting into `obs`; `accepts` tells whether it lets the client go on
+/// (`None`: not this protocol).
+async fn greeting(
+    conn: &mut LineConn,
+    obs: &mut MailboxObservation,
+    accepts: fn(&str) -> Option<bool>,
+) -> Result<(), Fail> {
+    let greeting = conn.read_line().await.map_err(net_fail)?;
+    obs.greeting = Some(greeting.clone());
+    match accepts(&greeting) {
+        Some(true) => Ok(()),
+        Some(false) => Err((
+            ProbeStatus::Rejected,
+            format!("greeting refused: {greeting}"),
+        )),
+        None => Err(mismatch(&greeting)),
+    }
+}
+
 async fn pop3(
     cx: &ProbeContext,
     conn: &mut LineConn,
     obs: &mut MailboxObservation,
     name: Option<&str>,
 ) -> Result<(), Fail> {
-    let greeting = conn.read_line().await.map_err(net_fail)?;
-    obs.greeting = Some(greeting.clone());
-    match mailbox::pop3_ok(&greeting) {
-        Some(true) => {}
-        Some(false) => {
-            return Err((
-                ProbeStatus::Rejected,
-                format!("greeting refused: {greeting}"),
-            ));
-        }
-        None => return Err(mismatch(&greeting)),
-    }
+    greeting(conn, obs, mailbox::pop3_ok).await?;
     let caps = pop3_capa(conn).await?;
     let stls = mailbox::offers_tls(MailboxProtocol::Pop3, &caps);
     obs.capabilities = Some(caps);
@@ -260,18 +260,7 @@ async fn imap(
     obs: &mut MailboxObservation,
     name: Option<&str>,
 ) -> Result<(), Fail> {
-    let greeting = conn.read_line().await.map_err(net_fail)?;
-    obs.greeting = Some(greeting.clone());
-    match mailbox::imap_greeting_ok(&greeting) {
-        Some(true) => {}
-        Some(false) => {
-            return Err((
-                ProbeStatus::Rejected,
-                format!("greeting refused: {greeting}"),
-            ));
-        }
-        None => return Err(mismatch(&greeting)),
-    }
+    greeting(conn, obs, mailbox::imap_greeting_ok).await?;
     let caps = imap_caps(conn, "a1").await?;
     let starttls = mailbox::offers_tls(MailboxProtocol::Imap, &caps);
     obs.capabilities = Some(caps);

@@ -27,16 +27,16 @@ pub mod tlsaudit;
 pub mod web;
 
 use crate::engine::ScanConfig;
-use crate::net::{Limits, Policy};
+use crate::net::{self, Limits, LineConn, NetError, Policy};
 use crate::tls::TlsClient;
 use mxray_core::model::{
-    DnsServerObservation, FtpObservation, HostObservation, HostStatus, MailboxObservation,
-    ProxyObservation, SmbObservation, SmtpObservation, SshObservation, TelnetObservation,
-    TlsAuditObservation, WebObservation,
+    Dir, DnsServerObservation, FtpObservation, HostObservation, HostStatus, MailboxObservation,
+    ProbeStatus, ProxyObservation, SmbObservation, SmtpObservation, SshObservation,
+    TelnetObservation, TlsAuditObservation, TranscriptLine, WebObservation,
 };
 use mxray_core::relay::RelayObservation;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use tokio::time::Instant;
 
@@ -193,6 +193,79 @@ pub struct ProbeContext {
     /// Zones that led here as a name server (the DNS-server probe's zone transfers).
     pub zones: dnsserver::ServerZones,
 }
+
+impl ProbeContext {
+    /// Opens the dialogue with `port` on the probed address: a TCP connection through the
+    /// network policy (scope, pacing), within the connect timeout and the host deadline,
+    /// wrapped in a line connection bounded by the context's limits and keeping a transcript.
+    pub(crate) async fn open(&self, port: u16) -> Result<LineConn, NetError> {
+        self.open_with(port, self.limits).await
+    }
+
+    /// [`Self::open`] with other bounds for the line connection (the connection itself is
+    /// still made under the context's limits).
+    pub(crate) async fn open_with(&self, port: u16, limits: Limits) -> Result<LineConn, NetError> {
+        let addr = SocketAddr::new(self.ip, port);
+        let tcp = net::connect(&self.policy, addr, &self.limits, self.deadline).await?;
+        Ok(LineConn::new(Box::new(tcp), limits, self.deadline))
+    }
+}
+
+/// The transcript's note of a connection that could not be made.
+pub(crate) fn connect_failed(addr: SocketAddr, e: &NetError) -> TranscriptLine {
+    TranscriptLine {
+        ms: 0,
+        dir: Dir::Note,
+        text: format!("connect {addr}: {e}"),
+    }
+}
+
+/// Why a dialogue stopped before its end: the transport, or an answer not in the protocol.
+pub(crate) enum Stop {
+    Net(NetError),
+    Mismatch(String),
+}
+
+impl From<NetError> for Stop {
+    fn from(e: NetError) -> Self {
+        Self::Net(e)
+    }
+}
+
+impl Stop {
+    /// The status and the detail an observation records.
+    pub(crate) fn outcome(self) -> (ProbeStatus, Option<String>) {
+        match self {
+            Self::Net(e) => e.outcome(),
+            Self::Mismatch(why) => (ProbeStatus::ProtocolMismatch, Some(why)),
+        }
+    }
+}
+
+/// `impl Probe` for a probe that is one port and an `async fn(&ProbeContext, u16)` whose
+/// observation is the [`ProbeOutput`] variant named like its [`ProbeKind`].
+macro_rules! port_probe {
+    ($probe:ty, $kind:ident, $run:path) => {
+        impl $crate::probe::Probe for $probe {
+            fn kind(&self) -> $crate::probe::ProbeKind {
+                $crate::probe::ProbeKind::$kind
+            }
+            fn port(&self) -> u16 {
+                self.port
+            }
+            fn run<'a>(
+                &'a self,
+                cx: &'a $crate::probe::ProbeContext,
+                _: &'a mxray_core::model::HostObservation,
+            ) -> $crate::probe::ProbeFuture<'a> {
+                Box::pin(
+                    async move { $crate::probe::ProbeOutput::$kind($run(cx, self.port).await) },
+                )
+            }
+        }
+    };
+}
+pub(crate) use port_probe;
 
 /// One dialogue with one service.
 pub trait Probe: Send + Sync + std::fmt::Debug {

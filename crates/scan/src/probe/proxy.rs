@@ -13,8 +13,8 @@
 //! `connect-refused`/`connect-timeout`; `io-timeout`/`deadline`/`closed-early`;
 //! `protocol-mismatch` (not this proxy protocol).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn, NetError};
+use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput, Stop};
+use crate::net::{LineConn, NetError};
 use mxray_core::model::{HostObservation, ProbeStatus, ProxyObservation};
 use mxray_core::proxy::{self, ProxyKind, ProxyVerdict};
 use std::net::SocketAddr;
@@ -72,17 +72,6 @@ impl Probe for ProxyProbe {
     }
 }
 
-enum Stop {
-    Net(NetError),
-    Mismatch(String),
-}
-
-impl From<NetError> for Stop {
-    fn from(e: NetError) -> Self {
-        Self::Net(e)
-    }
-}
-
 async fn probe(
     cx: &ProbeContext,
     port: u16,
@@ -101,16 +90,13 @@ async fn probe(
         tunnelled_greeting: None,
         transcript: Vec::new(),
     };
-    let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
+            (obs.status, obs.detail) = e.outcome();
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     let result = match kind {
         ProxyKind::HttpConnect => http(&mut conn, target, &mut obs).await,
         ProxyKind::Socks5 => socks5(&mut conn, target, &mut obs).await,
@@ -130,14 +116,7 @@ async fn probe(
             }
         }
         Ok(()) => {}
-        Err(Stop::Net(e)) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
-        }
-        Err(Stop::Mismatch(why)) => {
-            obs.status = ProbeStatus::ProtocolMismatch;
-            obs.detail = Some(why);
-        }
+        Err(stop) => (obs.status, obs.detail) = stop.outcome(),
     }
     obs.transcript = conn.close().await;
     obs

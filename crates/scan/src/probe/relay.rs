@@ -8,7 +8,7 @@
 
 use super::smtp::{Fail, command, open_session, read_reply};
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn};
+use crate::net::LineConn;
 use mxray_core::model::ProbeStatus;
 use mxray_core::relay::{
     self, AttemptResult, FormKind, RelayAttempt, RelayForm, RelayObservation, RelayParams,
@@ -91,14 +91,13 @@ async fn run(cx: &ProbeContext, port: u16, params: &RelayParams) -> RelayObserva
     let mut forms: Option<(Vec<RelayForm>, String)> = None;
     let mut battery_done = false;
     for round in 0..MAX_CONNECTIONS {
-        let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-            Ok(s) => s,
+        let mut conn = match cx.open(port).await {
+            Ok(c) => c,
             Err(e) => {
                 obs.status = e.status();
                 break;
             }
         };
-        let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
         conn.note(if round == 0 {
             format!("connected to {addr} (relay test: never sends DATA)")
         } else {

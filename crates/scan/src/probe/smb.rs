@@ -10,11 +10,10 @@
 //! `connect-timeout`; `io-timeout`/`deadline`/`closed-early`; `rejected` (NetBIOS session
 //! refused, an SMB2 error status); `protocol-mismatch` (not SMB, frames over [`smb::MAX_FRAME`]).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn, NetError};
+use super::ProbeContext;
+use crate::net::NetError;
 use mxray_core::model::{ProbeStatus, SmbObservation};
 use mxray_core::smb::{self, NetbiosAnswer, Smb1Answer};
-use std::net::SocketAddr;
 
 /// Negotiates SMB on one port.
 #[derive(Clone, Debug)]
@@ -23,21 +22,7 @@ pub struct SmbProbe {
     pub port: u16,
 }
 
-impl Probe for SmbProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Smb
-    }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn run<'a>(
-        &'a self,
-        cx: &'a ProbeContext,
-        _: &'a mxray_core::model::HostObservation,
-    ) -> ProbeFuture<'a> {
-        Box::pin(async move { ProbeOutput::Smb(probe(cx, self.port).await) })
-    }
-}
+super::port_probe!(SmbProbe, Smb, probe);
 
 /// Why one exchange stopped.
 enum Stop {
@@ -76,11 +61,7 @@ async fn exchange(
     netbios: &mut Option<NetbiosAnswer>,
     transcript: &mut Vec<mxray_core::model::TranscriptLine>,
 ) -> Result<Vec<u8>, Stop> {
-    let addr = SocketAddr::new(cx.ip, port);
-    let tcp = net::connect(&cx.policy, addr, &cx.limits, cx.deadline)
-        .await
-        .map_err(Stop::Net)?;
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
+    let mut conn = cx.open(port).await.map_err(Stop::Net)?;
     let result = async {
         if port == 139 {
             conn.note("NetBIOS session request (*SMBSERVER)");

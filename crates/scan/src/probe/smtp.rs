@@ -9,7 +9,7 @@
 //! `closed-early`; `protocol-mismatch` (not SMTP, or over the caps); `tls-failed` (port 465).
 
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn, NetError};
+use crate::net::{LineConn, NetError};
 use mxray_core::model::{ProbeStatus, SmtpObservation, StartTls};
 use mxray_core::smtp::{Capabilities, Reply, ReplyParser};
 use std::net::SocketAddr;
@@ -153,21 +153,15 @@ async fn probe(cx: &ProbeContext, port: u16, implicit_tls: bool) -> SmtpObservat
     };
     let started = tokio::time::Instant::now();
     let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
-            obs.transcript.push(mxray_core::model::TranscriptLine {
-                ms: 0,
-                dir: mxray_core::model::Dir::Note,
-                text: format!("connect {addr}: {e}"),
-            });
+            (obs.status, obs.detail) = e.outcome();
+            obs.transcript.push(super::connect_failed(addr, &e));
             obs.elapsed_ms = started.elapsed().as_millis() as u64;
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     conn.note(format!("connected to {addr}"));
     let name = cx.names.first().map(String::as_str);
     if implicit_tls {

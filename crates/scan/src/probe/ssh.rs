@@ -5,10 +5,8 @@
 //! Statuses: `success`; `connect-refused`/`connect-timeout`; `io-timeout`/`deadline`;
 //! `closed-early`; `protocol-mismatch` (no `SSH-` line among the first lines, or over caps).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn};
+use super::ProbeContext;
 use mxray_core::model::{ProbeStatus, SshObservation};
-use std::net::SocketAddr;
 
 /// Reads the SSH identification string.
 #[derive(Clone, Debug)]
@@ -17,21 +15,7 @@ pub struct SshProbe {
     pub port: u16,
 }
 
-impl Probe for SshProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Ssh
-    }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn run<'a>(
-        &'a self,
-        cx: &'a ProbeContext,
-        _: &'a mxray_core::model::HostObservation,
-    ) -> ProbeFuture<'a> {
-        Box::pin(async move { ProbeOutput::Ssh(probe(cx, self.port).await) })
-    }
-}
+super::port_probe!(SshProbe, Ssh, probe);
 
 async fn probe(cx: &ProbeContext, port: u16) -> SshObservation {
     let mut obs = SshObservation {
@@ -41,16 +25,13 @@ async fn probe(cx: &ProbeContext, port: u16) -> SshObservation {
         identification: None,
         pre_banner: Vec::new(),
     };
-    let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
+            (obs.status, obs.detail) = e.outcome();
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     for _ in 0..6 {
         match conn.read_line().await {
             Ok(l) if l.starts_with("SSH-") => {
@@ -59,8 +40,7 @@ async fn probe(cx: &ProbeContext, port: u16) -> SshObservation {
             }
             Ok(l) => obs.pre_banner.push(l),
             Err(e) => {
-                obs.status = e.status();
-                obs.detail = Some(e.to_string());
+                (obs.status, obs.detail) = e.outcome();
                 break;
             }
         }

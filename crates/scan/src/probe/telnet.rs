@@ -8,11 +8,10 @@
 //! Statuses: `success` (negotiation or text seen); `connect-refused`/`connect-timeout`;
 //! `io-timeout`/`deadline`/`closed-early` (nothing at all came); `protocol-mismatch` (never).
 
-use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, LineConn};
+use super::ProbeContext;
+use crate::net;
 use mxray_core::model::{ProbeStatus, TelnetObservation};
 use mxray_core::telnet;
-use std::net::SocketAddr;
 
 /// Reads at most this many times (negotiation rounds plus text).
 pub const MAX_READS: usize = 10;
@@ -26,21 +25,7 @@ pub struct TelnetProbe {
     pub port: u16,
 }
 
-impl Probe for TelnetProbe {
-    fn kind(&self) -> ProbeKind {
-        ProbeKind::Telnet
-    }
-    fn port(&self) -> u16 {
-        self.port
-    }
-    fn run<'a>(
-        &'a self,
-        cx: &'a ProbeContext,
-        _: &'a mxray_core::model::HostObservation,
-    ) -> ProbeFuture<'a> {
-        Box::pin(async move { ProbeOutput::Telnet(probe(cx, self.port).await) })
-    }
-}
+super::port_probe!(TelnetProbe, Telnet, probe);
 
 fn at_prompt(text: &[u8]) -> bool {
     let Some(last) = text.rsplit(|&b| b == b'\n' || b == b'\r').next() else {
@@ -59,16 +44,13 @@ async fn probe(cx: &ProbeContext, port: u16) -> TelnetObservation {
         banner: Vec::new(),
         transcript: Vec::new(),
     };
-    let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let mut conn = match cx.open(port).await {
+        Ok(c) => c,
         Err(e) => {
-            obs.status = e.status();
-            obs.detail = Some(e.to_string());
+            (obs.status, obs.detail) = e.outcome();
             return obs;
         }
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     let mut pending = Vec::new();
     let mut text = Vec::new();
     let mut failure = None;
@@ -114,9 +96,7 @@ async fn probe(cx: &ProbeContext, port: u16) -> TelnetObservation {
     }
     obs.banner = telnet::lines(&text);
     if obs.negotiation.is_empty() && obs.banner.is_empty() {
-        let e = failure.unwrap_or(net::NetError::Closed);
-        obs.status = e.status();
-        obs.detail = Some(e.to_string());
+        (obs.status, obs.detail) = failure.unwrap_or(net::NetError::Closed).outcome();
     } else if let Some(e) = failure {
         // Banner read; the server then went quiet or hung up: still a telnet service.
         obs.detail = Some(format!("stopped reading: {e}"));

@@ -18,10 +18,10 @@
 
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
 use crate::engine::ScanConfig;
-use crate::net::{self, LineConn, NetError};
+use crate::net::{LineConn, NetError};
 use mxray_core::mailbox::{self, ImapLine};
 use mxray_core::model::{
-    Dir, HostObservation, MailboxProtocol, ProbeStatus, StartTls, TlsAttempt, TlsAttemptResult,
+    HostObservation, MailboxProtocol, ProbeStatus, StartTls, TlsAttempt, TlsAttemptResult,
     TlsAuditObservation, TlsAuditService, TranscriptLine,
 };
 use mxray_core::tlsprobe::{self, Answer, HelloRandom, Offer, Parsed, SuiteClass, TlsVersion};
@@ -204,18 +204,10 @@ async fn attempt(
         status: e.status(),
         detail: e.to_string(),
     };
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
-        Err(e) => {
-            let line = TranscriptLine {
-                ms: 0,
-                dir: Dir::Note,
-                text: format!("connect {addr}: {e}"),
-            };
-            return (no_answer(&e), vec![line]);
-        }
+    let mut conn = match cx.open(p.port).await {
+        Ok(c) => c,
+        Err(e) => return (no_answer(&e), vec![super::connect_failed(addr, &e)]),
     };
-    let mut conn = LineConn::new(Box::new(tcp), cx.limits, cx.deadline);
     conn.note(format!(
         "connected to {addr} (TLS audit, offer {})",
         offer.as_str()

@@ -20,7 +20,7 @@
 //! about a hundred lines.
 
 use super::{Probe, ProbeContext, ProbeFuture, ProbeKind, ProbeOutput};
-use crate::net::{self, Limits, LineConn, NetError};
+use crate::net::{Limits, LineConn, NetError};
 use mxray_core::http;
 use mxray_core::listing::{self, Descent};
 use mxray_core::model::{
@@ -285,18 +285,17 @@ pub async fn get(
         error: None,
     };
     let addr = SocketAddr::new(cx.ip, port);
-    let tcp = match net::connect(&cx.policy, addr, &cx.limits, cx.deadline).await {
-        Ok(s) => s,
+    let limits = Limits {
+        max_session: max_body + 64 * 1024,
+        ..cx.limits
+    };
+    let mut conn = match cx.open_with(port, limits).await {
+        Ok(c) => c,
         Err(e) => {
             ex.error = Some(e.to_string());
             return (ex, None, Some(e), Vec::new());
         }
     };
-    let limits = Limits {
-        max_session: max_body + 64 * 1024,
-        ..cx.limits
-    };
-    let mut conn = LineConn::new(Box::new(tcp), limits, cx.deadline);
     let mut tls = None;
     if https {
         match cx.tls.upgrade(&mut conn, host).await {
@@ -439,6 +438,28 @@ mod tests {
         super::super::test_context(ip, "www.example.test")
     }
 
+    /// An HTTP server on loopback answering each connection's request (its first 2 KiB, as
+    /// text) with `answer(request)`; returns its address.
+    async fn http_server(
+        answer: impl Fn(&str) -> String + Send + Sync + 'static,
+    ) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answer = std::sync::Arc::new(answer);
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    let mut req = vec![0u8; 2048];
+                    let n = s.read(&mut req).await.unwrap_or(0);
+                    let resp = answer(&String::from_utf8_lossy(&req[..n]));
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
     /// A server that answers every request with a 50 MB body (as fast as it can write).
     #[tokio::test]
     async fn fifty_megabyte_body_stops_at_the_cap() {
@@ -487,26 +508,17 @@ mod tests {
     /// `get` (the MTA-STS policy fetch) stops at its own cap and never follows a redirect.
     #[tokio::test]
     async fn get_caps_the_body_and_records_redirects() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut req = vec![0u8; 2048];
-                    let n = s.read(&mut req).await.unwrap_or(0);
-                    let req = String::from_utf8_lossy(&req[..n]).to_string();
-                    let resp = if req.starts_with("GET /big ") {
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{}",
-                            "y".repeat(5000)
-                        )
-                    } else {
-                        "HTTP/1.1 302 Found\r\nLocation: https://evil.test/policy\r\nContent-Length: 0\r\n\r\n".to_owned()
-                    };
-                    let _ = s.write_all(resp.as_bytes()).await;
-                });
+        let addr = http_server(|req| {
+            if req.starts_with("GET /big ") {
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n{}",
+                    "y".repeat(5000)
+                )
+            } else {
+                "HTTP/1.1 302 Found\r\nLocation: https://evil.test/policy\r\nContent-Length: 0\r\n\r\n".to_owned()
             }
-        });
+        })
+        .await;
         let c = cx(addr.ip());
         let (ex, _, err, body) = get(&c, addr.port(), false, Some("h.test"), "/big", 1001).await;
         assert_eq!(err, None);
@@ -523,40 +535,30 @@ mod tests {
     /// requests, all ports together, each port's fixed requests reserved) caps it.
     #[tokio::test]
     async fn endless_listing_descent_stays_within_the_host_budget() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let served = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let s2 = served.clone();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                let served = s2.clone();
-                tokio::spawn(async move {
-                    let mut req = vec![0u8; 2048];
-                    let n = s.read(&mut req).await.unwrap_or(0);
-                    let req = String::from_utf8_lossy(&req[..n]).to_string();
-                    let path = req.split(' ').nth(1).unwrap_or("").to_owned();
-                    served.lock().unwrap().push(path.clone());
-                    let resp = if path.ends_with('/') {
-                        let mut body = format!(
-                            "<html><head><title>Index of {path}</title></head><body><h1>Index of {path}</h1><hr><pre><a href=\"../\">../</a>\n"
-                        );
-                        for i in 0..40 {
-                            body.push_str(&format!(
-                                "<a href=\"d{i}/\">d{i}/</a>  07-Dec-2026 04:20  -\n"
-                            ));
-                        }
-                        body.push_str("<a href=\"../x/\">up</a>\n<a href=\"/abs/\">abs</a>\n<a href=\"http://evil.test/\">e</a>\n<a href=\"?C=N;O=D\">s</a>\n<a href=\"notes.txt\">notes.txt</a>  07-Dec-2026 04:20  12\n</pre><hr></body></html>");
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                            body.len()
-                        )
-                    } else {
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
-                    };
-                    let _ = s.write_all(resp.as_bytes()).await;
-                });
+        let addr = http_server(move |req| {
+            let path = req.split(' ').nth(1).unwrap_or("").to_owned();
+            s2.lock().unwrap().push(path.clone());
+            if path.ends_with('/') {
+                let mut body = format!(
+                    "<html><head><title>Index of {path}</title></head><body><h1>Index of {path}</h1><hr><pre><a href=\"../\">../</a>\n"
+                );
+                for i in 0..40 {
+                    body.push_str(&format!(
+                        "<a href=\"d{i}/\">d{i}/</a>  07-Dec-2026 04:20  -\n"
+                    ));
+                }
+                body.push_str("<a href=\"../x/\">up</a>\n<a href=\"/abs/\">abs</a>\n<a href=\"http://evil.test/\">e</a>\n<a href=\"?C=N;O=D\">s</a>\n<a href=\"notes.txt\">notes.txt</a>  07-Dec-2026 04:20  12\n</pre><hr></body></html>");
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
             }
-        });
+        })
+        .await;
         let budget = HostBudget::new(MAX_HOST_REQUESTS, 2 * WebProbe::fixed_requests(&[]));
         let probe_on = |https| WebProbe {
             port: addr.port(),
@@ -602,29 +604,20 @@ mod tests {
 
     #[tokio::test]
     async fn chunked_listing_and_same_host_redirects() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
-                tokio::spawn(async move {
-                    let mut req = vec![0u8; 2048];
-                    let n = s.read(&mut req).await.unwrap_or(0);
-                    let req = String::from_utf8_lossy(&req[..n]).to_string();
-                    let resp = if req.starts_with("GET / ") {
-                        "HTTP/1.1 301 Moved\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 0\r\n\r\n".to_owned()
-                    } else if req.starts_with("GET /mail/ ") {
-                        let body = "<title>Index of /mail/</title><hr><pre><a href=\"bob%40example.test/\">b</a>";
-                        format!(
-                            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
-                            body.len()
-                        )
-                    } else {
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
-                    };
-                    let _ = s.write_all(resp.as_bytes()).await;
-                });
+        let addr = http_server(|req| {
+            if req.starts_with("GET / ") {
+                "HTTP/1.1 301 Moved\r\nLocation: http://elsewhere.test/x\r\nContent-Length: 0\r\n\r\n".to_owned()
+            } else if req.starts_with("GET /mail/ ") {
+                let body = "<title>Index of /mail/</title><hr><pre><a href=\"bob%40example.test/\">b</a>";
+                format!(
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n".to_owned()
             }
-        });
+        })
+        .await;
         let p = WebProbe {
             port: addr.port(),
             https: false,
