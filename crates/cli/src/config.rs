@@ -153,7 +153,7 @@ pub fn parse(text: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
             })
         };
         let values = match &value {
-            toml::Value::Array(a) if matches!(name.as_str(), "port" | "web-path") => {
+            toml::Value::Array(a) if matches!(name.as_str(), "port" | "web-path" | "resolver") => {
                 a.iter().map(scalar).collect::<anyhow::Result<Vec<_>>>()?
             }
             v => vec![scalar(v)?],
@@ -242,7 +242,7 @@ pub fn show(cfg: &Config, cmd: &clap::Command) -> String {
             .collect();
         let shown = match (values.as_slice(), *key) {
             ([], _) => "# (unset)".to_owned(),
-            (vs, "port" | "web-path") => format!(
+            (vs, "port" | "web-path") | (vs @ [_, _, ..], "resolver") => format!(
                 "[{}]",
                 vs.iter()
                     .map(|v| toml_string(v))
