@@ -285,6 +285,9 @@ mod tests {
         assert_eq!(v["rate"], ["20"]);
         assert_eq!(v["no-relay-test"], ["true"]);
         assert_eq!(v["port"], ["smtp=2525", "https=8443"]);
+        // Several resolvers share a survey's questions.
+        let v = parse("resolver = [\"127.0.0.1\", \"127.0.0.2:5353\"]\n").unwrap();
+        assert_eq!(v["resolver"], ["127.0.0.1", "127.0.0.2:5353"]);
         let e = parse("resolvr = \"x\"").unwrap_err().to_string();
         assert!(e.contains("resolvr"), "{e}");
         assert!(parse("rate = [1, 2]").is_err());

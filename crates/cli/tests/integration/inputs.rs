@@ -193,12 +193,15 @@ async fn resolvers_spread_and_fail_over() {
         .unwrap();
     let dir = temp();
     let db = dir.path().join("two.db");
-    let r = mxray_async(resolver_scan(
+    // The pair from the configuration file's list.
+    let config = write(
         dir.path(),
-        &db,
-        &[a.addr.to_string(), b.addr.to_string()],
-    ))
-    .await;
+        "config.toml",
+        &format!("resolver = [\"{}\", \"{}\"]\n", a.addr, b.addr),
+    );
+    let mut args = resolver_scan(dir.path(), &db, &[]);
+    args.extend(["--config".to_owned(), config.display().to_string()]);
+    let r = mxray_async(args).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let (qa, qb) = (
         a.stats.udp_queries.load(Ordering::SeqCst),
