@@ -13,6 +13,11 @@ pub async fn run(
 ) -> anyhow::Result<u8> {
     let source = input.source(file.clone())?;
     let hosts_mode = matches!(source, Source::Hosts(..));
+    if hosts_mode && shard.is_some() {
+        anyhow::bail!(
+            "--shard splits a domain list; a --hosts file is not sharded (split the blocks between machines instead)"
+        );
+    }
     let cfg = args.survey_config()?;
     let mut params = args.record();
     params["input"] = serde_json::Value::String(file.clone());

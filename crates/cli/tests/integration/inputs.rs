@@ -143,6 +143,16 @@ async fn inputs_hosts_probe_addresses_directly() {
     assert!(r.stderr.contains("over --max-hosts 8"), "{}", r.stderr);
     assert!(!db2.exists());
     assert_eq!(lab.network.connections.load(Ordering::SeqCst), before);
+    // A hosts file is not a domain list to shard.
+    let r = mxray(&[
+        "scan",
+        "--hosts",
+        &list.display().to_string(),
+        "--shard",
+        "1/2",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("not sharded"), "{}", r.stderr);
 }
 
 fn resolver_zone() -> Zone {
@@ -207,6 +217,7 @@ async fn resolvers_spread_and_fail_over() {
         a.stats.udp_queries.load(Ordering::SeqCst),
         b.stats.udp_queries.load(Ordering::SeqCst),
     );
+    eprintln!("questions: {qa} to the first resolver, {qb} to the second");
     assert!(qa >= 30 && qb >= 30, "both share the load: {qa} and {qb}");
     assert!(r.stdout.contains("resolvers: "), "{}", r.stdout);
     let ex = Export::read(&db);
