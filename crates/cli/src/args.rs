@@ -70,10 +70,14 @@ pub enum Command {
     /// Scan a list of domains (one per line; '-' for stdin) and store the results.
     #[command(after_help = EXIT_HELP)]
     Scan {
-        /// Domain list file, or '-' for standard input.
+        /// Domain list file, or '-' for standard input: one domain per line, a ranked list
+        /// (Tranco, Majestic), a CSV file (--column), a zone file, or with --hosts addresses
+        /// and CIDR blocks.
         file: String,
         #[command(flatten)]
         scan: ScanArgs,
+        #[command(flatten)]
+        input: InputArgs,
         /// Exit 1 when any finding is at least this severe.
         #[arg(long, value_name = "SEVERITY")]
         fail_on: Option<Severity>,
@@ -417,14 +421,83 @@ impl AsRef<std::path::Path> for Db {
     }
 }
 
+/// How `scan` reads its input file.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// A zone file when it starts with $ORIGIN, $TTL or an SOA record; CSV with --column;
+    /// else one domain per line (ranked lists included).
+    #[default]
+    Auto,
+    /// One domain per line, or a ranked list (`1,example.jp`).
+    Lines,
+    /// CSV with a header row; the domain in --column.
+    Csv,
+    /// A DNS zone file: the owner names of its NS records (delegations, the apex).
+    Zone,
+    /// IP addresses and CIDR blocks, probed directly as mail hosts (same as --hosts).
+    Hosts,
+}
+
+/// The input options of `scan`.
+#[derive(Clone, Debug, Args)]
+pub struct InputArgs {
+    /// What the input file holds.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub input_format: InputFormat,
+    /// CSV input: the column holding the domain, by header name or 1-based number.
+    #[arg(long, value_name = "NAME|N")]
+    pub column: Option<mxray_core::inputs::Column>,
+    /// The file lists IP addresses and CIDR blocks of one's own networks (`192.0.2.0/28`):
+    /// each address is probed directly as a mail host (SMTP on the configured ports, the
+    /// relay battery, exposure), with no MX discovery. Excluded addresses are never
+    /// contacted; IPv4 network and broadcast addresses are skipped.
+    #[arg(long)]
+    pub hosts: bool,
+    /// Most addresses a --hosts file may expand to (a /16 by default); larger blocks are
+    /// refused before anything is contacted.
+    #[arg(long, value_name = "N", default_value_t = 65_536)]
+    pub max_hosts: u64,
+}
+
+impl InputArgs {
+    /// The reading the options ask for; `Err` for contradictory options.
+    pub fn source(&self, file: String) -> anyhow::Result<crate::run::Source> {
+        use crate::run::{Source, TextFormat};
+        let format = if self.hosts {
+            InputFormat::Hosts
+        } else {
+            self.input_format
+        };
+        if self.column.is_some() && !matches!(format, InputFormat::Auto | InputFormat::Csv) {
+            anyhow::bail!(
+                "--column reads CSV input; it cannot be used with --input-format {format:?} or --hosts"
+            );
+        }
+        Ok(match format {
+            InputFormat::Hosts => Source::Hosts(file, self.max_hosts),
+            InputFormat::Csv => match &self.column {
+                Some(c) => Source::Text(file, TextFormat::Csv(c.clone())),
+                None => anyhow::bail!("--input-format csv needs --column NAME|N"),
+            },
+            InputFormat::Auto => match &self.column {
+                Some(c) => Source::Text(file, TextFormat::Csv(c.clone())),
+                None => Source::Text(file, TextFormat::Auto),
+            },
+            InputFormat::Lines => Source::Text(file, TextFormat::Lines),
+            InputFormat::Zone => Source::Text(file, TextFormat::Zone),
+        })
+    }
+}
+
 /// Options shared by `scan` and `check`.
 #[derive(Clone, Debug, Args)]
 pub struct ScanArgs {
     /// DNS resolver to ask, IP or IP:PORT (a bare IP means port 53; IPv6 with a port as
-    /// [::1]:53). Default: the system's resolvers. A survey should ask a recursive resolver
-    /// of its own (README: "Resolvers").
+    /// [::1]:53). Repeat it to spread the questions over several resolvers (one that times
+    /// out is avoided for a while). Default: the system's resolvers. A survey should ask a
+    /// recursive resolver of its own (README: "Resolvers").
     #[arg(long, value_name = "IP[:PORT]", value_parser = resolver_addr)]
-    pub resolver: Option<SocketAddr>,
+    pub resolver: Vec<SocketAddr>,
     #[command(flatten)]
     pub db: Db,
     /// Hosts probed at once.
@@ -852,7 +925,8 @@ impl ScanArgs {
     /// The parameters recorded with the scan.
     pub fn record(&self) -> serde_json::Value {
         serde_json::json!({
-            "resolver": self.resolver.map(|r| r.to_string()),
+            "resolver": self.resolver.first().map(|r| r.to_string()),
+            "resolvers": self.resolver.iter().map(|r| r.to_string()).collect::<Vec<_>>(),
             "concurrency": self.concurrency,
             "dns_concurrency": self.dns_concurrency,
             "timeout": self.timeout,

@@ -153,7 +153,7 @@ pub fn parse(text: &str) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
             })
         };
         let values = match &value {
-            toml::Value::Array(a) if matches!(name.as_str(), "port" | "web-path") => {
+            toml::Value::Array(a) if matches!(name.as_str(), "port" | "web-path" | "resolver") => {
                 a.iter().map(scalar).collect::<anyhow::Result<Vec<_>>>()?
             }
             v => vec![scalar(v)?],
@@ -242,7 +242,7 @@ pub fn show(cfg: &Config, cmd: &clap::Command) -> String {
             .collect();
         let shown = match (values.as_slice(), *key) {
             ([], _) => "# (unset)".to_owned(),
-            (vs, "port" | "web-path") => format!(
+            (vs, "port" | "web-path") | (vs @ [_, _, ..], "resolver") => format!(
                 "[{}]",
                 vs.iter()
                     .map(|v| toml_string(v))
@@ -285,6 +285,9 @@ mod tests {
         assert_eq!(v["rate"], ["20"]);
         assert_eq!(v["no-relay-test"], ["true"]);
         assert_eq!(v["port"], ["smtp=2525", "https=8443"]);
+        // Several resolvers share a survey's questions.
+        let v = parse("resolver = [\"127.0.0.1\", \"127.0.0.2:5353\"]\n").unwrap();
+        assert_eq!(v["resolver"], ["127.0.0.1", "127.0.0.2:5353"]);
         let e = parse("resolvr = \"x\"").unwrap_err().to_string();
         assert!(e.contains("resolvr"), "{e}");
         assert!(parse("rate = [1, 2]").is_err());

@@ -23,6 +23,41 @@ pub enum Source {
     Lines(String),
     /// One domain (`check`).
     One(Domain),
+    /// A file path (or "-") read as `TextFormat` says.
+    Text(String, TextFormat),
+    /// A file of IP addresses and CIDR blocks probed directly as mail hosts, expanding to at
+    /// most this many addresses.
+    Hosts(String, u64),
+}
+
+/// How a domain list's text is read.
+#[derive(Clone, Debug)]
+pub enum TextFormat {
+    /// A zone file if it starts like one, else [`TextFormat::Lines`].
+    Auto,
+    /// One domain per line, or a ranked list.
+    Lines,
+    /// A CSV file's domain column.
+    Csv(mxray_core::inputs::Column),
+    /// A zone file's delegated names.
+    Zone,
+}
+
+/// The reader state of one text format.
+enum Reader {
+    Lines(DomainList),
+    Csv(mxray_core::inputs::CsvList),
+    Zone(mxray_core::inputs::ZoneList),
+}
+
+impl Source {
+    /// The file read, if any.
+    fn path(&self) -> Option<&str> {
+        match self {
+            Self::Lines(p) | Self::Text(p, _) | Self::Hosts(p, _) => Some(p),
+            Self::One(_) => None,
+        }
+    }
 }
 
 /// What a finished scan left behind.
@@ -32,6 +67,11 @@ pub struct Outcome {
     pub scan: ScanId,
     pub input_errors: u64,
     pub duplicates: u64,
+    /// Addresses of a `--hosts` file: probed, and excluded (never contacted).
+    pub hosts_listed: u64,
+    pub hosts_excluded: u64,
+    /// The questions each resolver got.
+    pub resolvers: Vec<mxray_scan::resolve::ResolverCount>,
     /// Stage timings, milliseconds: discovery, host probes (from the start), whole run.
     pub timings: (u64, u64, u64),
 }
@@ -49,6 +89,27 @@ pub(crate) fn spawn_reader(
     errors: mpsc::UnboundedSender<InputError>,
     duplicates: Arc<AtomicU64>,
 ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    spawn_reader_as(
+        path,
+        TextFormat::Lines,
+        skip,
+        shard,
+        domains,
+        errors,
+        duplicates,
+    )
+}
+
+/// [`spawn_reader`] for a text format.
+pub(crate) fn spawn_reader_as(
+    path: String,
+    format: TextFormat,
+    skip: Arc<HashSet<String>>,
+    shard: Option<Shard>,
+    domains: mpsc::Sender<Domain>,
+    errors: mpsc::UnboundedSender<InputError>,
+    duplicates: Arc<AtomicU64>,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
     let reader: Box<dyn BufRead + Send> = if path == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
@@ -58,7 +119,23 @@ pub(crate) fn spawn_reader(
     };
     Ok(std::thread::spawn(move || {
         let mut reader = reader;
-        let mut list = DomainList::new();
+        let mut list = match format {
+            TextFormat::Csv(c) => Reader::Csv(mxray_core::inputs::CsvList::new(c)),
+            TextFormat::Zone => Reader::Zone(mxray_core::inputs::ZoneList::new()),
+            TextFormat::Lines => Reader::Lines(DomainList::new()),
+            TextFormat::Auto => {
+                // The buffer's first fill, not consumed: works on pipes too.
+                let head = reader
+                    .fill_buf()
+                    .with_context(|| format!("reading {path}"))?;
+                if mxray_core::inputs::looks_like_zone(head) {
+                    tracing::info!(input = %path, "reading a zone file (it starts with $ORIGIN, $TTL or SOA)");
+                    Reader::Zone(mxray_core::inputs::ZoneList::new())
+                } else {
+                    Reader::Lines(DomainList::new())
+                }
+            }
+        };
         let mut raw = Vec::new();
         loop {
             raw.clear();
@@ -81,7 +158,15 @@ pub(crate) fn spawn_reader(
                 }
             }
             let text = String::from_utf8_lossy(&raw);
-            match list.push(text.trim_end_matches(['\n', '\r'])) {
+            let text = text.trim_end_matches(['\n', '\r']);
+            let line = match &mut list {
+                Reader::Lines(l) => l.push(text),
+                Reader::Csv(c) => c
+                    .push(text)
+                    .map_err(|e| anyhow::anyhow!("{path}: {e}; see --column"))?,
+                Reader::Zone(z) => z.push(text),
+            };
+            match line {
                 Line::Nothing => {}
                 Line::Duplicate(_) => {
                     duplicates.fetch_add(1, Ordering::Relaxed);
@@ -124,9 +209,9 @@ fn count_lines(path: &str) -> Option<u64> {
 /// The resolver, checked to answer before anything is stored.
 pub(crate) async fn resolver(
     cfg: &ScanConfig,
-    resolver: Option<std::net::SocketAddr>,
+    resolver: &[std::net::SocketAddr],
 ) -> anyhow::Result<Dns> {
-    let mut dns = Dns::new(
+    let mut dns = Dns::with_servers(
         resolver,
         cfg.limits.step_timeout.min(Duration::from_secs(5)),
     )?
@@ -135,8 +220,42 @@ pub(crate) async fn resolver(
         dns = dns.with_trust_anchors(anchors.clone());
     }
 
+    if resolver.len() > 1 {
+        // Each resolver on its own: the scan goes on when at least one answers, the others
+        // are named (their questions fail over to the ones that answer).
+        let mut dead = Vec::new();
+        for addr in resolver {
+            let one = Dns::new(
+                Some(*addr),
+                cfg.limits.step_timeout.min(Duration::from_secs(5)),
+            )?;
+            if let Err(e) = one.preflight().await {
+                dead.push(format!("{addr} ({e})"));
+            }
+        }
+        if dead.len() == resolver.len() {
+            anyhow::bail!(
+                "no DNS resolver answers: {}; check --resolver",
+                dead.join(", ")
+            );
+        }
+        for d in &dead {
+            eprintln!(
+                "mxray: warning: DNS resolver {d} does not answer; its share goes to the others"
+            );
+        }
+        return Ok(dns);
+    }
     if let Err(e) = dns.preflight().await {
-        let who = resolver.map_or_else(|| "the system resolver".to_owned(), |r| r.to_string());
+        let who = if resolver.is_empty() {
+            "the system resolver".to_owned()
+        } else {
+            resolver
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         anyhow::bail!("DNS resolver {who} does not answer ({e}); check --resolver");
     }
     Ok(dns)
@@ -146,7 +265,7 @@ pub(crate) async fn resolver(
 #[allow(clippy::too_many_arguments)]
 pub async fn scan(
     cfg: ScanConfig,
-    resolver_addr: Option<std::net::SocketAddr>,
+    resolver_addr: Vec<std::net::SocketAddr>,
     db: &std::path::Path,
     params: serde_json::Value,
     source: Source,
@@ -158,15 +277,27 @@ pub async fn scan(
     let run_started = std::time::Instant::now();
     // The input must open before a scan row exists: a typo in the file name must not leave
     // a `running` scan behind for a later --resume to pick up.
-    if let Source::Lines(p) = &source
+    if let Some(p) = source.path()
         && p != "-"
     {
         std::fs::File::open(p).with_context(|| format!("cannot read domain list {p}"))?;
     }
-    let dns = resolver(&cfg, resolver_addr).await?;
+    if let Source::Text(p, TextFormat::Csv(c)) = &source
+        && p != "-"
+    {
+        check_csv_header(p, c)?;
+    }
+    // A hosts file is read whole before anything is stored or contacted: its size cap is
+    // checked first.
+    let hosts = match &source {
+        Source::Hosts(p, max) => Some(read_hosts(p, *max, &cfg.policy.exclusions)?),
+        _ => None,
+    };
+    let dns = resolver(&cfg, &resolver_addr).await?;
+    let resolver_pool = dns.clone();
     let store = Store::open(db).await?;
     let software = crate::software::SoftwareCx::load(&store, &params).await?;
-    let (scan, skip, seed) = if resume {
+    let (scan, skip, mut seed) = if resume {
         let Some(info) = store.unfinished_scan().await? else {
             anyhow::bail!(
                 "{} holds no unfinished scan to resume; run without --resume",
@@ -223,6 +354,23 @@ pub async fn scan(
         store.lock_scan(scan).await?;
         (scan, HashSet::new(), Seed::default())
     };
+    let (mut hosts_listed, mut hosts_excluded, mut host_errors) = (0, 0, Vec::new());
+    if let Some(h) = hosts {
+        hosts_listed = h.addresses.len() as u64;
+        hosts_excluded = h.excluded;
+        host_errors = h.errors;
+        for ip in h.addresses {
+            if seed.probed.contains_key(&ip) {
+                continue;
+            }
+            seed.pending.push(PendingHost {
+                ip,
+                names: Vec::new(),
+                domain: String::new(),
+                roles: mxray_core::model::role_mask::MX,
+            });
+        }
+    }
     let heartbeat = tokio::spawn({
         let store = store.clone();
         async move {
@@ -247,16 +395,24 @@ pub async fn scan(
         quiet,
         shard,
         run_started,
+        host_errors,
     )
     .await;
     heartbeat.abort();
     let _ = store.unlock_scan(scan).await;
     let (input_errors, duplicates, timings) = result?;
+    let resolvers = resolver_pool.resolver_counts();
+    for r in &resolvers {
+        tracing::info!(resolver = %r.addr, questions = r.questions, timeouts = r.timeouts, "resolver load");
+    }
     Ok(Outcome {
         store,
         scan,
         input_errors,
         duplicates,
+        hosts_listed,
+        hosts_excluded,
+        resolvers,
         timings,
     })
 }
@@ -275,18 +431,23 @@ async fn scan_locked(
     quiet: bool,
     shard: Option<Shard>,
     run_started: std::time::Instant,
+    host_errors: Vec<InputError>,
 ) -> anyhow::Result<(u64, u64, (u64, u64, u64))> {
     let skip = Arc::new(skip);
     let (dom_tx, dom_rx) = mpsc::channel::<Domain>(1024);
     let (err_tx, err_rx) = mpsc::unbounded_channel::<InputError>();
     let duplicates = Arc::new(AtomicU64::new(0));
     let total = match &source {
-        Source::Lines(p) => count_lines(p).map(|n| shard.map_or(n, |s| n.div_ceil(s.n))),
+        Source::Lines(p) | Source::Text(p, _) => {
+            count_lines(p).map(|n| shard.map_or(n, |s| n.div_ceil(s.n)))
+        }
         Source::One(_) => Some(1),
+        Source::Hosts(..) => None,
     };
     let reader = match source {
-        Source::Lines(path) => match spawn_reader(
+        Source::Lines(path) => match spawn_reader_as(
             path,
+            TextFormat::Lines,
             skip.clone(),
             shard,
             dom_tx,
@@ -300,9 +461,33 @@ async fn scan_locked(
                 return Err(e);
             }
         },
+        Source::Text(path, format) => match spawn_reader_as(
+            path,
+            format,
+            skip.clone(),
+            shard,
+            dom_tx,
+            err_tx,
+            duplicates.clone(),
+        ) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let _ = store.finish_scan(scan, "failed").await;
+                return Err(e);
+            }
+        },
         Source::One(d) => {
             dom_tx.send(d).await.ok();
             drop(dom_tx);
+            drop(err_tx);
+            None
+        }
+        Source::Hosts(..) => {
+            // No domains: the addresses are the seed's pending hosts.
+            drop(dom_tx);
+            for e in host_errors {
+                let _ = err_tx.send(e);
+            }
             drop(err_tx);
             None
         }
@@ -355,8 +540,14 @@ async fn scan_locked(
     }
     run.await.context("scan engine failed")?;
     if let Some(r) = reader {
-        r.join()
-            .map_err(|_| anyhow::anyhow!("input reader crashed"))??;
+        let read = r
+            .join()
+            .map_err(|_| anyhow::anyhow!("input reader crashed"))
+            .and_then(|r| r);
+        if let Err(e) = read {
+            let _ = store.finish_scan(scan, "failed").await;
+            return Err(e);
+        }
     }
     store.finish_scan(scan, "finished").await?;
     let timings = (
@@ -365,6 +556,107 @@ async fn scan_locked(
         run_started.elapsed().as_millis() as u64,
     );
     Ok((input_errors, duplicates.load(Ordering::Relaxed), timings))
+}
+
+/// Refuses a CSV file whose header lacks the named column before anything is stored.
+fn check_csv_header(path: &str, column: &mxray_core::inputs::Column) -> anyhow::Result<()> {
+    if !matches!(column, mxray_core::inputs::Column::Name(_)) {
+        return Ok(());
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot read domain list {path}"))?;
+    let mut csv = mxray_core::inputs::CsvList::new(column.clone());
+    let mut reader = std::io::BufReader::new(std::io::Read::take(f, 64 * 1024));
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap_or(0) > 0 {
+        csv.push(&line)
+            .map_err(|e| anyhow::anyhow!("{path}: {e}; see --column"))?;
+        if !line.trim().is_empty() {
+            break;
+        }
+        line.clear();
+    }
+    Ok(())
+}
+
+/// A `--hosts` file, read.
+struct Hosts {
+    /// The addresses to probe, each once, in file order.
+    addresses: Vec<std::net::IpAddr>,
+    /// Addresses on the exclusion list (never contacted).
+    excluded: u64,
+    /// Lines that are not an address or a block.
+    errors: Vec<InputError>,
+}
+
+/// Reads a hosts file: addresses and CIDR blocks, at most `max` addresses in all; a larger
+/// block or total is an operator error before anything is contacted.
+fn read_hosts(
+    path: &str,
+    max: u64,
+    exclusions: &mxray_core::target::Exclusions,
+) -> anyhow::Result<Hosts> {
+    use mxray_core::inputs::{HostLine, host_count, host_line, hosts};
+    let reader: Box<dyn BufRead> = if path == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).with_context(|| format!("cannot read hosts file {path}"))?,
+        ))
+    };
+    let mut out = Hosts {
+        addresses: Vec::new(),
+        excluded: 0,
+        errors: Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    let mut total: u128 = 0;
+    let mut raw = Vec::new();
+    let mut reader = reader;
+    let mut n = 0u64;
+    loop {
+        raw.clear();
+        let got = std::io::Read::take(&mut reader, MAX_INPUT_LINE)
+            .read_until(b'\n', &mut raw)
+            .with_context(|| format!("reading {path}"))?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        let text = String::from_utf8_lossy(&raw);
+        match host_line(n, text.trim_end_matches(['\n', '\r'])) {
+            HostLine::Nothing => {}
+            HostLine::Invalid(e) => out.errors.push(e),
+            HostLine::Net(net) => {
+                let count = host_count(&net);
+                total = total.saturating_add(count);
+                if count > u128::from(max) || total > u128::from(max) {
+                    anyhow::bail!(
+                        "{path} line {n}: {net} brings the addresses to probe to {} or more, over --max-hosts {max} (a /16 by default); nothing was contacted. Split the range or raise --max-hosts",
+                        total.max(count)
+                    );
+                }
+                for ip in hosts(&net) {
+                    if exclusions.excludes_ip(ip) {
+                        out.excluded += 1;
+                    } else if seen.insert(ip) {
+                        out.addresses.push(ip);
+                    }
+                }
+            }
+        }
+    }
+    if out.addresses.is_empty() && out.excluded == 0 {
+        let first: Vec<String> = out.errors.iter().take(3).map(ToString::to_string).collect();
+        anyhow::bail!(
+            "{path} lists no IP address or CIDR block{}",
+            if first.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", first.join("; "))
+            }
+        );
+    }
+    Ok(out)
 }
 
 /// The signal that stopped a scan.

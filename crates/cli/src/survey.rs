@@ -176,12 +176,12 @@ fn claimed_domains(
 /// Runs one worker until the survey is complete (or Ctrl-C, or the store fails).
 pub async fn worker(
     cfg: ScanConfig,
-    resolver: Option<std::net::SocketAddr>,
+    resolver: Vec<std::net::SocketAddr>,
     db: &std::path::Path,
     params: serde_json::Value,
     opts: WorkerOpts,
 ) -> anyhow::Result<WorkerOutcome> {
-    let dns = run::resolver(&cfg, resolver).await?;
+    let dns = run::resolver(&cfg, &resolver).await?;
     let store = Store::open(db).await?;
     let scan = match opts.survey {
         Some(s) => s,

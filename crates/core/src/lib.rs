@@ -30,6 +30,7 @@ pub mod finding;
 pub mod fingerprint;
 pub mod ftp;
 pub mod http;
+pub mod inputs;
 pub mod listing;
 pub mod listmail;
 pub mod login;

@@ -127,6 +127,21 @@ pub enum DomainError {
     /// `1.2.3.4` style names that are not IPs.
     #[error("an all-numeric top-level label")]
     NumericTld,
+    /// A CSV row without the domain column (`--column`).
+    #[error("no such column in this row")]
+    MissingColumn,
+    /// A CSV row whose quoted field is not closed on its line.
+    #[error("a quoted field not closed on its line")]
+    UnclosedQuote,
+    /// A zone-file record or directive that cannot be read (`--input-format zone`).
+    #[error("not a zone-file record mxray can read")]
+    ZoneSyntax,
+    /// A relative owner name in a zone file before any `$ORIGIN` or SOA.
+    #[error("a relative name with no $ORIGIN")]
+    NoOrigin,
+    /// A hosts-file line that is not an IP address or CIDR block (`--hosts`).
+    #[error("not an IP address or a CIDR block")]
+    NotAnAddress,
 }
 
 /// A line of a domain list that could not be used.
@@ -188,7 +203,27 @@ impl DomainList {
         if text.is_empty() || (self.line == 1 && ranked_header(text)) {
             return Line::Nothing;
         }
-        match Domain::parse(ranked_domain(text).unwrap_or(text)) {
+        self.classify(self.line, text, ranked_domain(text).unwrap_or(text))
+    }
+
+    /// Classifies a name taken from line `line` of another format (a CSV field, a zone
+    /// file's owner name), with the same duplicate tracking; `shown` is the text reported
+    /// when the name is refused. Does not advance the line count.
+    pub fn push_name(&mut self, line: u64, shown: &str, name: &str) -> Line {
+        self.classify(line, shown, name)
+    }
+
+    /// A refused line of another format, numbered `line`.
+    pub fn invalid(line: u64, shown: &str, reason: DomainError) -> Line {
+        Line::Invalid(InputError {
+            line,
+            text: truncate(shown, 200),
+            reason,
+        })
+    }
+
+    fn classify(&mut self, line: u64, text: &str, name: &str) -> Line {
+        match Domain::parse(name) {
             Ok(d) => {
                 if self.seen.insert(hash64(d.as_str())) {
                     Line::Domain(d)
@@ -197,7 +232,7 @@ impl DomainList {
                 }
             }
             Err(reason) => Line::Invalid(InputError {
-                line: self.line,
+                line,
                 text: truncate(text, 200),
                 reason,
             }),

@@ -838,7 +838,8 @@ impl Engine {
             let cx = ProbeContext {
                 ip,
                 names,
-                local_domain: Some(local_domain),
+                // An address from a --hosts list serves no known domain.
+                local_domain: (!local_domain.is_empty()).then_some(local_domain),
                 ehlo_name: self.cfg.ehlo_name.clone(),
                 policy: self.cfg.policy.clone(),
                 limits: self.cfg.limits,

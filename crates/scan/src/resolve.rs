@@ -19,13 +19,12 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Dns {
     inner: TokioResolver,
-    /// The first name server, for the questions hickory's resolver answers itself.
-    server: Option<SocketAddr>,
+    /// Every name server asked (`--resolver` given more than once): questions are spread
+    /// over them, least in flight first, and one that timed out is avoided for a while.
+    upstreams: std::sync::Arc<Upstreams>,
     timeout: Duration,
     /// Answers to [`Dns::secure`] questions, so each (name, type) is asked once per scan.
     secure_cache: std::sync::Arc<std::sync::Mutex<SecureCache>>,
-    /// Long-lived sockets for the per-domain questions (`mux.rs`), made on first use.
-    mux: std::sync::Arc<tokio::sync::OnceCell<Option<crate::mux::Mux>>>,
     /// Names never asked about, nor followed to through a CNAME (`--exclude`).
     exclusions: std::sync::Arc<Exclusions>,
     /// Answers worth keeping for the scan (MX targets' addresses, NS, PTR), by (name, type).
@@ -183,9 +182,137 @@ pub struct SecureLookup {
 #[error("cannot set up the DNS resolver: {0}")]
 pub struct DnsSetupError(String);
 
+/// How long a resolver that let a question time out is passed over (while another one is
+/// usable).
+const AVOID_AFTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One name server of the pool, with its socket pool and counters.
+#[derive(Debug)]
+struct Upstream {
+    addr: SocketAddr,
+    /// Long-lived sockets for the per-domain questions (`mux.rs`), made on first use.
+    mux: tokio::sync::OnceCell<Option<crate::mux::Mux>>,
+    asked: std::sync::atomic::AtomicU64,
+    timeouts: std::sync::atomic::AtomicU64,
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds since the pool's start before which it is avoided.
+    avoid_until: std::sync::atomic::AtomicU64,
+}
+
+/// The name servers a scan asks.
+#[derive(Debug)]
+struct Upstreams {
+    list: Vec<Upstream>,
+    next: std::sync::atomic::AtomicUsize,
+    epoch: std::time::Instant,
+}
+
+/// What one resolver of the pool was asked during a scan.
+#[derive(Clone, Copy, Debug, Eq, PartialEq, serde::Serialize)]
+pub struct ResolverCount {
+    /// The resolver.
+    pub addr: SocketAddr,
+    /// Questions sent to it through the socket pool (retries included).
+    pub questions: u64,
+    /// Of those, how many got no answer in time.
+    pub timeouts: u64,
+}
+
+/// A question in flight at one upstream; counts it down when dropped.
+struct InFlight<'a>(&'a Upstream);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Upstreams {
+    fn new(addrs: &[SocketAddr]) -> Self {
+        Self {
+            list: addrs
+                .iter()
+                .map(|&addr| Upstream {
+                    addr,
+                    mux: tokio::sync::OnceCell::new(),
+                    asked: Default::default(),
+                    timeouts: Default::default(),
+                    in_flight: Default::default(),
+                    avoid_until: Default::default(),
+                })
+                .collect(),
+            next: Default::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The upstream for the next question: not `not` (the one that just failed) when there
+    /// is another, not one being avoided when there is another, then the fewest questions in
+    /// flight, ties taken in turn (round robin).
+    fn pick(&self, not: Option<usize>) -> Option<usize> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = self.list.len();
+        if n == 0 {
+            return None;
+        }
+        let now = self.now_ms();
+        let start = self.next.fetch_add(1, Relaxed);
+        let order = (0..n).map(|k| (start + k) % n);
+        let usable = |i: &usize| Some(*i) != not || n == 1;
+        let healthy = |i: &usize| self.list[*i].avoid_until.load(Relaxed) <= now;
+        let best = |it: &mut dyn Iterator<Item = usize>| {
+            it.min_by_key(|i| self.list[*i].in_flight.load(Relaxed))
+        };
+        best(&mut order.clone().filter(usable).filter(healthy))
+            .or_else(|| best(&mut order.clone().filter(usable)))
+    }
+
+    fn begin(&self, i: usize) -> InFlight<'_> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let u = &self.list[i];
+        u.asked.fetch_add(1, Relaxed);
+        u.in_flight.fetch_add(1, Relaxed);
+        InFlight(u)
+    }
+
+    /// Records how a question to upstream `i` ended.
+    fn outcome(&self, i: usize, timed_out: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let u = &self.list[i];
+        if timed_out {
+            u.timeouts.fetch_add(1, Relaxed);
+            let until = self.now_ms() + AVOID_AFTER_TIMEOUT.as_millis() as u64;
+            u.avoid_until.store(until, Relaxed);
+            tracing::debug!(resolver = %u.addr, "resolver timed out; avoided for a while");
+        } else {
+            u.avoid_until.store(0, Relaxed);
+        }
+    }
+
+    async fn mux(&self, i: usize) -> Option<&crate::mux::Mux> {
+        let u = &self.list[i];
+        u.mux
+            .get_or_init(|| async { crate::mux::Mux::new(u.addr).await.ok() })
+            .await
+            .as_ref()
+    }
+}
+
 impl Dns {
     /// A resolver that asks `server` (UDP, TCP on truncation), or the system's resolvers.
     pub fn new(server: Option<SocketAddr>, timeout: Duration) -> Result<Self, DnsSetupError> {
+        Self::with_servers(server.as_slice(), timeout)
+    }
+
+    /// A resolver that spreads its questions over `servers` (none: the system's resolvers).
+    pub fn with_servers(servers: &[SocketAddr], timeout: Duration) -> Result<Self, DnsSetupError> {
+        let server = servers.first().copied();
         let mut opts = ResolverOpts::default();
         opts.timeout = timeout;
         opts.attempts = 1;
@@ -203,15 +330,21 @@ impl Dns {
                 .and_then(|(c, _)| c.name_servers.first().map(|ns| SocketAddr::new(ns.ip, 53)))
         });
         let builder = match server {
-            Some(addr) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = addr.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = addr.port();
-                let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
-                ns.connections = vec![udp, tcp];
+            Some(_) => {
+                let name_servers = servers
+                    .iter()
+                    .map(|addr| {
+                        let mut udp = ConnectionConfig::udp();
+                        udp.port = addr.port();
+                        let mut tcp = ConnectionConfig::tcp();
+                        tcp.port = addr.port();
+                        let mut ns = NameServerConfig::udp_and_tcp(addr.ip());
+                        ns.connections = vec![udp, tcp];
+                        ns
+                    })
+                    .collect();
                 TokioResolver::builder_with_config(
-                    ResolverConfig::from_name_servers(vec![ns]),
+                    ResolverConfig::from_name_servers(name_servers),
                     TokioRuntimeProvider::default(),
                 )
             }
@@ -223,10 +356,17 @@ impl Dns {
             .map_err(|e| DnsSetupError(e.to_string()))?;
         Ok(Self {
             inner,
-            server: first,
+            upstreams: std::sync::Arc::new(Upstreams::new(
+                first
+                    .as_slice()
+                    .iter()
+                    .chain(servers.iter().skip(1))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+            )),
             timeout,
             secure_cache: Default::default(),
-            mux: Default::default(),
             exclusions: Default::default(),
             cache: Default::default(),
             validator: std::sync::Arc::new(crate::dnssec::Validator::new(
@@ -273,7 +413,27 @@ impl Dns {
     /// Whether the resolver's AD bit is trusted: only when it is on loopback, where the path
     /// to it cannot be spoofed (RFC 4035 §4.9.3, RFC 6698 §4.1). Otherwise mxray validates.
     pub fn trusts_ad(&self) -> bool {
-        self.server.is_some_and(|s| s.ip().is_loopback())
+        !self.upstreams.list.is_empty()
+            && self
+                .upstreams
+                .list
+                .iter()
+                .all(|u| u.addr.ip().is_loopback())
+    }
+
+    /// The questions each resolver of the pool was sent so far (for the summary and the
+    /// debug log).
+    pub fn resolver_counts(&self) -> Vec<ResolverCount> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.upstreams
+            .list
+            .iter()
+            .map(|u| ResolverCount {
+                addr: u.addr,
+                questions: u.asked.load(Relaxed),
+                timeouts: u.timeouts.load(Relaxed),
+            })
+            .collect()
     }
 
     /// mxray's own verdict on the chain of trust down to `zone` (see `dnssec.rs`).
@@ -303,19 +463,6 @@ impl Dns {
         }
     }
 
-    /// The socket pool to the first name server (None: no server known, or no socket).
-    async fn mux(&self) -> Option<&crate::mux::Mux> {
-        self.mux
-            .get_or_init(|| async {
-                match self.server {
-                    Some(s) => crate::mux::Mux::new(s).await.ok(),
-                    None => None,
-                }
-            })
-            .await
-            .as_ref()
-    }
-
     /// A question asked once per domain (no cache helps), or one hickory would answer itself
     /// (loopback PTR): straight to the first name server through the socket pool, TCP when
     /// the answer is truncated, asked twice when there is no reliable answer. CNAMEs are
@@ -335,11 +482,13 @@ impl Dns {
         ad: bool,
         cd: bool,
     ) -> Option<Result<hickory_resolver::proto::op::Message, DnsError>> {
-        let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
-            return None;
-        };
         let mut last = Err(DnsError::Timeout);
+        let mut failed = None;
         for _ in 0..2 {
+            let i = self.upstreams.pick(failed)?;
+            let mux = self.upstreams.mux(i).await?;
+            let server = self.upstreams.list[i].addr;
+            let _flight = self.upstreams.begin(i);
             let deadline = tokio::time::Instant::now() + self.timeout;
             last = match mux.ask(name, rtype, ad, cd, false, deadline).await {
                 Ok((m, bytes)) if m.metadata.truncation => {
@@ -354,12 +503,16 @@ impl Dns {
                 Ok((m, _)) => Ok(m),
                 Err(why) => Err(why),
             };
+            self.upstreams
+                .outcome(i, matches!(last, Err(DnsError::Timeout)));
             if last
                 .as_ref()
                 .is_ok_and(|m| !interpret(m, rtype).answer.is_unknown())
             {
                 break;
             }
+            // The retry goes to another resolver when there is one.
+            failed = Some(i);
         }
         Some(last)
     }
@@ -866,11 +1019,17 @@ impl crate::dnssec::Ask for Dns {
         name: &Name,
         rtype: RecordType,
     ) -> Result<hickory_resolver::proto::op::Message, DnsError> {
-        let (Some(mux), Some(server)) = (self.mux().await, self.server) else {
-            return Err(DnsError::NoServer);
-        };
-        let mut last = Err(DnsError::Timeout);
+        let mut last = Err(DnsError::NoServer);
+        let mut failed = None;
         for _ in 0..2 {
+            let Some(i) = self.upstreams.pick(failed) else {
+                return Err(DnsError::NoServer);
+            };
+            let Some(mux) = self.upstreams.mux(i).await else {
+                return Err(DnsError::NoServer);
+            };
+            let server = self.upstreams.list[i].addr;
+            let _flight = self.upstreams.begin(i);
             let deadline = tokio::time::Instant::now() + self.timeout;
             last = match mux.ask(name, rtype, true, true, true, deadline).await {
                 Ok((m, bytes)) if m.metadata.truncation => {
@@ -880,9 +1039,12 @@ impl crate::dnssec::Ask for Dns {
                 Ok((m, _)) => Ok(m),
                 Err(why) => Err(why),
             };
+            self.upstreams
+                .outcome(i, matches!(last, Err(DnsError::Timeout)));
             if last.is_ok() {
                 break;
             }
+            failed = Some(i);
         }
         last
     }
@@ -890,7 +1052,33 @@ impl crate::dnssec::Ask for Dns {
 
 #[cfg(test)]
 mod tests {
-    use super::Generations;
+    use super::{Generations, Upstreams};
+
+    /// Questions alternate over idle resolvers; one that timed out is passed over while the
+    /// other is usable, and is the only choice when it is alone.
+    #[test]
+    fn upstreams_spread_and_fail_over() {
+        let a: std::net::SocketAddr = "127.0.0.1:53".parse().unwrap();
+        let b: std::net::SocketAddr = "127.0.0.2:53".parse().unwrap();
+        let pool = Upstreams::new(&[a, b]);
+        let picks: Vec<usize> = (0..4).filter_map(|_| pool.pick(None)).collect();
+        assert_eq!(picks, [0, 1, 0, 1]);
+        // Least in flight first.
+        let _busy = pool.begin(0);
+        assert_eq!(pool.pick(None), Some(1));
+        assert_eq!(pool.pick(None), Some(1));
+        drop(_busy);
+        pool.outcome(1, true);
+        assert!((0..5).all(|_| pool.pick(None) == Some(0)));
+        // A retry goes elsewhere, even to an avoided one.
+        assert_eq!(pool.pick(Some(0)), Some(1));
+        pool.outcome(1, false);
+        assert!((0..4).any(|_| pool.pick(None) == Some(1)));
+        let alone = Upstreams::new(&[a]);
+        alone.outcome(0, true);
+        assert_eq!(alone.pick(Some(0)), Some(0));
+        assert_eq!(Upstreams::new(&[]).pick(None), None);
+    }
 
     /// An entry asked for again and again stays while a stream of once-asked entries many
     /// times the capacity passes through; the map never holds more than its capacity.

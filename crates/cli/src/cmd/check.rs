@@ -19,7 +19,7 @@ pub async fn run(
     cfg.extra = !args.no_exposure;
     let out = run::scan(
         cfg,
-        args.resolver,
+        args.resolver.clone(),
         &args.db,
         args.record(),
         Source::One(d.clone()),

@@ -88,7 +88,7 @@ pub async fn run(db: std::path::PathBuf, format: CheckFormat) -> anyhow::Result<
     let ca = std::env::temp_dir().join(format!("mxray-demo-ca-{}.pem", std::process::id()));
     std::fs::write(&ca, mxray_lab::LAB_CA_PEM)?;
     let args = ScanArgs {
-        resolver: Some(lab.dns.addr),
+        resolver: vec![lab.dns.addr],
         db: crate::args::Db { path: db.clone() },
         concurrency: 16,
         dns_concurrency: 32,
@@ -133,7 +133,7 @@ pub async fn run(db: std::path::PathBuf, format: CheckFormat) -> anyhow::Result<
     params[DEMO_MARK] = true.into();
     let out = run::scan(
         config?,
-        args.resolver,
+        args.resolver.clone(),
         &db,
         params,
         Source::Lines(list.display().to_string()),

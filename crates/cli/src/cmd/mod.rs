@@ -26,11 +26,12 @@ pub async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Scan {
             file,
             scan,
+            input,
             fail_on,
             resume,
             shard,
             format,
-        } => scan::run(file, scan, fail_on, resume, shard, format).await,
+        } => scan::run(file, scan, input, fail_on, resume, shard, format).await,
         Command::Check {
             domain,
             scan,

@@ -1,15 +1,23 @@
-use crate::args::{CheckFormat, ScanArgs};
+use crate::args::{CheckFormat, InputArgs, ScanArgs};
 use crate::run::{self, Source};
 use mxray_core::Severity;
 
 pub async fn run(
     file: String,
     args: ScanArgs,
+    input: InputArgs,
     fail_on: Option<Severity>,
     resume: bool,
     shard: Option<mxray_core::target::Shard>,
     format: CheckFormat,
 ) -> anyhow::Result<u8> {
+    let source = input.source(file.clone())?;
+    let hosts_mode = matches!(source, Source::Hosts(..));
+    if hosts_mode && shard.is_some() {
+        anyhow::bail!(
+            "--shard splits a domain list; a --hosts file is not sharded (split the blocks between machines instead)"
+        );
+    }
     let cfg = args.survey_config()?;
     let mut params = args.record();
     params["input"] = serde_json::Value::String(file.clone());
@@ -17,19 +25,27 @@ pub async fn run(
     if let Some(s) = shard {
         params["shard"] = format!("{}/{}", s.k, s.n).into();
     }
+    params["input_format"] = match &source {
+        Source::Hosts(..) => "hosts",
+        Source::Text(_, run::TextFormat::Csv(_)) => "csv",
+        Source::Text(_, run::TextFormat::Zone) => "zone",
+        Source::Text(_, run::TextFormat::Auto) => "auto",
+        _ => "lines",
+    }
+    .into();
     let out = run::scan(
         cfg,
-        args.resolver,
+        args.resolver.clone(),
         &args.db,
         params,
-        Source::Lines(file),
+        source,
         false,
         resume,
         shard,
     )
     .await?;
     let (domains, excluded, hosts) = out.store.counts(out.scan).await?;
-    if domains + excluded == 0 && out.input_errors > 0 && out.duplicates == 0 {
+    if domains + excluded + hosts == 0 && out.input_errors > 0 && out.duplicates == 0 {
         // Every line rejected: the wrong file or format, not a survey of nothing.
         let bad = out.store.input_errors(out.scan).await?;
         out.store.close().await;
@@ -44,7 +60,7 @@ pub async fn run(
             })
             .collect();
         anyhow::bail!(
-            "no line of {file_shown} is a domain ({} rejected; first: {}); expected one domain per line, or a ranked list (RANK,DOMAIN as Tranco, Majestic)",
+            "no line of {file_shown} is a domain ({} rejected; first: {}); expected one domain per line, a ranked list (RANK,DOMAIN as Tranco, Majestic), CSV with --column, a zone file, or addresses with --hosts",
             out.input_errors,
             shown.join("; ")
         );
@@ -66,6 +82,9 @@ pub async fn run(
             "hosts": hosts,
             "bad_input_lines": out.input_errors,
             "duplicates": out.duplicates,
+            "hosts_listed": out.hosts_listed,
+            "hosts_excluded": out.hosts_excluded,
+            "resolvers": out.resolvers,
             "seconds": {
                 "discovery": disc as f64 / 1000.0,
                 "probes": probes as f64 / 1000.0,
@@ -96,6 +115,25 @@ pub async fn run(
         out.input_errors,
         out.duplicates,
     );
+    if hosts_mode {
+        println!(
+            "hosts file: {} addresses probed directly (no MX discovery), {} excluded (never contacted)",
+            out.hosts_listed, out.hosts_excluded
+        );
+    }
+    if out.resolvers.len() > 1 {
+        let each: Vec<String> = out
+            .resolvers
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} questions ({} timeouts)",
+                    r.addr, r.questions, r.timeouts
+                )
+            })
+            .collect();
+        println!("resolvers: {}", each.join(", "));
+    }
     let outcome_line: Vec<String> = outcomes.iter().map(|(s, n)| format!("{n} {s}")).collect();
     println!("SMTP outcomes: {}", outcome_line.join(", "));
     println!(

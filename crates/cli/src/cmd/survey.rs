@@ -123,7 +123,7 @@ pub async fn worker(
     let cfg = args.survey_config()?;
     let out = survey::worker(
         cfg,
-        args.resolver,
+        args.resolver.clone(),
         &args.db,
         args.record(),
         WorkerOpts {

@@ -190,7 +190,7 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
     params["watch"] = a.name.clone().into();
     let out = run::scan(
         cfg,
-        a.scan.resolver,
+        a.scan.resolver.clone(),
         &a.scan.db,
         params,
         Source::Lines(a.file.clone()),

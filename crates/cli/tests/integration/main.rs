@@ -10,6 +10,7 @@ mod exposure_extra;
 mod hardening;
 mod harness;
 mod history;
+mod inputs;
 mod lab_scan;
 mod lists;
 mod mail_auth;
