@@ -4,6 +4,10 @@
 #   bench/scale.sh [DOMAINS] [IPS] [BIN]     default 200000 2000, the release build of this tree
 #   PERF=1 bench/scale.sh 20000 200          also a perf profile of the scanner (perf.data)
 #   CALLGRIND=1 bench/scale.sh 2000 100      the scanner under valgrind's callgrind instead
+#   TIMELINE=1 bench/scale.sh 20000 200      also the host-stage timeline (bench/timeline.py:
+#                                            when each host was first seen, started, finished)
+#   MXRAY_MAIL_FIRST=0 bench/scale.sh ...    without asking MX first (the "before" of issue 14)
+#   SCAN_ARGS="--concurrency 64" bench/scale.sh ...   extra scan flags for an experiment
 # Default flags: only the lab's wiring is given (resolver, ports, loopback allowed, the
 # simulation's own block-list mirrors asked without the public lists' rate limit).
 # Needs: /usr/bin/time (Debian "time"), python3, sqlite3; PERF: linux-perf; CALLGRIND: valgrind.
@@ -27,6 +31,10 @@ grep -q "simulation ready" "$OUT/sim.log" || { echo "simulation did not start: $
 ARGS=(scan "$OUT/list.txt" --resolver "127.80.0.1:$DNS_PORT" --port "smtp=$SMTP_PORT" --port "dns=$DNS_PORT"
     --allow-loopback --db "$OUT/scan.db"
     --dnsbl zen.dnsbl.bench.test=spamhaus-zen,dbl.dnsbl.bench.test=spamhaus-dbl --dnsbl-rate 0)
+# SCAN_ARGS: extra scan flags for an experiment (the benchmark's figures use none).
+read -r -a EXTRA <<< "${SCAN_ARGS:-}"
+ARGS+=("${EXTRA[@]}")
+if [ "${TIMELINE:-0}" = 1 ]; then export RUST_LOG=mxray_scan::engine=debug; fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary.txt"
 if [ "${CALLGRIND:-0}" = 1 ]; then
   valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
@@ -55,4 +63,5 @@ D=$(sqlite3 "$OUT/scan.db" "SELECT COUNT(*) FROM domains")
 echo "store: $(stat -c %s "$OUT/scan.db") bytes, $(( $(stat -c %s "$OUT/scan.db") / D )) bytes per domain ($D domains)" | tee -a "$OUT/summary.txt"
 "$BIN" export --db "$OUT/scan.db" --format jsonl > "$OUT/export.jsonl"
 python3 bench/score.py "$OUT/list.txt.truth.jsonl" "$OUT/export.jsonl" | tee -a "$OUT/summary.txt" || true
+if [ "${TIMELINE:-0}" = 1 ]; then python3 bench/timeline.py "$OUT/scan.time" > "$OUT/timeline.txt"; head -30 "$OUT/timeline.txt" | tee -a "$OUT/summary.txt"; fi
 echo "done: $OUT/summary.txt"

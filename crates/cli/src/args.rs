@@ -500,8 +500,9 @@ pub struct ScanArgs {
     pub resolver: Vec<SocketAddr>,
     #[command(flatten)]
     pub db: Db,
-    /// Hosts probed at once.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    /// Hosts probed at once (each still at most one connection at a time, at least
+    /// --per-ip-interval apart, at most --per-net hosts of one /24 or /48 at once).
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub concurrency: u32,
     /// Domains resolved at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -863,6 +864,7 @@ impl ScanArgs {
             recursion_name: self.recursion_name.clone(),
             axfr_per_server: self.axfr_per_server,
             ns_queries_per_server: ScanConfig::default().ns_queries_per_server,
+            mail_first: ScanConfig::default().mail_first,
             ssh_port: exposure.then_some(ssh),
             extra: exposure && self.exposure_extra,
             extra_ports: mxray_scan::engine::ExtraPorts {

@@ -46,6 +46,26 @@ fn cap(
     *budget -= kept;
 }
 
+/// What is recorded of a domain whose discovery ran out of time: unknown, never "no mail
+/// host".
+pub fn out_of_time(domain: &str, deadline: std::time::Duration) -> DomainObservation {
+    DomainObservation {
+        domain: domain.to_owned(),
+        mx: Lookup::Unknown(format!(
+            "discovery deadline ({} s) reached",
+            deadline.as_secs()
+        )),
+        mx_mode: MxMode::Unknown,
+        hosts: Vec::new(),
+        skipped: Vec::new(),
+        dnsbl: Vec::new(),
+        web_host: None,
+        nameservers: None,
+        mail_auth: None,
+        capped: Vec::new(),
+    }
+}
+
 /// [`discover`] bounded by `deadline`: a domain whose DNS never answers costs at most that
 /// (not one timeout per question asked), and is recorded as unknown, never as having no mail
 /// host.
@@ -58,31 +78,63 @@ pub async fn discover_by(
 ) -> DomainObservation {
     match tokio::time::timeout(deadline, discover(dns, policy, mail_auth, domain)).await {
         Ok(obs) => obs,
-        Err(_) => DomainObservation {
-            domain: domain.to_string(),
-            mx: Lookup::Unknown(format!(
-                "discovery deadline ({} s) reached",
-                deadline.as_secs()
-            )),
-            mx_mode: MxMode::Unknown,
-            hosts: Vec::new(),
-            skipped: Vec::new(),
-            dnsbl: Vec::new(),
-            web_host: None,
-            nameservers: None,
-            mail_auth: None,
-            capped: Vec::new(),
-        },
+        Err(_) => out_of_time(domain.as_str(), deadline),
     }
 }
 
-/// Discovers one domain's mail hosts.
+/// [`mail_hosts`] bounded by `deadline`; `None` when it ran out of time (the domain is then
+/// recorded as [`out_of_time`], as by [`discover_by`]).
+pub async fn mail_hosts_by(
+    dns: &Dns,
+    policy: &Policy,
+    domain: &Domain,
+    deadline: std::time::Duration,
+) -> Option<DomainObservation> {
+    tokio::time::timeout(deadline, mail_hosts(dns, policy, domain))
+        .await
+        .ok()
+}
+
+/// [`complete`] bounded by `deadline` (as [`discover_by`]: out of time, the whole domain is
+/// recorded as unknown).
+pub async fn complete_by(
+    dns: &Dns,
+    policy: &Policy,
+    mail_auth: &crate::mailauth::MailAuthContext,
+    obs: DomainObservation,
+    deadline: std::time::Duration,
+) -> DomainObservation {
+    let domain = obs.domain.clone();
+    match tokio::time::timeout(deadline, async move {
+        let mut obs = obs;
+        complete(dns, policy, mail_auth, &mut obs).await;
+        obs
+    })
+    .await
+    {
+        Ok(obs) => obs,
+        Err(_) => out_of_time(&domain, deadline),
+    }
+}
+
+/// Discovers one domain's mail hosts and its mail-authentication records: [`mail_hosts`],
+/// then [`complete`].
 pub async fn discover(
     dns: &Dns,
     policy: &Policy,
     mail_auth: &crate::mailauth::MailAuthContext,
     domain: &Domain,
 ) -> DomainObservation {
+    let mut obs = mail_hosts(dns, policy, domain).await;
+    complete(dns, policy, mail_auth, &mut obs).await;
+    obs
+}
+
+/// The first part of discovery: MX, the MX hosts' addresses (capped) or the implicit MX, and
+/// the addresses the policy refuses (`skipped`). Enough to queue the domain's mail hosts: the
+/// engine asks it of every domain ahead of the rest (issue 14, "MX first"), so each mail host
+/// is known, and probed, early in a survey.
+pub async fn mail_hosts(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObservation {
     let mx = dns.mx(domain.as_str()).await;
     let mut obs = DomainObservation {
         domain: domain.to_string(),
@@ -149,9 +201,6 @@ pub async fn discover(
         cap(&mut obs, &h.name, &mut h.addresses, &mut budget);
     }
     obs.hosts = hosts;
-    if !matches!(obs.mx, Lookup::NxDomain) {
-        obs.mail_auth = Some(crate::mailauth::gather(dns, policy, mail_auth, &obs).await);
-    }
     for h in &obs.hosts {
         for ip in h.addresses.found().into_iter().flatten() {
             if let Err(reason) = policy.admit(*ip) {
@@ -165,6 +214,20 @@ pub async fn discover(
         }
     }
     obs
+}
+
+/// The rest of discovery after [`mail_hosts`]: the mail-authentication records (SPF, DMARC,
+/// DKIM, MTA-STS, TLS-RPT, …) of a domain that exists and has no null MX.
+pub async fn complete(
+    dns: &Dns,
+    policy: &Policy,
+    mail_auth: &crate::mailauth::MailAuthContext,
+    obs: &mut DomainObservation,
+) {
+    if obs.mx_mode == MxMode::NullMx || matches!(obs.mx, Lookup::NxDomain) {
+        return;
+    }
+    obs.mail_auth = Some(crate::mailauth::gather(dns, policy, mail_auth, obs).await);
 }
 
 /// At most this many name servers per domain are asked the per-domain questions.

@@ -24,6 +24,7 @@ mod reputation;
 mod resume;
 mod roles;
 mod safety;
+mod scale;
 mod sim_relays;
 mod software;
 mod store_compact;
