@@ -132,7 +132,7 @@ impl Store {
         scan: ScanId,
         targets: &[(i64, Domain)],
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut new = 0;
         for (seq, d) in targets {
             new += sqlx::query(
@@ -316,7 +316,7 @@ impl Store {
     /// Gives back what this worker holds and has not committed (on Ctrl-C), so other
     /// workers take it at once instead of after the lease.
     pub async fn release_claims(&self, scan: ScanId, worker: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "UPDATE survey_targets SET state = 'pending', worker = NULL, lease_until = NULL \
              WHERE scan_id = $1 AND worker = $2 AND state = 'claimed'",
