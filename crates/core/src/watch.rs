@@ -797,7 +797,7 @@ mod tests {
         assert_eq!(a.len(), 1, "{a:?}");
         assert!(a[0].detail.contains("-all") && a[0].detail.contains("~all"));
         // With the finding `spf.softfail_all` appearing too: still one alert (the finding's).
-        let mut with_finding = soft.clone();
+        let mut with_finding = soft;
         with_finding.extend(of(&[(
             Some("a.test"),
             None,

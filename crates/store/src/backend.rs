@@ -122,6 +122,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "watch",
                 include_str!("../migrations/sqlite/0009_watch.sql"),
             ),
+            migration(
+                10,
+                "seconds",
+                include_str!("../migrations/common/0010_seconds.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -168,6 +173,11 @@ fn migrator(backend: Backend) -> Migrator {
                 9,
                 "watch",
                 include_str!("../migrations/postgres/0009_watch.sql"),
+            ),
+            migration(
+                10,
+                "seconds",
+                include_str!("../migrations/common/0010_seconds.sql"),
             ),
         ],
     };

@@ -20,7 +20,7 @@ mod watch;
 pub use backend::{Backend, OpenMode, redact};
 pub use report::{DomainRow, MatchRow, SoftwareRow};
 use survey::Claim;
-pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
+pub use survey::{Claimed, SurveyStatus, WorkerStatus};
 
 pub use software::{StoredMatch, UnknownBanner};
 pub use watch::{Channel, StoredAlert};
