@@ -39,11 +39,15 @@ pub enum AlertKind {
     /// A mail host that answered SMTP no longer does (or no longer resolves).
     #[serde(rename = "host.gone")]
     HostGone,
+    /// A cycle could not reach the resolver, or reached none of the hosts the previous cycle
+    /// reached: its results are not compared (no loss alerts), once per outage.
+    #[serde(rename = "watch.degraded")]
+    CycleDegraded,
 }
 
 impl AlertKind {
     /// Every kind.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::DnsblListed,
         Self::RelayOpened,
         Self::CertExpiring,
@@ -52,6 +56,7 @@ impl AlertKind {
         Self::ServiceExposed,
         Self::AdvisoryMatched,
         Self::HostGone,
+        Self::CycleDegraded,
     ];
 
     /// The schema name.
@@ -65,6 +70,7 @@ impl AlertKind {
             Self::ServiceExposed => "service.exposed",
             Self::AdvisoryMatched => "advisory.matched",
             Self::HostGone => "host.gone",
+            Self::CycleDegraded => "watch.degraded",
         }
     }
 
@@ -84,6 +90,7 @@ impl AlertKind {
             Self::ServiceExposed => "New service exposed",
             Self::AdvisoryMatched => "Software newly matches an advisory",
             Self::HostGone => "Mail host no longer answers",
+            Self::CycleDegraded => "Cycle could not reach the resolver or hosts",
         }
     }
 
@@ -98,6 +105,7 @@ impl AlertKind {
             Self::ServiceExposed => "新たなサービスの公開",
             Self::AdvisoryMatched => "ソフトウェアが脆弱性情報に新たに該当",
             Self::HostGone => "メールホストが応答しなくなった",
+            Self::CycleDegraded => "リゾルバまたはホストに到達できなかった巡回",
         }
     }
 
@@ -163,6 +171,97 @@ pub struct Cycle<'a> {
     pub now: i64,
     /// Alert on a certificate expiring within this many days.
     pub expiry_days: i64,
+    /// How strong each domain's SPF and DMARC are ([`mail_levels`]): a drop from one cycle
+    /// to the next (`p=reject` to `quarantine`, a lower `pct`, `-all` to `~all`) alerts even
+    /// when no finding appears.
+    pub levels: Vec<MailLevel>,
+}
+
+/// The strength of one domain's SPF or DMARC, comparable across cycles.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct MailLevel {
+    /// The domain.
+    pub domain: String,
+    /// `"spf"` or `"dmarc"`.
+    pub family: &'static str,
+    /// Higher is stronger. DMARC: 1000 × policy (none 0, quarantine 1, reject 2) + `pct`
+    /// (0 for `p=none`); SPF: `-all` 3, `~all` 2, `?all` 1, `+all`/no `all` 0.
+    pub rank: u32,
+    /// As published, for the alert (`p=reject pct=100`, `-all`).
+    pub shown: String,
+}
+
+/// The SPF and DMARC levels of a domain, from its stored observation; nothing for what was
+/// not measured, missing or invalid (their own findings alert on those).
+pub fn mail_levels(obs: &crate::model::DomainObservation) -> Vec<MailLevel> {
+    use crate::adoption::{QualifierKind, SpfState};
+    let mut out = Vec::new();
+    let domain = obs.domain.trim_end_matches('.').to_ascii_lowercase();
+    let a = crate::adoption::of(obs);
+    let spf = match a.spf {
+        SpfState::All(QualifierKind::Fail) => Some((3, "-all")),
+        SpfState::All(QualifierKind::SoftFail) => Some((2, "~all")),
+        SpfState::All(QualifierKind::Neutral) => Some((1, "?all")),
+        SpfState::All(QualifierKind::Pass) => Some((0, "+all")),
+        SpfState::NoAll => Some((0, "no all term")),
+        _ => None,
+    };
+    if let Some((rank, shown)) = spf {
+        out.push(MailLevel {
+            domain: domain.clone(),
+            family: "spf",
+            rank,
+            shown: shown.to_owned(),
+        });
+    }
+    let Some(ma) = &obs.mail_auth else {
+        return out;
+    };
+    let records = |name: &str| -> Vec<String> {
+        ma.answer(name, "TXT")
+            .found()
+            .into_iter()
+            .flatten()
+            .filter(|t| crate::dmarc::is_dmarc_record(t))
+            .cloned()
+            .collect()
+    };
+    let mut recs = records(&format!("_dmarc.{domain}"));
+    let org = crate::dmarc::org_domain(&domain);
+    if recs.is_empty() && org != domain {
+        recs = records(&format!("_dmarc.{org}"));
+    }
+    if let [one] = recs.as_slice()
+        && let Ok(r) = crate::dmarc::parse(one)
+    {
+        let strength = u32::from(crate::dmarc::strength(r.policy()));
+        let pct = r.pct().unwrap_or(100).min(100);
+        out.push(MailLevel {
+            domain,
+            family: "dmarc",
+            rank: if strength == 0 {
+                0
+            } else {
+                strength * 1000 + pct
+            },
+            shown: format!("p={} pct={pct}", r.policy()),
+        });
+    }
+    out
+}
+
+/// The key prefix of a level condition (never alerted on its own appearance).
+const LEVEL: &str = "level:";
+
+/// A level condition's domain, family and rank.
+fn level_of(c: &Condition) -> Option<(&str, &str, u32)> {
+    let rest = c.key.strip_prefix(AlertKind::MailAuthWeakened.as_str())?;
+    let mut parts = rest.trim_start_matches('|').splitn(2, '|');
+    let domain = parts.next()?;
+    let mut l = parts.next()?.strip_prefix(LEVEL)?.splitn(2, ':');
+    let family = l.next()?;
+    let rank = l.next()?.parse().ok()?;
+    Some((domain, family, rank))
 }
 
 fn subject_ip(s: &Subject) -> &str {
@@ -320,18 +419,103 @@ pub fn conditions(c: &Cycle<'_>) -> Vec<Condition> {
             });
         }
     }
+    for l in &c.levels {
+        add(Condition {
+            key: format!(
+                "{}|{}|{LEVEL}{}:{}",
+                AlertKind::MailAuthWeakened.as_str(),
+                l.domain,
+                l.family,
+                l.rank
+            ),
+            kind: AlertKind::MailAuthWeakened,
+            subject: l.domain.clone(),
+            domains: vec![l.domain.clone()],
+            severity: Severity::High,
+            finding: None,
+            detail: format!("{} {}", l.family.to_ascii_uppercase(), l.shown),
+        });
+    }
     out.into_values().collect()
+}
+
+/// Whether this cycle is degraded rather than a picture of the targets: the resolver
+/// answered nothing (`resolver_failed`: every domain's MX lookup failed), or no mail host
+/// answered SMTP while the previous cycle reached some. The network, not the targets, is
+/// then what changed; a real loss of every host at once is reported by the next good cycle
+/// failing the same way, as a lasting degraded notice.
+pub fn degraded(previous: &[Condition], current: &[Condition], resolver_failed: bool) -> bool {
+    let reached = |s: &[Condition]| s.iter().any(|c| c.kind == AlertKind::HostGone);
+    resolver_failed || (reached(previous) && !reached(current))
+}
+
+/// The state to keep after a degraded cycle: the last good cycle's conditions (so the next
+/// good cycle is compared with it) and one notice, which alerts once per outage (its key is
+/// the same on every degraded cycle of the outage; the next good cycle drops it silently).
+pub fn degraded_state(previous: &[Condition], why: &str) -> Vec<Condition> {
+    let mut out: Vec<Condition> = previous
+        .iter()
+        .filter(|c| c.kind != AlertKind::CycleDegraded)
+        .cloned()
+        .collect();
+    out.push(Condition {
+        key: AlertKind::CycleDegraded.as_str().to_owned(),
+        kind: AlertKind::CycleDegraded,
+        subject: String::new(),
+        domains: Vec::new(),
+        severity: Severity::Medium,
+        finding: None,
+        detail: format!("cycle could not reach the {why}; its results were not compared"),
+    });
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    out
 }
 
 /// The alerts between the previous cycle's conditions and this one's: bad conditions that
 /// appeared, good ones that disappeared. Sorted worst first, then by key.
+///
+/// SPF and DMARC levels alert when one drops for a domain that still publishes it, once,
+/// and not when a finding about the same record (`spf.softfail_all`, `dmarc.policy_none`…)
+/// already alerts in this cycle.
 pub fn changes(previous: &[Condition], current: &[Condition]) -> Vec<Alert> {
     let before: HashSet<&str> = previous.iter().map(|c| c.key.as_str()).collect();
     let now: HashSet<&str> = current.iter().map(|c| c.key.as_str()).collect();
-    let mut out: Vec<Alert> = current
+    let was: BTreeMap<(&str, &str), (u32, &Condition)> = previous
         .iter()
-        .filter(|c| !c.kind.alerts_on_loss() && !before.contains(c.key.as_str()))
+        .filter_map(|c| level_of(c).map(|(d, f, r)| ((d, f), (r, c))))
+        .collect();
+    let appeared: Vec<&Condition> = current
+        .iter()
+        .filter(|c| {
+            !c.kind.alerts_on_loss() && level_of(c).is_none() && !before.contains(c.key.as_str())
+        })
+        .collect();
+    let weakened = current.iter().filter_map(|c| {
+        let (domain, family, rank) = level_of(c)?;
+        let &(old, old_c) = was.get(&(domain, family))?;
+        let already = appeared.iter().any(|a| {
+            a.kind == AlertKind::MailAuthWeakened
+                && a.subject == domain
+                && a.finding
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with(&format!("{family}.")))
+        });
+        (rank < old && !already).then(|| {
+            let mut a = c.clone();
+            a.detail = format!(
+                "{} weakened from {} to {}",
+                family.to_ascii_uppercase(),
+                old_c.detail.split_once(' ').map_or("", |x| x.1),
+                c.detail.split_once(' ').map_or("", |x| x.1)
+            );
+            a
+        })
+    });
+    let weakened: Vec<Alert> = weakened.collect();
+    let mut out: Vec<Alert> = appeared
+        .into_iter()
         .cloned()
+        .chain(weakened)
         .chain(
             previous
                 .iter()
@@ -362,6 +546,7 @@ mod tests {
             links: &links,
             now: 1_000_000,
             expiry_days: 14,
+            levels: Vec::new(),
         })
     }
 
@@ -514,6 +699,7 @@ mod tests {
             links: &links,
             now: 100 * 86_400,
             expiry_days: 14,
+            levels: Vec::new(),
         })
     }
 
@@ -555,5 +741,148 @@ mod tests {
             );
             assert!(!k.title_en().is_empty() && !k.title_ja().is_empty());
         }
+    }
+
+    fn levels(list: &[(&str, &'static str, u32, &str)]) -> Vec<Condition> {
+        conditions(&Cycle {
+            levels: list
+                .iter()
+                .map(|&(d, family, rank, shown)| MailLevel {
+                    domain: d.to_owned(),
+                    family,
+                    rank,
+                    shown: shown.to_owned(),
+                })
+                .collect(),
+            ..Cycle::default()
+        })
+    }
+
+    #[test]
+    fn weakened_spf_and_dmarc_alert_once() {
+        let strong = levels(&[
+            ("a.test", "dmarc", 2100, "p=reject pct=100"),
+            ("a.test", "spf", 3, "-all"),
+        ]);
+        // Unchanged: nothing.
+        assert!(changes(&strong, &strong).is_empty());
+        // reject → quarantine: one alert, naming both policies.
+        let q = levels(&[
+            ("a.test", "dmarc", 1100, "p=quarantine pct=100"),
+            ("a.test", "spf", 3, "-all"),
+        ]);
+        let a = changes(&strong, &q);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].kind, AlertKind::MailAuthWeakened);
+        assert_eq!(a[0].subject, "a.test");
+        assert!(
+            a[0].detail.contains("p=reject") && a[0].detail.contains("p=quarantine"),
+            "{}",
+            a[0].detail
+        );
+        // The next cycle, unchanged at the weaker level: nothing; strengthened: nothing.
+        assert!(changes(&q, &q).is_empty());
+        assert!(changes(&q, &strong).is_empty());
+        // pct lowered, and p=none.
+        let pct = levels(&[("a.test", "dmarc", 2050, "p=reject pct=50")]);
+        assert_eq!(changes(&strong, &pct).len(), 1);
+        let none = levels(&[("a.test", "dmarc", 0, "p=none pct=100")]);
+        assert_eq!(changes(&strong, &none).len(), 1);
+        // SPF -all → ~all without its finding in the state: one alert.
+        let soft = levels(&[
+            ("a.test", "dmarc", 2100, "p=reject pct=100"),
+            ("a.test", "spf", 2, "~all"),
+        ]);
+        let a = changes(&strong, &soft);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert!(a[0].detail.contains("-all") && a[0].detail.contains("~all"));
+        // With the finding `spf.softfail_all` appearing too: still one alert (the finding's).
+        let mut with_finding = soft;
+        with_finding.extend(of(&[(
+            Some("a.test"),
+            None,
+            finding(
+                "spf.softfail_all",
+                Severity::Medium,
+                Subject::Domain("a.test".into()),
+                &[],
+            ),
+        )]));
+        let a = changes(&strong, &with_finding);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].finding.as_deref(), Some("spf.softfail_all"));
+        // Another domain's level does not count.
+        let b = levels(&[("b.test", "dmarc", 0, "p=none pct=100")]);
+        assert!(changes(&strong, &b).is_empty());
+    }
+
+    #[test]
+    fn mail_levels_read_the_records() {
+        use crate::mailauth::{DnsAnswer, MailAuthObservation};
+        use crate::model::{DomainObservation, Lookup, MxMode};
+        let obs = |spf: &str, dmarc: &str| DomainObservation {
+            domain: "a.test".into(),
+            mx: Lookup::NoData,
+            mx_mode: MxMode::Explicit,
+            hosts: vec![],
+            skipped: vec![],
+            dnsbl: vec![],
+            web_host: None,
+            nameservers: None,
+            capped: vec![],
+            mail_auth: Some(MailAuthObservation {
+                dns: [("a.test", spf), ("_dmarc.a.test", dmarc)]
+                    .iter()
+                    .map(|(n, t)| DnsAnswer {
+                        name: (*n).to_owned(),
+                        rtype: "TXT".into(),
+                        answer: Lookup::Found(vec![(*t).to_owned()]),
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+        };
+        let rank = |o: &DomainObservation, f: &str| {
+            mail_levels(o)
+                .into_iter()
+                .find(|l| l.family == f)
+                .map(|l| l.rank)
+        };
+        let strong = obs("v=spf1 mx -all", "v=DMARC1; p=reject");
+        let weak = obs("v=spf1 mx ~all", "v=DMARC1; p=quarantine");
+        let partial = obs("v=spf1 mx ?all", "v=DMARC1; p=reject; pct=40");
+        assert_eq!(rank(&strong, "spf"), Some(3));
+        assert_eq!(rank(&strong, "dmarc"), Some(2100));
+        assert_eq!(rank(&weak, "spf"), Some(2));
+        assert_eq!(rank(&weak, "dmarc"), Some(1100));
+        assert_eq!(rank(&partial, "spf"), Some(1));
+        assert_eq!(rank(&partial, "dmarc"), Some(2040));
+        let none = obs("not spf", "v=DMARC1; p=none; pct=100");
+        assert_eq!(rank(&none, "spf"), None, "no SPF record: no level");
+        assert_eq!(rank(&none, "dmarc"), Some(0));
+    }
+
+    #[test]
+    fn a_degraded_cycle_alerts_once_and_keeps_the_last_good_state() {
+        let good = of_hosts(&[host(2_000_000_000, false)]);
+        assert!(good.iter().any(|c| c.kind == AlertKind::HostGone));
+        // Resolver down: no host reached, nothing found.
+        let down: Vec<Condition> = Vec::new();
+        assert!(degraded(&good, &down, false), "every host lost at once");
+        assert!(degraded(&good, &good, true), "resolver failed");
+        assert!(!degraded(&good, &good, false));
+        assert!(!degraded(&[], &down, false), "nothing reached before");
+        let s1 = degraded_state(&good, "resolver");
+        let a = changes(&good, &s1);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].kind, AlertKind::CycleDegraded);
+        assert!(a[0].detail.contains("could not reach the resolver"));
+        // Still down: no second notice, still no host.gone.
+        let s2 = degraded_state(&s1, "resolver");
+        assert!(changes(&s1, &s2).is_empty());
+        // Back: the good cycle compared with the last good one, no spurious alert.
+        assert!(changes(&s2, &good).is_empty());
+        // A second outage notifies again.
+        assert_eq!(changes(&good, &degraded_state(&good, "hosts")).len(), 1);
     }
 }

@@ -57,6 +57,16 @@ impl Live {
         }
     }
 
+    /// Answers `owner`'s TXT questions with `text` from now on (a record edited mid-watch).
+    pub fn set_txt(&self, owner: &str, text: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(
+                (key(owner), RecordType::TXT),
+                vec![RData::TXT(TXT::new(vec![text.to_owned()]))],
+            );
+        }
+    }
+
     /// Removes what [`Live::set_addr`] added for `owner`.
     pub fn clear(&self, owner: &str) {
         if let Ok(mut m) = self.0.lock() {

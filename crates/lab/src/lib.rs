@@ -483,6 +483,12 @@ impl Lab {
         );
     }
 
+    /// Publishes `text` as `owner`'s only TXT record from now on, as an administrator editing
+    /// SPF or DMARC between two checks of `mxray watch`.
+    pub fn set_txt(&self, owner: &str, text: &str) {
+        self.live.set_txt(owner, text);
+    }
+
     /// The domain list, one per line, as `mxray scan` reads it.
     pub fn domain_list(&self) -> String {
         let mut s = String::from("# mxray lab domains\n");

@@ -122,6 +122,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "watch",
                 include_str!("../migrations/sqlite/0009_watch.sql"),
             ),
+            migration(
+                10,
+                "seconds",
+                include_str!("../migrations/common/0010_seconds.sql"),
+            ),
         ],
         Backend::Postgres => vec![
             migration(
@@ -169,6 +174,11 @@ fn migrator(backend: Backend) -> Migrator {
                 "watch",
                 include_str!("../migrations/postgres/0009_watch.sql"),
             ),
+            migration(
+                10,
+                "seconds",
+                include_str!("../migrations/common/0010_seconds.sql"),
+            ),
         ],
     };
     Migrator::with_migrations(m)
@@ -188,6 +198,12 @@ pub enum OpenMode {
 /// How long a first connection may take (a PostgreSQL server that drops packets, a SQLite
 /// file another process holds) before the open fails with a clear reason.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a SQLite statement waits for another process's write lock. Every write
+/// transaction starts with `BEGIN IMMEDIATE` (see `Store::begin_write`), so a writer waits
+/// here instead of failing; another process holds the lock for one batch, and the former 5 s
+/// left little margin on a loaded machine (several scans and readers on two cores).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// SQLite's primary result codes (<https://sqlite.org/rescode.html>) that name a cause the
 /// operator can act on.
@@ -308,7 +324,7 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
             let sqlite = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true)
-                .busy_timeout(Duration::from_secs(5));
+                .busy_timeout(BUSY_TIMEOUT);
             // One plain connection first: the pool would retry a failing connection until
             // its acquire timeout (30 s) and then report only "timed out".
             first_sqlite_connection(&sqlite)
@@ -324,10 +340,11 @@ pub(crate) async fn connect(spec: &str, mode: OpenMode) -> Result<(AnyPool, Back
                         // WAL: readers never block the one writer; NORMAL sync is safe in
                         // WAL mode (a power cut loses at most the last commits, never
                         // consistency); the busy timeout waits out another process's commit.
-                        sqlx::raw_sql(
-                            "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; \
                              PRAGMA foreign_keys = ON;",
-                        )
+                            BUSY_TIMEOUT.as_millis()
+                        )))
                         .execute(&mut *conn)
                         .await?;
                         // Switching to WAL takes a lock that the busy timeout does not wait
@@ -478,7 +495,7 @@ async fn open_sqlite_read_only(path: &Path, shown: &str) -> Result<AnyPool, Stor
     let ro = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(BUSY_TIMEOUT);
     let opts = match first_sqlite_connection(&ro).await {
         Ok(()) => ro,
         Err(first) => {

@@ -20,7 +20,7 @@ mod watch;
 pub use backend::{Backend, OpenMode, redact};
 pub use report::{DomainRow, MatchRow, SoftwareRow};
 use survey::Claim;
-pub use survey::{Claimed, SurveyStatus, WorkerStatus, now_ms as survey_now_ms};
+pub use survey::{Claimed, SurveyStatus, WorkerStatus};
 
 pub use software::{StoredMatch, UnknownBanner};
 pub use watch::{Channel, StoredAlert};
@@ -413,7 +413,7 @@ impl Store {
     ) -> Result<(u64, u64), StoreError> {
         // The batch's finding texts first, outside the transaction (see `texts.rs`).
         let text_ids = self.batch_text_ids(items).await?;
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let (mut domains, mut hosts) = (0u64, 0u64);
         // Hosts of this batch whose claim was lost: their software rows go with them.
         let mut lost: Vec<IpAddr> = Vec::new();
@@ -1068,7 +1068,7 @@ impl Store {
     /// `mxray recheck`. Nothing changes until [`Rewrite::commit`]; dropping it rolls back.
     /// Observations are never touched.
     pub async fn begin_rewrite(&self, scan: ScanId) -> Result<Rewrite, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "DELETE FROM findings WHERE scan_id = $1",
             "DELETE FROM software WHERE scan_id = $1",

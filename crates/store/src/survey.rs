@@ -10,13 +10,16 @@ use crate::{ScanId, Store, StoreError};
 use mxray_core::target::Domain;
 use sqlx::Row;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Now, Unix milliseconds (leases are short, seconds matter).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+/// Now, Unix seconds: the unit of every stored instant (migration 10 converted the survey
+/// tables, which kept milliseconds before).
+fn now_s() -> i64 {
+    crate::now()
+}
+
+/// A lease in whole seconds, rounded up so a lease is never shorter than asked.
+fn lease_secs(lease_ms: i64) -> i64 {
+    (lease_ms.max(0) + 999) / 1000
 }
 
 /// What a committed item held: a target domain or an address.
@@ -48,9 +51,9 @@ pub struct WorkerStatus {
     pub domains: i64,
     /// Hosts it committed.
     pub hosts: i64,
-    /// Unix ms.
+    /// Unix seconds.
     pub started_at: i64,
-    /// Unix ms of its last heartbeat or commit.
+    /// Unix seconds of its last heartbeat or commit.
     pub last_seen: i64,
     /// Targets it holds now.
     pub holding: i64,
@@ -81,9 +84,9 @@ pub struct SurveyStatus {
     pub hosts_pending: i64,
     /// Domains committed in the last 60 seconds.
     pub done_last_minute: i64,
-    /// Unix ms of the first and the latest commit.
+    /// Unix seconds of the first and the latest commit.
     pub first_done: Option<i64>,
-    /// Unix ms.
+    /// Unix seconds.
     pub last_done: Option<i64>,
     /// Per worker.
     pub workers: Vec<WorkerStatus>,
@@ -93,7 +96,7 @@ impl SurveyStatus {
     /// Domains per second over the whole survey so far.
     pub fn rate(&self) -> Option<f64> {
         let (a, b) = (self.first_done?, self.last_done?);
-        (b > a).then(|| self.done as f64 / ((b - a) as f64 / 1000.0))
+        (b > a).then(|| self.done as f64 / (b - a) as f64)
     }
 
     /// Seconds left at the recent rate (last minute), or the overall rate.
@@ -132,7 +135,7 @@ impl Store {
         scan: ScanId,
         targets: &[(i64, Domain)],
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         let mut new = 0;
         for (seq, d) in targets {
             new += sqlx::query(
@@ -163,7 +166,7 @@ impl Store {
 
     /// Records a worker joining a survey (or coming back under the same name).
     pub async fn register_worker(&self, scan: ScanId, worker: &str) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = now_s();
         sqlx::query(
             "INSERT INTO survey_workers (scan_id, worker, started_at, last_seen, state) VALUES ($1, $2, $3, $3, 'running') \
              ON CONFLICT (scan_id, worker) DO UPDATE SET last_seen = excluded.last_seen, state = 'running'",
@@ -184,7 +187,7 @@ impl Store {
         )
         .bind(scan)
         .bind(worker)
-        .bind(now_ms())
+        .bind(now_s())
         .execute(&self.pool)
         .await
         .map_err(|e| self.err(e))?;
@@ -200,7 +203,7 @@ impl Store {
         n: i64,
         lease_ms: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        let now = now_ms();
+        let now = now_s();
         let sql = format!(
             "UPDATE survey_targets SET state = 'claimed', worker = $2, lease_until = $3, claims = claims + 1 \
              WHERE scan_id = $1 AND domain IN (\
@@ -213,7 +216,7 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(scan)
             .bind(worker)
-            .bind(now + lease_ms)
+            .bind(now + lease_secs(lease_ms))
             .bind(now)
             .bind(n)
             .fetch_all(&self.pool)
@@ -255,7 +258,7 @@ impl Store {
         ip: IpAddr,
         lease_ms: i64,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = now_s();
         let n = sqlx::query(
             "INSERT INTO survey_hosts (scan_id, ip, state, worker, lease_until) VALUES ($1, $2, 'claimed', $3, $4) \
              ON CONFLICT (scan_id, ip) DO UPDATE SET worker = excluded.worker, lease_until = excluded.lease_until, \
@@ -265,7 +268,7 @@ impl Store {
         .bind(scan)
         .bind(ip.to_string())
         .bind(worker)
-        .bind(now + lease_ms)
+        .bind(now + lease_secs(lease_ms))
         .bind(now)
         .execute(&self.pool)
         .await
@@ -283,7 +286,7 @@ impl Store {
         worker: &str,
         lease_ms: i64,
     ) -> Result<(), StoreError> {
-        let now = now_ms();
+        let now = now_s();
         let skip = self.backend.skip_locked();
         for sql in [
             format!(
@@ -298,7 +301,7 @@ impl Store {
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(scan)
                 .bind(worker)
-                .bind(now + lease_ms)
+                .bind(now + lease_secs(lease_ms))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| self.err(e))?;
@@ -316,7 +319,7 @@ impl Store {
     /// Gives back what this worker holds and has not committed (on Ctrl-C), so other
     /// workers take it at once instead of after the lease.
     pub async fn release_claims(&self, scan: ScanId, worker: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for sql in [
             "UPDATE survey_targets SET state = 'pending', worker = NULL, lease_until = NULL \
              WHERE scan_id = $1 AND worker = $2 AND state = 'claimed'",
@@ -352,7 +355,7 @@ impl Store {
             .bind(scan)
             .bind(domain)
             .bind(worker)
-            .bind(now_ms()),
+            .bind(now_s()),
             Claim::Host(ip) => sqlx::query(
                 "UPDATE survey_hosts SET state = 'done' \
                  WHERE scan_id = $1 AND ip = $2 AND worker = $3 AND state = 'claimed'",
@@ -385,7 +388,7 @@ impl Store {
         .bind(worker)
         .bind(domains as i64)
         .bind(hosts as i64)
-        .bind(now_ms())
+        .bind(now_s())
         .execute(&mut **tx)
         .await
         .map_err(|e| self.err(e))?;
@@ -394,7 +397,7 @@ impl Store {
 
     /// Progress of a survey, per worker.
     pub async fn survey_status(&self, scan: ScanId) -> Result<SurveyStatus, StoreError> {
-        let now = now_ms();
+        let now = now_s();
         let r = sqlx::query(
             "SELECT COUNT(*), \
                COALESCE(CAST(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS BIGINT), 0), \
@@ -409,7 +412,7 @@ impl Store {
         )
         .bind(scan)
         .bind(now)
-        .bind(now - 60_000)
+        .bind(now - 60)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| self.err(e))?;

@@ -68,7 +68,7 @@ impl Store {
         mail: bool,
     ) -> Result<(), StoreError> {
         let at = now();
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for c in conditions {
             let body = serde_json::to_string(c).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sqlx::query(
@@ -157,7 +157,7 @@ impl Store {
             Channel::Webhook => "UPDATE watch_alerts SET webhook = 1 WHERE id = $1",
             Channel::Mail => "UPDATE watch_alerts SET mail = 1 WHERE id = $1",
         };
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.begin_write().await?;
         for id in ids {
             sqlx::query(sql)
                 .bind(id)

@@ -86,7 +86,7 @@ fn print_status(st: &mxray_store::SurveyStatus) {
         "rate {rate} overall, {} in the last minute; {eta}; {} targets taken over from a stopped worker; {} committed twice",
         st.done_last_minute, st.reclaimed, st.double_commits
     );
-    let now = mxray_store::survey_now_ms();
+    let now = mxray_store::now();
     println!(
         "{:<32} {:<9} {:>9} {:>7} {:>8} {:>10}",
         "worker", "state", "domains", "hosts", "holding", "last seen"
@@ -99,7 +99,7 @@ fn print_status(st: &mxray_store::SurveyStatus) {
             w.domains,
             w.hosts,
             w.holding,
-            (now - w.last_seen).max(0) / 1000
+            (now - w.last_seen).max(0)
         );
     }
 }

@@ -188,6 +188,11 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
     let mut params = a.scan.record();
     params["input"] = a.file.clone().into();
     params["watch"] = a.name.clone().into();
+    // The resolver not answering is this machine's outage, not the domains': a degraded
+    // cycle (once a state exists to keep), not a failed one nor a loss of every host.
+    if let Err(e) = run::resolver(&cfg, a.scan.resolver).await {
+        return degraded_cycle(a, params, webhook, mail, e).await;
+    }
     let out = run::scan(
         cfg,
         a.scan.resolver.clone(),
@@ -204,6 +209,18 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
     let stored = store.findings(scan).await?;
     let hosts = store.hosts(scan).await?;
     let links = store.links(scan).await?;
+    let observed = store.domain_observations(scan).await?;
+    // Every domain's MX lookup failed: the resolver, not the domains, is what changed.
+    let resolver_failed = !observed.is_empty()
+        && observed.iter().all(|(_, _, o)| {
+            o.as_ref()
+                .is_none_or(|o| matches!(o.mx, mxray_core::model::Lookup::Unknown(_)))
+        });
+    let levels: Vec<watch::MailLevel> = observed
+        .iter()
+        .filter_map(|(_, _, o)| o.as_ref())
+        .flat_map(watch::mail_levels)
+        .collect();
     let now = mxray_store::now();
     let current = watch::conditions(&watch::Cycle {
         findings: stored
@@ -214,9 +231,19 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
         links: &links,
         now,
         expiry_days: a.expiry_days,
+        levels,
     });
     let previous = store.watch_state(&a.name).await?;
     let baseline = previous.is_none();
+    // A cycle that reached neither the resolver nor any host the last one reached keeps the
+    // last good state (and says so once per outage) instead of alerting every host gone.
+    let current = match &previous {
+        Some(p) if watch::degraded(p, &current, resolver_failed) => {
+            let why = if resolver_failed { "resolver" } else { "hosts" };
+            watch::degraded_state(p, why)
+        }
+        _ => current,
+    };
     let alerts: Vec<Condition> = match &previous {
         // The first cycle only records the state: alerts are about change.
         None => Vec::new(),
@@ -243,6 +270,53 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
         scan,
         alerts: bodies.len(),
         baseline,
+    })
+}
+
+/// A cycle that could not resolve anything: with a recorded state, the state is kept (the
+/// next good cycle is compared with the last good one) and one `watch.degraded` notice per
+/// outage is stored and printed; the cycle's scan is recorded as `failed`. Without a state
+/// (no first cycle yet) the error stands.
+async fn degraded_cycle(
+    a: &WatchArgs,
+    params: serde_json::Value,
+    webhook: bool,
+    mail: bool,
+    e: anyhow::Error,
+) -> anyhow::Result<CycleResult> {
+    let store = Store::open(&a.scan.db).await?;
+    let Some(previous) = store.watch_state(&a.name).await? else {
+        store.close().await;
+        return Err(e);
+    };
+    let scan = store.begin_scan(&params).await?;
+    store.finish_scan(scan, "failed").await?;
+    let now = mxray_store::now();
+    let state = watch::degraded_state(&previous, "resolver");
+    let bodies: Vec<(Condition, String)> = watch::changes(&previous, &state)
+        .into_iter()
+        .map(|al| {
+            let b = alert_json(&al, &a.name, scan, now).to_string();
+            (al, b)
+        })
+        .collect();
+    store
+        .record_watch_cycle(&a.name, scan, &state, &bodies, webhook, mail)
+        .await?;
+    {
+        use std::io::Write as _;
+        let mut so = std::io::stdout().lock();
+        for (_, b) in &bodies {
+            let _ = writeln!(so, "{b}");
+        }
+        let _ = so.flush();
+    }
+    eprintln!("mxray watch {}: {e:#}", a.name);
+    store.close().await;
+    Ok(CycleResult {
+        scan,
+        alerts: bodies.len(),
+        baseline: false,
     })
 }
 

@@ -3,6 +3,7 @@
 
 mod advisory_feeds;
 mod audit;
+mod concurrent_store;
 mod dnssec;
 mod ecosystem;
 mod exposure;

@@ -404,3 +404,113 @@ async fn alert_mail_through_postfix() {
     assert!(msg.contains("closed.mxray.test"), "{msg}");
     assert!(msg.contains("To: admin@sink.test"), "{msg}");
 }
+
+/// A cycle whose resolver does not answer (a dead port on loopback) is degraded: one
+/// `watch.degraded` notice for the outage, no `host.gone`, and the next good cycle, compared
+/// with the last good one, alerts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_without_resolver_is_degraded_not_every_host_gone() {
+    let lab = lab([127, 77, 211], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("watch.db");
+    let list = write(
+        dir.path(),
+        "watched.txt",
+        "closed.mxray.test\nshared-1.mxray.test\n",
+    );
+    let watch = |resolver: Option<&str>| {
+        let mut a = vec![
+            "watch".to_owned(),
+            list.display().to_string(),
+            "--name".into(),
+            "net".into(),
+            "--once".into(),
+        ];
+        let mut rest = lab_args(&lab, &db);
+        if let Some(dead) = resolver {
+            let at = rest
+                .iter()
+                .position(|x| x == "--resolver")
+                .expect("resolver");
+            rest[at + 1] = dead.to_owned();
+        }
+        a.extend(rest);
+        a
+    };
+    let kinds = |stdout: &str| -> Vec<String> {
+        lines(stdout)
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let r = mxray_async(watch(None)).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "first cycle records only");
+
+    // Nothing listens on this port: every lookup fails.
+    let dead = "127.77.211.250:9";
+    let r = mxray_async(watch(Some(dead))).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(kinds(&r.stdout), ["watch.degraded"], "{}", r.stdout);
+    assert!(
+        r.stdout.contains("could not reach the resolver"),
+        "{}",
+        r.stdout
+    );
+
+    // Still down: no second notice, no host.gone.
+    let r = mxray_async(watch(Some(dead))).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "one notice per outage");
+
+    // Back: compared with the last good cycle, nothing changed.
+    let r = mxray_async(watch(None)).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "", "no spurious alert after the outage");
+}
+
+/// DMARC weakened from `p=reject` to `p=quarantine` (no finding for quarantine) alerts once,
+/// an unchanged cycle after it nothing, and SPF `-all` turned into `~all` once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weakened_dmarc_policy_or_spf_all_alerts_once() {
+    let lab = lab([127, 77, 212], vec![]).await;
+    let dir = temp();
+    let db = dir.path().join("watch.db");
+    let list = write(dir.path(), "watched.txt", "spf-good.mxray.test\n");
+    let mut args = vec![
+        "watch".to_owned(),
+        list.display().to_string(),
+        "--name".into(),
+        "auth".into(),
+        "--once".into(),
+    ];
+    args.extend(lab_args(&lab, &db));
+    let run = || mxray_async(args.clone());
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "");
+
+    lab.set_txt("_dmarc.spf-good.mxray.test", "v=DMARC1; p=quarantine");
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let alerts = lines(&r.stdout);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["kind"], "mail-auth.weakened");
+    assert_eq!(alerts[0]["subject"], "spf-good.mxray.test");
+    let detail = alerts[0]["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("p=reject") && detail.contains("p=quarantine"),
+        "{detail}"
+    );
+
+    let r = run().await;
+    assert_eq!(r.stdout, "", "unchanged cycle: no alert");
+
+    let spf = r#"v=spf1 ip4:127.77.212.0/24 ~all"#;
+    lab.set_txt("spf-good.mxray.test", spf);
+    let r = run().await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let alerts = lines(&r.stdout);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0]["kind"], "mail-auth.weakened");
+}

@@ -1,6 +1,7 @@
 //! Databases made before finding texts were stored once and observations compressed
 //! (migrations 1–3, rows as that version wrote them) open, migrate and read back exactly as
-//! before; the same data written now reads back identically, on both backends.
+//! before; the same data written now reads back identically, on both backends; their survey
+//! times (milliseconds then) read back as Unix seconds (migration 10).
 
 use crate::{domain_obs, finding, host_obs};
 use mxray_core::finding::{Severity, Subject};
@@ -279,6 +280,22 @@ async fn an_old_database_migrates_and_reads_back_as_before() {
             .unwrap();
         let data = items();
         write_old(&pool, old_scan, &data).await;
+        // A survey as the previous version stored it: times in Unix milliseconds.
+        for sql in [
+            "INSERT INTO survey_targets (scan_id, seq, domain, state, worker, lease_until, done_at) \
+             VALUES ($1, 1, 'a.test', 'done', 'w1', 1700000030001, 1700000012345)",
+            "INSERT INTO survey_targets (scan_id, seq, domain, state) VALUES ($1, 2, 'b.test', 'pending')",
+            "INSERT INTO survey_hosts (scan_id, ip, state, worker, lease_until) \
+             VALUES ($1, '192.0.2.1', 'claimed', 'w1', 1700000030001)",
+            "INSERT INTO survey_workers (scan_id, worker, started_at, last_seen, state) \
+             VALUES ($1, 'w1', 1700000000999, 1700000012345, 'running')",
+        ] {
+            sqlx::query(sql)
+                .bind(old_scan)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
         let old_json = match &data[0] {
             Item::Domain { obs, .. } => serde_json::to_string(obs).unwrap(),
             _ => unreachable!(),
@@ -307,6 +324,41 @@ async fn an_old_database_migrates_and_reads_back_as_before() {
         // And the new rows are compact: texts by id, each distinct text once, observations
         // compressed.
         let pool = AnyPool::connect(&url).await.unwrap();
+        // Migration 10: the survey's times are Unix seconds now (lease ends rounded up).
+        let times: (i64, i64, i64, i64, i64) = {
+            use sqlx::Row;
+            let r = sqlx::query(
+                "SELECT t.lease_until, t.done_at, h.lease_until, w.started_at, w.last_seen \
+                 FROM survey_targets t, survey_hosts h, survey_workers w \
+                 WHERE t.scan_id = $1 AND t.domain = 'a.test' AND h.scan_id = $1 AND w.scan_id = $1",
+            )
+            .bind(old_scan)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))
+        };
+        assert_eq!(
+            times,
+            (
+                1_700_000_031,
+                1_700_000_012,
+                1_700_000_031,
+                1_700_000_000,
+                1_700_000_012
+            ),
+            "{backend:?}"
+        );
+        let pending_lease: Option<i64> = sqlx::query_scalar(
+            "SELECT lease_until FROM survey_targets WHERE scan_id = $1 AND domain = 'b.test'",
+        )
+        .bind(old_scan)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(pending_lease, None, "{backend:?}: NULL stays NULL");
+        let status = store.survey_status(old_scan).await.unwrap();
+        assert_eq!(status.workers[0].last_seen, 1_700_000_012, "{backend:?}");
         let n = |sql: &'static str| {
             let pool = pool.clone();
             async move {

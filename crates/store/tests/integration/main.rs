@@ -291,7 +291,8 @@ async fn survey_claims_are_exclusive_expire_and_commit_once() {
             2,
             "{which}: released targets are claimable at once"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Leases are whole seconds (a 1 ms lease lasts 1 s) and end when a later second starts.
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
         let taken = store.claim_targets(scan, "w2", 10, lease).await.unwrap();
         assert_eq!(taken.len(), 2 + 2, "{which}: two expired, two released");
         assert_eq!(
@@ -329,7 +330,8 @@ async fn survey_claims_are_exclusive_expire_and_commit_once() {
         assert!(!store.claim_host(scan, "w2", ip, 1).await.unwrap());
         let exp: IpAddr = "192.0.2.10".parse().unwrap();
         assert!(store.claim_host(scan, "w1", exp, 1).await.unwrap());
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Leases are whole seconds (a 1 ms lease lasts 1 s) and end when a later second starts.
+        tokio::time::sleep(Duration::from_millis(2_100)).await;
         assert!(
             store.claim_host(scan, "w2", exp, lease).await.unwrap(),
             "{which}: expired"
