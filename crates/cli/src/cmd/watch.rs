@@ -190,7 +190,7 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
     params["watch"] = a.name.clone().into();
     // The resolver not answering is this machine's outage, not the domains': a degraded
     // cycle (once a state exists to keep), not a failed one nor a loss of every host.
-    if let Err(e) = run::resolver(&cfg, a.scan.resolver).await {
+    if let Err(e) = run::resolver(&cfg, &a.scan.resolver).await {
         return degraded_cycle(a, params, webhook, mail, e).await;
     }
     let out = run::scan(
