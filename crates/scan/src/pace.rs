@@ -32,37 +32,41 @@ impl Pacer {
     }
 
     /// Waits until a connection to `ip` is allowed, or until `deadline` (then returns false).
+    ///
+    /// The interval holds between the times connections are really let through, not between
+    /// planned times: a waiter sleeps until the last start plus the interval, then checks
+    /// again, and only the one that finds the interval passed takes the slot (recording
+    /// now). Planning ahead would let a second waiter keep a slot computed from a first
+    /// waiter's planned time even when that one's sleep ended late on a loaded machine (the
+    /// simulator's accept times showed 171-179 ms for 250: docs/BENCHMARKS.md, issue 14).
     pub async fn wait(&self, ip: IpAddr, deadline: Instant) -> bool {
         if !self.per_ip_interval.is_zero() {
-            let at = {
-                let Ok(mut last) = self.last.lock() else {
-                    return true;
+            loop {
+                let next = {
+                    let Ok(mut last) = self.last.lock() else {
+                        return true;
+                    };
+                    let now = Instant::now();
+                    match last.get(&ip) {
+                        Some(t) if *t + self.per_ip_interval > now => {
+                            Some(*t + self.per_ip_interval)
+                        }
+                        _ => {
+                            last.insert(ip, now);
+                            if last.len() > 100_000 {
+                                // Forget addresses whose interval has long passed: bounded
+                                // memory.
+                                last.retain(|_, t| *t + self.per_ip_interval > now);
+                            }
+                            None
+                        }
+                    }
                 };
-                let now = Instant::now();
-                let at = last
-                    .get(&ip)
-                    .map_or(now, |t| (*t + self.per_ip_interval).max(now));
-                last.insert(ip, at);
-                if last.len() > 100_000 {
-                    // Forget addresses whose interval has long passed: bounded memory.
-                    last.retain(|_, t| *t + self.per_ip_interval > now);
+                let Some(at) = next else { break };
+                if at > deadline {
+                    return false;
                 }
-                at
-            };
-            if at > deadline {
-                return false;
-            }
-            tokio::time::sleep_until(at).await;
-            // The interval counts from when the connection really starts: on a loaded
-            // machine a sleep ends late, and the next connection to this address would
-            // otherwise be planned from this one's planned time (the simulator's accept times
-            // showed 179 ms for 250: docs/BENCHMARKS.md, issue 14).
-            if let Ok(mut last) = self.last.lock() {
-                let now = Instant::now();
-                let t = last.entry(ip).or_insert(now);
-                if *t < now {
-                    *t = now;
-                }
+                tokio::time::sleep_until(at).await;
             }
         }
         if let Some(r) = &self.rate
@@ -158,6 +162,30 @@ mod tests {
         assert_eq!(late - start, Duration::from_secs(3), "started 1 s late");
         assert!(p.wait(ip, far).await);
         assert_eq!(Instant::now() - late, Duration::from_secs(2));
+    }
+
+    /// Two waiters queued behind one that is itself late: each is let through at least the
+    /// interval after the one before it really started, whatever their planned times were.
+    #[tokio::test(start_paused = true)]
+    async fn queued_waiters_keep_the_interval_from_real_starts() {
+        use futures::FutureExt;
+        let p = Pacer::new(None, Duration::from_secs(2));
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let start = Instant::now();
+        let far = start + Duration::from_secs(60);
+        assert!(p.wait(ip, far).await);
+        let mut b = Box::pin(p.wait(ip, far));
+        let mut c = Box::pin(p.wait(ip, far));
+        assert!((&mut b).now_or_never().is_none());
+        assert!((&mut c).now_or_never().is_none());
+        // b's task runs late: 3 s after the first start. c is polled first at that moment
+        // and takes the slot; b, polled right after, must wait another full interval.
+        tokio::time::advance(Duration::from_secs(3)).await;
+        assert_eq!((&mut c).now_or_never(), Some(true));
+        let c_start = Instant::now();
+        assert!((&mut b).now_or_never().is_none(), "b may not start with c");
+        assert!(b.await);
+        assert!(Instant::now() - c_start >= Duration::from_secs(2));
     }
 
     #[tokio::test]
