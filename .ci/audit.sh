@@ -32,58 +32,15 @@ source "$(dirname "$0")/lib-servers.sh"
 
 die() { echo "audit.sh: $*" >&2; exit 1; }
 
-rand() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20; }
-
 # dovecot_conf DIR NAME IP DELAY PENALTY_SOCKET_MODE
 dovecot_conf() {
     local d=$1/$2 ip=$3 delay=$4 penalty=$5
     mkdir -p "$d/run" "$d/state"
     chmod 755 "$d"
-    cat > "$d/dovecot.conf" <<CONF
-# mxray audit lab ($2, .ci/audit.sh)
-instance_name = mxray-audit-$2
-base_dir = $d/run
-state_dir = $d/state
-log_path = $d/dovecot.log
-protocols = imap pop3 lmtp
-listen = $ip
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-auth_failure_delay = $delay
-mail_location = maildir:$1/mail/%u
-passdb {
-  driver = passwd-file
-  args = $1/users
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$1/mail/%u
-}
-service imap-login {
-  inet_listener imap {
-    port = 143
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = 110
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
+    dovecot_mailbox_conf "$d" "mxray-audit-$2" "$ip" "$1" "auth_failure_delay = $delay
 service anvil {
   unix_listener anvil-auth-penalty {
     mode = $penalty
-  }
-}
-service lmtp {
-  unix_listener lmtp-postfix {
-    mode = 0666
   }
 }
 service auth {
@@ -91,8 +48,7 @@ service auth {
     path = auth-postfix
     mode = 0666
   }
-}
-CONF
+}" > "$d/dovecot.conf"
 }
 
 postfix_start() {

@@ -219,3 +219,57 @@ sshd_stop() {
     stop_pidfile "$d/sshd.pid"
     if [ -f "$d/made-run-sshd" ]; then rmdir /run/sshd 2>/dev/null || true; rm -f "$d/made-run-sshd"; fi
 }
+
+# A random password (20 letters and digits) for a lab account.
+rand() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20; }
+
+# dovecot_mailbox_conf DIR INSTANCE IP ROOT [EXTRA]: prints a Dovecot configuration for lab
+# mailboxes: IMAP 143 and POP3 110 on IP without TLS, plaintext logins, accounts from the
+# passwd-file ROOT/users, maildirs under ROOT/mail/<user>, LMTP for Postfix (socket
+# lmtp-postfix), state and logs under DIR. EXTRA (settings or service blocks) is appended.
+dovecot_mailbox_conf() {
+    local d=$1 name=$2 ip=$3 root=$4 extra=${5:-}
+    cat <<CONF
+# mxray lab $name (${0##*/})
+instance_name = $name
+base_dir = $d/run
+state_dir = $d/state
+log_path = $d/dovecot.log
+protocols = imap pop3 lmtp
+listen = $ip
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:$root/mail/%u
+passdb {
+  driver = passwd-file
+  args = $root/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=$root/mail/%u
+}
+service imap-login {
+  inet_listener imap {
+    port = 143
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 110
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+service lmtp {
+  unix_listener lmtp-postfix {
+    mode = 0666
+  }
+}
+$extra
+CONF
+}

@@ -27,56 +27,13 @@ source "$(dirname "$0")/lib-servers.sh"
 
 die() { echo "lists.sh: $*" >&2; exit 1; }
 
-rand() { head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20; }
-
 LISTS="open members moderated"
 
 dovecot_start() {
     local d=$1/dovecot
     mkdir -p "$d/run" "$d/state"
     chmod 755 "$d"
-    cat > "$d/dovecot.conf" <<CONF
-# mxray lists lab (.ci/lists.sh)
-instance_name = mxray-lists
-base_dir = $d/run
-state_dir = $d/state
-log_path = $d/dovecot.log
-protocols = imap pop3 lmtp
-listen = 127.0.64.2
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-mail_location = maildir:$1/mail/%u
-passdb {
-  driver = passwd-file
-  args = $1/users
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$1/mail/%u
-}
-service imap-login {
-  inet_listener imap {
-    port = 143
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = 110
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-service lmtp {
-  unix_listener lmtp-postfix {
-    mode = 0666
-  }
-}
-CONF
+    dovecot_mailbox_conf "$d" mxray-lists 127.0.64.2 "$1" > "$d/dovecot.conf"
     dovecot -c "$d/dovecot.conf" || die "dovecot did not start"
     wait_port 127.0.64.2 143; wait_port 127.0.64.2 110
     for _ in $(seq 50); do [ -S "$d/run/lmtp-postfix" ] && break; sleep 0.1; done

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 
 const TOKEN: &str = "lab-token-0123456789abcdef";
 
-fn write_scope(path: &Path, text: &str, mode: u32) {
+/// Writes a scope file with the given permission bits.
+pub(crate) fn write_scope(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -37,7 +38,8 @@ attempts = 3
     )
 }
 
-fn args(scope: &Path, dns: SocketAddr, db: &Path, extra: &[&str]) -> Vec<String> {
+/// `mxray audit --scope SCOPE --resolver DNS --db DB EXTRA…`.
+pub(crate) fn args(scope: &Path, dns: SocketAddr, db: &Path, extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = [
         "audit",
         "--scope",
@@ -135,7 +137,8 @@ async fn refuses_out_of_scope_unauthorised_and_readable_scopes_and_sends_nothing
     assert!(!r.stdout.contains(TOKEN) && !r.stderr.contains(TOKEN));
 }
 
-fn findings<'a>(v: &'a Value, id: &str) -> Vec<&'a str> {
+/// The subjects of the findings `id` in an audit's JSON, sorted.
+pub(crate) fn findings<'a>(v: &'a Value, id: &str) -> Vec<&'a str> {
     let mut out: Vec<&str> = v["findings"]
         .as_array()
         .unwrap()

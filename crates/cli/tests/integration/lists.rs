@@ -3,6 +3,7 @@
 //! 1.3.0 lists on Postfix with Dovecot subscriber mailboxes on 127.0.64.1-2 (`.ci/lists.sh`;
 //! CI sets MXRAY_TEST_LISTS to the folder it started them in). Lab nets 127.77.190-191.x.
 
+use crate::audit::{args, findings};
 use crate::harness::{mxray, mxray_async, real_part};
 use mxray_lab::{Behaviour, DnsServer, SmtpServer, Zone};
 use serde_json::Value;
@@ -12,27 +13,9 @@ use std::sync::atomic::Ordering;
 
 const TOKEN: &str = "list-token-0123456789abcdef";
 
+/// A scope file readable by its owner only (the command refuses any other).
 fn write_scope(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-fn args(scope: &Path, dns: SocketAddr, db: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a: Vec<String> = [
-        "audit",
-        "--scope",
-        &scope.display().to_string(),
-        "--resolver",
-        &dns.to_string(),
-        "--db",
-        &db.display().to_string(),
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    a.extend(extra.iter().map(|s| (*s).to_owned()));
-    a
+    crate::audit::write_scope(path, text, 0o600);
 }
 
 /// A scope with one list `address` whose server is `server` (None: the domain's MX) and
@@ -162,18 +145,6 @@ async fn list_canary_refuses_lists_outside_scope_and_sends_nothing() {
     assert_eq!(conns(&inside), 0, "nothing sent to an unauthorised list");
     assert_eq!(conns(&mailbox), 0, "no mailbox login without authority");
     assert!(!r.stderr.contains("list-secret-pw-42"));
-}
-
-fn findings<'a>(v: &'a Value, id: &str) -> Vec<&'a str> {
-    let mut out: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["id"] == id)
-        .map(|f| f["subject"]["name"].as_str().unwrap_or("?"))
-        .collect();
-    out.sort_unstable();
-    out
 }
 
 /// Files under `dir` whose text contains `needle`.
