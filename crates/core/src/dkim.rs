@@ -47,7 +47,7 @@ pub fn parse_key(record: &str) -> Option<DkimKey> {
     }
     let p = p?;
     let rsa_bits = if key_type == "rsa" {
-        base64(&p).and_then(|der| rsa_modulus_bits(&der))
+        crate::base64_decode(&p).and_then(|der| rsa_modulus_bits(&der))
     } else {
         None
     };
@@ -57,30 +57,6 @@ pub fn parse_key(record: &str) -> Option<DkimKey> {
         testing,
         rsa_bits,
     })
-}
-
-fn base64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let (mut acc, mut n) = (0u32, 0);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((acc >> n) as u8);
-            acc &= (1 << n) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// One DER TLV: (tag, contents, rest).

@@ -53,3 +53,16 @@ pub mod version;
 pub mod watch;
 
 pub use finding::{Finding, Severity};
+
+/// Standard base64 (RFC 4648) as DKIM keys and RFC 2047 "B" encoded words carry it: padding
+/// optional, trailing bits tolerated; `None` for any other character.
+pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    base64::Engine::decode(&LENIENT, s).ok()
+}

@@ -150,7 +150,7 @@ pub fn decode_words(value: &str) -> String {
             let text = &tail[..end];
             let bytes = match enc {
                 "Q" | "q" => q_decode(text),
-                "B" | "b" => b_decode(text)?,
+                "B" | "b" => crate::base64_decode(text)?,
                 _ => return None,
             };
             Some((
@@ -204,31 +204,6 @@ fn q_decode(text: &str) -> Vec<u8> {
 
 fn hex(c: u8) -> Option<u8> {
     (c as char).to_digit(16).map(|d| d as u8)
-}
-
-fn b_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// The addresses in an address-list field value (`<a@b>` forms, else bare `a@b` words),
