@@ -9,7 +9,7 @@
 use crate::net::{self, Limits, LineConn, NetError, Policy};
 use mxray_core::checks::audit::RelayCanary;
 use mxray_core::mailbox::{ImapLine, imap_line};
-use mxray_core::smtp::{Reply, ReplyParser};
+use mxray_core::smtp::Reply;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -26,16 +26,7 @@ pub fn marker() -> String {
 }
 
 async fn reply(c: &mut LineConn) -> Result<Reply, NetError> {
-    let mut p = ReplyParser::new();
-    for _ in 0..MAX_LINES {
-        let line = c.read_line().await?;
-        match p.push(&line) {
-            Ok(Some(r)) => return Ok(r),
-            Ok(None) => {}
-            Err(_) => return Err(NetError::Io(format!("not an SMTP reply: {line:?}"))),
-        }
-    }
-    Err(NetError::Io("reply too long".into()))
+    crate::probe::smtp::reply_of_lines(c, MAX_LINES).await
 }
 
 /// Sends the marked message; `Ok(acceptance)` when the server took it after DATA.

@@ -16,7 +16,6 @@ use mxray_core::checks::audit::{ListPost, ListRoster};
 use mxray_core::listmail::{self, Message};
 use mxray_core::mailbox::{ImapLine, imap_line};
 use mxray_core::scope::{ListEntry, ListManager, MailboxKind, Subscriber};
-use mxray_core::smtp::{Reply, ReplyParser};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,17 +26,8 @@ pub const MAX_NEW: usize = 10;
 /// Bytes of each new message read.
 const PEEK: usize = 16 * 1024;
 
-async fn reply(c: &mut LineConn) -> Result<Reply, NetError> {
-    let mut p = ReplyParser::new();
-    for _ in 0..MAX_LINES {
-        let line = c.read_line().await?;
-        match p.push(&line) {
-            Ok(Some(r)) => return Ok(r),
-            Ok(None) => {}
-            Err(_) => return Err(NetError::Io(format!("not an SMTP reply: {line:?}"))),
-        }
-    }
-    Err(NetError::Io("reply too long".into()))
+async fn reply(c: &mut LineConn) -> Result<mxray_core::smtp::Reply, NetError> {
+    crate::probe::smtp::reply_of_lines(c, MAX_LINES).await
 }
 
 /// How one SMTP submission ended.

@@ -11,7 +11,7 @@
 use crate::net::{self, Limits, LineConn, NetError, Policy};
 use mxray_core::login::{self, Attempt, LoginReply, LoginService, WeakKind, WeakOutcome};
 use mxray_core::mailbox::{ImapLine, imap_line};
-use mxray_core::smtp::{Capabilities, ReplyParser};
+use mxray_core::smtp::Capabilities;
 use std::net::SocketAddr;
 use tokio::time::Instant;
 
@@ -89,18 +89,8 @@ fn ms_since(t: Instant) -> u64 {
     u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Reads one SMTP reply.
 async fn smtp_reply(c: &mut LineConn) -> Result<mxray_core::smtp::Reply, NetError> {
-    let mut p = ReplyParser::new();
-    for _ in 0..MAX_LINES {
-        let line = c.read_line().await?;
-        match p.push(&line) {
-            Ok(Some(r)) => return Ok(r),
-            Ok(None) => {}
-            Err(_) => return Err(NetError::Io(format!("not an SMTP reply: {line:?}"))),
-        }
-    }
-    Err(NetError::Io("reply too long".into()))
+    crate::probe::smtp::reply_of_lines(c, MAX_LINES).await
 }
 
 /// Tries one login. `user` and `password` never reach the transcript.

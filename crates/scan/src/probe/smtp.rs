@@ -80,6 +80,24 @@ pub(crate) async fn read_reply(conn: &mut LineConn) -> Result<Reply, Fail> {
     }
 }
 
+/// Reads one reply of at most `max_lines` lines, for the own-server dialogues (relay canary,
+/// list canary, SMTP AUTH logins) that report failures as a [`NetError`].
+pub(crate) async fn reply_of_lines(
+    conn: &mut LineConn,
+    max_lines: usize,
+) -> Result<Reply, NetError> {
+    let mut p = ReplyParser::new();
+    for _ in 0..max_lines {
+        let line = conn.read_line().await?;
+        match p.push(&line) {
+            Ok(Some(r)) => return Ok(r),
+            Ok(None) => {}
+            Err(_) => return Err(NetError::Io(format!("not an SMTP reply: {line:?}"))),
+        }
+    }
+    Err(NetError::Io("reply too long".into()))
+}
+
 /// Sends a command and reads its reply.
 pub(crate) async fn command(conn: &mut LineConn, line: &str) -> Result<Reply, Fail> {
     conn.send(line).await?;
