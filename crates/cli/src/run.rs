@@ -19,8 +19,6 @@ use tokio::sync::mpsc;
 /// Where domains come from.
 #[derive(Debug)]
 pub enum Source {
-    /// A file path, or "-" for stdin.
-    Lines(String),
     /// One domain (`check`).
     One(Domain),
     /// A file path (or "-") read as `TextFormat` says.
@@ -54,7 +52,7 @@ impl Source {
     /// The file read, if any.
     fn path(&self) -> Option<&str> {
         match self {
-            Self::Lines(p) | Self::Text(p, _) | Self::Hosts(p, _) => Some(p),
+            Self::Text(p, _) | Self::Hosts(p, _) => Some(p),
             Self::One(_) => None,
         }
     }
@@ -438,29 +436,11 @@ async fn scan_locked(
     let (err_tx, err_rx) = mpsc::unbounded_channel::<InputError>();
     let duplicates = Arc::new(AtomicU64::new(0));
     let total = match &source {
-        Source::Lines(p) | Source::Text(p, _) => {
-            count_lines(p).map(|n| shard.map_or(n, |s| n.div_ceil(s.n)))
-        }
+        Source::Text(p, _) => count_lines(p).map(|n| shard.map_or(n, |s| n.div_ceil(s.n))),
         Source::One(_) => Some(1),
         Source::Hosts(..) => None,
     };
     let reader = match source {
-        Source::Lines(path) => match spawn_reader_as(
-            path,
-            TextFormat::Lines,
-            skip.clone(),
-            shard,
-            dom_tx,
-            err_tx,
-            duplicates.clone(),
-        ) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                // Opened a moment ago, gone now: this scan never started.
-                let _ = store.finish_scan(scan, "failed").await;
-                return Err(e);
-            }
-        },
         Source::Text(path, format) => match spawn_reader_as(
             path,
             format,
@@ -472,6 +452,7 @@ async fn scan_locked(
         ) {
             Ok(r) => Some(r),
             Err(e) => {
+                // Opened a moment ago, gone now: this scan never started.
                 let _ = store.finish_scan(scan, "failed").await;
                 return Err(e);
             }

@@ -176,6 +176,23 @@ pub struct AddressCap {
 }
 
 impl DomainObservation {
+    /// A domain whose MX answer is `mx` and of which nothing else is known yet: no hosts, no
+    /// name servers, no mail authentication.
+    pub fn bare(domain: impl Into<String>, mx: Lookup<Vec<Mx>>, mx_mode: MxMode) -> Self {
+        Self {
+            domain: domain.into(),
+            mx,
+            mx_mode,
+            hosts: Vec::new(),
+            skipped: Vec::new(),
+            dnsbl: Vec::new(),
+            web_host: None,
+            nameservers: None,
+            mail_auth: None,
+            capped: Vec::new(),
+        }
+    }
+
     /// Every admitted address this domain leads to, with the roles ([`role_mask`] bits) that
     /// link it to the domain: its mail hosts (MX, or the implicit MX), its web host, its name
     /// servers. Skipped addresses are left out.

@@ -49,21 +49,14 @@ fn cap(
 /// What is recorded of a domain whose discovery ran out of time: unknown, never "no mail
 /// host".
 pub fn out_of_time(domain: &str, deadline: std::time::Duration) -> DomainObservation {
-    DomainObservation {
-        domain: domain.to_owned(),
-        mx: Lookup::Unknown(format!(
+    DomainObservation::bare(
+        domain,
+        Lookup::Unknown(format!(
             "discovery deadline ({} s) reached",
             deadline.as_secs()
         )),
-        mx_mode: MxMode::Unknown,
-        hosts: Vec::new(),
-        skipped: Vec::new(),
-        dnsbl: Vec::new(),
-        web_host: None,
-        nameservers: None,
-        mail_auth: None,
-        capped: Vec::new(),
-    }
+        MxMode::Unknown,
+    )
 }
 
 /// [`discover`] bounded by `deadline`: a domain whose DNS never answers costs at most that
@@ -136,18 +129,7 @@ pub async fn discover(
 /// is known, and probed, early in a survey.
 pub async fn mail_hosts(dns: &Dns, policy: &Policy, domain: &Domain) -> DomainObservation {
     let mx = dns.mx(domain.as_str()).await;
-    let mut obs = DomainObservation {
-        domain: domain.to_string(),
-        mx: mx.clone(),
-        mx_mode: MxMode::Explicit,
-        hosts: Vec::new(),
-        skipped: Vec::new(),
-        dnsbl: Vec::new(),
-        web_host: None,
-        nameservers: None,
-        mail_auth: None,
-        capped: Vec::new(),
-    };
+    let mut obs = DomainObservation::bare(domain.to_string(), mx.clone(), MxMode::Explicit);
     match &mx {
         Lookup::Found(records) => {
             let real: Vec<_> = records.iter().filter(|m| !m.exchange.is_empty()).collect();

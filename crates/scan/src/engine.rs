@@ -349,16 +349,10 @@ impl From<DomainObservation> for MailPart {
 impl MailPart {
     fn into_observation(self, domain: &Domain) -> DomainObservation {
         DomainObservation {
-            domain: domain.to_string(),
-            mx: self.mx,
-            mx_mode: self.mx_mode,
             hosts: self.hosts,
             skipped: self.skipped,
-            dnsbl: Vec::new(),
-            web_host: None,
-            nameservers: None,
-            mail_auth: None,
             capped: self.capped,
+            ..DomainObservation::bare(domain.to_string(), self.mx, self.mx_mode)
         }
     }
 }

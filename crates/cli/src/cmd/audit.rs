@@ -400,18 +400,11 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
     let items: Vec<Item> = by_domain
         .iter()
         .map(|(d, f)| Item::Domain {
-            obs: DomainObservation {
-                domain: d.clone(),
-                mx: Lookup::Unknown("not looked up by mxray audit".into()),
-                mx_mode: MxMode::Unknown,
-                hosts: Vec::new(),
-                skipped: Vec::new(),
-                dnsbl: Vec::new(),
-                web_host: None,
-                nameservers: None,
-                mail_auth: None,
-                capped: Vec::new(),
-            },
+            obs: DomainObservation::bare(
+                d.clone(),
+                Lookup::Unknown("not looked up by mxray audit".into()),
+                MxMode::Unknown,
+            ),
             ips: Vec::new(),
             findings: f.clone(),
         })

@@ -136,7 +136,7 @@ pub async fn run(db: std::path::PathBuf, format: CheckFormat) -> anyhow::Result<
         args.resolver.clone(),
         &db,
         params,
-        Source::Lines(list.display().to_string()),
+        Source::Text(list.display().to_string(), run::TextFormat::Lines),
         false,
         false,
         None,

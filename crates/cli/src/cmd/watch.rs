@@ -198,7 +198,7 @@ async fn cycle(a: &WatchArgs, webhook: bool, mail: bool) -> anyhow::Result<Cycle
         a.scan.resolver.clone(),
         &a.scan.db,
         params,
-        Source::Lines(a.file.clone()),
+        Source::Text(a.file.clone(), run::TextFormat::Lines),
         true,
         false,
         None,

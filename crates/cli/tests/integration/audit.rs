@@ -12,6 +12,15 @@ use std::sync::atomic::Ordering;
 
 const TOKEN: &str = "lab-token-0123456789abcdef";
 
+/// A password the lab script wrote to `DIR/passwords.env` (`KEY=value` lines, mode 600).
+pub(crate) fn lab_secret(dir: &Path, key: &str) -> String {
+    let env = std::fs::read_to_string(dir.join("passwords.env")).unwrap();
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} missing from {}", dir.display()))
+        .to_owned()
+}
+
 /// Writes a scope file with the given permission bits.
 pub(crate) fn write_scope(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -159,13 +168,7 @@ async fn login_protection_and_weak_passwords_on_real_dovecot_and_postfix() {
         return;
     }
     let lab_dir = std::env::var("MXRAY_TEST_AUDIT").unwrap();
-    let env = std::fs::read_to_string(Path::new(&lab_dir).join("passwords.env")).unwrap();
-    let secret = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_owned()
-    };
+    let secret = |k: &str| lab_secret(Path::new(&lab_dir), k);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     let dns = DnsServer::start("127.77.132.53:0".parse().unwrap(), Zone::default())
@@ -324,12 +327,7 @@ async fn relay_confirmed_by_a_canary_message_on_real_postfix() {
         return;
     }
     let lab_dir = std::env::var("MXRAY_TEST_AUDIT").unwrap();
-    let env = std::fs::read_to_string(Path::new(&lab_dir).join("passwords.env")).unwrap();
-    let password = env
-        .lines()
-        .find_map(|l| l.strip_prefix("CANARY="))
-        .unwrap()
-        .to_owned();
+    let password = lab_secret(Path::new(&lab_dir), "CANARY");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     let dns = DnsServer::start("127.77.133.53:0".parse().unwrap(), Zone::default())

@@ -183,13 +183,7 @@ async fn list_canary_on_real_mlmmj_open_members_only_and_moderated() {
         return;
     }
     let lab = std::path::PathBuf::from(std::env::var("MXRAY_TEST_LISTS").unwrap());
-    let env = std::fs::read_to_string(lab.join("passwords.env")).unwrap();
-    let secret = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .unwrap()
-            .to_owned()
-    };
+    let secret = |k: &str| crate::audit::lab_secret(&lab, k);
     let (sub1, sub2, owner) = (secret("SUB1"), secret("SUB2"), secret("OWNER"));
     let held_before = files_with(&lab.join("lists/moderated/moderation"), "mxray list canary");
     let dir = tempfile::tempdir().unwrap();
