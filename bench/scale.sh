@@ -8,9 +8,13 @@
 #                                            when each host was first seen, started, finished)
 #   MXRAY_MAIL_FIRST=0 bench/scale.sh ...    without asking MX first (the "before" of issue 14)
 #   SCAN_ARGS="--concurrency 64" bench/scale.sh ...   extra scan flags for an experiment
+#   CAPTURE=0 bench/scale.sh ...             without the SYN capture (by default, when tcpdump
+#                                            runs here, every SYN to the simulation is captured
+#                                            and bench/syn_intervals.py reports the per-address
+#                                            spacing by the kernel's clock, not the simulator's)
 # Default flags: only the lab's wiring is given (resolver, ports, loopback allowed, the
 # simulation's own block-list mirrors asked without the public lists' rate limit).
-# Needs: /usr/bin/time (Debian "time"), python3, sqlite3; PERF: linux-perf; CALLGRIND: valgrind.
+# Needs: /usr/bin/time (Debian "time"), python3, sqlite3; for the capture tcpdump and root; PERF: linux-perf; CALLGRIND: valgrind.
 set -euo pipefail
 N=${1:-200000}
 M=${2:-2000}
@@ -25,7 +29,7 @@ echo "results in $OUT"
 "$BIN" simulate --domains "$N" --ips "$M" --dns-port "$DNS_PORT" --smtp-port "$SMTP_PORT" \
     --list "$OUT/list.txt" > "$OUT/sim.log" 2>&1 &
 SIM=$!
-trap 'kill -TERM $SIM 2>/dev/null || true' EXIT
+trap 'kill -TERM $SIM 2>/dev/null || true; if [ -n "${CAP:-}" ]; then kill -INT "$CAP" 2>/dev/null || true; fi' EXIT
 for _ in $(seq 1 240); do grep -q "simulation ready" "$OUT/sim.log" 2>/dev/null && break; sleep 0.5; done
 grep -q "simulation ready" "$OUT/sim.log" || { echo "simulation did not start: $(cat "$OUT/sim.log")"; exit 1; }
 ARGS=(scan "$OUT/list.txt" --resolver "127.80.0.1:$DNS_PORT" --port "smtp=$SMTP_PORT" --port "dns=$DNS_PORT"
@@ -35,6 +39,14 @@ ARGS=(scan "$OUT/list.txt" --resolver "127.80.0.1:$DNS_PORT" --port "smtp=$SMTP_
 read -r -a EXTRA <<< "${SCAN_ARGS:-}"
 ARGS+=("${EXTRA[@]}")
 if [ "${TIMELINE:-0}" = 1 ]; then export RUST_LOG=mxray_scan::engine=debug; fi
+CAP=
+if [ "${CAPTURE:-1}" = 1 ] && command -v tcpdump > /dev/null && [ "$(id -u)" = 0 ]; then
+  # SYNs only (a few thousand packets), so the capture costs the scan next to nothing.
+  tcpdump -i lo -n -B 16384 -w "$OUT/syn.pcap" \
+      'dst net 127.80.0.0/16 and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn' 2> "$OUT/tcpdump.log" &
+  CAP=$!
+  for _ in $(seq 1 50); do grep -q "listening on" "$OUT/tcpdump.log" && break; sleep 0.1; done
+fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary.txt"
 if [ "${CALLGRIND:-0}" = 1 ]; then
   valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
@@ -46,6 +58,12 @@ else
   /usr/bin/time -v nice "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/summary.txt"
+if [ -n "$CAP" ]; then
+  sleep 1; kill -INT "$CAP"; wait "$CAP" || true
+  grep -E "captured|dropped" "$OUT/tcpdump.log" | tr '\n' ' ' | tee -a "$OUT/summary.txt"; echo | tee -a "$OUT/summary.txt"
+  # The scanner's own resolver (127.80.0.1 port $DNS_PORT) is not a scanned address.
+  python3 bench/syn_intervals.py "$OUT/syn.pcap" --skip "127.80.0.1.$DNS_PORT" | tee -a "$OUT/summary.txt" || true
+fi
 if [ "${CALLGRIND:-0}" != 1 ]; then
   wall=$(grep Elapsed "$OUT/scan.time" | awk '{print $NF}')
   rss=$(grep 'Maximum resident' "$OUT/scan.time" | awk '{print $NF}')

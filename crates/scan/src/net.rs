@@ -158,7 +158,10 @@ pub async fn connect(
         return Err(NetError::Deadline);
     }
     let by = (Instant::now() + limits.connect_timeout).min(deadline);
-    match tokio::time::timeout_at(by, TcpStream::connect(addr)).await {
+    let attempt = tokio::time::timeout_at(by, TcpStream::connect(addr)).await;
+    // The SYN left during the attempt: the next connection's interval counts from here.
+    policy.pace.started(addr.ip());
+    match attempt {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
             Ok(s)
@@ -515,6 +518,8 @@ pub struct UdpConn {
     started: Instant,
     buf: Vec<u8>,
     transcript: Transcript,
+    /// The pacer to tell when the first datagram has left (paced conversations only).
+    pace: Option<Arc<crate::pace::Pacer>>,
 }
 
 impl std::fmt::Debug for UdpConn {
@@ -566,6 +571,7 @@ impl UdpConn {
             started: Instant::now(),
             buf: vec![0u8; MAX_DATAGRAM],
             transcript: Transcript::default(),
+            pace: (pacing == Pacing::Paced).then(|| policy.pace.clone()),
         })
     }
 
@@ -584,7 +590,11 @@ impl UdpConn {
         query: &[u8],
         mut parse: impl FnMut(&[u8]) -> Datagram<T>,
     ) -> Result<T, NetError> {
-        if let Err(e) = self.sock.send_to(query, self.server).await {
+        let sent = self.sock.send_to(query, self.server).await;
+        if let Some(pace) = self.pace.take() {
+            pace.started(self.server.ip());
+        }
+        if let Err(e) = sent {
             return Err(self.fail(NetError::from_io(&e)));
         }
         let step = Instant::now() + self.limits.step_timeout;
