@@ -11,6 +11,7 @@
 mod backend;
 mod codec;
 pub mod lock;
+mod rows;
 mod software;
 mod stats;
 mod survey;
@@ -276,7 +277,7 @@ pub fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn severity_num(s: Severity) -> i64 {
+pub(crate) fn severity_num(s: Severity) -> i64 {
     Severity::ALL.iter().position(|x| *x == s).unwrap_or(0) as i64
 }
 
@@ -337,6 +338,14 @@ impl Store {
     /// IMMEDIATE`, waiting out another writer through the busy timeout): a deferred
     /// transaction that reads first and then writes fails at once with "database is locked"
     /// when another process committed in between (two scans on one file).
+    /// How this backend's statements mark parameters (see [`rows::Params`]).
+    pub(crate) fn params(&self) -> rows::Params {
+        match self.backend {
+            Backend::Sqlite => rows::Params::Anonymous,
+            Backend::Postgres => rows::Params::Numbered,
+        }
+    }
+
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
@@ -417,8 +426,23 @@ impl Store {
         let (mut domains, mut hosts) = (0u64, 0u64);
         // Hosts of this batch whose claim was lost: their software rows go with them.
         let mut lost: Vec<IpAddr> = Vec::new();
+        // Domains are written together (rows.rs); anything else, and a domain seen twice,
+        // first writes the domains before it, so rows land in the batch's order.
+        let mut pending = rows::DomainRows::default();
         for (n, item) in items.iter().enumerate() {
             let ids = &text_ids[n];
+            let flush = match item {
+                Item::Domain { obs, .. } => {
+                    pending.holds(&obs.domain) || pending.len() >= rows::CHUNK
+                }
+                _ => pending.len() > 0,
+            };
+            if flush {
+                pending
+                    .flush(&mut tx, self.params(), scan)
+                    .await
+                    .map_err(|e| self.err(e))?;
+            }
             match item {
                 Item::Domain { obs, .. }
                     if !self
@@ -440,36 +464,7 @@ impl Store {
                     domains += 1;
                     let json = serde_json::to_string(obs)
                         .map_err(|e| StoreError::Backend(e.to_string()))?;
-                    let packed = codec::encode(&json);
-                    let mode = serde_json::to_value(obs.mx_mode)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned));
-                    sqlx::query("INSERT INTO domains (scan_id, domain, status, mx_mode, observation_z) VALUES ($1, $2, 'scanned', $3, $4) \
-                                  ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = excluded.mx_mode, observation = NULL, observation_z = excluded.observation_z")
-                        .bind(scan)
-                        .bind(&obs.domain)
-                        .bind(mode)
-                        .bind(packed)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.err(e))?;
-                    let links = obs.links();
-                    for ip in ips {
-                        let roles = links.iter().find(|(i, _)| i == ip).map_or(0, |(_, m)| *m);
-                        sqlx::query("INSERT INTO domain_hosts (scan_id, domain, ip, roles) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-                            .bind(scan)
-                            .bind(&obs.domain)
-                            .bind(ip.to_string())
-                            .bind(i64::from(roles))
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(|e| self.err(e))?;
-                    }
-                    for (f, ids) in findings.iter().zip(ids) {
-                        insert_finding(&mut tx, scan, Some(&obs.domain), None, f, *ids)
-                            .await
-                            .map_err(|e| self.err(e))?;
-                    }
+                    pending.push(obs, codec::encode(&json), ips, findings, ids);
                 }
                 Item::Excluded(domain) => {
                     domains += 1;
@@ -507,11 +502,14 @@ impl Store {
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| self.err(e))?;
-                    for (f, ids) in findings.iter().zip(ids) {
-                        insert_finding(&mut tx, scan, None, Some(&ip), f, *ids)
-                            .await
-                            .map_err(|e| self.err(e))?;
-                    }
+                    let rows: Vec<_> = findings
+                        .iter()
+                        .zip(ids)
+                        .map(|(f, ids)| rows::FindingRow::new(None, Some(&ip), f, *ids))
+                        .collect();
+                    rows::insert_findings(&mut tx, self.params(), scan, &rows)
+                        .await
+                        .map_err(|e| self.err(e))?;
                 }
                 Item::Software { ip, fp, matches } => {
                     Self::write_software(&mut tx, scan, ip, fp, matches)
@@ -530,6 +528,10 @@ impl Store {
                 }
             }
         }
+        pending
+            .flush(&mut tx, self.params(), scan)
+            .await
+            .map_err(|e| self.err(e))?;
         if let Some(worker) = worker {
             self.count_worker(&mut tx, scan, worker, domains, hosts)
                 .await?;
@@ -1120,12 +1122,14 @@ impl Rewrite {
             .store
             .finding_text_ids(findings.iter(), Some(&mut *self.tx))
             .await?;
-        for (f, ids) in findings.iter().zip(ids) {
-            if let Err(e) = insert_finding(&mut self.tx, self.scan, domain, ip, f, ids).await {
-                return Err(self.err(e));
-            }
-        }
-        Ok(())
+        let rows: Vec<_> = findings
+            .iter()
+            .zip(ids)
+            .map(|(f, ids)| rows::FindingRow::new(domain, ip, f, ids))
+            .collect();
+        rows::insert_findings(&mut self.tx, self.store.params(), self.scan, &rows)
+            .await
+            .map_err(|e| self.err(e))
     }
 
     /// Stores a host's fingerprint and the advisories matching it.
@@ -1194,35 +1198,4 @@ fn row_to_finding(r: &AnyRow) -> StoredFinding {
             fix,
         },
     }
-}
-
-async fn insert_finding(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    scan: ScanId,
-    domain: Option<&str>,
-    ip: Option<&str>,
-    f: &Finding,
-    [title, evidence, fix]: [i64; 3],
-) -> Result<(), sqlx::Error> {
-    let kind = match f.subject {
-        Subject::Domain(_) => "domain",
-        Subject::Host(_) => "host",
-        Subject::Service(_) => "service",
-    };
-    // The texts themselves are in `texts`: the inline columns stay empty (0 bytes in SQLite).
-    sqlx::query("INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix, title_id, evidence_id, fix_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, '', '', '', $8, $9, $10)")
-        .bind(scan)
-        .bind(domain)
-        .bind(ip)
-        .bind(kind)
-        .bind(f.subject.name())
-        .bind(&f.id)
-        .bind(severity_num(f.severity))
-        .bind(title)
-        .bind(evidence)
-        .bind(fix)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }

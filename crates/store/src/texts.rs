@@ -78,8 +78,6 @@ const CACHE_MAX: usize = 200_000;
 /// Alternative ids tried for one text before giving up (a second collision on 64 bits is
 /// already beyond any survey's size).
 const PROBES: u32 = 8;
-/// Texts per INSERT statement (two parameters each; SQLite allows 32,766).
-const CHUNK: usize = 500;
 
 pub(crate) type SharedCache = Arc<Mutex<TextCache>>;
 
@@ -102,27 +100,6 @@ fn id_at(body: &str, d: &[u8; 32], n: u32) -> i64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&bytes[..8]);
     i64::from_be_bytes(first)
-}
-
-/// `INSERT … VALUES ($1, $2), ($3, $4), …` for `n` texts. Only placeholders are generated
-/// (sqlx's query builder writes `?` for the Any driver, which PostgreSQL refuses).
-fn insert_sql(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|k| format!("(${}, ${})", 2 * k + 1, 2 * k + 2))
-        .collect();
-    format!(
-        "INSERT INTO texts (id, body) VALUES {} ON CONFLICT (id) DO NOTHING",
-        rows.join(", ")
-    )
-}
-
-/// `SELECT id, body FROM texts WHERE id IN ($1, …)` for `n` ids.
-fn select_sql(n: usize) -> String {
-    let ids: Vec<String> = (1..=n).map(|k| format!("${k}")).collect();
-    format!(
-        "SELECT id, body FROM texts WHERE id IN ({})",
-        ids.join(", ")
-    )
 }
 
 fn digest_of_bytes(b: &[u8]) -> [u8; 32] {
@@ -176,14 +153,17 @@ impl Store {
                 .collect();
             // Ascending ids: concurrent writers take the index entries in the same order.
             cand.sort_unstable();
-            for chunk in cand
-                .chunk_by(|a, b| a.0 == b.0)
-                .collect::<Vec<_>>()
-                .chunks(CHUNK)
-            {
+            let groups: Vec<_> = cand.chunk_by(|a, b| a.0 == b.0).collect();
+            for chunk in crate::rows::pieces(&groups) {
                 // One row per id: two texts landing on one id in the same round are rare,
                 // and the second then tries its next id.
-                let mut insert = sqlx::query(sqlx::AssertSqlSafe(insert_sql(chunk.len())));
+                let mut insert = sqlx::query(sqlx::AssertSqlSafe(crate::rows::values_sql(
+                    self.params(),
+                    "INSERT INTO texts (id, body)",
+                    "(?, ?)",
+                    chunk.len(),
+                    "ON CONFLICT (id) DO NOTHING",
+                )));
                 for same in chunk {
                     insert = insert.bind(same[0].0).bind(bodies[same[0].1]);
                 }
@@ -193,7 +173,10 @@ impl Store {
                 }
                 .map_err(|e| self.err(e))?;
                 // Inserted or already there: read back what each id holds.
-                let mut select = sqlx::query(sqlx::AssertSqlSafe(select_sql(chunk.len())));
+                let mut select = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT id, body FROM texts WHERE id IN ({})",
+                    crate::rows::placeholders(self.params(), chunk.len())
+                )));
                 for same in chunk {
                     select = select.bind(same[0].0);
                 }

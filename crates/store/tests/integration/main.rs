@@ -425,3 +425,79 @@ async fn watch_state_story() {
         store.close().await;
     }
 }
+
+fn chunk_domain(name: &str, ips: Vec<IpAddr>, findings: Vec<Finding>) -> Item {
+    Item::Domain {
+        obs: domain_obs(name),
+        ips,
+        findings,
+    }
+}
+
+fn chunk_finding(id: &str, d: &str, n: usize) -> Finding {
+    let mut f = Finding::new(
+        id,
+        Severity::Medium,
+        Subject::Domain(d.to_owned()),
+        format!("title of {d}"),
+        format!("fix {d}"),
+    );
+    f.evidence = vec![format!("evidence {n} of {d}")];
+    f
+}
+
+/// A batch larger than a statement's largest piece (256 rows), with a domain written twice and items
+/// of other kinds between domains, reads back row for row: every link, every finding with its own
+/// subject and texts, the second record of the twice-written domain replacing the first.
+#[tokio::test]
+async fn a_batch_over_several_chunks_reads_back_row_for_row() {
+    for (store, _dir) in stores("chunks").await {
+        let scan = store.begin_scan(&serde_json::json!({})).await.unwrap();
+        let n = 500 + 37;
+        let ip = |k: usize| -> IpAddr { format!("192.0.2.{}", k % 250 + 1).parse().unwrap() };
+        let mut items = Vec::new();
+        for k in 0..n {
+            let d = format!("d{k}.example");
+            items.push(chunk_domain(
+                &d,
+                vec![ip(k), ip(k + 1)],
+                vec![
+                    chunk_finding("spf.missing", &d, k),
+                    chunk_finding("dmarc.missing", &d, k),
+                ],
+            ));
+            if k == 100 {
+                items.push(Item::Excluded("x.example".into()));
+            }
+        }
+        // d5 again, with one address and one finding: the later record wins for the row.
+        items.push(chunk_domain(
+            "d5.example",
+            vec![ip(200)],
+            vec![chunk_finding("spf.pass_all", "d5.example", 5)],
+        ));
+        store.write(scan, &items).await.expect("write");
+        let domains = store.domains(scan).await.unwrap();
+        assert_eq!(domains.len(), n + 1, "every domain and the excluded one");
+        let d7 = store.domain_ips(scan, "d7.example").await.unwrap();
+        assert_eq!(d7, vec!["192.0.2.8".to_owned(), "192.0.2.9".to_owned()]);
+        let last = format!("d{}.example", n - 1);
+        assert_eq!(store.domain_ips(scan, &last).await.unwrap().len(), 2);
+        let findings = store.findings(scan).await.unwrap();
+        // Two per domain, and d5's second record adds its one (findings are not replaced).
+        assert_eq!(findings.len(), 2 * n + 1);
+        for f in &findings {
+            let d = f.domain.as_deref().expect("domain finding");
+            assert_eq!(f.finding.subject, Subject::Domain(d.to_owned()));
+            assert_eq!(f.finding.title, format!("title of {d}"));
+            assert_eq!(f.finding.fix, format!("fix {d}"));
+        }
+        let f600 = findings
+            .iter()
+            .find(|f| f.domain.as_deref() == Some("d520.example"))
+            .expect("a finding of the second chunk");
+        assert_eq!(f600.finding.evidence, vec!["evidence 520 of d520.example"]);
+        let d5 = store.domain_ips(scan, "d5.example").await.unwrap();
+        assert_eq!(d5.len(), 3, "links are added, not replaced: {d5:?}");
+    }
+}
