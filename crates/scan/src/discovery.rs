@@ -118,8 +118,11 @@ pub async fn discover(
     mail_auth: &crate::mailauth::MailAuthContext,
     domain: &Domain,
 ) -> DomainObservation {
-    let mut obs = mail_hosts(dns, policy, domain).await;
-    complete(dns, policy, mail_auth, &mut obs).await;
+    // As with MX first (`engine.rs`): the rest of discovery is given what `mail_hosts` got,
+    // whatever the scan's cache has forgotten since.
+    let noting = dns.noting();
+    let mut obs = mail_hosts(&noting, policy, domain).await;
+    complete(&dns.knowing(noting.noted()), policy, mail_auth, &mut obs).await;
     obs
 }
 

@@ -332,28 +332,32 @@ struct MailPart {
     hosts: Vec<mxray_core::model::MailHost>,
     skipped: Vec<mxray_core::model::SkippedAddress>,
     capped: Vec<mxray_core::model::AddressCap>,
+    /// The answers it was found from: the rest of the domain's discovery comes long after
+    /// (up to [`MAIL_LOOKAHEAD`] domains), when the scan's cache may have forgotten them, and
+    /// must not ask them again (SPF's `mx` and `a`, the web host).
+    answers: crate::resolve::Answers,
 }
 
-impl From<DomainObservation> for MailPart {
-    fn from(o: DomainObservation) -> Self {
+impl MailPart {
+    fn new(o: DomainObservation, answers: crate::resolve::Answers) -> Self {
         Self {
             mx: o.mx,
             mx_mode: o.mx_mode,
             hosts: o.hosts,
             skipped: o.skipped,
             capped: o.capped,
+            answers,
         }
     }
-}
 
-impl MailPart {
-    fn into_observation(self, domain: &Domain) -> DomainObservation {
-        DomainObservation {
+    fn into_parts(self, domain: &Domain) -> (DomainObservation, crate::resolve::Answers) {
+        let obs = DomainObservation {
             hosts: self.hosts,
             skipped: self.skipped,
             capped: self.capped,
             ..DomainObservation::bare(domain.to_string(), self.mx, self.mx_mode)
-        }
+        };
+        (obs, self.answers)
     }
 }
 
@@ -595,8 +599,9 @@ impl Engine {
                                 return (d, Ahead::NotAsked);
                             }
                             let _slot = dns_slots.acquire_owned().await.ok();
+                            let dns = this.dns.noting();
                             let obs = discovery::mail_hosts_by(
-                                &this.dns,
+                                &dns,
                                 &this.cfg.policy,
                                 &d,
                                 this.cfg.host_deadline,
@@ -606,7 +611,7 @@ impl Engine {
                                 Some(obs) => {
                                     this.queue_hosts(&obs, &[], &hosts, &host_tx, &gate, &progress)
                                         .await;
-                                    (d, Ahead::Found(MailPart::from(obs)))
+                                    (d, Ahead::Found(MailPart::new(obs, dns.noted())))
                                 }
                                 None => (d, Ahead::OutOfTime),
                             }
@@ -642,43 +647,50 @@ impl Engine {
                                 _ => dns_slots.acquire_owned().await.ok(),
                             };
                             let deadline = this.cfg.host_deadline;
-                            let mut obs = match mail {
+                            // With MX first, the rest of the domain's discovery is given the
+                            // answers its MX stage got (`MailPart::answers`).
+                            let (dns, mut obs) = match mail {
                                 Ahead::Found(part) => {
-                                    discovery::complete_by(
-                                        &this.dns,
+                                    let (obs, answers) = part.into_parts(&d);
+                                    let dns = this.dns.knowing(answers);
+                                    let obs = discovery::complete_by(
+                                        &dns,
                                         &this.cfg.policy,
                                         &this.mail_auth,
-                                        part.into_observation(&d),
+                                        obs,
                                         deadline,
                                     )
-                                    .await
+                                    .await;
+                                    (dns, obs)
                                 }
                                 Ahead::NotAsked => {
-                                    discovery::discover_by(
+                                    let obs = discovery::discover_by(
                                         &this.dns,
                                         &this.cfg.policy,
                                         &this.mail_auth,
                                         &d,
                                         deadline,
                                     )
-                                    .await
+                                    .await;
+                                    (this.dns.clone(), obs)
                                 }
-                                Ahead::OutOfTime | Ahead::Excluded => {
-                                    discovery::out_of_time(d.as_str(), deadline)
-                                }
+                                Ahead::OutOfTime | Ahead::Excluded => (
+                                    this.dns.clone(),
+                                    discovery::out_of_time(d.as_str(), deadline),
+                                ),
                             };
                             tracing::debug!(domain = %obs.domain, "domain discovered");
                             obs.dnsbl = this
                                 .cfg
                                 .reputation
-                                .domain(&this.dns, &this.cfg.policy, &obs)
+                                .domain(&dns, &this.cfg.policy, &obs)
                                 .await;
                             let exposure = discovery::ExposureDiscovery {
                                 web: !this.cfg.web_ports.is_empty(),
                                 dns_port: this.cfg.dns_port,
                             };
                             let ns_targets = discovery::discover_exposure(
-                                &this.dns,
+                                &dns,
                                 &this.cfg.policy,
                                 &exposure,
                                 &mut obs,
@@ -1173,5 +1185,84 @@ fn internal_error(ip: IpAddr, detail: String) -> HostObservation {
             detail,
         },
         extra: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::rr::RecordType;
+
+    /// Every question one domain's survey sends to a lab name server that logs them, through
+    /// a resolver whose cache keeps 2 answers: it forgets the domain's MX while its mail
+    /// hosts' addresses are asked, as a survey's cache (65,536 answers) does when MX first
+    /// runs up to 131,072 domains ahead of the rest of discovery.
+    async fn questions(mail_first: bool) -> Vec<(String, u16)> {
+        let mut zone = mxray_lab::Zone::default();
+        zone.mx("d.test", 10, "mx.d.test")
+            .addr("mx.d.test", IpAddr::from([127, 0, 0, 25]))
+            .txt("d.test", "v=spf1 mx -all");
+        let server = mxray_lab::DnsServer::start(([127, 0, 0, 1], 0).into(), zone)
+            .await
+            .unwrap();
+        let dns = Dns::new(Some(server.addr), Duration::from_secs(5))
+            .unwrap()
+            .with_cache_capacity(2);
+        let cfg = ScanConfig {
+            mail_first,
+            dns_port: None,
+            ..ScanConfig::default()
+        };
+        let (tx, mut rx) = mpsc::channel(16);
+        let domains = futures::stream::iter([Domain::parse("d.test").unwrap()]);
+        Engine::new(cfg, dns)
+            .run(domains, tx, Arc::new(Progress::default()))
+            .await;
+        // The survey saw the domain's mail host (a loopback address: skipped, never
+        // contacted), and SPF's `mx` got the domain's MX.
+        let Some(Event::Domain { obs, .. }) = rx.recv().await else {
+            panic!("no domain record");
+        };
+        assert_eq!(obs.hosts.len(), 1);
+        assert_eq!(obs.skipped.len(), 1);
+        let spf_mx = obs.mail_auth.as_ref().is_some_and(|m| {
+            m.dns
+                .iter()
+                .any(|a| a.name == "d.test" && a.rtype == "MX" && a.answer.found().is_some())
+        });
+        assert!(spf_mx, "{:?}", obs.mail_auth);
+        assert!(rx.recv().await.is_none(), "no host may be probed");
+        let mut log: Vec<(String, u16)> = server
+            .queries()
+            .into_iter()
+            .map(|(n, t)| (n, u16::from(t)))
+            .collect();
+        log.sort();
+        log
+    }
+
+    /// Issue 14: MX first asked 2.9% more questions than without it, because the rest of a
+    /// domain's discovery (SPF's `mx`) asked again what the MX stage had asked and the cache
+    /// had forgotten since. Each of those questions is asked once, either way, and MX first
+    /// asks exactly what discovery without it asks.
+    #[tokio::test]
+    async fn mx_stage_answers_are_not_asked_again_by_the_rest_of_discovery() {
+        let on = questions(true).await;
+        let off = questions(false).await;
+        let count = |log: &[(String, u16)], name: &str, t: RecordType| {
+            log.iter()
+                .filter(|(n, r)| n == name && *r == u16::from(t))
+                .count()
+        };
+        for (mode, log) in [("MX first", &on), ("without", &off)] {
+            assert_eq!(count(log, "d.test", RecordType::MX), 1, "{mode}: {log:?}");
+            assert_eq!(count(log, "mx.d.test", RecordType::A), 1, "{mode}: {log:?}");
+            assert_eq!(
+                count(log, "mx.d.test", RecordType::AAAA),
+                1,
+                "{mode}: {log:?}"
+            );
+        }
+        assert_eq!(on, off);
     }
 }

@@ -88,6 +88,9 @@ impl Mux {
         deadline: tokio::time::Instant,
     ) -> Result<(Message, Vec<u8>), crate::resolve::DnsError> {
         use crate::resolve::DnsError;
+        // One line per question sent (`RUST_LOG=mxray_scan::mux=trace`): which (name, type)
+        // a survey asks more than once is counted from these (docs/BENCHMARKS.md, issue 14).
+        tracing::trace!(%name, %rtype, "question");
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let (sock, pending) = &self.socks[(n as usize) % SOCKETS];
         let (tx, rx) = oneshot::channel();

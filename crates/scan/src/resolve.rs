@@ -29,11 +29,42 @@ pub struct Dns {
     exclusions: std::sync::Arc<Exclusions>,
     /// Answers worth keeping for the scan (MX targets' addresses, NS, PTR), by (name, type).
     cache: std::sync::Arc<std::sync::Mutex<AnswerCache>>,
+    /// While `Some` ([`Dns::noting`]): every answer this view took from, or put into, the
+    /// cache, to hand to the rest of a domain's discovery ([`Dns::noted`]).
+    noting: Option<std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<Kept>>>>>,
+    /// Answers this view gives before its cache ([`Dns::knowing`]).
+    known: std::sync::Arc<Answers>,
     /// mxray's own DNSSEC validation (trust anchors and the zone states of this scan).
     validator: std::sync::Arc<crate::dnssec::Validator>,
 }
 
-type AnswerCache = Generations<(String, RecordType), Result<Lookup<Vec<RData>>, Excluded>>;
+type AnswerKey = (String, RecordType);
+
+type AnswerCache = Generations<AnswerKey, std::sync::Arc<Kept>>;
+
+/// One answer kept for the scan, with the question it answers: shared by the cache and by
+/// the [`Answers`] handed along with a domain.
+#[derive(Debug)]
+struct Kept {
+    key: AnswerKey,
+    answer: Result<Lookup<Vec<RData>>, Excluded>,
+}
+
+/// The cached answers one part of a domain's discovery got ([`Dns::noting`]), handed to the
+/// rest of it ([`Dns::knowing`]) so that they are not asked again. With MX first the rest
+/// of a domain's discovery comes up to `MAIL_LOOKAHEAD` (131,072) domains after its MX
+/// (`engine.rs`), by when the cache (bounded, `ANSWER_CACHE`) has forgotten the answers
+/// asked for that domain alone: its MX (asked again by SPF's `mx`), its own MX host's or
+/// implicit MX's addresses (SPF's `mx` and `a`, the web host). Holding them here costs one
+/// pointer each, and the answers themselves only while the domain waits.
+#[derive(Clone, Debug, Default)]
+pub struct Answers(Vec<std::sync::Arc<Kept>>);
+
+impl Answers {
+    fn get(&self, key: &AnswerKey) -> Option<&Kept> {
+        self.0.iter().find(|k| k.key == *key).map(AsRef::as_ref)
+    }
+}
 
 /// At most this many answers are kept in [`Dns`]'s cache (the least recently used are
 /// forgotten first, half at a time).
@@ -369,6 +400,8 @@ impl Dns {
             secure_cache: Default::default(),
             exclusions: Default::default(),
             cache: Default::default(),
+            noting: None,
+            known: Default::default(),
             validator: std::sync::Arc::new(crate::dnssec::Validator::new(
                 crate::dnssec::TrustAnchors::default(),
             )),
@@ -379,6 +412,51 @@ impl Dns {
     /// one (the answer is then [`Excluded`], never used).
     pub fn with_exclusions(mut self, exclusions: std::sync::Arc<Exclusions>) -> Self {
         self.exclusions = exclusions;
+        self
+    }
+
+    /// This resolver, noting every answer it takes from or puts into the scan's cache, so
+    /// that [`Dns::noted`] can hand them to the rest of a domain's discovery.
+    pub fn noting(&self) -> Self {
+        Self {
+            noting: Some(Default::default()),
+            ..self.clone()
+        }
+    }
+
+    /// The answers noted so far by this view ([`Dns::noting`]; none otherwise).
+    pub fn noted(&self) -> Answers {
+        Answers(
+            self.noting
+                .as_ref()
+                .and_then(|n| n.lock().ok().map(|n| n.clone()))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// This resolver, giving `answers` (another part of the same domain's discovery got them)
+    /// before asking its cache or the network.
+    pub fn knowing(&self, answers: Answers) -> Self {
+        Self {
+            noting: None,
+            known: std::sync::Arc::new(answers),
+            ..self.clone()
+        }
+    }
+
+    fn note(&self, kept: &std::sync::Arc<Kept>) {
+        if let Some(Ok(mut n)) = self.noting.as_ref().map(|n| n.lock())
+            && !n.iter().any(|k| k.key == kept.key)
+        {
+            n.push(kept.clone());
+        }
+    }
+
+    /// A cache of at most `capacity` answers instead of [`ANSWER_CACHE`]: tests make it
+    /// forget.
+    #[cfg(test)]
+    pub(crate) fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache = std::sync::Arc::new(std::sync::Mutex::new(Generations::new(capacity)));
         self
     }
 
@@ -555,15 +633,25 @@ impl Dns {
     ) -> Result<Lookup<Vec<RData>>, Excluded> {
         self.check(name)?;
         let key = (trim_dot(&name.to_ascii()), rtype);
-        if cache && let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key)) {
-            return hit;
+        if cache {
+            if let Some(k) = self.known.get(&key) {
+                return k.answer.clone();
+            }
+            if let Some(hit) = self.cache.lock().ok().and_then(|mut c| c.get(&key)) {
+                self.note(&hit);
+                return hit.answer.clone();
+            }
         }
         let answer = self.chase(name, rtype).await;
-        if cache
-            && !answer.as_ref().is_ok_and(Lookup::is_unknown)
-            && let Ok(mut c) = self.cache.lock()
-        {
-            c.insert(key, answer.clone());
+        if cache && !answer.as_ref().is_ok_and(Lookup::is_unknown) {
+            let kept = std::sync::Arc::new(Kept {
+                key: key.clone(),
+                answer: answer.clone(),
+            });
+            self.note(&kept);
+            if let Ok(mut c) = self.cache.lock() {
+                c.insert(key, kept);
+            }
         }
         answer
     }
