@@ -75,6 +75,16 @@ impl Recorder<'_> {
     }
 
     async fn ask(&self, name: &str, rtype: &'static str) -> Lookup<Vec<String>> {
+        self.ask_as(name, rtype, false).await
+    }
+
+    /// As [`Recorder::ask`], for a name many domains ask about: its TXT records through the
+    /// scan's cache (`Dns::txt_shared`).
+    async fn ask_shared(&self, name: &str, rtype: &'static str) -> Lookup<Vec<String>> {
+        self.ask_as(name, rtype, true).await
+    }
+
+    async fn ask_as(&self, name: &str, rtype: &'static str, shared: bool) -> Lookup<Vec<String>> {
         let key = name.trim_end_matches('.').to_ascii_lowercase();
         if let Some(a) = self.cached(&key, rtype) {
             return a;
@@ -86,6 +96,7 @@ impl Recorder<'_> {
             Lookup::Unknown("excluded".into())
         } else {
             match rtype {
+                "TXT" if shared => conv(self.dns.txt_shared(&key).await, |t| sanitize::lossy(t)),
                 "TXT" => conv(self.dns.txt(&key).await, |t| sanitize::lossy(t)),
                 "A" => conv(self.dns.a(&key).await, Ipv4Addr::to_string),
                 "AAAA" => conv(self.dns.aaaa(&key).await, Ipv6Addr::to_string),
@@ -166,7 +177,8 @@ pub async fn gather(
             .any(|t| mxray_core::dmarc::is_dmarc_record(t))
     };
     if org != obs.domain && !has_record(&dmarc) {
-        let at_org = rec.ask(&format!("_dmarc.{org}"), "TXT").await;
+        // Asked for every subdomain of `org` without a record of its own: cached.
+        let at_org = rec.ask_shared(&format!("_dmarc.{org}"), "TXT").await;
         if !dmarc.is_unknown() {
             dmarc_at = org;
             dmarc = at_org;
@@ -419,4 +431,63 @@ async fn fetch_policy(
         out.detail = Some(e.to_string());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::rr::RecordType;
+    use mxray_core::model::{MailHost, MxMode};
+
+    /// Issue 14: two names every subdomain of an organisation asks about — the organisational
+    /// domain's DMARC record (for a subdomain without its own) and whether the shared MX host
+    /// is an alias — are asked of the name server once for the whole scan, not once per
+    /// domain; each domain's own names are still asked for each.
+    #[tokio::test]
+    async fn names_shared_by_many_domains_are_asked_once() {
+        let mut zone = mxray_lab::Zone::default();
+        zone.txt("_dmarc.org.test", "v=DMARC1; p=reject")
+            .addr("mx.org.test", IpAddr::from([127, 0, 0, 25]));
+        for d in ["a.org.test", "b.org.test"] {
+            zone.mx(d, 10, "mx.org.test");
+        }
+        let server = mxray_lab::DnsServer::start(([127, 0, 0, 1], 0).into(), zone)
+            .await
+            .unwrap();
+        let dns = Dns::new(Some(server.addr), std::time::Duration::from_secs(5)).unwrap();
+        let cx = MailAuthContext {
+            dkim_selectors: vec!["s1".into()],
+            ..MailAuthContext::default()
+        };
+        for d in ["a.org.test", "b.org.test"] {
+            let mut obs = DomainObservation::bare(d, Lookup::NoData, MxMode::Explicit);
+            obs.hosts.push(MailHost {
+                name: "mx.org.test".into(),
+                preference: 10,
+                addresses: Lookup::NoData,
+                excluded: false,
+            });
+            let got = gather(&dns, &Policy::default(), &cx, &obs).await;
+            // The organisational domain's policy is the one that applies, for both.
+            assert!(
+                got.dns.iter().any(|a| a.name == "_dmarc.org.test"
+                    && a.answer
+                        .found()
+                        .is_some_and(|t| t.iter().any(|t| t.contains("p=reject")))),
+                "{d}: {:?}",
+                got.dns
+            );
+        }
+        let log = server.queries();
+        let count = |name: &str, t: RecordType| {
+            log.iter()
+                .filter(|(n, r)| n.trim_end_matches('.') == name && *r == t)
+                .count()
+        };
+        assert_eq!(count("_dmarc.org.test", RecordType::TXT), 1, "{log:?}");
+        assert_eq!(count("mx.org.test", RecordType::CNAME), 1, "{log:?}");
+        for d in ["a.org.test", "b.org.test"] {
+            assert_eq!(count(&format!("_dmarc.{d}"), RecordType::TXT), 1, "{log:?}");
+        }
+    }
 }
