@@ -1,14 +1,17 @@
 //! The relay confirmation of `mxray audit` (never used by a scan): one uniquely marked
 //! message sent with DATA through a server in scope to the operator's canary mailbox, then
-//! that mailbox watched over IMAP (`SEARCH HEADER`) for a bounded time.
+//! that mailbox (IMAP or POP3, through [`crate::mailbox_session::Session`]) watched for a
+//! bounded time for the mail that arrived since the message was sent, and the canary
+//! deleted when it is found.
 //!
 //! A hand-written SMTP dialogue in the probes' style rather than `lettre` (the brief's crate
 //! for alert mail): the evidence is the server's own replies at each step, every read is
 //! capped and timed by [`LineConn`], and a refusal at RCPT must stop before DATA.
 
+use crate::mailbox_session::{Account, MailboxError, Session};
 use crate::net::{self, Limits, LineConn, NetError, Policy};
 use mxray_core::checks::audit::RelayCanary;
-use mxray_core::mailbox::{ImapLine, imap_line};
+use mxray_core::scope::Canary;
 use mxray_core::smtp::Reply;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,8 +32,52 @@ async fn reply(c: &mut LineConn) -> Result<Reply, NetError> {
     crate::probe::smtp::reply_of_lines(c, MAX_LINES).await
 }
 
+/// Runs the relay confirmation through `relay`: notes where new mail starts in the canary
+/// mailbox (nothing is sent when it cannot be read), sends the marked message, watches the
+/// mailbox up to `canary.wait` seconds, and deletes the canary it finds there.
+pub async fn run(
+    policy: &Policy,
+    limits: Limits,
+    relay: SocketAddr,
+    ehlo: &str,
+    canary: &Canary,
+    marker: &str,
+) -> RelayCanary {
+    let failed = |e: MailboxError| RelayCanary::Failed { why: e.to_string() };
+    let account = Account::from(canary);
+    let from = match mark(policy, limits, account).await {
+        Ok(m) => m,
+        Err(e) => return failed(e),
+    };
+    let reply = match send(policy, limits, relay, ehlo, &canary.address, marker).await {
+        Ok(reply) => reply,
+        Err(outcome) => return outcome,
+    };
+    let wait = Duration::from_secs(u64::from(canary.wait));
+    match watch(policy, limits, account, from, marker, wait).await {
+        Ok(Some(seen)) => RelayCanary::Arrived {
+            after_s: seen.after_s,
+            reply,
+            deleted: seen.deleted,
+        },
+        Ok(None) => RelayCanary::NotArrived {
+            waited_s: wait.as_secs(),
+            reply,
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// Where new mail will start in the mailbox.
+async fn mark(policy: &Policy, limits: Limits, account: Account<'_>) -> Result<u32, MailboxError> {
+    let mut s = Session::open(policy, limits, account).await?;
+    let m = s.mark().await;
+    let _ = s.close().await;
+    m
+}
+
 /// Sends the marked message; `Ok(acceptance)` when the server took it after DATA.
-pub async fn send(
+async fn send(
     policy: &Policy,
     limits: Limits,
     relay: SocketAddr,
@@ -98,91 +145,44 @@ async fn dialogue(
     }
 }
 
-/// Whether one IMAP session finds `marker` in INBOX (`Ok(false)`: not yet).
-async fn look(
-    policy: &Policy,
-    limits: Limits,
-    imap: SocketAddr,
-    user: &str,
-    password: &str,
-    marker: &str,
-) -> Result<bool, String> {
-    let deadline = Instant::now() + limits.step_timeout * 4;
-    let stream = net::connect(policy, imap, &limits, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut c = LineConn::new(Box::new(stream), limits, deadline);
-    let quote = |s: &str| -> Option<String> {
-        (!s.bytes().any(|b| b < b' ' || !b.is_ascii()))
-            .then(|| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-    };
-    let (Some(u), Some(p)) = (quote(user), quote(password)) else {
-        return Err("canary credentials cannot be sent as IMAP quoted strings".into());
-    };
-    let greeting = c.read_line().await.map_err(|e| e.to_string())?;
-    if mxray_core::mailbox::imap_greeting_ok(&greeting) != Some(true) {
-        return Err(format!("IMAP greeting: {greeting}"));
-    }
-    c.note("a1 LOGIN <user> <password withheld>");
-    c.send_raw(format!("a1 LOGIN {u} {p}\r\n").as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut found = false;
-    for (tag, cmd) in [
-        ("a1", None),
-        ("a2", Some("a2 SELECT INBOX".to_owned())),
-        (
-            "a3",
-            Some(format!("a3 SEARCH HEADER X-Mxray-Canary \"{marker}\"")),
-        ),
-    ] {
-        if let Some(cmd) = cmd {
-            c.send(&cmd).await.map_err(|e| e.to_string())?;
-        }
-        let mut done = false;
-        for _ in 0..MAX_LINES {
-            let line = c.read_line().await.map_err(|e| e.to_string())?;
-            match imap_line(&line, tag) {
-                ImapLine::Untagged(rest) if tag == "a3" => {
-                    if let Some(ids) = rest.strip_prefix("SEARCH") {
-                        found |= !ids.trim().is_empty();
-                    }
-                }
-                ImapLine::Tagged(status, text) => {
-                    if status != "OK" {
-                        return Err(format!("canary mailbox: {tag} {status} {text}"));
-                    }
-                    done = true;
-                    break;
-                }
-                _ => {}
-            }
-        }
-        if !done {
-            return Err("canary mailbox: no tagged answer".into());
-        }
-    }
-    let _ = c.send("a4 LOGOUT").await;
-    let _ = c.close().await;
-    Ok(found)
+/// The canary in the mailbox.
+struct Seen {
+    /// Seconds from acceptance to arrival (rounded up).
+    after_s: u64,
+    /// Whether it was deleted.
+    deleted: bool,
 }
 
-/// Watches the canary mailbox for `marker` for up to `wait` (one look per second or so);
-/// `Ok(Some(seconds))` when it arrived.
-pub async fn watch(
+/// Watches the mailbox for `marker` among the messages from `mark` on, for up to `wait`
+/// (one session a second or so), and deletes the copies it finds; `Ok(None)`: not seen.
+async fn watch(
     policy: &Policy,
     limits: Limits,
-    imap: SocketAddr,
-    user: &str,
-    password: &str,
+    account: Account<'_>,
+    mark: u32,
     marker: &str,
     wait: Duration,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<Seen>, MailboxError> {
     let started = Instant::now();
     loop {
-        if look(policy, limits, imap, user, password, marker).await? {
-            return Ok(Some(started.elapsed().as_secs() + 1));
+        let mut s = Session::open(policy, limits, account).await?;
+        let found: Vec<u32> = match s.new_messages(mark).await {
+            Ok(msgs) => msgs
+                .into_iter()
+                .filter(|(_, m)| m.carries(marker))
+                .map(|(id, _)| id)
+                .collect(),
+            Err(e) => {
+                let _ = s.close().await;
+                return Err(e);
+            }
+        };
+        if !found.is_empty() {
+            let after_s = started.elapsed().as_secs() + 1;
+            let deleted = s.delete_and_close(&found).await.is_ok();
+            return Ok(Some(Seen { after_s, deleted }));
         }
+        let _ = s.close().await;
         if started.elapsed() >= wait {
             return Ok(None);
         }

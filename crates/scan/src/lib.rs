@@ -13,6 +13,7 @@ pub mod engine;
 pub mod lists;
 pub mod login;
 pub mod mailauth;
+pub mod mailbox_session;
 mod mux;
 pub mod net;
 pub mod pace;
