@@ -13,7 +13,7 @@ use crate::net::{self, Limits, LineConn, NetError, Policy};
 use mxray_core::listmail::{self, Message};
 use mxray_core::mailbox::{ImapLine, imap_line};
 use mxray_core::scope::{Canary, MailboxKind, Subscriber};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use tokio::time::Instant;
 
 const MAX_LINES: usize = 200;
@@ -35,25 +35,26 @@ pub struct Account<'a> {
     pub password: &'a str,
 }
 
+impl<'a> Account<'a> {
+    fn new(server: IpAddr, port: u16, kind: MailboxKind, user: &'a str, pw: &'a str) -> Self {
+        Self {
+            addr: SocketAddr::new(server, port),
+            kind,
+            user,
+            password: pw,
+        }
+    }
+}
+
 impl<'a> From<&'a Subscriber> for Account<'a> {
     fn from(s: &'a Subscriber) -> Self {
-        Self {
-            addr: SocketAddr::new(s.server, s.port()),
-            kind: s.protocol,
-            user: &s.user,
-            password: &s.password,
-        }
+        Self::new(s.server, s.port(), s.protocol, &s.user, &s.password)
     }
 }
 
 impl<'a> From<&'a Canary> for Account<'a> {
     fn from(c: &'a Canary) -> Self {
-        Self {
-            addr: SocketAddr::new(c.server, c.port()),
-            kind: c.protocol,
-            user: &c.user,
-            password: &c.password,
-        }
+        Self::new(c.server, c.port(), c.protocol, &c.user, &c.password)
     }
 }
 
@@ -378,23 +379,16 @@ fn command(step: &str, args: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mxray_core::addr::AddressClass;
     use std::sync::{Arc, Mutex};
-    use std::time::Duration;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+    /// The probes' loopback policy and limits.
     fn policy() -> Policy {
-        Policy {
-            allowed_classes: vec![AddressClass::Loopback],
-            ..Policy::default()
-        }
+        crate::probe::test_context([127, 0, 0, 1].into(), "mailbox.test").policy
     }
 
     fn limits() -> Limits {
-        Limits {
-            step_timeout: Duration::from_secs(3),
-            ..Limits::default()
-        }
+        crate::probe::test_context([127, 0, 0, 1].into(), "mailbox.test").limits
     }
 
     /// A scripted server on 127.0.0.1:0 for one connection: `greeting`, then `answer(line)`

@@ -48,6 +48,25 @@ pub(crate) fn maildir_with(lab: &Path, user: &str, needle: &str) -> usize {
     files_with(&m.join("new"), needle) + files_with(&m.join("cur"), needle)
 }
 
+/// `mxray audit --allow-private --format json` on a lab with critical findings (exit 1): the
+/// run and its JSON.
+pub(crate) async fn audit_json(
+    scope: &Path,
+    dns: SocketAddr,
+    db: &Path,
+) -> (crate::harness::Run, Value) {
+    let r = mxray_async(args(
+        scope,
+        dns,
+        db,
+        &["--allow-private", "--format", "json"],
+    ))
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = serde_json::from_str(&r.stdout).unwrap();
+    (r, v)
+}
+
 /// Writes a scope file with the given permission bits.
 pub(crate) fn write_scope(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -396,15 +415,7 @@ wait = 20
             ),
             0o600,
         );
-        let r = mxray_async(args(
-            &scope,
-            dns.addr,
-            &db,
-            &["--allow-private", "--format", "json"],
-        ))
-        .await;
-        assert_eq!(r.code, 1, "{protocol}: {}", r.stderr);
-        let v: Value = serde_json::from_str(&r.stdout).unwrap();
+        let (r, v) = audit_json(&scope, dns.addr, &db).await;
         assert_eq!(
             findings(&v, "smtp.open_relay"),
             ["127.0.62.3:25"],

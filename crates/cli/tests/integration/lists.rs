@@ -6,7 +6,6 @@
 use crate::audit::{args, files_with, findings, maildir_with};
 use crate::harness::{mxray, mxray_async, real_part};
 use mxray_lab::{Behaviour, DnsServer, SmtpServer, Zone};
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -197,15 +196,7 @@ subscriber = {{ server = "127.0.64.2", protocol = "pop3", port = 110, user = "su
 "#
         ),
     );
-    let r = mxray_async(args(
-        &scope,
-        dns.addr,
-        &db,
-        &["--allow-private", "--format", "json"],
-    ))
-    .await;
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let (r, v) = crate::audit::audit_json(&scope, dns.addr, &db).await;
     let lists = v["lists"].as_array().unwrap();
     let get = |addr: &str| lists.iter().find(|l| l["list"] == addr).unwrap().clone();
 
