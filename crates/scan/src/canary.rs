@@ -3,21 +3,16 @@
 //! that mailbox (IMAP or POP3, through [`crate::mailbox_session::Session`]) watched for a
 //! bounded time for the mail that arrived since the message was sent, and the canary
 //! deleted when it is found.
-//!
-//! A hand-written SMTP dialogue in the probes' style rather than `lettre` (the brief's crate
-//! for alert mail): the evidence is the server's own replies at each step, every read is
-//! capped and timed by [`LineConn`], and a refusal at RCPT must stop before DATA.
+//! The message goes out through [`crate::submit`].
 
 use crate::mailbox_session::{Account, MailboxError, Session};
-use crate::net::{self, Limits, LineConn, NetError, Policy};
+use crate::net::{Limits, Policy};
+use crate::submit::{Sent, submit};
 use mxray_core::checks::audit::RelayCanary;
 use mxray_core::scope::Canary;
-use mxray_core::smtp::Reply;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
-
-const MAX_LINES: usize = 200;
 
 /// A fresh marker: `mxray-canary-` and 24 random hex digits.
 pub fn marker() -> String {
@@ -26,10 +21,6 @@ pub fn marker() -> String {
     // A failing system RNG leaves zeros: the marker is then merely not unique.
     let _ = ring::rand::SystemRandom::new().fill(&mut b);
     format!("mxray-canary-{}", crate::tls::hex(&b))
-}
-
-async fn reply(c: &mut LineConn) -> Result<Reply, NetError> {
-    crate::probe::smtp::reply_of_lines(c, MAX_LINES).await
 }
 
 /// Runs the relay confirmation through `relay`: notes where new mail starts in the canary
@@ -49,9 +40,21 @@ pub async fn run(
         Ok(m) => m,
         Err(e) => return failed(e),
     };
-    let reply = match send(policy, limits, relay, ehlo, &canary.address, marker).await {
-        Ok(reply) => reply,
-        Err(outcome) => return outcome,
+    let to = &canary.address;
+    let reply = match submit(
+        policy,
+        limits,
+        relay,
+        ehlo,
+        to,
+        to,
+        &message(to, marker, relay),
+    )
+    .await
+    {
+        Sent::Accepted(reply) => reply,
+        Sent::Refused(reply) => return RelayCanary::Refused { reply },
+        Sent::Failed(why) => return RelayCanary::Failed { why },
     };
     let wait = Duration::from_secs(u64::from(canary.wait));
     match watch(policy, limits, account, from, marker, wait).await {
@@ -76,73 +79,15 @@ async fn mark(policy: &Policy, limits: Limits, account: Account<'_>) -> Result<u
     m
 }
 
-/// Sends the marked message; `Ok(acceptance)` when the server took it after DATA.
-async fn send(
-    policy: &Policy,
-    limits: Limits,
-    relay: SocketAddr,
-    ehlo: &str,
-    canary: &str,
-    marker: &str,
-) -> Result<String, RelayCanary> {
-    let failed = |e: NetError| RelayCanary::Failed { why: e.to_string() };
-    let deadline = Instant::now() + limits.step_timeout * 8;
-    let stream = net::connect(policy, relay, &limits, deadline)
-        .await
-        .map_err(failed)?;
-    let mut c = LineConn::new(Box::new(stream), limits, deadline);
-    let out = dialogue(&mut c, ehlo, canary, marker, relay).await;
-    let _ = c.send("QUIT").await;
-    let _ = c.close().await;
-    out
-}
-
-async fn dialogue(
-    c: &mut LineConn,
-    ehlo: &str,
-    canary: &str,
-    marker: &str,
-    relay: SocketAddr,
-) -> Result<String, RelayCanary> {
-    let failed = |e: NetError| RelayCanary::Failed { why: e.to_string() };
-    let refused = |r: &Reply| RelayCanary::Refused {
-        reply: r.to_wire_text(),
-    };
-    let g = reply(c).await.map_err(failed)?;
-    if g.code != 220 {
-        return Err(refused(&g));
-    }
-    for cmd in [
-        format!("EHLO {ehlo}"),
-        format!("MAIL FROM:<{canary}>"),
-        format!("RCPT TO:<{canary}>"),
-        "DATA".to_owned(),
-    ] {
-        c.send(&cmd).await.map_err(failed)?;
-        let r = reply(c).await.map_err(failed)?;
-        let ok = if cmd == "DATA" {
-            r.code == 354
-        } else {
-            r.is_positive()
-        };
-        if !ok {
-            return Err(refused(&r));
-        }
-    }
-    let body = format!(
+/// The marked message (CRLF lines, no final dot), from and to the canary mailbox.
+fn message(canary: &str, marker: &str, relay: SocketAddr) -> String {
+    format!(
         "From: <{canary}>\r\nTo: <{canary}>\r\nSubject: mxray relay canary {marker}\r\n\
          Message-ID: <{marker}@mxray.invalid>\r\nX-Mxray-Canary: {marker}\r\n\
          MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
          This message was sent by mxray audit through {relay} to confirm whether that server\r\n\
-         relays mail for outside recipients. It can be deleted.\r\n.\r\n"
-    );
-    c.send_raw(body.as_bytes()).await.map_err(failed)?;
-    let r = reply(c).await.map_err(failed)?;
-    if r.is_positive() {
-        Ok(r.to_wire_text())
-    } else {
-        Err(refused(&r))
-    }
+         relays mail for outside recipients. It can be deleted."
+    )
 }
 
 /// The canary in the mailbox.
@@ -197,5 +142,17 @@ mod tests {
         let (a, b) = (super::marker(), super::marker());
         assert!(a.starts_with("mxray-canary-") && a.len() == 37);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_message_carries_its_marker() {
+        let text = super::message(
+            "c@canary.lab",
+            "mxray-canary-01",
+            ([127, 0, 0, 1], 25).into(),
+        );
+        let m = mxray_core::listmail::Message::parse(text.as_bytes());
+        assert_eq!(m.header("X-Mxray-Canary"), Some("mxray-canary-01"));
+        assert!(m.carries("mxray-canary-01") && m.body.contains("127.0.0.1:25"));
     }
 }

@@ -20,6 +20,7 @@ pub mod pace;
 pub mod probe;
 pub mod reputation;
 pub mod resolve;
+pub mod submit;
 pub mod tls;
 
 pub use engine::{
