@@ -111,20 +111,24 @@ pub struct Server {
 }
 
 /// The canary mailbox: an address outside the audited servers' domains that the operator
-/// reads, and where to read it (IMAP, on a server of the scope).
+/// reads, and where to read it (IMAP or POP3, on a server of the scope).
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Canary {
     /// The mailbox's address (the relayed message's recipient and sender).
     pub address: String,
-    /// Its IMAP server: one of the scope's servers.
+    /// Its mailbox server: one of the scope's servers.
     pub server: IpAddr,
-    /// IMAP port.
-    #[serde(default = "default_imap")]
-    pub imap: u16,
-    /// IMAP user.
+    /// IMAP or POP3.
+    #[serde(default = "default_kind")]
+    pub protocol: MailboxKind,
+    /// Port (default: the protocol's). `imap =` is the spelling of scope files written when
+    /// the canary mailbox could only be IMAP.
+    #[serde(default, alias = "imap")]
+    pub port: Option<u16>,
+    /// Login name.
     pub user: String,
-    /// IMAP password (never stored, printed or logged).
+    /// Password (never stored, printed or logged).
     pub password: String,
     /// Seconds to watch for the message (at most [`MAX_WAIT`]).
     #[serde(default = "default_wait")]
@@ -140,12 +144,15 @@ impl std::fmt::Debug for Canary {
     }
 }
 
+impl Canary {
+    /// The mailbox port.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(self.protocol.default_port())
+    }
+}
+
 /// Longest watch for a canary message, seconds.
 pub const MAX_WAIT: u32 = 300;
-
-fn default_imap() -> u16 {
-    143
-}
 
 fn default_wait() -> u32 {
     30
@@ -219,6 +226,16 @@ pub enum MailboxKind {
     Pop3,
 }
 
+impl MailboxKind {
+    /// The protocol's plain-text port.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Imap => 143,
+            Self::Pop3 => 110,
+        }
+    }
+}
+
 /// Where to read a subscriber's mail.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,10 +269,7 @@ impl std::fmt::Debug for Subscriber {
 impl Subscriber {
     /// The mailbox port.
     pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.protocol {
-            MailboxKind::Imap => 143,
-            MailboxKind::Pop3 => 110,
-        })
+        self.port.unwrap_or(self.protocol.default_port())
     }
     /// The subscribed address.
     pub fn mail_address(&self) -> &str {
@@ -277,6 +291,12 @@ fn default_list_wait() -> u32 {
 
 fn default_kind() -> MailboxKind {
     MailboxKind::Imap
+}
+
+/// Whether a mailbox password can be sent in a login line (POP3 `PASS` sends it as it is: a
+/// line break in it would start another command).
+fn password_ok(p: &str) -> bool {
+    !p.is_empty() && !p.bytes().any(|b| b < b' ' || b == 0x7f)
 }
 
 fn mail_address_ok(a: &str) -> bool {
@@ -444,6 +464,11 @@ impl Scope {
                     "user must be printable, without spaces or quotes",
                 ));
             }
+            if !password_ok(&c.password) {
+                return Err(ScopeError::Canary(
+                    "password must be non-empty, without control characters",
+                ));
+            }
             if !(1..=MAX_WAIT).contains(&c.wait) {
                 return Err(ScopeError::Canary("wait must be between 1 and 300 seconds"));
             }
@@ -474,9 +499,7 @@ impl Scope {
                     "subscriber user/address must be printable, without spaces or quotes (address: local@domain)",
                 );
             }
-            if l.subscriber.password.is_empty()
-                || l.subscriber.password.bytes().any(|b| b < b' ' || b == 0x7f)
-            {
+            if !password_ok(&l.subscriber.password) {
                 return bad("subscriber password must be non-empty, without control characters");
             }
         }
@@ -712,6 +735,25 @@ password = "canary-secret-99"
                 .to_string()
                 .contains("canary")
         );
+    }
+
+    #[test]
+    fn canary_mailbox_protocol_port_and_password() {
+        let c = scope().canary.unwrap();
+        assert_eq!((c.protocol, c.port()), (MailboxKind::Imap, 143));
+        // The older spelling of the port still parses.
+        let older = GOOD.replace("password = \"canary", "imap = 1143\npassword = \"canary");
+        assert_eq!(Scope::parse(&older).unwrap().canary.unwrap().port(), 1143);
+        let pop3 = GOOD.replace(
+            "password = \"canary",
+            "protocol = \"pop3\"\npassword = \"canary",
+        );
+        let c = Scope::parse(&pop3).unwrap().canary.unwrap();
+        assert_eq!((c.protocol, c.port()), (MailboxKind::Pop3, 110));
+        // POP3 sends the password as it is: a line break would be a second command.
+        let injected = GOOD.replace("canary-secret-99", "x\\r\\nDELE 1");
+        let e = Scope::parse(&injected).unwrap_err().to_string();
+        assert!(e.contains("canary: password"), "{e}");
     }
 
     const LIST: &str = r#"

@@ -13,12 +13,14 @@ pub mod engine;
 pub mod lists;
 pub mod login;
 pub mod mailauth;
+pub mod mailbox_session;
 mod mux;
 pub mod net;
 pub mod pace;
 pub mod probe;
 pub mod reputation;
 pub mod resolve;
+pub mod submit;
 pub mod tls;
 
 pub use engine::{

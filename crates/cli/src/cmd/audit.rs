@@ -316,40 +316,8 @@ pub async fn run(a: AuditArgs) -> anyhow::Result<u8> {
         if let (Some(port), Some(c)) = (s.smtp, &scope.canary) {
             let relay = SocketAddr::new(s.address, port);
             let marker = mxray_scan::canary::marker();
-            let outcome = match mxray_scan::canary::send(
-                &policy,
-                limits,
-                relay,
-                &a.ehlo_name,
-                &c.address,
-                &marker,
-            )
-            .await
-            {
-                Err(r) => r,
-                Ok(reply) => {
-                    let imap = SocketAddr::new(c.server, c.imap);
-                    let wait = Duration::from_secs(u64::from(c.wait));
-                    match mxray_scan::canary::watch(
-                        &policy,
-                        limits,
-                        imap,
-                        &c.user,
-                        &c.password,
-                        &marker,
-                        wait,
-                    )
-                    .await
-                    {
-                        Ok(Some(after_s)) => RelayCanary::Arrived { after_s, reply },
-                        Ok(None) => RelayCanary::NotArrived {
-                            waited_s: u64::from(c.wait),
-                            reply,
-                        },
-                        Err(why) => RelayCanary::Failed { why },
-                    }
-                }
-            };
+            let outcome =
+                mxray_scan::canary::run(&policy, limits, relay, &a.ehlo_name, c, &marker).await;
             findings.extend(checks::relay_confirmed(
                 s.address, port, &c.address, &outcome,
             ));

@@ -21,6 +21,52 @@ pub(crate) fn lab_secret(dir: &Path, key: &str) -> String {
         .to_owned()
 }
 
+/// Files under `dir` whose text contains `needle`.
+pub(crate) fn files_with(dir: &Path, needle: &str) -> usize {
+    let mut n = 0;
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            n += files_with(&p, needle);
+        } else if std::fs::read(&p)
+            .map(|b| String::from_utf8_lossy(&b).contains(needle))
+            .unwrap_or(false)
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Messages in a Dovecot maildir (new/ and cur/, not Dovecot's header cache) containing
+/// `needle`.
+pub(crate) fn maildir_with(lab: &Path, user: &str, needle: &str) -> usize {
+    let m = lab.join("mail").join(user);
+    files_with(&m.join("new"), needle) + files_with(&m.join("cur"), needle)
+}
+
+/// `mxray audit --allow-private --format json` on a lab with critical findings (exit 1): the
+/// run and its JSON.
+pub(crate) async fn audit_json(
+    scope: &Path,
+    dns: SocketAddr,
+    db: &Path,
+) -> (crate::harness::Run, Value) {
+    let r = mxray_async(args(
+        scope,
+        dns,
+        db,
+        &["--allow-private", "--format", "json"],
+    ))
+    .await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v = serde_json::from_str(&r.stdout).unwrap();
+    (r, v)
+}
+
 /// Writes a scope file with the given permission bits.
 pub(crate) fn write_scope(path: &Path, text: &str, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
@@ -333,11 +379,17 @@ async fn relay_confirmed_by_a_canary_message_on_real_postfix() {
     let dns = DnsServer::start("127.77.133.53:0".parse().unwrap(), Zone::default())
         .await
         .unwrap();
-    let scope = dir.path().join("scope.toml");
-    write_scope(
-        &scope,
-        &format!(
-            r#"token = "{TOKEN}"
+    let lab = Path::new(&lab_dir);
+    let canaries = || maildir_with(lab, "canary@canary.lab", "mxray relay canary");
+    // The canary mailbox read over IMAP (its port in the older `imap =` spelling) and over
+    // POP3: the same relays, the same verdicts, and the canary deleted afterwards.
+    for (protocol, port) in [("imap", "imap = 143"), ("pop3", "port = 110")] {
+        let before = canaries();
+        let scope = dir.path().join(format!("{protocol}.toml"));
+        write_scope(
+            &scope,
+            &format!(
+                r#"token = "{TOKEN}"
 domains = ["audit.lab"]
 networks = ["127.0.62.0/29"]
 [[server]]
@@ -354,46 +406,48 @@ smtp = 25
 [canary]
 address = "canary@canary.lab"
 server = "127.0.62.1"
-imap = 143
+protocol = "{protocol}"
+{port}
 user = "canary@canary.lab"
 password = "{password}"
 wait = 20
 "#
-        ),
-        0o600,
-    );
-    let r = mxray_async(args(
-        &scope,
-        dns.addr,
-        &db,
-        &["--allow-private", "--format", "json"],
-    ))
-    .await;
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(findings(&v, "smtp.open_relay"), ["127.0.62.3:25"]);
-    let relays = v["relays"].as_array().unwrap();
-    let kind = |addr: &str| {
-        relays
-            .iter()
-            .find(|p| p[0] == addr)
-            .map(|p| p[1]["kind"].as_str().unwrap().to_owned())
-    };
-    assert_eq!(
-        kind("127.0.62.3:25").as_deref(),
-        Some("arrived"),
-        "{relays:?}"
-    );
-    assert_eq!(
-        kind("127.0.62.4:25").as_deref(),
-        Some("refused"),
-        "{relays:?}"
-    );
-    let stored = std::fs::read(&db).unwrap();
-    for h in [r.stdout.as_bytes(), r.stderr.as_bytes(), stored.as_slice()] {
-        assert!(
-            !String::from_utf8_lossy(h).contains(&password),
-            "the canary password leaked"
+            ),
+            0o600,
         );
+        let (r, v) = audit_json(&scope, dns.addr, &db).await;
+        assert_eq!(
+            findings(&v, "smtp.open_relay"),
+            ["127.0.62.3:25"],
+            "{protocol}"
+        );
+        let relays = v["relays"].as_array().unwrap();
+        let outcome = |addr: &str| {
+            relays
+                .iter()
+                .find(|p| p[0] == addr)
+                .map(|p| p[1].clone())
+                .unwrap_or_default()
+        };
+        let open = outcome("127.0.62.3:25");
+        assert_eq!(open["kind"], "arrived", "{protocol}: {relays:?}");
+        assert_eq!(open["deleted"], true, "{protocol}: {relays:?}");
+        assert_eq!(
+            outcome("127.0.62.4:25")["kind"],
+            "refused",
+            "{protocol}: {relays:?}"
+        );
+        assert_eq!(
+            canaries(),
+            before,
+            "{protocol}: the canary is gone from the mailbox"
+        );
+        let stored = std::fs::read(&db).unwrap();
+        for h in [r.stdout.as_bytes(), r.stderr.as_bytes(), stored.as_slice()] {
+            assert!(
+                !String::from_utf8_lossy(h).contains(&password),
+                "{protocol}: the canary password leaked"
+            );
+        }
     }
 }

@@ -3,10 +3,9 @@
 //! 1.3.0 lists on Postfix with Dovecot subscriber mailboxes on 127.0.64.1-2 (`.ci/lists.sh`;
 //! CI sets MXRAY_TEST_LISTS to the folder it started them in). Lab nets 127.77.190-191.x.
 
-use crate::audit::{args, findings};
+use crate::audit::{args, files_with, findings, maildir_with};
 use crate::harness::{mxray, mxray_async, real_part};
 use mxray_lab::{Behaviour, DnsServer, SmtpServer, Zone};
-use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -147,33 +146,6 @@ async fn list_canary_refuses_lists_outside_scope_and_sends_nothing() {
     assert!(!r.stderr.contains("list-secret-pw-42"));
 }
 
-/// Files under `dir` whose text contains `needle`.
-fn files_with(dir: &Path, needle: &str) -> usize {
-    let mut n = 0;
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            n += files_with(&p, needle);
-        } else if std::fs::read(&p)
-            .map(|b| String::from_utf8_lossy(&b).contains(needle))
-            .unwrap_or(false)
-        {
-            n += 1;
-        }
-    }
-    n
-}
-
-/// Messages in a Dovecot maildir (new/ and cur/, not Dovecot's header cache) containing
-/// `needle`.
-fn maildir_with(lab: &Path, user: &str, needle: &str) -> usize {
-    let m = lab.join("mail").join(user);
-    files_with(&m.join("new"), needle) + files_with(&m.join("cur"), needle)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_canary_on_real_mlmmj_open_members_only_and_moderated() {
     if !real_part(
@@ -224,15 +196,7 @@ subscriber = {{ server = "127.0.64.2", protocol = "pop3", port = 110, user = "su
 "#
         ),
     );
-    let r = mxray_async(args(
-        &scope,
-        dns.addr,
-        &db,
-        &["--allow-private", "--format", "json"],
-    ))
-    .await;
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let (r, v) = crate::audit::audit_json(&scope, dns.addr, &db).await;
     let lists = v["lists"].as_array().unwrap();
     let get = |addr: &str| lists.iter().find(|l| l["list"] == addr).unwrap().clone();
 

@@ -93,6 +93,10 @@ pub enum RelayCanary {
         after_s: u64,
         /// The server's acceptance after the message's data.
         reply: String,
+        /// Whether the canary was deleted from the mailbox afterwards (absent in reports
+        /// written before it was).
+        #[serde(default)]
+        deleted: bool,
     },
     /// Accepted, but not seen within the wait (queued, filtered, or bounced later).
     NotArrived {
@@ -110,7 +114,7 @@ pub enum RelayCanary {
 
 /// `smtp.open_relay`, confirmed, when a message for an outside mailbox was delivered.
 pub fn relay_confirmed(ip: IpAddr, port: u16, canary: &str, r: &RelayCanary) -> Vec<Finding> {
-    let RelayCanary::Arrived { after_s, reply } = r else {
+    let RelayCanary::Arrived { after_s, reply, .. } = r else {
         return Vec::new();
     };
     vec![
@@ -321,6 +325,7 @@ mod tests {
         let arrived = RelayCanary::Arrived {
             after_s: 2,
             reply: "250 2.0.0 Ok".into(),
+            deleted: true,
         };
         let f = relay_confirmed(ip, 25, "c@x.example", &arrived);
         assert_eq!(f[0].id, "smtp.open_relay");
