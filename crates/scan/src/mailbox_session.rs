@@ -380,7 +380,6 @@ fn command(step: &str, args: &str) -> String {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     /// The probes' loopback policy and limits.
     fn policy() -> Policy {
@@ -397,25 +396,7 @@ mod tests {
         greeting: &'static str,
         answer: fn(&str) -> String,
     ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let log = got.clone();
-        tokio::spawn(async move {
-            let Ok((s, _)) = listener.accept().await else {
-                return;
-            };
-            let (r, mut w) = s.into_split();
-            let mut lines = BufReader::new(r).lines();
-            let _ = w.write_all(format!("{greeting}\r\n").as_bytes()).await;
-            while let Ok(Some(l)) = lines.next_line().await {
-                log.lock().unwrap().push(l.clone());
-                if w.write_all(answer(&l).as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
-        (addr, got)
+        crate::probe::scripted_server(greeting, move |l| answer(l).into_bytes()).await
     }
 
     fn account(addr: SocketAddr, kind: MailboxKind, password: &str) -> Account<'_> {

@@ -308,7 +308,6 @@ mod tests {
     use crate::net::Limits;
     use mxray_core::mailbox::{MAX_ID_FIELDS, MAX_ID_VALUE};
     use std::sync::{Arc, Mutex};
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
     fn cx(ip: std::net::IpAddr) -> ProbeContext {
         super::super::test_context(ip, "imap.example.test")
@@ -317,21 +316,10 @@ mod tests {
     /// A scripted IMAP server on 127.0.0.1:0 for one connection: `caps` after CAPABILITY,
     /// `id` (raw bytes, sent as they are) after ID; records the commands it received.
     async fn imap_server(caps: &'static str, id: Vec<u8>) -> (u16, Arc<Mutex<Vec<String>>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let got = Arc::new(Mutex::new(Vec::new()));
-        let log = got.clone();
-        tokio::spawn(async move {
-            let Ok((s, _)) = listener.accept().await else {
-                return;
-            };
-            let (r, mut w) = s.into_split();
-            let mut lines = BufReader::new(r).lines();
-            let _ = w.write_all(b"* OK IMAP4rev1 test server ready\r\n").await;
-            while let Ok(Some(l)) = lines.next_line().await {
-                log.lock().unwrap().push(l.clone());
-                let (tag, cmd) = l.split_once(' ').unwrap_or((&l, ""));
-                let reply: Vec<u8> = match cmd.to_ascii_uppercase().as_str() {
+        let (addr, got) =
+            super::super::scripted_server("* OK IMAP4rev1 test server ready", move |l| {
+                let (tag, cmd) = l.split_once(' ').unwrap_or((l, ""));
+                match cmd.to_ascii_uppercase().as_str() {
                     "CAPABILITY" => format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n").into(),
                     "ID NIL" => {
                         let mut r = id.clone();
@@ -340,13 +328,10 @@ mod tests {
                     }
                     "LOGOUT" => format!("* BYE\r\n{tag} OK bye\r\n").into(),
                     _ => format!("{tag} BAD what\r\n").into(),
-                };
-                if w.write_all(&reply).await.is_err() {
-                    return;
                 }
-            }
-        });
-        (port, got)
+            })
+            .await;
+        (addr.port(), got)
     }
 
     async fn run(port: u16) -> MailboxObservation {

@@ -438,6 +438,39 @@ pub(crate) fn test_context(ip: std::net::IpAddr, name: &str) -> ProbeContext {
     }
 }
 
+/// A scripted line server on 127.0.0.1:0 for one connection (unit tests of the probes and
+/// of the canaries' mailbox sessions): `greeting`, then `answer(line)` (raw bytes, sent as
+/// they are) after each line received. Returns its address and the lines it received.
+#[cfg(test)]
+pub(crate) async fn scripted_server(
+    greeting: &'static str,
+    answer: impl Fn(&str) -> Vec<u8> + Send + 'static,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = got.clone();
+    tokio::spawn(async move {
+        let Ok((s, _)) = listener.accept().await else {
+            return;
+        };
+        let (r, mut w) = s.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let _ = w.write_all(format!("{greeting}\r\n").as_bytes()).await;
+        while let Ok(Some(l)) = lines.next_line().await {
+            log.lock().unwrap().push(l.clone());
+            if w.write_all(&answer(&l)).await.is_err() {
+                return;
+            }
+        }
+    });
+    (addr, got)
+}
+
 /// A host record with nothing probed yet (unit tests of the probes).
 #[cfg(test)]
 pub(crate) fn empty_host(ip: std::net::IpAddr) -> HostObservation {
