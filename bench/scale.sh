@@ -48,6 +48,9 @@ if [ "${CAPTURE:-1}" = 1 ] && command -v tcpdump > /dev/null && [ "$(id -u)" = 0
   for _ in $(seq 1 50); do grep -q "listening on" "$OUT/tcpdump.log" && break; sleep 0.1; done
 fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/summary.txt"
+# A fixed single-core workload, so that runs on two machines of the same kind can be compared
+# (the same commit ran 1.8x slower on one than on another: docs/BENCHMARKS.md, issue 14).
+python3 -c "import time; t = time.perf_counter(); sum(i * i for i in range(10**7)); print(f'machine reference: 10^7 squares summed in Python in {time.perf_counter() - t:.2f} s')" | tee -a "$OUT/summary.txt"
 if [ "${CALLGRIND:-0}" = 1 ]; then
   valgrind --tool=callgrind --callgrind-out-file="$OUT/callgrind.out" "$BIN" "${ARGS[@]}" > "$OUT/scan.out" 2> "$OUT/scan.time"
   callgrind_annotate "$OUT/callgrind.out" 2>/dev/null | head -40 > "$OUT/callgrind.txt" || true
