@@ -334,10 +334,6 @@ impl Store {
         StoreError::from_sqlx(e, &self.path)
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`, waiting out another writer through the busy timeout): a deferred
-    /// transaction that reads first and then writes fails at once with "database is locked"
-    /// when another process committed in between (two scans on one file).
     /// How this backend's statements mark parameters (see [`rows::Params`]).
     pub(crate) fn params(&self) -> rows::Params {
         match self.backend {
@@ -346,6 +342,10 @@ impl Store {
         }
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`, waiting out another writer through the busy timeout): a deferred
+    /// transaction that reads first and then writes fails at once with "database is locked"
+    /// when another process committed in between (two scans on one file).
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {

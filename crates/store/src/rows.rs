@@ -107,46 +107,82 @@ impl<'a> FindingRow<'a> {
     }
 }
 
-/// Inserts finding rows, a [`pieces`] piece per statement.
+/// A query being bound through the Any driver.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// One multi-row INSERT: what comes before `VALUES`, one row's placeholders (`?`), what
+/// comes after the rows.
+struct Insert {
+    head: &'static str,
+    row: &'static str,
+    tail: &'static str,
+}
+
+/// Inserts `rows`, a [`pieces`] piece per statement, each row's values bound by `bind` in
+/// the order of `insert.row`'s placeholders.
+async fn insert_pieces<'q, T>(
+    conn: &mut sqlx::AnyConnection,
+    params: Params,
+    insert: &Insert,
+    rows: &'q [T],
+    bind: impl Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<(), sqlx::Error> {
+    for piece in pieces(rows) {
+        let sql = values_sql(params, insert.head, insert.row, piece.len(), insert.tail);
+        let q = piece
+            .iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind);
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+// The texts themselves are in `texts`: the inline columns stay empty (0 bytes in SQLite).
+const FINDINGS: Insert = Insert {
+    head: "INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix, title_id, evidence_id, fix_id)",
+    row: "(?, ?, ?, ?, ?, ?, ?, '', '', '', ?, ?, ?)",
+    tail: "",
+};
+
+const DOMAINS: Insert = Insert {
+    head: "INSERT INTO domains (scan_id, domain, status, mx_mode, observation_z)",
+    row: "(?, ?, 'scanned', ?, ?)",
+    tail: "ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = excluded.mx_mode, observation = NULL, observation_z = excluded.observation_z",
+};
+
+const LINKS: Insert = Insert {
+    head: "INSERT INTO domain_hosts (scan_id, domain, ip, roles)",
+    row: "(?, ?, ?, ?)",
+    tail: "ON CONFLICT DO NOTHING",
+};
+
+/// Inserts finding rows.
 pub(crate) async fn insert_findings(
     conn: &mut sqlx::AnyConnection,
     params: Params,
     scan: i64,
     rows: &[FindingRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    for chunk in pieces(rows) {
-        // The texts themselves are in `texts`: the inline columns stay empty (0 bytes in SQLite).
-        let sql = values_sql(
-            params,
-            "INSERT INTO findings (scan_id, domain, ip, subject_kind, subject, check_id, severity, title, evidence, fix, title_id, evidence_id, fix_id)",
-            "(?, ?, ?, ?, ?, ?, ?, '', '', '', ?, ?, ?)",
-            chunk.len(),
-            "",
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for r in chunk {
-            let f = r.finding;
-            let kind = match f.subject {
-                Subject::Domain(_) => "domain",
-                Subject::Host(_) => "host",
-                Subject::Service(_) => "service",
-            };
-            let [title, evidence, fix] = r.texts;
-            q = q
-                .bind(scan)
-                .bind(r.domain)
-                .bind(r.ip)
-                .bind(kind)
-                .bind(f.subject.name())
-                .bind(f.id.as_str())
-                .bind(crate::severity_num(f.severity))
-                .bind(title)
-                .bind(evidence)
-                .bind(fix);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
+    insert_pieces(conn, params, &FINDINGS, rows, |q, r| {
+        let f = r.finding;
+        let kind = match f.subject {
+            Subject::Domain(_) => "domain",
+            Subject::Host(_) => "host",
+            Subject::Service(_) => "service",
+        };
+        let [title, evidence, fix] = r.texts;
+        q.bind(scan)
+            .bind(r.domain)
+            .bind(r.ip)
+            .bind(kind)
+            .bind(f.subject.name())
+            .bind(f.id.as_str())
+            .bind(crate::severity_num(f.severity))
+            .bind(title)
+            .bind(evidence)
+            .bind(fix)
+    })
+    .await
 }
 
 /// A domain row, ready to insert.
@@ -217,38 +253,21 @@ impl<'a> DomainRows<'a> {
         params: Params,
         scan: i64,
     ) -> Result<(), sqlx::Error> {
-        for chunk in pieces(&self.domains) {
-            let sql = values_sql(
-                params,
-                "INSERT INTO domains (scan_id, domain, status, mx_mode, observation_z)",
-                "(?, ?, 'scanned', ?, ?)",
-                chunk.len(),
-                "ON CONFLICT (scan_id, domain) DO UPDATE SET status = excluded.status, mx_mode = excluded.mx_mode, observation = NULL, observation_z = excluded.observation_z",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for d in chunk {
-                q = q
-                    .bind(scan)
-                    .bind(d.domain)
-                    .bind(d.mx_mode.as_deref())
-                    .bind(d.observation_z.as_slice());
-            }
-            q.execute(&mut *conn).await?;
-        }
-        for chunk in pieces(&self.links) {
-            let sql = values_sql(
-                params,
-                "INSERT INTO domain_hosts (scan_id, domain, ip, roles)",
-                "(?, ?, ?, ?)",
-                chunk.len(),
-                "ON CONFLICT DO NOTHING",
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (domain, ip, roles) in chunk {
-                q = q.bind(scan).bind(*domain).bind(ip.as_str()).bind(*roles);
-            }
-            q.execute(&mut *conn).await?;
-        }
+        insert_pieces(conn, params, &DOMAINS, &self.domains, |q, d| {
+            q.bind(scan)
+                .bind(d.domain)
+                .bind(d.mx_mode.as_deref())
+                .bind(d.observation_z.as_slice())
+        })
+        .await?;
+        insert_pieces(
+            conn,
+            params,
+            &LINKS,
+            &self.links,
+            |q, (domain, ip, roles)| q.bind(scan).bind(*domain).bind(ip.as_str()).bind(*roles),
+        )
+        .await?;
         insert_findings(conn, params, scan, &self.findings).await?;
         self.domains.clear();
         self.links.clear();
